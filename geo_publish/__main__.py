@@ -1,0 +1,3 @@
+from geo_publish.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""One error family for geo-publish.
+
+Every error carries a one-line user message (``str(err)``) and an optional hint that says what
+to do next. The CLI prints ``error: <message> (hint)`` and exits with ``exit_code``; it never
+shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class GeoPublishError(Exception):
+    """Base of every error geo-publish raises on purpose."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message if not self.hint else f"{self.message} ({self.hint})"
+        return " ".join(text.split())
+
+
+class UsageError(GeoPublishError, ValueError):
+    """The command line or the configuration asks for something impossible."""
+
+    exit_code = 1
+
+
+class ConfigError(GeoPublishError, ValueError):
+    """config.yml or a collection manifest is invalid."""
+
+
+class IngestError(GeoPublishError, ValueError):
+    """A source was rejected: nothing was written to the store."""
+
+
+class SourceNotFound(IngestError, FileNotFoundError):
+    """The source path does not exist or cannot be opened."""
+
+
+class UnsafeArchive(IngestError):
+    """A zip tries to escape its folder or would expand past the size limit."""
+
+
+class CRSError(IngestError):
+    """The source CRS is missing, unknown, or does not fit the coordinates."""
+
+
+class EncodingError(IngestError):
+    """The attribute encoding cannot be decided or does not decode the data."""
+
+
+class StoreError(GeoPublishError, OSError):
+    """The store cannot be read or written."""
+
+
+class NotFound(StoreError, LookupError):
+    """A collection or version is not in the store."""
+
+
+class GeoPublishWarning(UserWarning):
+    """Base of geo-publish's warnings."""
+
+
+class BallparkTransformation(GeoPublishWarning):
+    """The CRS transformation applies no datum shift: positions may be tens of metres off."""

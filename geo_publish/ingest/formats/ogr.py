@@ -1,0 +1,143 @@
+"""Everything GDAL reads, through pyogrio with Arrow: Shapefile, GeoJSON, GeoPackage, KML, ..."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyogrio
+from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
+from pyogrio.raw import open_arrow
+
+from geo_publish.errors import EncodingError, IngestError
+from geo_publish.ingest import encoding as enc
+from geo_publish.ingest.crs import parse_crs
+from geo_publish.ingest.formats import Batch, Inspection
+from geo_publish.ingest.geometry import parse_wkb
+
+GDAL_ERRORS = (DataSourceError, DataLayerError, FieldError, GeometryError, OSError, RuntimeError)
+
+
+def _gdal_message(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    return text[:200] or type(err).__name__
+
+
+class OGRReader:
+    def layers(self, path: Path) -> list[str]:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rows = pyogrio.list_layers(path)
+        except GDAL_ERRORS as err:
+            raise IngestError(f"{path.name}: not a readable geodata file ({_gdal_message(err)})") from err
+        spatial = [str(name) for name, gtype in rows if gtype is not None]
+        return spatial or [str(name) for name, _ in rows]
+
+    def _encoding(self, path: Path, driver: str, option: str | None) -> tuple[enc.EncodingDecision, Path]:
+        if driver == "ESRI Shapefile":
+            dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.exists()), None)
+            cpg = next((p for p in (path.with_suffix(".cpg"), path.with_suffix(".CPG")) if p.exists()), None)
+            declared = cpg.read_text(errors="replace").strip() if cpg else None
+            sample = enc.dbf_sample(dbf) if dbf else b""
+            return enc.decide(option, declared or None, sample, default="utf-8"), path
+        if driver in ("GeoJSON", "GeoJSONSeq") and path.is_file():
+            with open(path, "rb") as fh:
+                sample = fh.read(1 << 20)
+            decision = enc.decide(option, None, sample, default="utf-8")
+            if decision.encoding != "utf-8":
+                # GDAL reads GeoJSON as UTF-8 only: recode a copy beside the extracted source.
+                recoded = Path(tempfile.mkdtemp(prefix="gp-recode-")) / path.name
+                try:
+                    recoded.write_text(path.read_bytes().decode(decision.encoding), encoding="utf-8")
+                except UnicodeDecodeError as err:
+                    raise EncodingError(f"{path.name}: does not decode as {decision.encoding}") from err
+                return decision, recoded
+            return decision, path
+        if option:
+            return enc.EncodingDecision(enc.normalise(option), "option"), path
+        return enc.EncodingDecision("utf-8", "default"), path
+
+    def inspect(self, path: Path, layer: str | None, display: str, encoding: str | None) -> Inspection:
+        shapefile = path.suffix.lower() in (".shp", ".dbf")
+        if shapefile:  # field names are in the DBF's encoding too: decide it before reading them
+            decision, read_path = self._encoding(path, "ESRI Shapefile", encoding)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                info = pyogrio.read_info(path, layer=layer, force_feature_count=True,
+                                         **({"encoding": decision.encoding} if shapefile else {}))
+        except GDAL_ERRORS as err:
+            raise IngestError(f"{display}: cannot be read ({_gdal_message(err)})") from err
+        driver = str(info.get("driver") or "")
+        if not shapefile:
+            decision, read_path = self._encoding(path, driver, encoding)
+        crs = parse_crs(info["crs"], display) if info.get("crs") else None
+        crs_from = None
+        if crs is not None:
+            crs_from = "prj" if driver == "ESRI Shapefile" else "file"
+        bounds = info.get("total_bounds")
+        bounds = tuple(float(b) for b in bounds) if bounds is not None else None
+        return Inspection(
+            path=read_path, display=display, format=driver, layer=info.get("layer_name") or layer,
+            reader="ogr", count=int(info["features"]) if info.get("features", -1) >= 0 else None,
+            fields=[str(f) for f in info["fields"]], geometry_type=info.get("geometry_type"),
+            crs=crs, crs_from=crs_from, encoding=decision, bounds=bounds,  # type: ignore[arg-type]
+            options={"pass_encoding": shapefile},
+        )
+
+    def batches(self, insp: Inspection, chunk_size: int, geometry_only: bool = False) -> Iterator[Batch]:
+        kwargs: dict[str, object] = {}
+        if insp.options.get("pass_encoding"):
+            kwargs["encoding"] = insp.encoding.encoding
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with open_arrow(
+                    insp.path, layer=insp.layer, batch_size=chunk_size, return_fids=True,
+                    use_pyarrow=True, columns=[] if geometry_only else None, **kwargs,
+                ) as (meta, reader):
+                    fid_col = meta["fid_column"] or "OGC_FID"
+                    geom_col = meta["geometry_name"] or "wkb_geometry"
+                    for rb in reader:
+                        yield self._batch(insp, rb, fid_col, geom_col)
+        except GDAL_ERRORS as err:
+            raise IngestError(f"{insp.display}: reading failed ({_gdal_message(err)})") from err
+        except UnicodeDecodeError as err:
+            raise EncodingError(
+                f"{insp.display}: text does not decode as {insp.encoding.encoding}",
+                hint="pass the right one with --encoding (e.g. cp1251, cp866)",
+            ) from err
+
+    def _batch(self, insp: Inspection, rb: pa.RecordBatch, fid_col: str, geom_col: str) -> Batch:
+        table = pa.Table.from_batches([rb])
+        fids = table[fid_col].to_numpy() if fid_col in table.column_names else np.arange(len(table))
+        if geom_col in table.column_names:
+            wkb = table[geom_col].to_numpy(zero_copy_only=False)
+            geoms, curves, unparseable = parse_wkb(wkb)
+            if curves.any():
+                geoms[curves] = self._linearised(insp, fids[curves])
+        else:
+            wkb = None
+            geoms = np.full(len(table), None, dtype=object)
+            unparseable = np.zeros(len(table), bool)
+        attrs = table.drop_columns([c for c in (fid_col, geom_col) if c in table.column_names])
+        frame = attrs.to_pandas()
+        return Batch(fids=np.asarray(fids), geoms=geoms, unparseable=unparseable, attrs=frame,
+                     raw=wkb)
+
+    def _linearised(self, insp: Inspection, fids: np.ndarray) -> np.ndarray:
+        """Curves: GDAL's non-Arrow path returns them linearised; re-read only those."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = pyogrio.read_dataframe(
+                insp.path, layer=insp.layer, fids=list(fids), columns=[], use_arrow=False,
+            )
+        return np.asarray(df.geometry.array, dtype=object)
+
+
+READER = OGRReader()

@@ -1,0 +1,216 @@
+"""Vectorised geometry checks and repairs (shapely 2). Loops touch only the few bad features."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from shapely import GeometryType as GT
+
+POINT, LINE, POLYGON = "point", "line", "polygon"
+_FAMILY_OF_TYPE = {
+    GT.POINT: POINT, GT.MULTIPOINT: POINT,
+    GT.LINESTRING: LINE, GT.LINEARRING: LINE, GT.MULTILINESTRING: LINE,
+    GT.POLYGON: POLYGON, GT.MULTIPOLYGON: POLYGON,
+}
+_MULTI = {POINT: "MultiPoint", LINE: "MultiLineString", POLYGON: "MultiPolygon"}
+_SINGLE = {POINT: "Point", LINE: "LineString", POLYGON: "Polygon"}
+# WKB type codes (ISO and extended) of curve geometries shapely cannot parse.
+_CURVE_CODES = {8, 9, 10, 11, 12, 13, 14, 15, 16, 17}
+
+
+def family_of_name(geometry_type: str | None) -> str | None:
+    """'MultiPolygon Z' -> 'polygon'; unknown or mixed -> None."""
+    name = (geometry_type or "").lower().replace(" z", "").replace(" m", "").replace("25d", "")
+    name = name.replace("3d ", "").replace("measured ", "").strip()
+    for fam, keys in {POINT: ("point",), LINE: ("linestring", "curve", "line"),
+                      POLYGON: ("polygon", "surface")}.items():
+        if any(k in name for k in keys) and "collection" not in name:
+            return fam
+    return None
+
+
+@dataclass
+class Problems:
+    """Problems found in one batch: positions in the batch, codes, actions, details."""
+
+    index: list[int] = field(default_factory=list)
+    code: list[str] = field(default_factory=list)
+    action: list[str] = field(default_factory=list)
+    detail: list[str] = field(default_factory=list)
+
+    def add(self, idx: np.ndarray | list[int], code: str, action: str, details: list[str] | str) -> None:
+        idx = [int(i) for i in np.asarray(idx).ravel()]
+        if isinstance(details, str):
+            details = [details] * len(idx)
+        self.index += idx
+        self.code += [code] * len(idx)
+        self.action += [action] * len(idx)
+        self.detail += list(details)
+
+
+def wkb_type_code(wkb: bytes | None) -> int | None:
+    if not wkb or len(wkb) < 5:
+        return None
+    order = "little" if wkb[0] == 1 else "big"
+    code = int.from_bytes(wkb[1:5], order) & 0x0FFFFFFF
+    return code % 1000
+
+
+def parse_wkb(wkb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Geometries, a mask of curves (to re-read linearised) and a mask of unparseable ones."""
+    try:
+        geoms = shapely.from_wkb(wkb, on_invalid="fix")
+        failed = np.zeros(len(wkb), bool)
+    except Exception:  # noqa: BLE001 - shapely raises for the whole array; redo one by one
+        geoms = np.empty(len(wkb), dtype=object)
+        failed = np.zeros(len(wkb), bool)
+        for i, w in enumerate(wkb):
+            try:
+                geoms[i] = None if w is None else shapely.from_wkb(w, on_invalid="fix")
+            except Exception:  # noqa: BLE001
+                geoms[i] = None
+                failed[i] = True
+    raw_present = np.array([w is not None for w in wkb], bool)
+    failed |= raw_present & shapely.is_missing(geoms)
+    curves = np.zeros(len(wkb), bool)
+    for i in np.flatnonzero(failed):
+        if wkb_type_code(wkb[i]) in _CURVE_CODES:
+            curves[i] = True
+    return geoms, curves, failed & ~curves
+
+
+def families(geoms: np.ndarray) -> np.ndarray:
+    """Family name of each geometry ('' for null, empty or collection)."""
+    out = np.full(len(geoms), "", dtype=object)
+    ids = shapely.get_type_id(geoms)
+    for tid in np.unique(ids):
+        if tid >= 0 and GT(tid) in _FAMILY_OF_TYPE:
+            out[ids == tid] = _FAMILY_OF_TYPE[GT(tid)]
+    return out
+
+
+def _slug(reason: str) -> str:
+    head = re.split(r"[\[(]", reason, maxsplit=1)[0]
+    return re.sub(r"[^a-z0-9]+", "_", head.lower()).strip("_") or "invalid"
+
+
+def _drop_m(geoms: np.ndarray) -> np.ndarray:
+    has_m = shapely.has_m(geoms)
+    if not has_m.any():
+        return geoms
+    geoms = geoms.copy()
+    with_z = has_m & shapely.has_z(geoms)
+    if with_z.any():
+        geoms[with_z] = shapely.from_wkb(shapely.to_wkb(geoms[with_z], output_dimension=3))
+    only_m = has_m & ~with_z
+    if only_m.any():
+        geoms[only_m] = shapely.force_2d(geoms[only_m])
+    return geoms
+
+
+def _unpack_collections(geoms: np.ndarray, target: str | None) -> np.ndarray:
+    """Geometry collections holding one family become that family's multi type."""
+    is_gc = shapely.get_type_id(geoms) == GT.GEOMETRYCOLLECTION
+    for i in np.flatnonzero(is_gc):
+        parts = shapely.get_parts(geoms[i])
+        fams = set(families(parts)) - {""}
+        if len(fams) == 1 and (target is None or fams == {target}):
+            fam = fams.pop()
+            singles = shapely.get_parts(parts)  # flatten multis inside the collection
+            ctor = {POINT: shapely.multipoints, LINE: shapely.multilinestrings,
+                    POLYGON: shapely.multipolygons}[fam]
+            geoms[i] = ctor(singles)
+    return geoms
+
+
+def to_multi(geoms: np.ndarray, family: str) -> np.ndarray:
+    ids = shapely.get_type_id(geoms)
+    single = {POINT: GT.POINT, LINE: GT.LINESTRING, POLYGON: GT.POLYGON}[family]
+    ctor = {POINT: shapely.multipoints, LINE: shapely.multilinestrings,
+            POLYGON: shapely.multipolygons}[family]
+    geoms = geoms.copy()
+    rings = ids == GT.LINEARRING
+    if rings.any():
+        coords, idx = shapely.get_coordinates(geoms[rings], include_z=True, return_index=True)
+        if np.isnan(coords[:, 2]).all():
+            coords = coords[:, :2]
+        geoms[rings] = shapely.linestrings(coords, indices=idx)
+        ids = shapely.get_type_id(geoms)
+    mask = ids == single
+    if mask.any():
+        geoms[mask] = ctor(geoms[mask].reshape(-1, 1))
+    return geoms
+
+
+def clean(geoms: np.ndarray, family: str, multi: bool, problems: Problems) -> tuple[np.ndarray, np.ndarray]:
+    """Check and repair one batch for a layer of ``family``.
+
+    Returns the cleaned geometries and a boolean mask of the features to keep. Every feature not
+    kept has a row in ``problems`` with action 'quarantined'.
+    """
+    n = len(geoms)
+    keep = np.ones(n, bool)
+    geoms = np.asarray(geoms, dtype=object).copy()
+
+    missing = shapely.is_missing(geoms)
+    problems.add(np.flatnonzero(missing), "null_geometry", "quarantined", "feature has no geometry")
+    keep &= ~missing
+    empty = keep & shapely.is_empty(geoms)
+    problems.add(np.flatnonzero(empty), "empty_geometry", "quarantined", "geometry is empty")
+    keep &= ~empty
+
+    geoms[keep] = _drop_m(geoms[keep])
+    geoms[keep] = _unpack_collections(geoms[keep], family)
+
+    coords, where = shapely.get_coordinates(geoms[keep], include_z=False, return_index=True)
+    if len(coords):
+        bad_rows = np.unique(where[~np.isfinite(coords).all(axis=1)])
+        if len(bad_rows):
+            idx = np.flatnonzero(keep)[bad_rows]
+            problems.add(idx, "invalid_coordinates", "quarantined", "coordinate is NaN or infinite")
+            keep[idx] = False
+
+    fams = families(geoms)
+    wrong = keep & (fams != family)
+    if wrong.any():
+        idx = np.flatnonzero(wrong)
+        types = shapely.get_type_id(geoms[idx])
+        problems.add(idx, "geometry_type_mismatch", "quarantined",
+                     [f"{GT(t).name.title()} in a {family} layer" for t in types])
+        keep &= ~wrong
+
+    valid = np.ones(n, bool)
+    valid[keep] = shapely.is_valid(geoms[keep])
+    invalid = np.flatnonzero(keep & ~valid)
+    if len(invalid):
+        reasons = shapely.is_valid_reason(geoms[invalid])
+        if family == POLYGON:
+            fixed = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
+        else:
+            fixed = shapely.make_valid(geoms[invalid], method="linework", keep_collapsed=False)
+            fixed = _unpack_collections(np.asarray(fixed, dtype=object), family)
+        fixed_fams = families(fixed)
+        ok = (fixed_fams == family) & ~shapely.is_empty(fixed) & shapely.is_valid(fixed)
+        for j, i in enumerate(invalid):
+            code = _slug(reasons[j])
+            if ok[j]:
+                problems.add([i], code, "repaired", reasons[j])
+                geoms[i] = fixed[j]
+            else:
+                problems.add([i], code, "quarantined", f"{reasons[j]}; cannot be repaired "
+                             f"into a {family} geometry")
+                keep[i] = False
+
+    if multi or family != POINT:
+        geoms[keep] = to_multi(geoms[keep], family)
+    if family == POLYGON:
+        geoms[keep] = shapely.orient_polygons(geoms[keep], exterior_cw=False)
+    return geoms, keep
+
+
+def output_type(family: str, multi: bool, has_z: bool) -> str:
+    name = _MULTI[family] if (multi or family != POINT) else _SINGLE[family]
+    return f"{name} Z" if has_z else name

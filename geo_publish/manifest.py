@@ -1,0 +1,139 @@
+"""collections/<id>.yml -> pydantic model; written on first ingest for the officer to complete."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+
+from geo_publish.errors import ConfigError, UsageError
+
+COLLECTION_ID = re.compile(r"^[a-z0-9_-]+$")
+LANGS = ("en", "uz", "ru")
+FieldType = Literal["integer", "number", "string", "boolean", "date", "datetime"]
+Frequency = Literal[
+    "continual", "daily", "weekly", "fortnightly", "monthly", "quarterly", "biannually",
+    "annually", "asNeeded", "irregular", "notPlanned", "unknown",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _i18n(value: object) -> object:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"en": value}
+    return value
+
+
+class SourceSpec(_Model):
+    path: str | None = None
+    layer: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+
+
+class SchemaSpec(_Model):
+    id_field: str | None = None
+    required: list[str] = Field(default_factory=list)
+    types: dict[str, FieldType] = Field(default_factory=dict)
+    date_field: str | None = None
+
+
+class Contact(_Model):
+    name: str = ""
+    email: EmailStr | Literal[""] = ""
+    phone: str = ""
+
+
+class PassportSpec(_Model):
+    organization: str = ""
+    responsible: Contact = Field(default_factory=Contact)
+    license: str = ""
+    update_frequency: Frequency = "unknown"
+    lineage: str = ""
+
+
+class Manifest(_Model):
+    id: str
+    title: dict[str, str] = Field(default_factory=dict)
+    description: dict[str, str] = Field(default_factory=dict)
+    keywords: list[str] = Field(default_factory=list)
+    source: SourceSpec = Field(default_factory=SourceSpec)
+    schema_: SchemaSpec = Field(default_factory=SchemaSpec, alias="schema")
+    passport: PassportSpec = Field(default_factory=PassportSpec)
+    style: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    _t = field_validator("title", "description", mode="before")(_i18n)
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, v: str) -> str:
+        check_collection_id(v)
+        return v
+
+    def text(self, field: Literal["title", "description"], lang: str = "en") -> str:
+        values = getattr(self, field)
+        return values.get(lang) or values.get("en") or next(iter(values.values()), "") or (
+            self.id if field == "title" else ""
+        )
+
+
+def check_collection_id(value: str) -> str:
+    if not COLLECTION_ID.match(value or ""):
+        raise UsageError(
+            f"collection id {value!r} is not allowed",
+            hint="use lower-case letters, digits, '_' and '-' only",
+        )
+    return value
+
+
+def manifest_path(collections_dir: Path, collection: str) -> Path:
+    return collections_dir / f"{collection}.yml"
+
+
+def load_manifest(collections_dir: Path, collection: str) -> Manifest | None:
+    """The manifest of a collection, or None when it has none yet."""
+    path = manifest_path(collections_dir, collection)
+    if not path.exists():
+        return None
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        manifest = Manifest.model_validate(raw)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"{path}: {loc}: {first['msg']} (got {first.get('input')!r})") from err
+    if manifest.id != collection:
+        raise ConfigError(f"{path}: id is {manifest.id!r} but the file is named for {collection!r}")
+    return manifest
+
+
+_TEMPLATE = """\
+# Collection manifest for {id!r}, written by `geo-publish ingest` on first ingest.
+# Complete the passport (who answers for this data, licence, update frequency) and the titles,
+# then run `geo-publish build`. Keep this file under version control.
+"""
+
+
+def write_template(collections_dir: Path, manifest: Manifest) -> Path:
+    """Write a manifest to be completed; never overwrites an existing one."""
+    path = manifest_path(collections_dir, manifest.id)
+    collections_dir.mkdir(parents=True, exist_ok=True)
+    data = manifest.model_dump(mode="json", by_alias=True)
+    text = _TEMPLATE.format(id=manifest.id) + yaml.safe_dump(
+        data, allow_unicode=True, sort_keys=False
+    )
+    with open(path, "x", encoding="utf-8") as fh:
+        fh.write(text)
+    return path

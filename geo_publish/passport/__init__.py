@@ -1,0 +1,3 @@
+from geo_publish.passport.model import Passport
+
+__all__ = ["Passport"]

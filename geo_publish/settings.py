@@ -1,0 +1,118 @@
+"""config.yml -> pydantic models, one per concern. Secrets only from ${ENV} placeholders."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from geo_publish.errors import ConfigError
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GeoPackageStoreSettings(_Model):
+    backend: Literal["geopackage"] = "geopackage"
+    path: Path = Path("data/store.gpkg")
+
+
+class PostGISStoreSettings(_Model):
+    backend: Literal["postgis"]
+    dsn: SecretStr
+    read_dsn: SecretStr | None = None
+
+
+StoreSettings = Annotated[
+    GeoPackageStoreSettings | PostGISStoreSettings, Field(discriminator="backend")
+]
+
+
+class IngestSettings(_Model):
+    chunk_size: int = Field(100_000, ge=1_000, description="features per streamed batch")
+    max_unzipped_bytes: int = Field(2 * 1024**3, ge=1, description="refuse zips expanding past this")
+    max_zip_ratio: float = Field(200.0, ge=1, description="refuse zip members compressed more than this")
+    area_margin_degrees: float = Field(
+        6.0, ge=0,
+        description="tolerance around the source CRS's area of use: national layers often run a "
+        "zone past their UTM zone; wrong zones, prefixes and swapped axes land much farther",
+    )
+    reject_outside_share: float = Field(
+        0.5, gt=0, le=1, description="reject the layer when this share of features is out of place"
+    )
+
+
+class ServerSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = 5000
+    url: str | None = None
+
+
+class Settings(_Model):
+    store: StoreSettings = Field(default_factory=GeoPackageStoreSettings)
+    collections_dir: Path = Path("collections")
+    styles_dir: Path = Path("styles")
+    reports_dir: Path = Path("data/reports")
+    build_dir: Path = Path("build")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    root: Path = Field(default=Path("."), exclude=True)
+
+    def path(self, p: Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        return p if p.is_absolute() else (self.root / p)
+
+
+def _expand(value: object, where: str) -> object:
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, where) for v in value]
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{where}: environment variable {name} is not set",
+                hint=f"export {name}=... before running",
+            )
+
+        return _PLACEHOLDER.sub(sub, value)
+    return value
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read config.yml; a missing default config means built-in defaults in the current folder."""
+    cfg = Path(path) if path is not None else Path("config.yml")
+    if not cfg.exists():
+        if path is not None:
+            raise ConfigError(f"{cfg}: config file not found", hint="pass --config PATH")
+        return Settings(root=Path.cwd())
+    if cfg.is_dir():
+        raise ConfigError(f"{cfg}: is a folder, not a config file")
+    try:
+        raw = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{cfg}: not valid YAML: {str(err).splitlines()[0]}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{cfg}: expected a mapping at the top level")
+    raw = _expand(raw, cfg.name)
+    try:
+        return Settings(**raw, root=cfg.resolve().parent)  # type: ignore[arg-type]
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(
+            f"{cfg}: {loc}: {first['msg']} (got {first.get('input')!r})"
+        ) from err

@@ -1,0 +1,61 @@
+"""The Store interface every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import geopandas as gpd
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    collection: str
+    version: int
+    created: str
+    feature_count: int
+    quarantined: int
+    bbox: list[float] | None
+    sha256: str | None
+    geometry_type: str | None
+    published: bool
+    layer: str
+    quarantine_layer: str | None
+
+
+class Staging(Protocol):
+    """A version being written; invisible to readers until ``commit``."""
+
+    def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None: ...
+
+    def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None: ...
+
+    def commit(self, *, passport: dict[str, Any], report: dict[str, Any], feature_count: int,
+               quarantined: int, bbox: list[float] | None, sha256: str | None,
+               geometry_type: str) -> int: ...
+
+    def abort(self) -> None: ...
+
+
+class Store(Protocol):
+    def begin(self, collection: str) -> Staging: ...
+
+    def collections(self) -> list[VersionInfo]: ...
+
+    def history(self, collection: str) -> list[VersionInfo]: ...
+
+    def version(self, collection: str, version: int | None = None) -> VersionInfo: ...
+
+    def passport(self, collection: str, version: int | None = None) -> dict[str, Any]: ...
+
+    def report(self, collection: str, version: int | None = None) -> dict[str, Any]: ...
+
+    def read(self, collection: str, version: int | None = None) -> gpd.GeoDataFrame: ...
+
+    def quarantine(self, collection: str, version: int | None = None) -> list[dict[str, Any]]: ...
+
+    def rollback(self, collection: str, to: int) -> VersionInfo: ...
+
+    def first_published(self, collection: str) -> str | None: ...

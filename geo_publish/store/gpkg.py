@@ -1,0 +1,308 @@
+"""The embedded store: one standard GeoPackage file that QGIS can open too.
+
+Each version is its own feature table (and a quarantine table); three small attribute tables
+say which versions exist and which one is published. Publishing is one SQLite transaction that
+moves the pointer, so readers see the old or the new version, never a mix. A table being
+written is listed in ``gp_staging`` with the writer's pid; tables no row points to (left by a
+killed ingest) are removed the next time the store is opened for writing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import warnings
+from collections.abc import Iterable
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
+import pyogrio
+
+from geo_publish.errors import NotFound, StoreError
+from geo_publish.settings import Settings
+from geo_publish.store.base import VersionInfo
+
+_META = """
+CREATE TABLE IF NOT EXISTS gp_versions (
+  collection TEXT NOT NULL, version INTEGER NOT NULL, layer TEXT NOT NULL, quarantine TEXT,
+  created TEXT NOT NULL, feature_count INTEGER NOT NULL, quarantined INTEGER NOT NULL,
+  bbox TEXT, sha256 TEXT, geometry_type TEXT, passport TEXT NOT NULL, report TEXT NOT NULL,
+  PRIMARY KEY (collection, version));
+CREATE TABLE IF NOT EXISTS gp_published (
+  collection TEXT PRIMARY KEY, version INTEGER NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gp_staging (
+  layer TEXT PRIMARY KEY, collection TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+  started TEXT NOT NULL);
+"""
+_META_TABLES = ("gp_versions", "gp_published", "gp_staging")
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class GeoPackageStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GeoPackageStore:
+        return cls(settings.path(settings.store.path))  # type: ignore[union-attr]
+
+    # -- connection and layout ------------------------------------------------------------------
+    @contextmanager
+    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        if not self.path.exists():
+            if not write:
+                raise NotFound(f"{self.path}: the store is empty (nothing ingested yet)",
+                               hint="run `geo-publish ingest SOURCE --collection ID` first")
+            self._create()
+        try:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as err:
+            raise StoreError(f"{self.path}: cannot open the store ({err})") from err
+        with closing(conn):
+            conn.execute("PRAGMA busy_timeout = 60000")
+            try:
+                yield conn
+            except sqlite3.DatabaseError as err:
+                raise StoreError(f"{self.path}: store error ({err})") from err
+
+    def _create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pyogrio.write_dataframe(pd.DataFrame({"key": ["format"], "value": ["geo-publish 1"]}),
+                                    tmp, layer="gp_meta", driver="GPKG")
+        with closing(sqlite3.connect(tmp, isolation_level=None)) as conn:
+            conn.executescript("BEGIN;" + _META + "COMMIT;")
+            for name in _META_TABLES:
+                conn.execute(
+                    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                    "last_change) VALUES (?, 'attributes', ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                    (name, name),
+                )
+        try:
+            os.link(tmp, self.path)  # fails if another process created it meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _gc(self, conn: sqlite3.Connection) -> None:
+        """Drop tables left by ingests that died before publishing."""
+        host = socket.gethostname()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for layer, pid, h in conn.execute("SELECT layer, pid, host FROM gp_staging").fetchall():
+                if h == host and not _alive(pid):
+                    conn.execute("DELETE FROM gp_staging WHERE layer = ?", (layer,))
+            known = {r[0] for r in conn.execute(
+                "SELECT layer FROM gp_versions UNION SELECT quarantine FROM gp_versions "
+                "WHERE quarantine IS NOT NULL UNION SELECT layer FROM gp_staging "
+                "UNION SELECT layer || '_q' FROM gp_staging")}
+            tables = [r[0] for r in conn.execute(
+                "SELECT table_name FROM gpkg_contents WHERE table_name LIKE 'gpv\\_%' ESCAPE '\\'")]
+            raw = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'gpv\\_%' ESCAPE '\\'")]
+            for t in sorted(set(tables) | {r for r in raw if not r.startswith("rtree_")}):
+                if t not in known:
+                    self._drop(conn, t)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _drop(conn: sqlite3.Connection, table: str) -> None:
+        conn.execute(f'DROP TABLE IF EXISTS "rtree_{table}_geometry"')
+        conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+        for meta in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions",
+                     "gpkg_ogr_contents"):
+            try:
+                conn.execute(f"DELETE FROM {meta} WHERE lower(table_name) = lower(?)", (table,))
+            except sqlite3.OperationalError:
+                pass
+
+    # -- writing -----------------------------------------------------------------------------
+    def begin(self, collection: str) -> GeoPackageStaging:
+        with self._db(write=True) as conn:
+            self._gc(conn)
+            layer = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
+            conn.execute("INSERT INTO gp_staging VALUES (?, ?, ?, ?, ?)",
+                         (layer, collection, os.getpid(), socket.gethostname(), _now()))
+        return GeoPackageStaging(self, collection, layer)
+
+    # -- reading -----------------------------------------------------------------------------
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._db() as conn:
+            conn.row_factory = sqlite3.Row
+            return conn.execute(sql, args).fetchall()
+
+    _SELECT = ("SELECT v.*, (p.version = v.version) AS is_published FROM gp_versions v "
+               "LEFT JOIN gp_published p ON p.collection = v.collection")
+
+    @staticmethod
+    def _info(row: sqlite3.Row) -> VersionInfo:
+        return VersionInfo(
+            collection=row["collection"], version=row["version"], created=row["created"],
+            feature_count=row["feature_count"], quarantined=row["quarantined"],
+            bbox=json.loads(row["bbox"]) if row["bbox"] else None, sha256=row["sha256"],
+            geometry_type=row["geometry_type"], published=bool(row["is_published"]),
+            layer=row["layer"], quarantine_layer=row["quarantine"],
+        )
+
+    def collections(self) -> list[VersionInfo]:
+        if not self.path.exists():
+            return []
+        rows = self._rows(self._SELECT + " WHERE p.version = v.version ORDER BY v.collection")
+        return [self._info(r) for r in rows]
+
+    def history(self, collection: str) -> list[VersionInfo]:
+        rows = self._rows(self._SELECT + " WHERE v.collection = ? ORDER BY v.version", (collection,))
+        if not rows:
+            raise NotFound(f"collection {collection!r} is not in the store {self.path}")
+        return [self._info(r) for r in rows]
+
+    def version(self, collection: str, version: int | None = None) -> VersionInfo:
+        if version is None:
+            rows = self._rows(self._SELECT + " WHERE v.collection = ? AND p.version = v.version",
+                              (collection,))
+        else:
+            rows = self._rows(self._SELECT + " WHERE v.collection = ? AND v.version = ?",
+                              (collection, version))
+        if not rows:
+            what = f"version {version} of " if version is not None else ""
+            raise NotFound(f"{what}collection {collection!r} is not in the store {self.path}",
+                           hint="see `geo-publish list` and `geo-publish history ID`")
+        return self._info(rows[0])
+
+    def _json(self, column: str, collection: str, version: int | None) -> dict[str, Any]:
+        v = self.version(collection, version)
+        row = self._rows(f"SELECT {column} FROM gp_versions WHERE collection = ? AND version = ?",
+                         (collection, v.version))[0]
+        return json.loads(row[0])  # type: ignore[no-any-return]
+
+    def passport(self, collection: str, version: int | None = None) -> dict[str, Any]:
+        return self._json("passport", collection, version)
+
+    def report(self, collection: str, version: int | None = None) -> dict[str, Any]:
+        return self._json("report", collection, version)
+
+    def first_published(self, collection: str) -> str | None:
+        if not self.path.exists():
+            return None
+        rows = self._rows("SELECT min(created) FROM gp_versions WHERE collection = ?", (collection,))
+        return rows[0][0] if rows else None
+
+    def read(self, collection: str, version: int | None = None) -> gpd.GeoDataFrame:
+        v = self.version(collection, version)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pyogrio.read_dataframe(self.path, layer=v.layer, use_arrow=True)
+
+    def quarantine(self, collection: str, version: int | None = None) -> list[dict[str, Any]]:
+        v = self.version(collection, version)
+        if not v.quarantine_layer:
+            return []
+        with self._db() as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute(f'SELECT * FROM "{v.quarantine_layer}" ORDER BY feature').fetchall()
+        return [{k: r[k] for k in r.keys() if k != "fid"} for r in rows]
+
+    def rollback(self, collection: str, to: int) -> VersionInfo:
+        target = self.version(collection, to)
+        with self._db(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)",
+                         (collection, target.version, _now()))
+            conn.execute("COMMIT")
+        return self.version(collection, to)
+
+
+class GeoPackageStaging:
+    def __init__(self, store: GeoPackageStore, collection: str, layer: str) -> None:
+        self.store = store
+        self.collection = collection
+        self.layer = layer
+        self.quarantine_layer: str | None = None
+
+    def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pyogrio.write_arrow(
+                    stream, self.store.path, layer=self.layer, driver="GPKG",
+                    geometry_name="geometry", geometry_type=geometry_type, crs="EPSG:4326",
+                    encoding="UTF-8", layer_options={"SPATIAL_INDEX": "YES"},
+                )
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+                pyogrio.errors.FieldError, pyogrio.errors.GeometryError) as err:
+            raise StoreError(f"{self.store.path}: writing {self.collection} failed ({err})") from err
+
+    def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None:
+        frame = pd.DataFrame(list(rows))
+        if frame.empty:
+            return
+        self.quarantine_layer = self.layer + "_q"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pyogrio.write_dataframe(frame, self.store.path, layer=self.quarantine_layer, driver="GPKG")
+
+    def commit(self, *, passport: dict[str, Any], report: dict[str, Any], feature_count: int,
+               quarantined: int, bbox: list[float] | None, sha256: str | None,
+               geometry_type: str) -> int:
+        with self.store._db(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                (last,) = conn.execute("SELECT coalesce(max(version), 0) FROM gp_versions "
+                                       "WHERE collection = ?", (self.collection,)).fetchone()
+                version = last + 1
+                passport = {**passport, "version": version}
+                report = {**report, "version": version}
+                conn.execute(
+                    "INSERT INTO gp_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (self.collection, version, self.layer, self.quarantine_layer, _now(),
+                     feature_count, quarantined, json.dumps(bbox) if bbox else None, sha256,
+                     geometry_type, json.dumps(passport, ensure_ascii=False),
+                     json.dumps(report, ensure_ascii=False)),
+                )
+                conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)",
+                             (self.collection, version, _now()))
+                conn.execute("DELETE FROM gp_staging WHERE layer = ?", (self.layer,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return version
+
+    def abort(self) -> None:
+        with self.store._db(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for t in (self.layer, self.layer + "_q"):
+                    self.store._drop(conn, t)
+                conn.execute("DELETE FROM gp_staging WHERE layer = ?", (self.layer,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise

@@ -1,0 +1,165 @@
+"""Ingest one source into the store: plan, stream, write, passport, publish (or leave no trace)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from geo_publish.errors import GeoPublishError
+from geo_publish.ingest.pipeline import Run
+from geo_publish.ingest.plan import make_plan
+from geo_publish.ingest.report import Report
+from geo_publish.manifest import (
+    Manifest, PassportSpec, SchemaSpec, SourceSpec, check_collection_id, load_manifest,
+    manifest_path, write_template,
+)
+from geo_publish.passport.build import build_passport
+from geo_publish.settings import Settings
+from geo_publish.store import open_store
+
+
+@dataclass
+class Outcome:
+    report: Report
+    report_paths: tuple[Path, Path] | None
+    manifest_written: Path | None
+
+
+def _progress(total: int | None, enabled: bool) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    if not enabled:
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   transient=True)
+    task = bar.add_task("ingest", total=total)
+    bar.start()
+    return (lambda n: bar.advance(task, n)), bar.stop
+
+
+def _peeked(run: Run, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:
+    first = next(batches, None)
+    if first is None:
+        return pa.RecordBatchReader.from_batches(run.empty_schema(), iter(()))
+    schema = first.schema
+
+    def chain() -> Iterator[pa.RecordBatch]:
+        yield first
+        yield from batches
+
+    return pa.RecordBatchReader.from_batches(schema, chain())
+
+
+def ingest(
+    settings: Settings,
+    source: Path,
+    collection: str,
+    *,
+    layer: str | None = None,
+    source_crs: str | None = None,
+    encoding: str | None = None,
+    report_path: Path | None = None,
+    dry_run: bool = False,
+    progress: bool | None = None,
+) -> Outcome:
+    check_collection_id(collection)
+    collections_dir = settings.path(settings.collections_dir)
+    manifest = load_manifest(collections_dir, collection)
+    spec = manifest.source if manifest else SourceSpec()
+    show = sys.stderr.isatty() if progress is None else progress
+    run: Run | None = None
+    with tempfile.TemporaryDirectory(prefix="geo-publish-") as tmp:
+        try:
+            plan = make_plan(
+                source, Path(tmp), settings.ingest, layer=layer or spec.layer,
+                source_crs=source_crs or spec.crs, encoding=encoding or spec.encoding,
+                schema=manifest.schema_ if manifest else SchemaSpec(),
+            )
+            run = Run(plan, settings.ingest, collection)
+            advance, stop = _progress(plan.insp.count, show)
+            try:
+                if dry_run:
+                    for _ in run.batches(advance):
+                        pass
+                    report = run.report("dry-run")
+                    paths = report.write(report_path) if report_path else None
+                    return Outcome(report, paths, None)
+                return _publish(settings, run, manifest, collection, source, report_path, advance)
+            finally:
+                stop()
+        except GeoPublishError as err:
+            if report_path is not None:
+                rejected = (run.report("rejected", error=err.one_line()) if run else
+                            Report(collection=collection, status="rejected", error=err.one_line(),
+                                   source={"path": str(source)}))  # type: ignore[arg-type]
+                rejected.write(report_path)
+            raise
+
+
+def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection: str,
+             source: Path, report_path: Path | None, advance: Callable[[int], None] | None) -> Outcome:
+    store = open_store(settings)
+    first_published = store.first_published(collection)
+    staging = store.begin(collection)
+    failures: list[BaseException] = []
+
+    def guarded() -> Iterator[pa.RecordBatch]:
+        # An error raised inside the stream reaches us through Arrow's C interface as a generic
+        # one: keep the original to re-raise it with its message.
+        try:
+            yield from run.batches(advance)
+        except BaseException as err:
+            failures.append(err)
+            raise
+
+    try:
+        try:
+            staging.write_features(_peeked(run, guarded()), run.plan.geometry_type)
+        except Exception:
+            if failures:
+                raise failures[0] from None
+            raise
+        staging.write_quarantine(row.__dict__ for row in run.tally.quarantine)
+        report = run.report("published")
+        effective = manifest or _template(collection, run, source)
+        reports_dir = settings.path(settings.reports_dir) / collection
+        passport = build_passport(
+            effective, report, version=None, first_published=first_published,
+            temporal_extent=run.tally.dates if run.plan.date_field else None,
+        )
+        version = staging.commit(
+            passport=passport.model_dump(mode="json"), report=report.model_dump(mode="json"),
+            feature_count=report.counts.published, quarantined=report.counts.quarantined,
+            bbox=report.extent, sha256=run.plan.sha256, geometry_type=run.plan.geometry_type,
+        )
+    except BaseException:
+        staging.abort()
+        raise
+    report.version = version
+    paths = report.write(reports_dir / f"v{version}.json")
+    if report_path is not None:
+        report.write(report_path)
+        paths = (report_path.with_suffix(".json"), report_path.with_suffix(".html"))
+    written = None
+    if manifest is None and not manifest_path(settings.path(settings.collections_dir), collection).exists():
+        written = write_template(settings.path(settings.collections_dir), effective)
+    return Outcome(report, paths, written)
+
+
+def _template(collection: str, run: Run, source: Path) -> Manifest:
+    title = collection.replace("_", " ").replace("-", " ").capitalize()
+    return Manifest(
+        id=collection,
+        title={"en": title, "uz": "", "ru": ""},
+        description={"en": "", "uz": "", "ru": ""},
+        source=SourceSpec(path=str(source), layer=run.plan.insp.layer,
+                          crs=None if run.plan.crs_from != "option" else str(run.plan.crs.to_string()),
+                          encoding=run.plan.insp.encoding.encoding if run.plan.insp.encoding.source == "option" else None),
+        passport=PassportSpec(),
+        style=collection,
+    )
