@@ -25,7 +25,7 @@ class Diff:
 
 def _keyed(frame: pd.DataFrame, id_field: str) -> pd.DataFrame:
     frame = frame.copy()
-    frame["__wkb"] = shapely.to_wkb(np.asarray(frame.geometry.array), flavor="iso") if len(frame) else []
+    frame["__wkb"] = shapely.to_wkb(np.asarray(frame.geometry.array), hex=True) if len(frame) else []
     frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     frame["__key"] = frame[id_field].astype("string")
     return frame.set_index("__key")

@@ -71,6 +71,8 @@ def ingest(
     collections_dir = settings.path(settings.collections_dir)
     manifest = load_manifest(collections_dir, collection)
     spec = manifest.source if manifest else SourceSpec()
+    if spec.path and Path(spec.path).name != source.name:
+        spec = SourceSpec()  # the manifest's layer/CRS/encoding describe another file
     show = sys.stderr.isatty() if progress is None else progress
     run: Run | None = None
     with tempfile.TemporaryDirectory(prefix="geo-publish-") as tmp:

@@ -10,7 +10,7 @@ from geo_publish.cli.common import config_option, settings_from
 
 
 @click.command()
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path, readable=False))
 @click.option("--collection", "-c", required=True, help="collection id ([a-z0-9_-]+)")
 @click.option("--layer", help="layer to take from a GeoPackage, KML or zip with several")
 @click.option("--source-crs", help="CRS of the source when it has none or a wrong one, e.g. EPSG:32642")

@@ -1,0 +1,196 @@
+"""User mistakes: one line, exit 2, store unchanged. Versions, rollback, diff, kill -9."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from gp_testlib import published, write_shapefile
+
+
+@pytest.fixture
+def seeded(project, points, tmp_path):
+    path = tmp_path / "seed.geojson"
+    pyogrio.write_dataframe(points, path)
+    assert project.run("ingest", str(path), "--collection", "x") == 0
+    return project
+
+
+def _zip_slip(p):
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("../../evil.shp", b"x")
+    return p
+
+
+def _nolayer(p):
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("readme.md", "hello")
+    return p
+
+
+def _zip_bomb(p):
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("big.csv", b"0" * (60 * 1024 * 1024))
+    return p
+
+
+def _w(p, data):
+    (p.write_bytes if isinstance(data, bytes) else p.write_text)(data)
+    return p
+
+
+BAD = {
+    "empty.shp": lambda p: _w(p, b""),
+    "random.shp": lambda p: _w(p, os.urandom(4096)),
+    "truncated.geojson": lambda p: _w(p, '{"type": "FeatureCollection", "features": [{"type": "Feat'),
+    "missing.gpkg": lambda p: p,
+    "slip.zip": _zip_slip,
+    "bomb.zip": _zip_bomb,
+    "folder": lambda p: p.mkdir() or p,
+    "nolayer.zip": lambda p: _nolayer(p),
+    "garbage.csv": lambda p: _w(p, "a,b\n1,2\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_one_line_exit_2_store_unchanged(seeded, tmp_path, capsys, name):
+    src = BAD[name](tmp_path / name)
+    before = seeded.state()
+    capsys.readouterr()
+    code = seeded.run("ingest", str(src), "--collection", "x")
+    out = capsys.readouterr()
+    assert code == 2, out
+    line = out.err.strip()
+    assert line.startswith("error: ") and "\n" not in line and "Traceback" not in line
+    assert name in line
+    assert seeded.state() == before
+    assert not (tmp_path.parent / "evil.shp").exists()
+
+
+def test_unreadable_file_as_unprivileged_user(project, points, tmp_path):
+    path = tmp_path / "secret.geojson"
+    pyogrio.write_dataframe(points, path)
+    path.chmod(0)
+    os.chmod(tmp_path, 0o755)
+    code = ("import sys; from geo_publish.cli.main import main; "
+            f"sys.exit(main(['ingest', {str(path)!r}, '--collection', 'x', '--dry-run']))")
+
+    cmd = [sys.executable, "-c", code]
+    if os.geteuid() == 0:  # root reads everything: drop the capabilities that let it
+        caps = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd="/tmp")
+    assert proc.returncode == 2, proc.stderr
+    assert "permission denied" in proc.stderr and str(path) in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_usage_errors_exit_1(project, capsys):
+    assert project.run("ingest") == 1
+    assert project.run("ingest", "x.shp", "--collection", "Bad Id") == 1
+    assert project.run("nonsense") == 1
+
+
+def test_versions_history_rollback_diff(project, points, tmp_path, capsys):
+    (project.root / "collections").mkdir()
+    (project.root / "collections" / "x.yml").write_text("id: x\nschema: {id_field: id}\n")
+    v1 = points.copy()
+    v2 = points.copy()
+    v2 = v2[v2["ID"] != 3]  # removed 3
+    v2.loc[v2["ID"] == 5, "ВМЕСТ"] = 9999  # changed 5
+    extra = points.iloc[[0]].copy()
+    extra["ID"] = 99
+    v2 = gpd.GeoDataFrame(np.concatenate([v2.values, extra.values]), columns=v2.columns, geometry="geometry", crs=v1.crs)
+    for i, frame in enumerate((v1, v2), 1):
+        pyogrio.write_dataframe(frame, tmp_path / f"v{i}.gpkg")
+        assert project.run("ingest", str(tmp_path / f"v{i}.gpkg"), "--collection", "x") == 0
+    capsys.readouterr()
+    assert project.run("diff", "x") == 0
+    out = capsys.readouterr().out
+    assert "1 added, 1 removed, 1 changed" in out and "99" in out
+    assert project.run("history", "x") == 0
+    hist = capsys.readouterr().out.splitlines()
+    assert hist[1].startswith("* v2") and hist[0].startswith("  v1")
+    assert project.run("rollback", "x", "--to", "1") == 0
+    assert len(published(project, "x")) == 12
+    assert project.run("rollback", "x", "--to", "7") == 2
+    assert project.run("list") == 0
+    assert "x" in capsys.readouterr().out
+
+
+def test_dry_run_changes_nothing(seeded, points, tmp_path):
+    before = seeded.state()
+    path = tmp_path / "again.geojson"
+    pyogrio.write_dataframe(points, path)
+    assert seeded.run("ingest", str(path), "--collection", "x", "--dry-run", "--report", str(tmp_path / "r.json")) == 0
+    assert seeded.state() == before
+    import json
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "dry-run"
+
+
+@pytest.mark.slow
+def test_kill_9_mid_write_leaves_store_as_before(seeded, tmp_path):
+    n = 400_000
+    rng = np.random.default_rng(0)
+    big = gpd.GeoDataFrame({"v": np.arange(n)}, geometry=shapely.points(
+        rng.uniform(600000, 700000, n), rng.uniform(4.4e6, 4.6e6, n)), crs="EPSG:32642")
+    src = tmp_path / "big.gpkg"
+    pyogrio.write_dataframe(big, src)
+    before = seeded.state()
+    seeded.config.write_text(seeded.config.read_text() + "ingest: {chunk_size: 20000}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "geo_publish", "--config", str(seeded.config),
+                             "ingest", str(src), "--collection", "x"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    staged = False
+    while time.time() < deadline and proc.poll() is None:
+        with sqlite3.connect(seeded.store, timeout=30) as c:
+            if c.execute("SELECT count(*) FROM gp_staging").fetchone()[0]:
+                staged = True
+                time.sleep(0.5)  # let it write some batches
+                break
+        time.sleep(0.05)
+    assert staged and proc.poll() is None, "ingest finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert seeded.state()["versions"] == before["versions"]
+    assert seeded.state()["published"] == before["published"]
+    assert len(published(seeded, "x")) == 12
+    # the next writer cleans what the killed one left: the store is exactly as before
+    from geo_publish.settings import load_settings
+    from geo_publish.store import open_store
+
+    store = open_store(load_settings(seeded.config))
+    store.begin("other").abort()
+    assert seeded.state() == before
+    assert io  # noqa: B018
+
+
+def test_demo_runs_on_samples(tmp_path, capsys):
+    from geo_publish.cli.main import main
+
+    (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    assert main(["--config", str(tmp_path / "config.yml"), "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "shelters" in out and "cp1251 detected" in out and "EPSG:28412" in out
+    assert "Pulkovo 1942 to WGS 84" in out
+
+
+def test_shapefile_missing_dbf_is_one_line(project, points, tmp_path, capsys):
+    shp = write_shapefile(points, tmp_path / "s", "p", "cp1251")
+    shp.with_suffix(".shx").unlink()
+    code = project.run("ingest", str(shp), "--collection", "p")
+    err = capsys.readouterr().err.strip()
+    assert code in (0, 2) and "Traceback" not in err
