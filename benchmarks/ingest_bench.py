@@ -1,0 +1,102 @@
+"""Ingest speed and memory against ogr2ogr, side by side in one run.
+
+    .venv/bin/python benchmarks/ingest_bench.py [--points 1000000] [--polygons 100000]
+
+Generates points and 21-vertex polygons (1% of them self-intersecting) in UTM 42N, then for each
+file runs, each in its own process (peak RSS from wait4):
+  anchor   ogr2ogr -t_srs EPSG:4326 -makevalid -nlt PROMOTE_TO_MULTI, on current GDAL (the
+           library inside pyogrio's wheel, see gdal_translate_anchor.py)
+  debian   the same with Debian's ogr2ogr (GDAL 3.6), when installed, for reference
+  ours     geo-publish ingest into a fresh GeoPackage store
+and prints wall time, peak memory and the ratio ours/anchor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+
+HERE = Path(__file__).resolve().parent
+
+
+def make_points(path: Path, n: int) -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(300_000, 700_000, n), rng.uniform(4_200_000, 4_700_000, n)
+    frame = gpd.GeoDataFrame({"name": np.char.add("пункт ", np.arange(n).astype(str)),
+                              "value": rng.integers(0, 1000, n)},
+                             geometry=shapely.points(x, y), crs="EPSG:32642")
+    pyogrio.write_dataframe(frame, path, layer="points", use_arrow=True)
+
+
+def make_polygons(path: Path, n: int) -> None:
+    rng = np.random.default_rng(2)
+    cx, cy = rng.uniform(300_000, 700_000, n), rng.uniform(4_200_000, 4_700_000, n)
+    angles = np.linspace(0, 2 * np.pi, 21)[:-1]
+    r = rng.uniform(50, 200, (n, 1))
+    xs, ys = cx[:, None] + r * np.cos(angles), cy[:, None] + r * np.sin(angles)
+    bad = rng.random(n) < 0.01  # bow-tie: swap two vertices
+    xs[bad, 3], xs[bad, 12] = xs[bad, 12].copy(), xs[bad, 3].copy()
+    ring = np.stack([np.concatenate([xs, xs[:, :1]], 1), np.concatenate([ys, ys[:, :1]], 1)], -1)
+    geoms = shapely.polygons(ring)
+    frame = gpd.GeoDataFrame({"id": np.arange(n)}, geometry=geoms, crs="EPSG:32642")
+    pyogrio.write_dataframe(frame, path, layer="polygons", use_arrow=True)
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        print(f"  failed ({code}): {' '.join(cmd)}\n  {proc.stderr.read().decode()[-400:]}")
+    return wall, usage.ru_maxrss / 1024, code
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--polygons", type=int, default=100_000)
+    ap.add_argument("--workdir", type=Path, default=None)
+    a = ap.parse_args()
+    work = a.workdir or Path(tempfile.mkdtemp(prefix="gp-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    files = {"points": (work / f"points_{a.points}.gpkg", make_points, a.points),
+             "polygons": (work / f"polygons_{a.polygons}.gpkg", make_polygons, a.polygons)}
+    ogr_args = ["-t_srs", "EPSG:4326", "-makevalid", "-nlt", "PROMOTE_TO_MULTI", "-f", "GPKG"]
+    print(f"{'input':<10} {'tool':<8} {'wall s':>8} {'peak MB':>8} {'ratio':>7}")
+    for label, (path, make, n) in files.items():
+        if not path.exists():
+            make(path, n)
+        results = {}
+        out = work / "anchor.gpkg"
+        out.unlink(missing_ok=True)
+        results["anchor"] = timed([sys.executable, str(HERE / "gdal_translate_anchor.py"), str(path), str(out), *ogr_args])
+        if shutil.which("ogr2ogr"):
+            out.unlink(missing_ok=True)
+            results["debian"] = timed(["ogr2ogr", *ogr_args, str(out), str(path)])
+        proj = work / "proj"
+        shutil.rmtree(proj, ignore_errors=True)
+        proj.mkdir()
+        (proj / "config.yml").write_text("store: {backend: geopackage, path: store.gpkg}\n")
+        results["ours"] = timed([sys.executable, "-m", "geo_publish", "--config", str(proj / "config.yml"),
+                                 "ingest", str(path), "--collection", label])
+        base = results["anchor"][0]
+        for tool, (wall, mb, _) in results.items():
+            print(f"{label:<10} {tool:<8} {wall:8.2f} {mb:8.0f} {wall / base:7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
