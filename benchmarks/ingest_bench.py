@@ -14,12 +14,10 @@ and prints wall time, peak memory and the ratio ours/anchor.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -53,15 +51,21 @@ def make_polygons(path: Path, n: int) -> None:
     pyogrio.write_dataframe(frame, path, layer="polygons", use_arrow=True)
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        print(f"  failed ({code}): {' '.join(cmd)}\n  {proc.stderr.read().decode()[-400:]}")
-    return wall, usage.ru_maxrss / 1024, code
+# A small launcher process runs each command: a child forked from this (large) process would
+# report this process's memory as its own peak.
+_LAUNCH = ("import os, subprocess, sys, time; t = time.perf_counter(); "
+           "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); "
+           "_, st, ru = os.wait4(p.pid, 0); "
+           "print(time.perf_counter() - t, ru.ru_maxrss, os.waitstatus_to_exitcode(st))")
+
+
+def timed(cmd: list[str]) -> tuple[float, float, int]:
+    proc = subprocess.run(["/usr/bin/env", "python3", "-S", "-c", _LAUNCH, *cmd],
+                          capture_output=True, text=True)
+    wall, rss, code = proc.stdout.split()
+    if int(code) != 0:
+        print(f"  failed ({code}): {' '.join(cmd)}\n  {proc.stderr[-400:]}")
+    return float(wall), int(rss) / 1024, int(code)
 
 
 def main() -> int:
