@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,5 +104,5 @@ def render_html(report: Report) -> str:
     template = _env.get_template("report.html")
     return template.render(
         r=report, problems=report.problems[:MAX_HTML_ROWS], more=max(len(report.problems) - MAX_HTML_ROWS, 0),
-        map=_map_points(report), data=json.loads(report.to_json()),
+        map=_map_points(report),
     )
