@@ -13,6 +13,7 @@ import pyarrow as pa
 from geo_publish.errors import GeoPublishError
 from geo_publish.ingest.pipeline import Run
 from geo_publish.ingest.plan import make_plan
+from geo_publish.ingest.prefetch import prefetched
 from geo_publish.ingest.report import Report
 from geo_publish.manifest import (
     Manifest, PassportSpec, SchemaSpec, SourceSpec, check_collection_id, load_manifest,
@@ -121,7 +122,7 @@ def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection
 
     try:
         try:
-            staging.write_features(_peeked(run, guarded()), run.plan.geometry_type)
+            staging.write_features(_peeked(run, prefetched(guarded())), run.plan.geometry_type)
         except Exception:
             if failures:
                 raise failures[0] from None

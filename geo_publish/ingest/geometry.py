@@ -206,8 +206,7 @@ def clean(geoms: np.ndarray, family: str, multi: bool, problems: Problems) -> tu
 
     if multi or family != POINT:
         geoms[keep] = to_multi(geoms[keep], family)
-    if family == POLYGON:
-        geoms[keep] = shapely.orient_polygons(geoms[keep], exterior_cw=False)
+    # rings are oriented after reprojection (a projection can mirror them), not here
     return geoms, keep
 
 
