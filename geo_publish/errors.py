@@ -61,6 +61,10 @@ class NotFound(StoreError, LookupError):
     """A collection or version is not in the store."""
 
 
+class ServeError(GeoPublishError, OSError):
+    """The server cannot start (port taken, build failed)."""
+
+
 class GeoPublishWarning(UserWarning):
     """Base of geo-publish's warnings."""
 

@@ -53,6 +53,9 @@ class ServerSettings(_Model):
     host: str = "127.0.0.1"
     port: int = 5000
     url: str | None = None
+    workers: int = Field(2, ge=1, description="server processes")
+    tiles: str | None = Field(None, description="base map tile URL template; none by default (offline)")
+    tiles_attribution: str = ""
 
 
 class Settings(_Model):

@@ -182,7 +182,7 @@ def test_demo_runs_on_samples(tmp_path, capsys):
     from geo_publish.cli.main import main
 
     (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
-    assert main(["--config", str(tmp_path / "config.yml"), "demo"]) == 0
+    assert main(["--config", str(tmp_path / "config.yml"), "demo", "--no-serve"]) == 0
     out = capsys.readouterr().out
     assert "shelters" in out and "cp1251 detected" in out and "EPSG:28412" in out
     assert "Pulkovo 1942 to WGS 84" in out

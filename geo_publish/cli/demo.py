@@ -2,33 +2,55 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+import yaml
 
 from geo_publish.cli.common import config_option, settings_from
+from geo_publish.settings import Settings
+
+
+def _demo_config(settings: Settings, demo_dir: Path) -> Path:
+    """A config file for the demo store, so that every server worker reads the same settings."""
+    data = settings.model_dump(mode="json", exclude={"root"})
+    data["store"] = {"backend": "geopackage", "path": str(demo_dir / "store.gpkg")}
+    data["reports_dir"] = str(demo_dir / "reports")
+    data["build_dir"] = str(demo_dir / "build")
+    data["collections_dir"] = str(settings.path(settings.collections_dir))
+    data["styles_dir"] = str(settings.path(settings.styles_dir))
+    path = demo_dir / "config.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# written by `geo-publish demo`\n" + yaml.safe_dump(data, allow_unicode=True),
+                    encoding="utf-8")
+    return path
 
 
 @click.command()
 @click.option("--keep", is_flag=True, help="keep an existing demo store instead of starting fresh")
+@click.option("--serve/--no-serve", "serve_", default=True, show_default=True,
+              help="serve the API and viewer afterwards")
+@click.option("--port", type=int, default=None, help="port (default from config.yml: 5000)")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="server processes")
 @config_option
-def demo(keep: bool, config: str | None) -> None:
-    """Build the sample layers, ingest them into data/demo/store.gpkg and show the result."""
+def demo(keep: bool, serve_: bool, port: int | None, workers: int | None, config: str | None) -> None:
+    """Build the sample layers, ingest them into data/demo/store.gpkg, build, and serve."""
     from geo_publish import samples
-    from geo_publish.settings import GeoPackageStoreSettings
+    from geo_publish.cli.serve import build_all, run_server
+    from geo_publish.settings import load_settings
     from geo_publish.store import open_store
     from geo_publish.workflow import ingest
 
-    settings = settings_from(config)
-    demo_dir = settings.path(settings.build_dir).parent / "data" / "demo"
+    base = settings_from(config)
+    demo_dir = base.path(Path("data/demo"))
     store_path = demo_dir / "store.gpkg"
     if store_path.exists() and not keep:
         store_path.unlink()
-    settings = settings.model_copy(update={
-        "store": GeoPackageStoreSettings(path=store_path),
-        "reports_dir": demo_dir / "reports",
-    })
+    config_path = _demo_config(base, demo_dir)
+    settings = load_settings(config_path)
     sources = samples.build(demo_dir / "sources")
     for collection, path in sources.items():
-        outcome = ingest(settings, path, collection)
+        outcome = ingest(settings, path, collection, progress=False)
         r = outcome.report
         click.echo(f"{collection:<10} v{r.version}: {r.counts.published} published, "
                    f"{r.counts.repaired} repaired, {r.counts.quarantined} quarantined "
@@ -41,3 +63,8 @@ def demo(keep: bool, config: str | None) -> None:
         p = store.passport(v.collection)
         click.echo(f"  {v.collection}: {p['title'].get('en')}, {p['organization'] or '(no organisation)'}, "
                    f"licence {p['license'] or '-'}, extent {p['extent']}")
+    if serve_:
+        run_server(settings, config_path, None, port, workers)
+    else:
+        for name, path in build_all(settings).items():
+            click.echo(f"{name}: {path}")

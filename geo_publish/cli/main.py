@@ -21,11 +21,13 @@ def cli(config: str | None) -> None:
 
 
 def _register() -> None:
-    from geo_publish.cli import demo, ingest, versions
+    from geo_publish.cli import demo, ingest, serve, versions
 
     cli.add_command(ingest.ingest)
     for cmd in versions.COMMANDS:
         cli.add_command(cmd)
+    cli.add_command(serve.build)
+    cli.add_command(serve.serve)
     cli.add_command(demo.demo)
 
 

@@ -1,0 +1,80 @@
+"""`geo-publish build` and `geo-publish serve`."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import click
+
+from geo_publish.cli.common import config_option, settings_from
+from geo_publish.errors import ServeError
+from geo_publish.settings import Settings
+
+
+def build_all(settings: Settings) -> dict[str, Path]:
+    from geo_publish.serve.runtime import write_build
+
+    try:
+        return write_build(settings)
+    except Exception as err:
+        from geo_publish.errors import GeoPublishError
+
+        if isinstance(err, GeoPublishError):
+            raise
+        raise ServeError(f"{settings.path(settings.build_dir)}: build failed ({err})") from err
+
+
+@click.command()
+@config_option
+def build(config: str | None) -> None:
+    """Regenerate the pygeoapi configuration and OpenAPI document from the store."""
+    settings = settings_from(config)
+    for name, path in build_all(settings).items():
+        click.echo(f"{name}: {path}")
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise ServeError(f"{host}:{port}: cannot listen there ({err.strerror})",
+                             hint="choose another with --port") from err
+
+
+def run_server(settings: Settings, config_path: Path, host: str | None, port: int | None,
+               workers: int | None) -> None:
+    import uvicorn
+
+    host = host or settings.server.host
+    port = port or settings.server.port
+    workers = workers or settings.server.workers
+    _check_port(host, port)
+    url = settings.server.url or f"http://{host}:{port}"
+    settings = settings.model_copy(update={"server": settings.server.model_copy(update={"url": url})})
+    paths = build_all(settings)
+    os.environ["GEO_PUBLISH_URL"] = url
+    os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
+    os.environ["PYGEOAPI_CONFIG"] = str(paths["config"])
+    os.environ["PYGEOAPI_OPENAPI"] = str(paths["openapi"])
+    click.echo(f"serving {url} "
+               f"(OGC API at /, viewer at /site/) with {workers} worker(s); Ctrl-C stops", err=True)
+    uvicorn.run("geo_publish.serve.app:create_app", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=5)
+
+
+@click.command()
+@click.option("--host", default=None, help="address to listen on (default from config.yml: 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="port (default from config.yml: 5000)")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="server processes")
+@config_option
+def serve(host: str | None, port: int | None, workers: int | None, config: str | None) -> None:
+    """Serve the OGC API (pygeoapi) and the viewer site."""
+    settings = settings_from(config)
+    ctx = click.get_current_context()
+    path = Path(config or ctx.find_root().params.get("config") or "config.yml")
+    run_server(settings, path, host, port, workers)

@@ -1,0 +1,199 @@
+"""The pygeoapi configuration, generated from the store and the manifests (never hand-edited).
+
+Each published collection gets our store provider, its passport as collection metadata (title,
+description and keywords in uz/ru/en, extents, licence, responsible person, version, dates) and
+links to its passport (JSON, DCAT JSON-LD) and validation report. One more collection,
+``catalogue``, is an OGC API - Records collection with one record per published layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from geo_publish.manifest import load_manifest
+from geo_publish.passport import dcat
+from geo_publish.settings import Settings
+from geo_publish.store import open_store
+
+LANGUAGES = ["en-US", "ru-RU", "uz"]
+CRS_LIST = [
+    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "http://www.opengis.net/def/crs/EPSG/0/4326",
+    "http://www.opengis.net/def/crs/EPSG/0/3857",
+    "http://www.opengis.net/def/crs/EPSG/0/32642",
+    "http://www.opengis.net/def/crs/EPSG/0/28412",
+]
+CATALOGUE = "catalogue"
+PROVIDER = "geo_publish.serve.provider.GeoPackageStoreProvider"
+
+
+def _i18n(value: dict[str, str], fallback: str) -> dict[str, str]:
+    """pygeoapi i18n: keys are language codes; 'en' first so it is the default."""
+    out = {lang: value[lang] for lang in ("en", "ru", "uz") if value.get(lang)}
+    return out or {"en": fallback}
+
+
+def _base_url(settings: Settings, url: str | None = None) -> str:
+    if url:
+        return url.rstrip("/")
+    if settings.server.url:
+        return settings.server.url.rstrip("/")
+    return f"http://{settings.server.host}:{settings.server.port}"
+
+
+def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
+                        info: Any) -> dict[str, Any]:
+    cid = passport["collection"]
+    manifest = load_manifest(settings.path(settings.collections_dir), cid)
+    title = _i18n(passport.get("title") or {}, cid)
+    description = _i18n(passport.get("description") or {}, title["en"] if "en" in title else cid)
+    keywords = passport.get("keywords") or [cid]
+    bbox = passport.get("extent") or info.bbox or [-180, -90, 180, 90]
+    temporal = passport.get("temporal_extent") or [None, None]
+    responsible = passport.get("responsible") or {}
+    provider: dict[str, Any] = {
+        "type": "feature", "name": PROVIDER, "data": str(settings.path(settings.store.path)),  # type: ignore[union-attr]
+        "collection": cid, "crs": CRS_LIST, "storage_crs": CRS_LIST[0],
+    }
+    if manifest and manifest.schema_.id_field:
+        provider["id_field"] = manifest.schema_.id_field
+    if manifest and manifest.schema_.date_field:
+        provider["time_field"] = manifest.schema_.date_field
+    links = [
+        {"type": "application/json", "rel": "describedby", "title": "Data passport (JSON)",
+         "href": f"{base}/passports/{cid}.json"},
+        {"type": "application/ld+json", "rel": "describedby", "title": "Data passport (DCAT JSON-LD)",
+         "href": f"{base}/passports/{cid}.jsonld"},
+        {"type": "text/html", "rel": "describedby", "title": "Validation report",
+         "href": f"{base}/reports/{cid}.html"},
+        {"type": "application/json", "rel": "describedby", "title": "Validation report (JSON)",
+         "href": f"{base}/reports/{cid}.json"},
+    ]
+    if passport.get("license"):
+        links.append({"type": "text/html", "rel": "license", "title": passport["license"],
+                      "href": dcat.license_url(passport["license"])})
+    resource: dict[str, Any] = {
+        "type": "collection", "title": title, "description": description,
+        "keywords": keywords, "links": links,
+        "extents": {"spatial": {"bbox": [round(v, 7) for v in bbox],
+                                "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+        "providers": [provider],
+        # not read by pygeoapi's schema, carried into /collections/{id} by our middleware
+        "geo_publish": {
+            "version": passport.get("version"), "first_published": passport.get("first_published"),
+            "last_modified": passport.get("last_modified"), "license": passport.get("license"),
+            "organization": passport.get("organization"),
+            "contact": {k: responsible.get(k) for k in ("name", "email", "phone") if responsible.get(k)},
+            "update_frequency": passport.get("update_frequency"),
+            "feature_count": passport.get("feature_count"),
+        },
+    }
+    if temporal and (temporal[0] or temporal[1]):
+        resource["extents"]["temporal"] = {"begin": temporal[0], "end": temporal[1]}
+    return resource
+
+
+def records(settings: Settings, base: str, passports: list[dict[str, Any]]) -> dict[str, Any]:
+    """OGC API - Records, TinyDB layout: one record per published layer."""
+    rows: dict[str, Any] = {}
+    for i, p in enumerate(passports, start=1):
+        cid = p["collection"]
+        ext = p.get("extent") or [-180, -90, 180, 90]
+        title = _i18n(p.get("title") or {}, cid)
+        contact = p.get("responsible") or {}
+        rows[str(i)] = {
+            "id": cid, "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[
+                [ext[0], ext[1]], [ext[2], ext[1]], [ext[2], ext[3]], [ext[0], ext[3]], [ext[0], ext[1]]]]},
+            "properties": {
+                "type": "dataset", "title": title.get("en", cid),
+                "description": _i18n(p.get("description") or {}, cid).get("en", ""),
+                "keywords": p.get("keywords") or [], "language": "en",
+                "created": p.get("first_published"), "updated": p.get("last_modified"),
+                "license": p.get("license") or None, "version": str(p.get("version")),
+                "organization": p.get("organization") or None,
+                "contacts": [{"name": contact.get("name"), "organization": p.get("organization"),
+                              "emails": [{"value": contact["email"]}] if contact.get("email") else [],
+                              "roles": ["pointOfContact"]}],
+                "feature_count": p.get("feature_count"),
+            },
+            "links": [
+                {"rel": "item", "type": "application/geo+json", "title": "Features",
+                 "href": f"{base}/collections/{cid}/items"},
+                {"rel": "collection", "type": "application/json", "title": title.get("en", cid),
+                 "href": f"{base}/collections/{cid}"},
+                {"rel": "describedby", "type": "application/ld+json", "title": "DCAT",
+                 "href": f"{base}/passports/{cid}.jsonld"},
+            ],
+        }
+    return {"_default": rows}
+
+
+def generate(settings: Settings, url: str | None = None) -> dict[str, Any]:
+    """The pygeoapi configuration as a dict; writes the catalogue file it points to."""
+    base = _base_url(settings, url)
+    store = open_store(settings)
+    infos = store.collections()
+    passports = [store.passport(i.collection) for i in infos]
+    resources: dict[str, Any] = {}
+    for info, p in zip(infos, passports, strict=True):
+        resources[info.collection] = collection_resource(settings, base, p, info)
+    build = settings.path(settings.build_dir)
+    catalogue = _write_once(build / "catalogue", records(settings, base, passports))
+    resources[CATALOGUE] = {
+        "type": "collection",
+        "title": {"en": "Catalogue of published layers", "ru": "Каталог опубликованных слоёв",
+                  "uz": "E'lon qilingan qatlamlar katalogi"},
+        "description": {"en": "One record per published layer, with its data passport (OGC API - Records)",
+                        "ru": "Одна запись на каждый опубликованный слой с его паспортом данных",
+                        "uz": "Har bir e'lon qilingan qatlam uchun bitta yozuv va uning ma'lumotlar pasporti"},
+        "keywords": ["catalogue", "records", "passport"],
+        "links": [],
+        "extents": {"spatial": {"bbox": [-180, -90, 180, 90],
+                                "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+        "providers": [{"type": "record", "name": "TinyDBCatalogue", "data": str(catalogue),
+                       "id_field": "id", "time_field": "updated", "title_field": "title"}],
+    }
+    return {
+        "server": {
+            "bind": {"host": settings.server.host, "port": settings.server.port},
+            "url": base, "mimetype": "application/json; charset=UTF-8", "encoding": "utf-8",
+            "gzip": False,  # our middleware compresses what the client accepts
+            "languages": LANGUAGES, "cors": False, "pretty_print": False,
+            "limits": {"default_items": 10, "max_items": 10000, "on_exceed": "throttle"},
+            "map": {"url": settings.server.tiles or "", "attribution": settings.server.tiles_attribution},
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {
+                "title": {"en": "geo-publish: open geographic data", "ru": "Открытые геоданные",
+                          "uz": "Ochiq geografik ma'lumotlar"},
+                "description": {"en": "Published layers with their data passports",
+                                "ru": "Опубликованные слои с паспортами данных",
+                                "uz": "E'lon qilingan qatlamlar va ularning pasportlari"},
+                "keywords": {"en": ["open data", "geospatial"], "ru": ["открытые данные"],
+                             "uz": ["ochiq ma'lumotlar"]},
+                "keywords_type": "theme", "terms_of_service": "", "url": base,
+            },
+            "license": {"name": "See each collection's licence", "url": base},
+            "provider": {"name": "geo-publish", "url": base},
+            "contact": {"name": "GIS office", "email": "", "role": "pointOfContact"},
+        },
+        "resources": resources,
+    }
+
+
+def _write_once(stem: Path, content: dict[str, Any]) -> Path:
+    """Write ``content`` to a file named by its hash (idempotent, safe between workers)."""
+    text = json.dumps(content, ensure_ascii=False, sort_keys=True)
+    path = stem.with_name(f"{stem.name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}.json")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return path

@@ -1,0 +1,115 @@
+"""The OpenAPI document: pygeoapi's, made self-contained.
+
+pygeoapi's document points at schemas on schemas.opengis.net and GitHub; offline (and for a
+validator that will not fetch), every such reference must resolve inside the document. The
+components below restate, briefly, what the OGC API - Features Part 1 / Records / CQL2 documents
+define; a reference we do not know becomes a generic object schema rather than a dangling link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pygeoapi.openapi import get_oas
+
+_LINK = {"type": "object", "required": ["href", "rel"], "properties": {
+    "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
+    "hreflang": {"type": "string"}, "title": {"type": "string"}, "length": {"type": "integer"}}}
+_LINKS = {"type": "array", "items": {"$ref": "#/components/schemas/gp-link"}}
+_GEOMETRY = {"type": "object", "nullable": True, "required": ["type"], "properties": {
+    "type": {"type": "string", "enum": ["Point", "MultiPoint", "LineString", "MultiLineString",
+                                         "Polygon", "MultiPolygon", "GeometryCollection"]},
+    "coordinates": {"type": "array"}, "geometries": {"type": "array"}}}
+_FEATURE = {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
+    "type": {"type": "string", "enum": ["Feature"]},
+    "geometry": {"$ref": "#/components/schemas/gp-geometry"},
+    "properties": {"type": "object", "nullable": True},
+    "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+    "links": {"$ref": "#/components/schemas/gp-links"}}}
+_FEATURES = {"type": "object", "required": ["type", "features"], "properties": {
+    "type": {"type": "string", "enum": ["FeatureCollection"]},
+    "features": {"type": "array", "items": {"$ref": "#/components/schemas/gp-feature"}},
+    "links": {"$ref": "#/components/schemas/gp-links"},
+    "timeStamp": {"type": "string", "format": "date-time"},
+    "numberMatched": {"type": "integer", "minimum": 0},
+    "numberReturned": {"type": "integer", "minimum": 0}}}
+_EXCEPTION = {"type": "object", "required": ["code"], "properties": {
+    "code": {"type": "string"}, "description": {"type": "string"}}}
+_COLLECTION = {"type": "object", "required": ["id", "links"], "properties": {
+    "id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
+    "links": {"$ref": "#/components/schemas/gp-links"}, "extent": {"type": "object"},
+    "itemType": {"type": "string"}, "crs": {"type": "array", "items": {"type": "string"}},
+    "storageCrs": {"type": "string"}}}
+_LANDING = {"type": "object", "required": ["links"], "properties": {
+    "title": {"type": "string"}, "description": {"type": "string"},
+    "links": {"$ref": "#/components/schemas/gp-links"}}}
+
+SCHEMAS = {"gp-link": _LINK, "gp-links": _LINKS, "gp-geometry": _GEOMETRY, "gp-feature": _FEATURE,
+           "gp-features": _FEATURES, "gp-exception": _EXCEPTION, "gp-collection": _COLLECTION,
+           "gp-landing-page": _LANDING,
+           "gp-cql2": {"type": "object", "description": "A CQL2 JSON expression (OGC 21-065)"}}
+
+
+def _response(description: str, schema: str, media: str = "application/json") -> dict[str, Any]:
+    return {"description": description,
+            "content": {media: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+RESPONSES = {
+    "gp-LandingPage": _response("The landing page", "gp-landing-page"),
+    "gp-Collection": _response("Information about the collection", "gp-collection"),
+    "gp-Feature": _response("A feature", "gp-feature", "application/geo+json"),
+    "gp-Features": _response("The features of the collection that match the query",
+                             "gp-features", "application/geo+json"),
+    "gp-InvalidParameter": _response("A query parameter has an invalid value", "gp-exception"),
+    "gp-NotFound": _response("The requested resource does not exist", "gp-exception"),
+    "gp-ServerError": _response("A server error occurred", "gp-exception"),
+}
+PARAMETERS = {
+    "gp-datetime": {"name": "datetime", "in": "query", "required": False, "style": "form",
+                    "explode": False, "description": "An instant or interval (RFC 3339), "
+                    "open ends as '..'", "schema": {"type": "string"}},
+    "gp-featureId": {"name": "featureId", "in": "path", "required": True,
+                     "description": "local identifier of a feature", "schema": {"type": "string"}},
+    "gp-q": {"name": "q", "in": "query", "required": False, "style": "form", "explode": False,
+             "description": "free-text search", "schema": {"type": "array", "items": {"type": "string"}}},
+    "gp-sortby": {"name": "sortby", "in": "query", "required": False, "style": "form",
+                  "explode": False, "schema": {"type": "array", "minItems": 1, "items": {
+                      "type": "string", "pattern": "[+|-]?[A-Za-z_].*"}}},
+}
+_KNOWN = {
+    "#/components/parameters/datetime": "#/components/parameters/gp-datetime",
+    "#/components/parameters/featureId": "#/components/parameters/gp-featureId",
+    "parameters/q.yaml": "#/components/parameters/gp-q",
+    "parameters/sortby.yaml": "#/components/parameters/gp-sortby",
+    "cql2.json": "#/components/schemas/gp-cql2",
+    "exception.yaml": "#/components/schemas/gp-exception",
+    "#/components/schemas/link": "#/components/schemas/gp-link",
+    **{f"#/components/responses/{k[3:]}": f"#/components/responses/{k}" for k in RESPONSES},
+}
+
+
+def localise(doc: Any) -> Any:
+    """Replace every reference to an outside document with a local component."""
+    if isinstance(doc, dict):
+        ref = doc.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            for suffix, local in _KNOWN.items():
+                if ref.endswith(suffix):
+                    return {**{k: localise(v) for k, v in doc.items() if k != "$ref"}, "$ref": local}
+            rest = {k: localise(v) for k, v in doc.items() if k != "$ref"}
+            return {**rest, "type": "object", "description": f"see {ref}"}
+        return {k: localise(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [localise(v) for v in doc]
+    return doc
+
+
+def generate(config: dict[str, Any]) -> dict[str, Any]:
+    oas = get_oas(config, fail_on_invalid_collection=False)
+    oas = localise(oas)
+    comp = oas.setdefault("components", {})
+    comp.setdefault("schemas", {}).update(SCHEMAS)
+    comp.setdefault("responses", {}).update(RESPONSES)
+    comp.setdefault("parameters", {}).update(PARAMETERS)
+    return oas  # type: ignore[no-any-return]

@@ -1,0 +1,165 @@
+"""CQL2 (as parsed by pygeofilter) to a parametrised SQL WHERE clause.
+
+Covers CQL2 basic (comparison, LIKE, IN, BETWEEN, IS NULL, AND/OR/NOT) and the spatial
+predicates. Anything else (temporal, arithmetic, functions) is refused with a clear message
+rather than silently ignored. The SQL dialect differences (quoting, spatial test) come from a
+``Dialect``; attribute names are checked against the layer's fields, so nothing the client
+writes reaches the SQL text except through parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+from pygeofilter import ast, values
+
+
+class FilterError(ValueError):
+    """The filter is well-formed CQL2 but cannot apply to this collection."""
+
+
+SPATIAL_OPS = {
+    ast.GeometryIntersects: "intersects", ast.GeometryDisjoint: "disjoint",
+    ast.GeometryContains: "contains", ast.GeometryWithin: "within",
+    ast.GeometryTouches: "touches", ast.GeometryCrosses: "crosses",
+    ast.GeometryOverlaps: "overlaps", ast.GeometryEquals: "equals",
+}
+_COMPARISON = {ast.Equal: "=", ast.NotEqual: "<>", ast.LessThan: "<", ast.LessEqual: "<=",
+               ast.GreaterThan: ">", ast.GreaterEqual: ">="}
+
+
+@dataclass
+class Dialect:
+    """How one backend spells what CQL2 needs.
+
+    ``spatial(op, geometry, params)`` returns SQL that is true where the feature's geometry is in
+    relation ``op`` with ``geometry`` (a shapely geometry in the storage CRS); it may append to
+    ``params``.
+    """
+
+    quote: Callable[[str], str]
+    spatial: Callable[[str, shapely.Geometry, list[Any]], str]
+    like_escape: str = "\\"
+
+
+@dataclass
+class Translation:
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+
+def to_sql(node: ast.Node, fields: dict[str, str], geometry_names: set[str], dialect: Dialect) -> Translation:
+    """Translate ``node``; ``fields`` maps property name to JSON type, ``geometry_names`` are
+    the names a filter may use for the feature geometry."""
+    params: list[Any] = []
+    sql = _Translator(fields, geometry_names, dialect, params).visit(node)
+    return Translation(sql, params)
+
+
+@dataclass
+class _Translator:
+    fields: dict[str, str]
+    geometry_names: set[str]
+    dialect: Dialect
+    params: list[Any]
+
+    def visit(self, node: Any) -> str:
+        if isinstance(node, ast.And | ast.Or):
+            op = "AND" if isinstance(node, ast.And) else "OR"
+            return f"({self.visit(node.lhs)} {op} {self.visit(node.rhs)})"
+        if isinstance(node, ast.Not):
+            return f"(NOT {self.visit(node.sub_node)})"
+        if type(node) in _COMPARISON:
+            return f"({self.scalar(node.lhs)} {_COMPARISON[type(node)]} {self.scalar(node.rhs)})"
+        if isinstance(node, ast.Like):
+            return self.like(node)
+        if isinstance(node, ast.In):
+            items = ", ".join(self.scalar(v) for v in node.sub_nodes)
+            neg = "NOT " if node.not_ else ""
+            return f"({self.scalar(node.lhs)} {neg}IN ({items}))"
+        if isinstance(node, ast.Between):
+            neg = "NOT " if node.not_ else ""
+            return (f"({self.scalar(node.lhs)} {neg}BETWEEN {self.scalar(node.low)} "
+                    f"AND {self.scalar(node.high)})")
+        if isinstance(node, ast.IsNull):
+            return f"({self.scalar(node.lhs)} IS {'NOT ' if node.not_ else ''}NULL)"
+        if isinstance(node, ast.Include):
+            return "(1 = 0)" if node.not_ else "(1 = 1)"
+        if type(node) in SPATIAL_OPS:
+            return self.spatial(SPATIAL_OPS[type(node)], node.lhs, node.rhs)
+        if isinstance(node, ast.BBox):
+            box = shapely.box(node.minx, node.miny, node.maxx, node.maxy)
+            return self.spatial("intersects", node.lhs, values.Geometry(shapely.geometry.mapping(box)))
+        if isinstance(node, bool):
+            return "(1 = 1)" if node else "(1 = 0)"
+        raise FilterError(f"{_name(node)} is not supported (CQL2 basic and spatial are)")
+
+    def like(self, node: ast.Like) -> str:
+        if not isinstance(node.pattern, str):
+            raise FilterError("LIKE needs a text pattern")
+        # CQL2 uses % and _ with \ as escape, as SQL does
+        self.params.append(node.pattern)
+        neg = "NOT " if node.not_ else ""
+        lhs = self.scalar(node.lhs)
+        return f"({lhs} {neg}LIKE ? ESCAPE '{self.dialect.like_escape}')"
+
+    def scalar(self, node: Any) -> str:
+        if isinstance(node, ast.Attribute):
+            if node.name not in self.fields:
+                raise FilterError(f"unknown property {node.name!r} in the filter "
+                                  f"(queryables: {', '.join(sorted(self.fields))})")
+            return self.dialect.quote(node.name)
+        if isinstance(node, bool):
+            self.params.append(1 if node else 0)
+            return "?"
+        if isinstance(node, int | float | str):
+            self.params.append(node)
+            return "?"
+        if isinstance(node, dt.datetime | dt.date):
+            self.params.append(node.isoformat())
+            return "?"
+        raise FilterError(f"{_name(node)} is not supported as a value (CQL2 basic)")
+
+    def spatial(self, op: str, lhs: Any, rhs: Any) -> str:
+        if isinstance(lhs, values.Geometry | values.Envelope | ast.Function) and isinstance(rhs, ast.Attribute):
+            lhs, rhs = rhs, lhs
+            op = {"contains": "within", "within": "contains"}.get(op, op)
+        if not (isinstance(lhs, ast.Attribute) and lhs.name in self.geometry_names):
+            name = getattr(lhs, "name", _name(lhs))
+            raise FilterError(f"spatial predicates apply to the geometry, not to {name!r}")
+        if isinstance(rhs, values.Envelope):
+            # pygeofilter's CQL2 JSON parser builds Envelope(*bbox): its x1, x2, y1, y2 hold
+            # CQL2's minx, miny, maxx, maxy
+            geom = _box([rhs.x1, rhs.x2, rhs.y1, rhs.y2])
+        elif isinstance(rhs, ast.Function) and rhs.name.lower() == "bbox":
+            geom = _box(rhs.arguments)  # CQL2 text BBOX(minx, miny, maxx, maxy) literal
+        elif isinstance(rhs, values.Geometry):
+            try:
+                geom = shapely.geometry.shape(rhs.geometry)
+            except Exception as err:  # noqa: BLE001 - a client's malformed literal
+                raise FilterError(f"invalid geometry in the filter ({err})") from err
+        else:
+            raise FilterError("a spatial predicate needs a geometry literal")
+        if geom.is_empty or not geom.is_valid:
+            raise FilterError("the geometry in the filter is empty or invalid")
+        return self.dialect.spatial(op, geom, self.params)
+
+
+def _box(args: Any) -> shapely.Geometry:
+    nums = list(args)
+    if len(nums) == 6:
+        nums = [nums[0], nums[1], nums[3], nums[4]]
+    if len(nums) != 4 or not all(isinstance(v, int | float) for v in nums):
+        raise FilterError("BBOX needs 4 (or 6) numbers: minx, miny, maxx, maxy")
+    x0, y0, x1, y1 = (float(v) for v in nums)
+    if x0 > x1 or y0 > y1:
+        raise FilterError("BBOX: min greater than max")
+    return shapely.box(x0, y0, x1, y1)
+
+
+def _name(node: Any) -> str:
+    return type(node).__name__

@@ -1,0 +1,153 @@
+"""Read side of the GeoPackage store for the server: plain sqlite3, no SpatiaLite.
+
+One read-only connection per thread and store file. What a version's table looks like (columns,
+types, R-tree, whether its fids run 1..N) is learnt once: versions are immutable. Which version
+is published is asked on every request (one indexed lookup), so a new version is served as soon
+as its publish transaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+_local = threading.local()
+_lock = threading.Lock()
+_tables: dict[tuple[str, str], Table] = {}
+
+# GeoPackage geometry blob: "GP", version, flags, srs_id, then an envelope sized by flags bits 1-3
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+_JSON_TYPES = {"INTEGER": "integer", "MEDIUMINT": "integer", "SMALLINT": "integer",
+               "TINYINT": "integer", "INT": "integer", "BOOLEAN": "boolean", "REAL": "number",
+               "DOUBLE": "number", "FLOAT": "number", "DATE": "string", "DATETIME": "string"}
+_FORMATS = {"DATE": "date", "DATETIME": "date-time"}
+_CONVERSE = {"within": "contains", "contains": "within"}
+
+
+@dataclass(frozen=True)
+class Published:
+    collection: str
+    version: int
+    table: str
+    feature_count: int
+    bbox: list[float] | None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: dict[str, str]  # property name -> SQLite declared type (upper case)
+    geometry: str
+    geometry_type: str  # upper case, as gpkg_geometry_columns says
+    rtree: str | None
+    first_fid: int | None  # fids run first_fid .. first_fid + count - 1 with no gap
+
+    def json_type(self, column: str) -> dict[str, str]:
+        decl = self.columns[column]
+        out = {"type": _JSON_TYPES.get(decl.split("(")[0], "string")}
+        if decl in _FORMATS:
+            out["format"] = _FORMATS[decl]
+        return out
+
+
+def wkb_of(blob: bytes | None) -> bytes | None:
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP":
+        return None
+    flags = blob[3]
+    if flags & 0b10000:  # empty geometry
+        return None
+    return blob[8 + _ENVELOPE_BYTES.get((flags >> 1) & 0b111, 0):]
+
+
+def geometries(blobs: list[bytes | None]) -> np.ndarray:
+    return shapely.from_wkb(np.array([wkb_of(b) for b in blobs], dtype=object), on_invalid="ignore")
+
+
+@lru_cache(maxsize=64)
+def _literal(wkb: bytes) -> shapely.Geometry:
+    geom = shapely.from_wkb(wkb)
+    shapely.prepare(geom)
+    return geom
+
+
+def _relate(op: str, blob: bytes | None, wkb: bytes) -> int:
+    wkb_feature = wkb_of(blob)
+    if wkb_feature is None:
+        return 0
+    geom = shapely.from_wkb(wkb_feature)
+    # the literal is prepared; shapely uses that when it is the first argument
+    return int(getattr(shapely, _CONVERSE.get(op, op))(_literal(wkb), geom))
+
+
+def _fold(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    key = str(path)
+    conns: dict[str, sqlite3.Connection] = getattr(_local, "conns", None) or {}
+    _local.conns = conns
+    conn = conns.get(key)
+    if conn is None:
+        conn = sqlite3.connect(f"file:{key}?mode=ro", uri=True, timeout=30)
+        conn.execute("PRAGMA case_sensitive_like = ON")  # CQL2 LIKE is case-sensitive
+        conn.create_function("gp_relate", 3, _relate, deterministic=True)
+        conn.create_function("gp_fold", 1, _fold, deterministic=True)
+        conns[key] = conn
+    return conn
+
+
+def published(path: Path | str, collection: str) -> Published | None:
+    row = connect(path).execute(
+        "SELECT v.version, v.layer, v.feature_count, v.bbox FROM gp_published p JOIN gp_versions v "
+        "ON v.collection = p.collection AND v.version = p.version WHERE p.collection = ?",
+        (collection,),
+    ).fetchone()
+    if row is None:
+        return None
+    return Published(collection, row[0], row[1], row[2], json.loads(row[3]) if row[3] else None)
+
+
+def all_published(path: Path | str) -> dict[str, int]:
+    try:
+        rows = connect(path).execute("SELECT collection, version FROM gp_published").fetchall()
+    except sqlite3.Error:
+        return {}
+    return dict(rows)
+
+
+def table(path: Path | str, name: str) -> Table:
+    key = (str(path), name)
+    found = _tables.get(key)
+    if found is not None:
+        return found
+    conn = connect(path)
+    geometry = conn.execute("SELECT column_name, geometry_type_name FROM gpkg_geometry_columns "
+                            "WHERE table_name = ?", (name,)).fetchone()
+    geom_col, geom_type = (geometry[0], geometry[1].upper()) if geometry else ("geometry", "GEOMETRY")
+    columns = {r[1]: (r[2] or "TEXT").upper() for r in conn.execute(f'PRAGMA table_info("{name}")')
+               if r[1] not in ("fid", geom_col)}
+    rtree_name = f"rtree_{name}_{geom_col}"
+    has_rtree = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree_name,)).fetchone()
+    lo, hi, n = conn.execute(f'SELECT min(fid), max(fid), count(*) FROM "{name}"').fetchone()
+    first = lo if n and hi - lo + 1 == n else (1 if not n else None)
+    found = Table(name, columns, geom_col, geom_type, rtree_name if has_rtree else None, first)
+    with _lock:
+        _tables[key] = found
+    return found
+
+
+def rows(path: Path | str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    return connect(path).execute(sql, params).fetchall()
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

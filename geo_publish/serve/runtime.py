@@ -1,0 +1,132 @@
+"""The live pygeoapi API object of one worker, rebuilt when the store or the manifests change.
+
+Every worker watches the store (which version of which collection is published) and the
+manifests; when either changes it regenerates the configuration and OpenAPI document in memory
+and swaps pygeoapi's API object in one assignment, so requests see the old or the new API, never
+a failure. No restart, no coordination between workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from geo_publish.settings import Settings
+
+LOG = logging.getLogger("geo_publish.serve")
+
+
+def _to_json(dict_: dict[str, Any], pretty: bool = False) -> str:
+    """pygeoapi's to_json, but UTF-8 as is (Cyrillic not \\u-escaped, half the bytes) and with
+    < and > escaped the JSON way instead of as HTML entities, which corrupted values."""
+    from pygeoapi.util import json_serial
+
+    text = json.dumps(dict_, default=json_serial, indent=4 if pretty else None,
+                      separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def patch_pygeoapi() -> None:
+    import sys
+
+    import pygeoapi.util
+
+    original = pygeoapi.util.to_json
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pygeoapi") and getattr(module, "to_json", None) is original:
+            module.to_json = _to_json  # type: ignore[attr-defined]
+
+
+class Runtime:
+    """Holds the current configuration; ``refresh()`` swaps in a new one when the state changed."""
+
+    def __init__(self, settings: Settings, interval: float = 1.0) -> None:
+        self.settings = settings
+        self.interval = interval
+        self.signature = ""
+        self.generation = ""
+        self.config: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def state(self) -> str:
+        """What the served configuration depends on: published versions and manifest files."""
+        from geo_publish.serve import gpkg_read
+
+        parts: list[str] = []
+        store = self.settings.path(self.settings.store.path)  # type: ignore[union-attr]
+        if store.exists():
+            parts.append(json.dumps(sorted(gpkg_read.all_published(store).items())))
+        cdir = self.settings.path(self.settings.collections_dir)
+        if cdir.is_dir():
+            for p in sorted(cdir.glob("*.yml")):
+                st = p.stat()
+                parts.append(f"{p.name}:{st.st_mtime_ns}:{st.st_size}")
+        return hashlib.sha1("|".join(parts).encode()).hexdigest()
+
+    def refresh(self, force: bool = False) -> bool:
+        with self._lock:
+            sig = self.state()
+            if sig == self.signature and not force:
+                return False
+            from geo_publish.publish import config as pconfig
+            from geo_publish.publish import openapi as poas
+
+            cfg = pconfig.generate(self.settings)
+            oas = poas.generate(cfg)
+            self._install(cfg, oas)
+            self.signature = sig
+            self.generation = hashlib.sha1(
+                json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+            self.config = cfg
+            return True
+
+    def _install(self, cfg: dict[str, Any], oas: dict[str, Any]) -> None:
+        import pygeoapi.starlette_app as sa
+        from pygeoapi.api import API
+
+        api = API(cfg, oas, getattr(sa, "ASYNCAPI", None))
+        sa.api_ = api  # one assignment: the next request uses the new API
+        sa.CONFIG = cfg
+        sa.OPENAPI = oas
+
+    def watch(self) -> None:
+        def loop() -> None:
+            while not self._stop.wait(self.interval):
+                try:
+                    if self.refresh():
+                        LOG.warning("geo-publish: configuration reloaded (%s)", self.generation)
+                except Exception as err:  # noqa: BLE001 - keep serving the last good config
+                    LOG.error("geo-publish: reload failed, still serving the previous one: %s", err)
+
+        threading.Thread(target=loop, name="geo-publish-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def write_build(settings: Settings, build_dir: Path | None = None) -> dict[str, Path]:
+    """Write pygeoapi-config.yml and openapi.yml for inspection and for a plain pygeoapi."""
+    import yaml
+
+    from geo_publish.publish import config as pconfig
+    from geo_publish.publish import openapi as poas
+
+    out = build_dir or settings.path(settings.build_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = pconfig.generate(settings)
+    from pygeoapi.config import validate_config
+
+    validate_config(cfg)
+    oas = poas.generate(cfg)
+    paths = {"config": out / "pygeoapi-config.yml", "openapi": out / "openapi.yml"}
+    for key, data in (("config", cfg), ("openapi", oas)):
+        tmp = paths[key].with_name(f".{paths[key].name}.{os.getpid()}")
+        tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, paths[key])
+    return paths
