@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from geo_publish.serve import gpkg_read
+from geo_publish.serve import fastpath, gpkg_read
 from geo_publish.serve.runtime import Runtime, patch_pygeoapi, write_build
 from geo_publish.settings import Settings, load_settings
 
@@ -116,6 +116,19 @@ class GeoPublishApp:
         extra = list(cors)
         if etag:
             extra += [(b"etag", etag.encode()), (b"cache-control", f"public, max-age={MAX_AGE}".encode())]
+        if (method == "GET" and match and match.group(2) and match.group(2).startswith("/items")
+                and match.group(1) in self._feature_collections() and self._wants_json(params, headers)):
+            try:
+                cfg = self.runtime.config
+                if match.group(3):
+                    hdrs, body = fastpath.item(cfg, match.group(1), match.group(3)[1:], params)
+                else:
+                    hdrs, body = fastpath.items(cfg, match.group(1), params)
+            except fastpath.Fallback:
+                pass
+            else:
+                await self._send(send, 200, [(k.encode(), v.encode()) for k, v in hdrs.items()] + extra, body)
+                return
         inject = "/conformance" if path.rstrip("/") == "/conformance" and method == "GET" else None
         if match and match.group(2) is None and method == "GET" and self._wants_json(params, headers):
             inject = match.group(1)

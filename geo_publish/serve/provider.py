@@ -34,6 +34,11 @@ from geo_publish.serve.cql import Dialect, FilterError, to_sql
 FID = "fid"
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str) \
+        .replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 @lru_cache(maxsize=8)
 def _crs(uri: str) -> pyproj.CRS:
     return get_crs(uri)
@@ -96,6 +101,28 @@ class GeoPackageStoreProvider(BaseProvider):
               properties: list[tuple[str, str]] | None = None, sortby: list[dict[str, str]] | None = None,
               select_properties: list[str] | None = None, skip_geometry: bool = False,
               q: str | None = None, filterq: Any = None, **kwargs: Any) -> dict[str, Any]:
+        matched, t, found, columns = self._select(offset, limit, resulttype, bbox, datetime_,
+                                                  properties, sortby, select_properties,
+                                                  skip_geometry, q, filterq)
+        return {"type": "FeatureCollection",
+                "features": self._features(t, found, columns, skip_geometry),
+                "numberMatched": matched, "numberReturned": len(found)}
+
+    def query_text(self, offset: int = 0, limit: int = 10, resulttype: str = "results",
+                   bbox: list[float] | None = None, properties: list[tuple[str, str]] | None = None,
+                   sortby: list[dict[str, str]] | None = None, select_properties: list[str] | None = None,
+                   skip_geometry: bool = False, filterq: Any = None) -> tuple[int, list[str]]:
+        """As ``query`` (storage CRS only), but each feature as GeoJSON text, for the fast path."""
+        matched, t, found, columns = self._select(offset, limit, resulttype, bbox, None, properties,
+                                                  sortby, select_properties, skip_geometry, None,
+                                                  filterq)
+        return matched, self._features_text(t, found, columns, skip_geometry)
+
+    def _select(self, offset: int, limit: int, resulttype: str, bbox: list[float] | None,
+                datetime_: str | None, properties: list[tuple[str, str]] | None,
+                sortby: list[dict[str, str]] | None, select_properties: list[str] | None,
+                skip_geometry: bool, q: str | None, filterq: Any
+                ) -> tuple[int, db.Table, list[tuple[Any, ...]], list[str]]:
         pub, t = self._layer()
         where: list[str] = []
         params: list[Any] = []
@@ -117,25 +144,22 @@ class GeoPackageStoreProvider(BaseProvider):
             where.append(tr.sql)
             params.extend(tr.params)
         order = self._order_sql(t, sortby or [])
+        columns = self._columns(t, select_properties or [])
 
         if where:
             cond = " WHERE " + " AND ".join(where)
-            matched = db.rows(self.data, f'SELECT count(*) FROM {db.quote(t.name)}{cond}', params)[0][0]
+            matched = db.rows(self.data, f"SELECT count(*) FROM {db.quote(t.name)}{cond}", params)[0][0]
         else:
             cond, matched = "", pub.feature_count
-        result: dict[str, Any] = {"type": "FeatureCollection", "features": [],
-                                  "numberMatched": matched, "numberReturned": 0}
         if resulttype == "hits" or limit <= 0 or offset >= matched:
-            return result
+            return matched, t, [], columns
 
-        columns = self._columns(t, select_properties or [])
         select = ", ".join([FID] + [db.quote(c) for c in columns]
                            + ([] if skip_geometry else [db.quote(t.geometry)]))
         page = list(params)
         if not where and not sortby and t.first_fid is not None:
             # keyset: the fids of an immutable version are contiguous
-            sql = (f"SELECT {select} FROM {db.quote(t.name)} WHERE fid >= ? "
-                   f"ORDER BY fid LIMIT ?")
+            sql = f"SELECT {select} FROM {db.quote(t.name)} WHERE fid >= ? ORDER BY fid LIMIT ?"
             page = [t.first_fid + offset, limit]
         else:
             sql = f"SELECT {select} FROM {db.quote(t.name)}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
@@ -144,12 +168,18 @@ class GeoPackageStoreProvider(BaseProvider):
             found = db.rows(self.data, sql, page)
         except Exception as err:  # noqa: BLE001
             raise ProviderQueryError(f"query failed: {err}") from err
-        result["features"] = self._features(t, found, columns, skip_geometry)
-        result["numberReturned"] = len(found)
-        return result
+        return matched, t, found, columns
 
     @crs_transform
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
+        t, found, columns = self._get(identifier)
+        return self._features(t, found, columns, False)[0]
+
+    def get_text(self, identifier: str) -> str:
+        t, found, columns = self._get(identifier)
+        return self._features_text(t, found, columns, False)[0]
+
+    def _get(self, identifier: str) -> tuple[db.Table, list[tuple[Any, ...]], list[str]]:
         _, t = self._layer()
         key = self.id_field if self.id_field in t.columns else FID
         try:
@@ -162,7 +192,7 @@ class GeoPackageStoreProvider(BaseProvider):
                                    f"WHERE {db.quote(key)} = ? LIMIT 1", [value])
         if not found:
             raise ProviderItemNotFoundError(f"item {identifier} not found")
-        return self._features(t, found, columns, False)[0]
+        return t, found, columns
 
     # -- SQL pieces ----------------------------------------------------------------------------------
     def _dialect(self, t: db.Table) -> Dialect:
@@ -276,6 +306,21 @@ class GeoPackageStoreProvider(BaseProvider):
             props = dict(zip(columns, r[1:1 + len(columns)], strict=True))
             out.append({"type": "Feature", "id": r[0] if use_fid else r[id_pos],  # type: ignore[index]
                         "geometry": g, "properties": props})
+        return out
+
+    def _features_text(self, t: db.Table, found: list[tuple[Any, ...]], columns: list[str],
+                       skip_geometry: bool) -> list[str]:
+        geoms: list[str] = ["null"] * len(found)
+        if not skip_geometry and found:
+            texts = shapely.to_geojson(db.geometries([r[-1] for r in found]))
+            geoms = [g if g is not None else "null" for g in np.asarray(texts, dtype=object)]
+        use_fid = self.id_field not in columns
+        id_pos = 0 if use_fid else columns.index(self.id_field) + 1
+        ncol = len(columns)
+        out = []
+        for r, g in zip(found, geoms, strict=True):
+            props = _dumps(dict(zip(columns, r[1:1 + ncol], strict=True)))
+            out.append(f'{{"type":"Feature","id":{_dumps(r[id_pos])},"geometry":{g},"properties":{props}}}')
         return out
 
     def __repr__(self) -> str:

@@ -31,15 +31,41 @@ def _to_json(dict_: dict[str, Any], pretty: bool = False) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+_crs_cache = threading.local()
+
+
+def _cached_get_crs(original: Any) -> Any:
+    """pygeoapi builds pyproj CRS objects from URIs on every request (about 1 ms each); cache
+    them, per thread (pyproj objects are not shared between threads)."""
+
+    def get_crs(crs: Any) -> Any:
+        if not isinstance(crs, str):
+            return original(crs)
+        cache = getattr(_crs_cache, "d", None)
+        if cache is None:
+            cache = _crs_cache.d = {}
+        if crs not in cache:
+            cache[crs] = original(crs)
+        return cache[crs]
+
+    return get_crs
+
+
 def patch_pygeoapi() -> None:
     import sys
 
+    import pygeoapi.crs
     import pygeoapi.util
 
-    original = pygeoapi.util.to_json
+    swaps = {id(pygeoapi.util.to_json): _to_json,
+             id(pygeoapi.crs.get_crs): _cached_get_crs(pygeoapi.crs.get_crs)}
     for name, module in list(sys.modules.items()):
-        if name.startswith("pygeoapi") and getattr(module, "to_json", None) is original:
-            module.to_json = _to_json  # type: ignore[attr-defined]
+        if not name.startswith("pygeoapi"):
+            continue
+        for attr in ("to_json", "get_crs"):
+            value = getattr(module, attr, None)
+            if value is not None and id(value) in swaps:
+                setattr(module, attr, swaps[id(value)])
 
 
 class Runtime:
