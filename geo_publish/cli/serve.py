@@ -60,8 +60,9 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
     os.environ["PYGEOAPI_CONFIG"] = str(paths["config"])
     os.environ["PYGEOAPI_OPENAPI"] = str(paths["openapi"])
-    click.echo(f"serving {url} "
-               f"(OGC API at /, viewer at /site/) with {workers} worker(s); Ctrl-C stops", err=True)
+    site = settings.path(settings.build_dir) / "site"
+    where = "OGC API at /" + (", viewer at /site/" if site.is_dir() else "")
+    click.echo(f"serving {url} ({where}) with {workers} worker(s); Ctrl-C stops", err=True)
     uvicorn.run("geo_publish.serve.app:create_app", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=5)
