@@ -37,9 +37,7 @@ def _i18n(value: dict[str, str], fallback: str) -> dict[str, str]:
     return out or {"en": fallback}
 
 
-def _base_url(settings: Settings, url: str | None = None) -> str:
-    if url:
-        return url.rstrip("/")
+def _base_url(settings: Settings) -> str:
     if settings.server.url:
         return settings.server.url.rstrip("/")
     return f"http://{settings.server.host}:{settings.server.port}"
@@ -133,9 +131,9 @@ def records(settings: Settings, base: str, passports: list[dict[str, Any]]) -> d
     return {"_default": rows}
 
 
-def generate(settings: Settings, url: str | None = None) -> dict[str, Any]:
+def generate(settings: Settings) -> dict[str, Any]:
     """The pygeoapi configuration as a dict; writes the catalogue file it points to."""
-    base = _base_url(settings, url)
+    base = _base_url(settings)
     store = open_store(settings)
     infos = store.collections()
     passports = [store.passport(i.collection) for i in infos]

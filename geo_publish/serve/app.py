@@ -16,10 +16,12 @@ import json
 import os
 import re
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from geo_publish.serve import fastpath, gpkg_read
+from geo_publish.serve.common import dumps
 from geo_publish.serve.runtime import Runtime, patch_pygeoapi, write_build
 from geo_publish.settings import Settings, load_settings
 
@@ -96,7 +98,9 @@ class GeoPublishApp:
         query = scope.get("query_string", b"").decode("latin-1")
         params = parse_qsl(query, keep_blank_values=True)
         match = _COLLECTION.match(path)
-        problem = self._check_params(path, match, params) if method in ("GET", "HEAD") else None
+        feature_cid = match.group(1) if match and match.group(1) in self.runtime.feature_collections else None
+        pub = gpkg_read.published(self.store_path, feature_cid) if feature_cid else None
+        problem = self._check_params(path, match, pub, params) if method in ("GET", "HEAD") else None
         if problem:
             status, hdrs, body = _exception(400, "InvalidParameterValue", problem)
             await self._send(send, status, hdrs + cors, body)
@@ -107,7 +111,7 @@ class GeoPublishApp:
             scope, receive = self._json_filter(scope, params)
         etag = None
         if method in ("GET", "HEAD"):
-            etag = self._etag(path, query, headers, match)
+            etag = self._etag(path, query, headers, feature_cid, pub)
             inm = headers.get("if-none-match")
             if etag and inm and (inm.strip() == "*" or etag in [t.strip() for t in inm.split(",")]):
                 await self._send(send, 304, cors + [(b"etag", etag.encode()),
@@ -116,8 +120,8 @@ class GeoPublishApp:
         extra = list(cors)
         if etag:
             extra += [(b"etag", etag.encode()), (b"cache-control", f"public, max-age={MAX_AGE}".encode())]
-        if (method == "GET" and match and match.group(2) and match.group(2).startswith("/items")
-                and match.group(1) in self._feature_collections() and self._wants_json(params, headers)):
+        if (method == "GET" and feature_cid and match and match.group(2)
+                and match.group(2).startswith("/items") and self._wants_json(params, headers)):
             try:
                 cfg = self.runtime.config
                 if match.group(3):
@@ -129,10 +133,13 @@ class GeoPublishApp:
             else:
                 await self._send(send, 200, [(k.encode(), v.encode()) for k, v in hdrs.items()] + extra, body)
                 return
-        inject = "/conformance" if path.rstrip("/") == "/conformance" and method == "GET" else None
-        if match and match.group(2) is None and method == "GET" and self._wants_json(params, headers):
-            inject = match.group(1)
-        await self._forward(scope, receive, send, extra, inject)
+        rewrite = None
+        if method == "GET" and path.rstrip("/") == "/conformance":
+            rewrite = self._conformance
+        elif method == "GET" and match and match.group(2) is None and self._wants_json(params, headers):
+            cid = match.group(1)
+            rewrite = lambda body: self._with_passport(cid, body)  # noqa: E731
+        await self._forward(scope, receive, send, extra, rewrite)
 
     # -- pieces ------------------------------------------------------------------------------------
     @staticmethod
@@ -149,11 +156,12 @@ class GeoPublishApp:
         accept = headers.get("accept", "")
         return "html" not in accept.split(",")[0]
 
-    def _check_params(self, path: str, match: re.Match[str] | None,
+    def _check_params(self, path: str, match: re.Match[str] | None, pub: gpkg_read.Published | None,
                       params: list[tuple[str, str]]) -> str | None:
         names = {k for k, _ in params}
-        if match and match.group(2) == "/items" and match.group(1) in self._feature_collections():
-            allowed = ITEMS_PARAMS | set(self._fields(match.group(1)))
+        if match and match.group(2) == "/items" and match.group(1) in self.runtime.feature_collections:
+            fields = gpkg_read.table(self.store_path, pub.table).columns if pub else {}
+            allowed = ITEMS_PARAMS | set(fields)
         elif match and match.group(2) == "/items":
             return None  # the records catalogue has its own parameters (pygeoapi checks them)
         elif match and match.group(3):
@@ -170,20 +178,12 @@ class GeoPublishApp:
                     f" (allowed: {', '.join(sorted(allowed))})")
         return None
 
-    def _feature_collections(self) -> set[str]:
-        res = self.runtime.config.get("resources", {})
-        return {k for k, v in res.items() if v.get("providers", [{}])[0].get("type") == "feature"}
-
-    def _fields(self, cid: str) -> list[str]:
-        pub = gpkg_read.published(self.store_path, cid)
-        return list(gpkg_read.table(self.store_path, pub.table).columns) if pub else []
-
-    def _etag(self, path: str, query: str, headers: dict[str, str], match: re.Match[str] | None) -> str | None:
+    def _etag(self, path: str, query: str, headers: dict[str, str], feature_cid: str | None,
+              pub: gpkg_read.Published | None) -> str | None:
         if path.startswith("/static"):
             token = "static"
-        elif match and match.group(1) in self._feature_collections():
-            pub = gpkg_read.published(self.store_path, match.group(1))
-            token = f"{match.group(1)}:{pub.version if pub else 0}:{self.runtime.generation}"
+        elif feature_cid:
+            token = f"{feature_cid}:{pub.version if pub else 0}:{self.runtime.generation}"
         else:
             token = self.runtime.generation
         key = "|".join([token, path, query, headers.get("accept", ""),
@@ -192,9 +192,9 @@ class GeoPublishApp:
         return 'W/"' + hashlib.sha1(key.encode()).hexdigest()[:20] + '"'
 
     async def _forward(self, scope: Scope, receive: Any, send: Any,
-                       extra: list[tuple[bytes, bytes]], inject: str | None) -> None:
+                       extra: list[tuple[bytes, bytes]], rewrite: Callable[[bytes], bytes] | None) -> None:
         geojson = (scope["path"].endswith("/items") or "/items/" in scope["path"])
-        if inject is None:
+        if rewrite is None:
             async def add_headers(message: dict[str, Any]) -> None:
                 if message["type"] == "http.response.start":
                     if geojson and message["status"] == 200:
@@ -203,7 +203,7 @@ class GeoPublishApp:
                             if k.lower() == b"content-type" and v.startswith(b"application/json") else (k, v)
                             for k, v in message["headers"]]
                     if message["status"] >= 400:
-                        message["headers"] = [h for h in message["headers"]] + [
+                        message["headers"] = list(message["headers"]) + [
                             h for h in extra if h[0] not in (b"etag", b"cache-control")]
                     else:
                         message["headers"] = list(message["headers"]) + extra
@@ -224,7 +224,7 @@ class GeoPublishApp:
         body = b"".join(chunks)
         hdrs = [h for h in start.get("headers", []) if h[0].lower() != b"content-length"]
         if start.get("status") == 200 and not any(h[0].lower() == b"content-encoding" for h in hdrs):
-            body = self._with_passport(inject, body)
+            body = rewrite(body)
         await self._send(send, start.get("status", 500), hdrs + extra, body)
 
     @staticmethod
@@ -258,8 +258,6 @@ class GeoPublishApp:
         return json.dumps(doc).encode()
 
     def _with_passport(self, cid: str, body: bytes) -> bytes:
-        if cid == "/conformance":
-            return self._conformance(body)
         meta = self.runtime.config.get("resources", {}).get(cid, {}).get("geo_publish")
         if not meta:
             return body
@@ -277,7 +275,7 @@ class GeoPublishApp:
                           "phones": [{"value": meta["contact"]["phone"]}] if meta.get("contact", {}).get("phone") else [],
                           "roles": ["pointOfContact"]}],
         })
-        return json.dumps(doc, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").encode()
+        return dumps(doc).encode()
 
     def _own(self, kind: str, cid: str, ext: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         from geo_publish.errors import GeoPublishError

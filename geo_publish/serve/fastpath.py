@@ -14,8 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pygeoapi.provider.base import ProviderGenericError
+from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
+from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
-from geo_publish.serve.provider import GeoPackageStoreProvider, _dumps
+from geo_publish.serve.common import dumps
+from geo_publish.serve.provider import GeoPackageStoreProvider
 
 FAST_ITEMS = {"f", "limit", "offset", "bbox", "skipGeometry", "properties", "sortby", "filter",
               "filter-lang", "resulttype"}
@@ -37,9 +40,7 @@ def _int(value: str | None, default: int) -> int:
 
 
 def items(config: dict[str, Any], cid: str, params: list[tuple[str, str]]) -> tuple[dict[str, str], bytes]:
-    res = config["resources"][cid]
-    pdef = res["providers"][0]
-    p = GeoPackageStoreProvider(pdef)
+    p, base, collection_link = _collection(config, cid)
     args = dict(params)
     if len(args) != len(params):
         raise Fallback
@@ -72,19 +73,10 @@ def items(config: dict[str, Any], cid: str, params: list[tuple[str, str]]) -> tu
     filterq = None
     if "filter" in args:
         lang = args.get("filter-lang", "cql2-text")
+        if lang not in ("cql2-json", "cql2-text", "cql-text"):
+            raise Fallback
         try:
-            if lang == "cql2-json":
-                from pygeofilter.parsers.cql2_json import parse as parse_json
-
-                filterq = parse_json(args["filter"])
-            elif lang in ("cql2-text", "cql-text"):
-                from pygeofilter.parsers.cql2_text import parse as parse_text
-
-                filterq = parse_text(args["filter"])
-            else:
-                raise Fallback
-        except Fallback:
-            raise
+            filterq = (parse_cql2_json if lang == "cql2-json" else parse_cql2_text)(args["filter"])
         except Exception:  # noqa: BLE001 - a client's malformed filter: pygeoapi words it
             raise Fallback from None
     skip = args.get("skipGeometry", "false").lower() in ("true", "1", "yes")
@@ -95,11 +87,9 @@ def items(config: dict[str, Any], cid: str, params: list[tuple[str, str]]) -> tu
             filterq=filterq)
     except ProviderGenericError:
         raise Fallback from None
-    base = config["server"]["url"].rstrip("/")
     uri = f"{base}/collections/{cid}/items"
     extra = "".join(f"&{urllib.parse.quote(k, safe='')}={urllib.parse.quote(str(v), safe=',')}"
                     for k, v in params if k not in ("f", "offset"))
-    title = res["title"].get("en", cid) if isinstance(res["title"], dict) else res["title"]
     links = [
         {"type": "application/geo+json", "rel": "self", "title": "This document as GeoJSON",
          "href": f"{uri}?f=json{extra}"},
@@ -116,27 +106,23 @@ def items(config: dict[str, Any], cid: str, params: list[tuple[str, str]]) -> tu
     if matched > limit + offset:
         links.append({"type": "application/geo+json", "rel": "next", "title": "Items (next)",
                       "href": f"{uri}?offset={offset + limit}{extra}"})
-    links.append({"type": "application/json", "title": title, "rel": "collection",
-                  "href": f"{base}/collections/{cid}"})
+    links.append(collection_link)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     body = (f'{{"type":"FeatureCollection","features":[{",".join(features)}],'
             f'"numberMatched":{matched},"numberReturned":{len(features)},'
-            f'"links":{_dumps(links)},"timeStamp":"{stamp}"}}')
+            f'"links":{dumps(links)},"timeStamp":"{stamp}"}}')
     return _headers(), body.encode()
 
 
 def item(config: dict[str, Any], cid: str, fid: str, params: list[tuple[str, str]]) -> tuple[dict[str, str], bytes]:
     if any(k not in FAST_ITEM for k, _ in params) or dict(params).get("f", "json") != "json":
         raise Fallback
-    res = config["resources"][cid]
-    p = GeoPackageStoreProvider(res["providers"][0])
+    p, base, collection_link = _collection(config, cid)
     try:
         feature = p.get_text(urllib.parse.unquote(fid))
     except ProviderGenericError:
         raise Fallback from None
-    base = config["server"]["url"].rstrip("/")
     uri = f"{base}/collections/{cid}/items/{fid}"
-    title = res["title"].get("en", cid) if isinstance(res["title"], dict) else res["title"]
     links = [
         {"type": "application/json", "rel": "root", "title": "The landing page of this server as JSON",
          "href": f"{base}?f=json"},
@@ -147,11 +133,20 @@ def item(config: dict[str, Any], cid: str, fid: str, params: list[tuple[str, str
         {"rel": "alternate", "type": "application/ld+json", "title": "This document as RDF (JSON-LD)",
          "href": f"{uri}?f=jsonld"},
         {"rel": "alternate", "type": "text/html", "title": "This document as HTML", "href": f"{uri}?f=html"},
-        {"rel": "collection", "type": "application/json", "title": title,
-         "href": f"{base}/collections/{cid}"},
+        collection_link,
     ]
-    body = feature[:-1] + f',"links":{_dumps(links)}}}'
+    body = feature[:-1] + f',"links":{dumps(links)}}}'
     return _headers(), body.encode()
+
+
+def _collection(config: dict[str, Any], cid: str) -> tuple[GeoPackageStoreProvider, str, dict[str, str]]:
+    """The collection's provider, the server's base URL and the link back to the collection."""
+    res = config["resources"][cid]
+    base = config["server"]["url"].rstrip("/")
+    title = res["title"].get("en", cid) if isinstance(res["title"], dict) else res["title"]
+    link = {"rel": "collection", "type": "application/json", "title": title,
+            "href": f"{base}/collections/{cid}"}
+    return GeoPackageStoreProvider(res["providers"][0]), base, link
 
 
 def _headers() -> dict[str, str]:

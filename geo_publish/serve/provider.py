@@ -17,31 +17,20 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import pyproj
 import shapely
-from pygeoapi.crs import DEFAULT_STORAGE_CRS, crs_transform, get_crs
+from pygeoapi.crs import DEFAULT_STORAGE_CRS, crs_transform
 from pygeoapi.provider.base import (
     BaseProvider, ProviderInvalidQueryError, ProviderItemNotFoundError, ProviderQueryError,
 )
 
 from geo_publish.serve import gpkg_read as db
+from geo_publish.serve.common import cached_crs, dumps
 from geo_publish.serve.cql import Dialect, FilterError, to_sql
 
 FID = "fid"
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str) \
-        .replace("<", "\\u003c").replace(">", "\\u003e")
-
-
-@lru_cache(maxsize=8)
-def _crs(uri: str) -> pyproj.CRS:
-    return get_crs(uri)
 
 
 class GeoPackageStoreProvider(BaseProvider):
@@ -66,7 +55,7 @@ class GeoPackageStoreProvider(BaseProvider):
         self.include_extra_query_parameters = False
         self._fields: dict[str, Any] = {}
         self.filename = None
-        self.storage_crs = _crs(provider_def.get("storage_crs", DEFAULT_STORAGE_CRS))
+        self.storage_crs = cached_crs(provider_def.get("storage_crs", DEFAULT_STORAGE_CRS))
         self.axes: list[Any] = []
         self.crs = None
         self.num_bands = None
@@ -319,8 +308,8 @@ class GeoPackageStoreProvider(BaseProvider):
         ncol = len(columns)
         out = []
         for r, g in zip(found, geoms, strict=True):
-            props = _dumps(dict(zip(columns, r[1:1 + ncol], strict=True)))
-            out.append(f'{{"type":"Feature","id":{_dumps(r[id_pos])},"geometry":{g},"properties":{props}}}')
+            props = dumps(dict(zip(columns, r[1:1 + ncol], strict=True)))
+            out.append(f'{{"type":"Feature","id":{dumps(r[id_pos])},"geometry":{g},"properties":{props}}}')
         return out
 
     def __repr__(self) -> str:

@@ -16,39 +16,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from geo_publish.serve.common import cached_crs, dumps
 from geo_publish.settings import Settings
 
 LOG = logging.getLogger("geo_publish.serve")
 
 
 def _to_json(dict_: dict[str, Any], pretty: bool = False) -> str:
-    """pygeoapi's to_json, but UTF-8 as is (Cyrillic not \\u-escaped, half the bytes) and with
-    < and > escaped the JSON way instead of as HTML entities, which corrupted values."""
+    """pygeoapi's to_json, but UTF-8 as is and with < and > escaped the JSON way instead of as
+    HTML entities, which corrupted values."""
     from pygeoapi.util import json_serial
 
-    text = json.dumps(dict_, default=json_serial, indent=4 if pretty else None,
-                      separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e")
-
-
-_crs_cache = threading.local()
-
-
-def _cached_get_crs(original: Any) -> Any:
-    """pygeoapi builds pyproj CRS objects from URIs on every request (about 1 ms each); cache
-    them, per thread (pyproj objects are not shared between threads)."""
-
-    def get_crs(crs: Any) -> Any:
-        if not isinstance(crs, str):
-            return original(crs)
-        cache = getattr(_crs_cache, "d", None)
-        if cache is None:
-            cache = _crs_cache.d = {}
-        if crs not in cache:
-            cache[crs] = original(crs)
-        return cache[crs]
-
-    return get_crs
+    return dumps(dict_, default=json_serial, indent=4 if pretty else None)
 
 
 def patch_pygeoapi() -> None:
@@ -57,8 +36,7 @@ def patch_pygeoapi() -> None:
     import pygeoapi.crs
     import pygeoapi.util
 
-    swaps = {id(pygeoapi.util.to_json): _to_json,
-             id(pygeoapi.crs.get_crs): _cached_get_crs(pygeoapi.crs.get_crs)}
+    swaps = {id(pygeoapi.util.to_json): _to_json, id(pygeoapi.crs.get_crs): cached_crs}
     for name, module in list(sys.modules.items()):
         if not name.startswith("pygeoapi"):
             continue
@@ -66,6 +44,15 @@ def patch_pygeoapi() -> None:
             value = getattr(module, attr, None)
             if value is not None and id(value) in swaps:
                 setattr(module, attr, swaps[id(value)])
+
+
+def documents(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pygeoapi configuration and the OpenAPI document, generated from the store."""
+    from geo_publish.publish import config as pconfig
+    from geo_publish.publish import openapi as poas
+
+    cfg = pconfig.generate(settings)
+    return cfg, poas.generate(cfg)
 
 
 class Runtime:
@@ -77,6 +64,7 @@ class Runtime:
         self.signature = ""
         self.generation = ""
         self.config: dict[str, Any] = {}
+        self.feature_collections: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -100,16 +88,14 @@ class Runtime:
             sig = self.state()
             if sig == self.signature and not force:
                 return False
-            from geo_publish.publish import config as pconfig
-            from geo_publish.publish import openapi as poas
-
-            cfg = pconfig.generate(self.settings)
-            oas = poas.generate(cfg)
+            cfg, oas = documents(self.settings)
             self._install(cfg, oas)
             self.signature = sig
             self.generation = hashlib.sha1(
                 json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
             self.config = cfg
+            self.feature_collections = frozenset(
+                k for k, v in cfg["resources"].items() if v["providers"][0]["type"] == "feature")
             return True
 
     def _install(self, cfg: dict[str, Any], oas: dict[str, Any]) -> None:
@@ -139,17 +125,12 @@ class Runtime:
 def write_build(settings: Settings, build_dir: Path | None = None) -> dict[str, Path]:
     """Write pygeoapi-config.yml and openapi.yml for inspection and for a plain pygeoapi."""
     import yaml
-
-    from geo_publish.publish import config as pconfig
-    from geo_publish.publish import openapi as poas
+    from pygeoapi.config import validate_config
 
     out = build_dir or settings.path(settings.build_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = pconfig.generate(settings)
-    from pygeoapi.config import validate_config
-
+    cfg, oas = documents(settings)
     validate_config(cfg)
-    oas = poas.generate(cfg)
     paths = {"config": out / "pygeoapi-config.yml", "openapi": out / "openapi.yml"}
     for key, data in (("config", cfg), ("openapi", oas)):
         tmp = paths[key].with_name(f".{paths[key].name}.{os.getpid()}")

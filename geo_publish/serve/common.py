@@ -1,0 +1,34 @@
+"""Small pieces every part of the server shares: JSON text and cached CRS objects."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pygeoapi.crs
+
+# pygeoapi's own, taken before runtime.patch_pygeoapi (which imports this module) replaces it
+_get_crs: Callable[[Any], Any] = pygeoapi.crs.get_crs
+_crs_cache = threading.local()
+
+
+def dumps(value: Any, default: Callable[[Any], Any] = str, indent: int | None = None) -> str:
+    """Compact UTF-8 JSON (Cyrillic as is, half the bytes of \\u escapes), with < and > escaped
+    the JSON way so that it stays inert if pasted into HTML, and values stay exactly as stored."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default, indent=indent)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def cached_crs(crs: Any) -> Any:
+    """pygeoapi's get_crs, cached per thread for URIs: building a pyproj CRS costs about 1 ms and
+    pyproj objects are not shared between threads."""
+    if not isinstance(crs, str):
+        return _get_crs(crs)
+    cache = getattr(_crs_cache, "d", None)
+    if cache is None:
+        cache = _crs_cache.d = {}
+    if crs not in cache:
+        cache[crs] = _get_crs(crs)
+    return cache[crs]
