@@ -45,3 +45,5 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -c "import geo_publish" || { echo "error: installing geo-publish failed" >&2; exit 1; }
   touch "$stamp"
 fi
+# the viewer's JavaScript, CSS and icon font, pinned, from the npm registry (once; no-op after)
+.venv/bin/python -m geo_publish.publish.viewer.assets

@@ -13,11 +13,15 @@ from geo_publish.errors import ServeError
 from geo_publish.settings import Settings
 
 
-def build_all(settings: Settings) -> dict[str, Path]:
-    from geo_publish.serve.runtime import write_build
+def build_all(settings: Settings, site_api_url: str | None = None) -> dict[str, Path]:
+    """The pygeoapi configuration, the OpenAPI document and the viewer site."""
+    from geo_publish.serve.runtime import ensure_site, state_signature, write_build
 
     try:
-        return write_build(settings)
+        paths = write_build(settings)
+        ensure_site(settings, state_signature(settings), site_api_url)
+        paths["site"] = settings.path(settings.build_dir) / "site" / "index.html"
+        return paths
     except Exception as err:
         from geo_publish.errors import GeoPublishError
 
@@ -29,9 +33,9 @@ def build_all(settings: Settings) -> dict[str, Path]:
 @click.command()
 @config_option
 def build(config: str | None) -> None:
-    """Regenerate the pygeoapi configuration and OpenAPI document from the store."""
+    """Regenerate the pygeoapi configuration, OpenAPI document and viewer site from the store."""
     settings = settings_from(config)
-    for name, path in build_all(settings).items():
+    for name, path in build_all(settings, settings.server.url).items():
         click.echo(f"{name}: {path}")
 
 
@@ -49,20 +53,20 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
                workers: int | None) -> None:
     import uvicorn
 
+    public_url = settings.server.url
     host = host or settings.server.host
     port = port or settings.server.port
     workers = workers or settings.server.workers
     _check_port(host, port)
     url = settings.server.url or f"http://{host}:{port}"
     settings = settings.model_copy(update={"server": settings.server.model_copy(update={"url": url})})
-    paths = build_all(settings)
+    paths = build_all(settings, public_url)
     os.environ["GEO_PUBLISH_URL"] = url
     os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
     os.environ["PYGEOAPI_CONFIG"] = str(paths["config"])
     os.environ["PYGEOAPI_OPENAPI"] = str(paths["openapi"])
-    site = settings.path(settings.build_dir) / "site"
-    where = "OGC API at /" + (", viewer at /site/" if site.is_dir() else "")
-    click.echo(f"serving {url} ({where}) with {workers} worker(s); Ctrl-C stops", err=True)
+    click.echo(f"serving {url} (OGC API at /, map viewer at {url}/site/) with {workers} worker(s);"
+               " Ctrl-C stops", err=True)
     uvicorn.run("geo_publish.serve.app:create_app", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=5)

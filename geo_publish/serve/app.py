@@ -63,12 +63,11 @@ class GeoPublishApp:
         self.inner = inner
         self.runtime = runtime
         self.store_path = settings.path(settings.store.path)  # type: ignore[union-attr]
-        self.site = None
-        site_dir = settings.path(settings.build_dir) / "site"
-        if site_dir.is_dir():
-            from starlette.staticfiles import StaticFiles
+        from starlette.staticfiles import StaticFiles
 
-            self.site = StaticFiles(directory=site_dir, html=True)
+        # the site may be (re)built after start: no directory check here
+        self.site = StaticFiles(directory=settings.path(settings.build_dir) / "site", html=True,
+                                check_dir=False)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -85,8 +84,11 @@ class GeoPublishApp:
                 (b"access-control-allow-headers", b"Content-Type, If-None-Match, Accept, Accept-Language"),
                 (b"access-control-max-age", b"86400")], b"")
             return
-        if path.startswith("/site") and self.site is not None:
-            scope = {**scope, "path": path[len("/site"):] or "/", "root_path": "/site"}
+        if path == "/site":  # relative links in the site need the trailing slash
+            await self._send(send, 308, [(b"location", b"/site/")], b"")
+            return
+        if path.startswith("/site/"):
+            scope = {**scope, "path": path[len("/site"):], "root_path": "/site"}
             await self.site(scope, receive, send)
             return
         own = _OWN.match(path)
@@ -308,6 +310,7 @@ def create_app() -> Any:
     from starlette.middleware.gzip import GZipMiddleware
 
     settings = load_settings(os.environ.get("GEO_PUBLISH_CONFIG", "config.yml"))
+    public_url = settings.server.url  # the viewer links to the API by it, else relatively
     if os.environ.get("GEO_PUBLISH_URL"):
         settings.server.url = os.environ["GEO_PUBLISH_URL"]
     if "PYGEOAPI_CONFIG" not in os.environ or not Path(os.environ["PYGEOAPI_CONFIG"]).exists():
@@ -318,7 +321,7 @@ def create_app() -> Any:
 
     patch_pygeoapi()
     sa.APP.debug = False
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, site_api_url=public_url)
     runtime.refresh(force=True)
     runtime.watch()
     app = GeoPublishApp(settings, sa.APP, runtime)

@@ -55,11 +55,51 @@ def documents(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     return cfg, poas.generate(cfg)
 
 
+def state_signature(settings: Settings) -> str:
+    """What the served configuration and the site depend on: published versions, manifests and
+    styles."""
+    from geo_publish.serve import gpkg_read
+
+    parts: list[str] = []
+    store = settings.path(settings.store.path)  # type: ignore[union-attr]
+    if store.exists():
+        parts.append(json.dumps(sorted(gpkg_read.all_published(store).items())))
+    for folder in (settings.collections_dir, settings.styles_dir):
+        d = settings.path(folder)
+        if d.is_dir():
+            for p in sorted(d.glob("*.yml")):
+                st = p.stat()
+                parts.append(f"{folder}/{p.name}:{st.st_mtime_ns}:{st.st_size}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()
+
+
+def ensure_site(settings: Settings, signature: str, api_url: str | None) -> bool:
+    """Rebuild the viewer site when it was built from another state. Workers share the build
+    folder: one builds under a file lock, the others find it done."""
+    import fcntl
+
+    from geo_publish.publish.viewer.site import build_site, fingerprint
+
+    site = settings.path(settings.build_dir) / "site"
+    stamp = site / ".state"
+    want = f"{signature} {fingerprint()} {api_url or ''}"
+    site.parent.mkdir(parents=True, exist_ok=True)
+    with open(site.parent / ".site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == want:
+            return False
+        build_site(settings, api_url)
+        stamp.write_text(want)
+        return True
+
+
 class Runtime:
     """Holds the current configuration; ``refresh()`` swaps in a new one when the state changed."""
 
-    def __init__(self, settings: Settings, interval: float = 1.0) -> None:
+    def __init__(self, settings: Settings, interval: float = 1.0,
+                 site_api_url: str | None = None) -> None:
         self.settings = settings
+        self.site_api_url = site_api_url
         self.interval = interval
         self.signature = ""
         self.generation = ""
@@ -69,19 +109,7 @@ class Runtime:
         self._stop = threading.Event()
 
     def state(self) -> str:
-        """What the served configuration depends on: published versions and manifest files."""
-        from geo_publish.serve import gpkg_read
-
-        parts: list[str] = []
-        store = self.settings.path(self.settings.store.path)  # type: ignore[union-attr]
-        if store.exists():
-            parts.append(json.dumps(sorted(gpkg_read.all_published(store).items())))
-        cdir = self.settings.path(self.settings.collections_dir)
-        if cdir.is_dir():
-            for p in sorted(cdir.glob("*.yml")):
-                st = p.stat()
-                parts.append(f"{p.name}:{st.st_mtime_ns}:{st.st_size}")
-        return hashlib.sha1("|".join(parts).encode()).hexdigest()
+        return state_signature(self.settings)
 
     def refresh(self, force: bool = False) -> bool:
         with self._lock:
@@ -96,7 +124,11 @@ class Runtime:
             self.config = cfg
             self.feature_collections = frozenset(
                 k for k, v in cfg["resources"].items() if v["providers"][0]["type"] == "feature")
-            return True
+        try:
+            ensure_site(self.settings, sig, self.site_api_url)
+        except Exception as err:  # noqa: BLE001 - the API stays up; the old site stays served
+            LOG.error("geo-publish: viewer site not rebuilt: %s", err)
+        return True
 
     def _install(self, cfg: dict[str, Any], oas: dict[str, Any]) -> None:
         import pygeoapi.starlette_app as sa

@@ -1,0 +1,266 @@
+"""The static viewer site: an index of layers with their passports, a folium map per layer and one
+with all layers. Reads only the store, the manifests and the styles; writes ``<build>/site``.
+
+Any web server or object store can host the result. Nothing in it refers outside its own origin
+(Leaflet, supercluster and the icon font are vendored by ``assets``), unless config.yml names a
+tile server. Data files carry the version in their names, pages are replaced atomically, so a
+page never mixes two versions.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import html
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from geo_publish.manifest import load_manifest
+from geo_publish.publish.viewer import assets, data, i18n
+from geo_publish.publish.viewer.style import Style, check_style, load_style
+from geo_publish.settings import Settings
+
+STATIC = ("viewer.js", "viewer.css")
+
+
+@dataclass
+class LayerView:
+    id: str
+    passport: dict[str, Any]
+    style: Style
+    files: data.LayerFiles
+    count: int
+    bbox: list[float] | None
+    version: int
+
+    def js(self) -> dict[str, Any]:
+        """What viewer.js needs to draw the layer (values are text for textContent)."""
+        s = self.style
+        return {
+            "id": self.id, "title": i18n.texts(self.passport.get("title"), self.id),
+            "mode": self.files.mode, "geom": self.files.geom, "props": self.files.props,
+            "color": s.color, "icon": s.icon, "weight": s.weight, "fillOpacity": s.fill_opacity,
+            "label": s.label_field, "background": s.background, "visible": s.visible,
+            "popup": [{"field": p.field, "label": p.labels()} for p in s.popup],
+            "count": self.count,
+        }
+
+
+def script_json(value: Any) -> str:
+    """JSON that is safe inside a <script> element (no </script>, no HTML comment, no U+2028)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for a, b in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                 ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(a, b)
+    return text
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _static(site: Path) -> dict[str, str]:
+    """Copy viewer.js/css under content-hashed names (cacheable for good); name -> URL."""
+    out = site / "static"
+    out.mkdir(parents=True, exist_ok=True)
+    urls = {}
+    for name in STATIC:
+        body = files("geo_publish.publish.viewer").joinpath("static", name).read_bytes()
+        stem, ext = name.rsplit(".", 1)
+        target = out / f"{stem}.{hashlib.sha1(body).hexdigest()[:10]}.{ext}"
+        if not target.exists():
+            target.write_bytes(body)
+        urls[name] = f"static/{target.name}"
+    return urls
+
+
+def _union(boxes: list[list[float] | None]) -> list[float] | None:
+    real = [b for b in boxes if b]
+    if not real:
+        return None
+    return [min(b[0] for b in real), min(b[1] for b in real),
+            max(b[2] for b in real), max(b[3] for b in real)]
+
+
+def _safe_link(url: str) -> str | None:
+    """Only web links become hrefs (a licence field could hold ``javascript:``)."""
+    return url if url.lower().startswith(("https://", "http://")) else None
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return str(size)
+
+
+class SiteBuilder:
+    def __init__(self, settings: Settings, api_url: str | None = None) -> None:
+        self.settings = settings
+        self.site = settings.path(settings.build_dir) / "site"
+        # API links: absolute when the public URL is configured, else the server's layout (site at /site/)
+        self.api = (api_url or "..").rstrip("/")
+
+    def layers(self) -> list[LayerView]:
+        from geo_publish.store import open_store
+
+        store = open_store(self.settings)
+        icons = assets.icon_names()
+        out = []
+        for info in sorted(store.collections(), key=lambda v: v.collection):
+            if not info.published:
+                continue
+            cid = info.collection
+            manifest = load_manifest(self.settings.path(self.settings.collections_dir), cid)
+            style, path = load_style(self.settings.path(self.settings.styles_dir), manifest, cid)
+            frame = store.read(cid)
+            check_style(style, path, [c for c in frame.columns if c != frame.geometry.name], icons)
+            layer_files = data.write_layer(frame, cid, info.version, style, info.geometry_type,
+                                           self.site)
+            out.append(LayerView(cid, store.passport(cid), style, layer_files, info.feature_count,
+                                 info.bbox, info.version))
+        return out
+
+    def build(self) -> Path:
+        site = self.site
+        site.mkdir(parents=True, exist_ok=True)
+        assets.copy_into(site)
+        static = _static(site)
+        layers = self.layers()
+        self._maps(layers, static)
+        self._index(layers, static)
+        data.prune(site, {f"{layer.id}.v{layer.version}" for layer in layers}
+                   | {f"{layer.id}.v{layer.version - 1}" for layer in layers})
+        return site
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def _map(self, layers: list[LayerView], title: dict[str, str] | None, static: dict[str, str],
+             all_visible: bool = False) -> str:
+        import folium
+        from branca.element import MacroElement
+        from jinja2 import Template
+
+        bbox = _union([layer.bbox for layer in layers]) or [-180.0, -85.0, 180.0, 85.0]
+        server = self.settings.server
+        m = folium.Map(location=[(bbox[1] + bbox[3]) / 2, (bbox[0] + bbox[2]) / 2], zoom_start=5,
+                       tiles=None, control_scale=True, prefer_canvas=True, maxZoom=19, minZoom=2,
+                       zoom_control=True)
+        m.default_js = [("leaflet", assets.url("leaflet", "dist/leaflet.js")),
+                        ("supercluster", assets.url("supercluster", "dist/supercluster.min.js")),
+                        ("geo_publish", static["viewer.js"])]
+        m.default_css = [("leaflet_css", assets.url("leaflet", "dist/leaflet.css")),
+                         ("fa_css", assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css")),
+                         ("fa_solid", assets.url("@fortawesome/fontawesome-free", "css/solid.min.css")),
+                         ("geo_publish_css", static["viewer.css"])]
+        if server.tiles:
+            folium.TileLayer(tiles=server.tiles, attr=server.tiles_attribution or " ",
+                             max_zoom=19, control=False).add_to(m)
+        cfg = {
+            "layers": [layer.js() | ({"visible": True} if all_visible else {}) for layer in layers],
+            "bounds": bbox, "index": "index.html",
+            "title": title, "ui": i18n.UI,
+            "languages": [{"code": c, "name": i18n.NAMES[c]} for c in i18n.LANGS],
+        }
+
+        class Start(MacroElement):  # type: ignore[misc]
+            _template = Template(
+                "{% macro script(this, kwargs) %}"
+                "geoPublish.start({{ this._parent.get_name() }}, {{ this.cfg }});"
+                "{% endmacro %}")
+
+            def __init__(self, cfg_json: str) -> None:
+                super().__init__()
+                self._name = "GeoPublish"
+                self.cfg = cfg_json
+
+        m.add_child(Start(script_json(cfg)))
+        page_title = html.escape((title or i18n.UI["map_all"])["en"])
+        text = m.get_root().render()
+        return text.replace("<html>", '<html lang="en">', 1).replace(
+            "<head>", f'<head>\n    <meta charset="utf-8">\n    <title>{page_title}</title>\n'
+            '    <link rel="icon" href="data:,">', 1)
+
+    def _maps(self, layers: list[LayerView], static: dict[str, str]) -> None:
+        background = [layer for layer in layers if layer.style.background]
+        _write_text(self.site / "map.html", self._map(layers, None, static))
+        for layer in layers:
+            shown = [b for b in background if b.id != layer.id] + [layer]
+            _write_text(self.site / f"layer-{layer.id}.html",
+                        self._map(shown, i18n.texts(layer.passport.get("title"), layer.id), static,
+                                  all_visible=True))
+        keep = {f"layer-{layer.id}.html" for layer in layers}
+        for old in self.site.glob("layer-*.html"):
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
+
+    def _index(self, layers: list[LayerView], static: dict[str, str]) -> None:
+        from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+        from geo_publish.passport.dcat import license_url
+
+        env = Environment(loader=FileSystemLoader(str(files("geo_publish.publish.viewer") / "templates")),
+                          autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
+        cards = []
+        for layer in layers:
+            p = layer.passport
+            title = i18n.texts(p.get("title"), layer.id)
+            resp = p.get("responsible") or {}
+            search = " ".join(list(title.values()) + list(p.get("keywords") or [])
+                              + [p.get("organization") or "", layer.id]).lower()
+            cards.append({
+                "id": layer.id, "title": title,
+                "description": i18n.texts(p.get("description")),
+                "organization": p.get("organization"), "responsible_name": resp.get("name"),
+                "responsible_email": resp.get("email"), "license": p.get("license"),
+                "license_url": _safe_link(license_url(p["license"])) if p.get("license") else None,
+                "version": layer.version, "updated": p.get("last_modified") or "",
+                "frequency": i18n.FREQUENCY.get(p.get("update_frequency") or "unknown",
+                                                i18n.FREQUENCY["unknown"]),
+                "count": layer.count, "complete": p.get("complete", True),
+                "color": layer.style.color, "icon": layer.style.icon,
+                "page": f"layer-{layer.id}.html", "search": search,
+                "downloads": {fmt: (href, _human(size)) for fmt, (href, size)
+                              in layer.files.downloads.items()},
+                "api": f"{self.api}/collections/{layer.id}",
+                "passport_url": f"{self.api}/passports/{layer.id}.json",
+                "report_url": f"{self.api}/reports/{layer.id}.html",
+            })
+        html = env.get_template("index.html").render(
+            layers=cards, ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,
+            viewer_js=static["viewer.js"], viewer_css=static["viewer.css"],
+            fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
+            fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"))
+        _write_text(self.site / "index.html", html)
+
+
+@functools.cache
+def fingerprint() -> str:
+    """Hash of the site builder itself: a new geo-publish rebuilds sites built by an old one."""
+    root = files("geo_publish.publish.viewer")
+    h = hashlib.sha1()
+    for sub in ("", "static", "templates"):
+        folder = root / sub if sub else root
+        for item in sorted(folder.iterdir(), key=lambda x: x.name):
+            if item.is_file() and item.name.endswith((".py", ".js", ".css", ".html")):
+                h.update(item.name.encode() + item.read_bytes())
+    from geo_publish.publish.viewer.assets import PACKAGES
+
+    h.update(repr(PACKAGES).encode())
+    return h.hexdigest()[:16]
+
+
+def build_site(settings: Settings, api_url: str | None = None) -> Path:
+    return SiteBuilder(settings, api_url).build()
+
+
+def clean(settings: Settings) -> None:
+    shutil.rmtree(settings.path(settings.build_dir) / "site", ignore_errors=True)

@@ -1,0 +1,545 @@
+/* geo-publish viewer: draws the layers of a static site on a Leaflet map built by folium.
+ *
+ * Data come as separate files (geometry first, popup fields after the first draw); big point
+ * layers are drawn on one canvas or clustered with supercluster, so 100,000 points stay fast.
+ * Every value from the data or the passports reaches the page through textContent, never as
+ * HTML. No request leaves the site's origin.
+ */
+(function () {
+  "use strict";
+
+  var LANGS = ["uz", "ru", "en"];
+  var STORE_KEY = "geo-publish-lang";
+
+  function pickLang() {
+    var q = new URLSearchParams(window.location.search).get("lang");
+    if (q && LANGS.indexOf(q) >= 0) return q;
+    try {
+      var s = window.localStorage.getItem(STORE_KEY);
+      if (s && LANGS.indexOf(s) >= 0) return s;
+    } catch (e) { /* storage may be disabled */ }
+    var nav = navigator.languages || [navigator.language || "en"];
+    for (var i = 0; i < nav.length; i++) {
+      var code = String(nav[i]).slice(0, 2).toLowerCase();
+      if (LANGS.indexOf(code) >= 0) return code;
+    }
+    return "en";
+  }
+
+  function setLang(code) {
+    try { window.localStorage.setItem(STORE_KEY, code); } catch (e) { /* ignore */ }
+    var url = new URL(window.location.href);
+    url.searchParams.set("lang", code);
+    window.history.replaceState(null, "", url.toString());
+    document.documentElement.lang = code;
+  }
+
+  function tr(values, lang) {
+    if (!values) return "";
+    return values[lang] || values.en || values[Object.keys(values)[0]] || "";
+  }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function escapeHtml(s) {
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
+  function fmtValue(v) {
+    if (v === null || v === undefined || v === "") return "–";
+    if (typeof v === "number") return v.toLocaleString();
+    return String(v);
+  }
+
+  /* ---------------- index page: language switch and search ---------------- */
+
+  function index() {
+    var lang = pickLang();
+    document.documentElement.lang = lang;
+    var buttons = document.querySelectorAll("[data-set-lang]");
+    function mark() {
+      buttons.forEach(function (b) {
+        b.setAttribute("aria-pressed", b.getAttribute("data-set-lang") === lang ? "true" : "false");
+      });
+      var input = document.getElementById("gp-search");
+      if (input) input.placeholder = input.getAttribute("data-placeholder-" + lang) || "";
+      document.querySelectorAll("a[data-keep-lang]").forEach(function (a) {
+        var url = new URL(a.getAttribute("href"), window.location.href);
+        url.searchParams.set("lang", lang);
+        a.href = url.toString();
+      });
+    }
+    buttons.forEach(function (b) {
+      b.addEventListener("click", function () {
+        lang = b.getAttribute("data-set-lang");
+        setLang(lang);
+        mark();
+      });
+    });
+    mark();
+    var input = document.getElementById("gp-search");
+    var cards = document.querySelectorAll("[data-search]");
+    var none = document.getElementById("gp-no-match");
+    if (input) {
+      input.addEventListener("input", function () {
+        var q = input.value.trim().toLowerCase();
+        var shown = 0;
+        cards.forEach(function (c) {
+          var hit = !q || c.getAttribute("data-search").indexOf(q) >= 0;
+          c.hidden = !hit;
+          if (hit) shown++;
+        });
+        if (none) none.hidden = shown > 0;
+      });
+    }
+  }
+
+  /* ---------------- map page ---------------- */
+
+  var R = 6371008.8;
+  function haversine(lat1, lon1, lat2, lon2) {
+    var toRad = Math.PI / 180;
+    var dLat = (lat2 - lat1) * toRad, dLon = (lon2 - lon1) * toRad;
+    var a = Math.sin(dLat / 2) * Math.sin(dLat / 2) +
+      Math.cos(lat1 * toRad) * Math.cos(lat2 * toRad) * Math.sin(dLon / 2) * Math.sin(dLon / 2);
+    return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)));
+  }
+
+  function pinIcon(layer, extraClass) {
+    var html = "<span class=\"gp-pin\" style=\"--gp-c:" + layer.color + "\"><i class=\"fa-solid fa-" +
+      layer.icon + "\"></i></span>";
+    return L.divIcon({html: html, className: "gp-pin-wrap" + (extraClass || ""), iconSize: [28, 36],
+      iconAnchor: [14, 34], popupAnchor: [0, -30]});
+  }
+
+  var PointsCanvas, ClusterLayer;
+  function defineLayers() {  /* Leaflet is only on map pages */
+  if (PointsCanvas) return;
+  /* Points on one canvas: positions projected once (Web Mercator, 0..1), redrawn per view. */
+  PointsCanvas = L.Layer.extend({
+    initialize: function (coords, color, onPick) {
+      var n = coords.length / 2;
+      this._x = new Float64Array(n);
+      this._y = new Float64Array(n);
+      var max = 85.0511287798, d = Math.PI / 180;
+      for (var i = 0; i < n; i++) {
+        var lat = Math.max(-max, Math.min(max, coords[2 * i + 1]));
+        this._x[i] = (coords[2 * i] + 180) / 360;
+        this._y[i] = 0.5 - Math.log(Math.tan(Math.PI / 4 + lat * d / 2)) / (2 * Math.PI);
+      }
+      this._color = color;
+      this._onPick = onPick;
+    },
+    onAdd: function (map) {
+      this._canvas = L.DomUtil.create("canvas", "gp-canvas leaflet-zoom-hide");
+      map.getPane("overlayPane").appendChild(this._canvas);
+      map.on("moveend zoomend resize viewreset", this._redraw, this);
+      map.on("click", this._click, this);
+      this._redraw();
+    },
+    onRemove: function (map) {
+      L.DomUtil.remove(this._canvas);
+      map.off("moveend zoomend resize viewreset", this._redraw, this);
+      map.off("click", this._click, this);
+    },
+    _frame: function () {
+      var map = this._map;
+      var scale = 256 * Math.pow(2, map.getZoom());
+      var origin = map.getPixelOrigin();
+      var pane = map.layerPointToContainerPoint([0, 0]);
+      return {scale: scale, dx: pane.x - origin.x, dy: pane.y - origin.y, size: map.getSize()};
+    },
+    _redraw: function () {
+      var map = this._map;
+      if (!map) return;
+      var f = this._frame(), ratio = window.devicePixelRatio || 1, c = this._canvas;
+      c.width = f.size.x * ratio;
+      c.height = f.size.y * ratio;
+      c.style.width = f.size.x + "px";
+      c.style.height = f.size.y + "px";
+      L.DomUtil.setPosition(c, map.containerPointToLayerPoint([0, 0]));
+      var ctx = c.getContext("2d");
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      var z = map.getZoom(), r = z < 8 ? 2.5 : z < 12 ? 3.5 : 5;
+      var xs = this._x, ys = this._y, n = xs.length, w = f.size.x + r, h = f.size.y + r;
+      ctx.beginPath();
+      for (var i = 0; i < n; i++) {
+        var px = xs[i] * f.scale + f.dx, py = ys[i] * f.scale + f.dy;
+        if (px < -r || py < -r || px > w || py > h) continue;
+        ctx.moveTo(px + r, py);
+        ctx.arc(px, py, r, 0, 6.283185307179586);
+      }
+      ctx.fillStyle = this._color;
+      ctx.fill();
+      if (z >= 8) {
+        ctx.lineWidth = 1;
+        ctx.strokeStyle = "#ffffff";
+        ctx.stroke();
+      }
+      this.drawn = n;
+    },
+    _click: function (e) {
+      var f = this._frame(), best = -1, bestD = 100; // within 10 px
+      var xs = this._x, ys = this._y;
+      for (var i = 0; i < xs.length; i++) {
+        var dx = xs[i] * f.scale + f.dx - e.containerPoint.x, dy = ys[i] * f.scale + f.dy - e.containerPoint.y;
+        var d = dx * dx + dy * dy;
+        if (d < bestD) { bestD = d; best = i; }
+      }
+      if (best >= 0) this._onPick(best);
+    }
+  });
+
+  /* Points clustered with supercluster: only the clusters of the current view become markers. */
+  ClusterLayer = L.LayerGroup.extend({
+    initialize: function (coords, layer, onPick) {
+      L.LayerGroup.prototype.initialize.call(this);
+      var points = new Array(coords.length / 2);
+      for (var i = 0; i < points.length; i++) {
+        points[i] = {type: "Feature", properties: {i: i},
+          geometry: {type: "Point", coordinates: [coords[2 * i], coords[2 * i + 1]]}};
+      }
+      this._index = new Supercluster({radius: 60, maxZoom: 16}).load(points);
+      this._layer = layer;
+      this._onPick = onPick;
+    },
+    onAdd: function (map) {
+      L.LayerGroup.prototype.onAdd.call(this, map);
+      map.on("moveend", this._update, this);
+      this._update();
+    },
+    onRemove: function (map) {
+      map.off("moveend", this._update, this);
+      L.LayerGroup.prototype.onRemove.call(this, map);
+    },
+    _update: function () {
+      var map = this._map;
+      if (!map) return;
+      var b = map.getBounds(), self = this;
+      var west = Math.max(-180, b.getWest()), east = Math.min(180, b.getEast());
+      var clusters = this._index.getClusters([west, b.getSouth(), east, b.getNorth()], map.getZoom());
+      this.clearLayers();
+      clusters.forEach(function (c) {
+        var ll = [c.geometry.coordinates[1], c.geometry.coordinates[0]];
+        if (c.properties.cluster) {
+          var n = c.properties.point_count, size = n < 100 ? 32 : n < 1000 ? 40 : 48;
+          var icon = L.divIcon({html: "<span style=\"--gp-c:" + self._layer.color + "\">" +
+            c.properties.point_count_abbreviated + "</span>", className: "gp-cluster",
+            iconSize: [size, size]});
+          var m = L.marker(ll, {icon: icon});
+          m.on("click", function () {
+            map.setView(ll, Math.min(self._index.getClusterExpansionZoom(c.properties.cluster_id), 18));
+          });
+          self.addLayer(m);
+        } else {
+          var p = L.marker(ll, {icon: pinIcon(self._layer)});
+          p.on("click", function () { self._onPick(c.properties.i); });
+          self.addLayer(p);
+        }
+      });
+      this.drawn = clusters.length;
+    }
+  });
+  }
+
+  function start(map, cfg) {
+    defineLayers();
+    var lang = pickLang();
+    document.documentElement.lang = lang;
+    var ui = cfg.ui;
+    function t(key) { return tr(ui[key], lang); }
+    var state = {drawn: 0, failed: 0, layers: cfg.layers};
+    window.geoPublish.state = state;
+    var renderer = L.canvas({padding: 0.5});
+
+    if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]]);
+
+    /* ---- popups ---- */
+    function centreOf(layer, i) {
+      var c = layer.points || layer.centres;
+      return [c[2 * i + 1], c[2 * i]];
+    }
+    function featureName(layer, i) {
+      if (layer.label && layer.props) {
+        var v = layer.props.rows[i][layer.props.fields.indexOf(layer.label)];
+        if (v !== null && v !== undefined && v !== "") return String(v);
+      }
+      return tr(layer.title, lang) + " #" + (i + 1);
+    }
+    function popupContent(layer, i) {
+      var box = el("div", "gp-popup");
+      box.appendChild(el("div", "gp-popup-layer", tr(layer.title, lang)));
+      box.appendChild(el("div", "gp-popup-title", featureName(layer, i)));
+      var table = el("table");
+      layer.popup.forEach(function (p) {
+        var row = el("tr");
+        row.appendChild(el("th", null, tr(p.label, lang)));
+        var k = layer.props.fields.indexOf(p.field);
+        row.appendChild(el("td", null, fmtValue(layer.props.rows[i][k])));
+        table.appendChild(row);
+      });
+      box.appendChild(table);
+      return box;
+    }
+    function openPopup(layer, i, latlng) {
+      layer.propsReady.then(function () {
+        L.popup({maxWidth: 320, autoPanPadding: [20, 20]})
+          .setLatLng(latlng || centreOf(layer, i))
+          .setContent(popupContent(layer, i))
+          .openOn(map);
+      });
+    }
+
+    /* ---- drawing ---- */
+    function draw(layer, data) {
+      var pick = function (i) { openPopup(layer, i); };
+      if (data.type === "points") {
+        layer.points = data.coords;
+        if (layer.mode === "canvas") return new PointsCanvas(data.coords, layer.color, pick);
+        if (layer.mode === "cluster") return new ClusterLayer(data.coords, layer, pick);
+        var group = L.featureGroup(), icon = pinIcon(layer), n = data.coords.length / 2;
+        for (var i = 0; i < n; i++) {
+          var m = L.marker([data.coords[2 * i + 1], data.coords[2 * i]], {icon: icon});
+          m.on("click", pick.bind(null, i));
+          group.addLayer(m);
+        }
+        return group;
+      }
+      layer.centres = data.centres;
+      var features = data.geometries.map(function (g, i) {
+        return {type: "Feature", geometry: g, properties: {i: i}};
+      });
+      return L.geoJSON({type: "FeatureCollection", features: features}, {
+        renderer: renderer,
+        style: function () {
+          return {color: layer.color, weight: layer.weight,
+            fillOpacity: layer.background ? Math.min(layer.fillOpacity, 0.08) : layer.fillOpacity};
+        },
+        pointToLayer: function (f, ll) {
+          return L.circleMarker(ll, {renderer: renderer, radius: 5});
+        },
+        onEachFeature: function (f, lyr) {
+          lyr.on("click", function (e) { openPopup(layer, f.properties.i, e.latlng); });
+        }
+      });
+    }
+
+    var overlays = {};
+    function ready() {
+      state.ready = true;
+      window.requestAnimationFrame(function () {
+        window.requestAnimationFrame(function () {
+          state.drawnAt = window.performance.now();
+          document.documentElement.setAttribute("data-gp-drawn", String(state.drawn));
+          document.dispatchEvent(new CustomEvent("geo-publish:drawn"));
+        });
+      });
+    }
+    var pending = cfg.layers.length;
+    cfg.layers.forEach(function (layer) {
+      var resolveProps;
+      layer.propsReady = new Promise(function (res) { resolveProps = res; });
+      fetch(layer.geom).then(function (r) {
+        if (!r.ok) throw new Error(layer.geom + ": HTTP " + r.status);
+        return r.json();
+      }).then(function (data) {
+        layer.leaflet = draw(layer, data);
+        if (layer.visible) layer.leaflet.addTo(map);
+        if (layer.background) layer.leaflet.bringToBack && layer.leaflet.bringToBack();
+        state.drawn += layer.count;
+        return fetch(layer.props);
+      }).then(function (r) {
+        if (!r.ok) throw new Error(layer.props + ": HTTP " + r.status);
+        return r.json();
+      }).then(function (props) {
+        layer.props = props;
+        resolveProps();
+      }).catch(function (err) {
+        state.failed++;
+        layer.error = String(err && err.message || err);
+        console.warn("geo-publish: " + layer.error);
+      }).then(function () {
+        pending--;
+        relabel();
+        if (pending === 0) ready();
+      });
+    });
+    if (!cfg.layers.length) ready();
+
+    /* ---- controls ---- */
+    var controls = [];
+    var TitleControl = L.Control.extend({
+      onAdd: function () {
+        var box = el("div", "gp-box gp-title");
+        if (cfg.index) {
+          var a = el("a", "gp-back", "‹ " + t("all_layers"));
+          a.href = cfg.index + "?lang=" + lang;
+          box.appendChild(a);
+        }
+        box.appendChild(el("div", "gp-title-text", cfg.title ? tr(cfg.title, lang) : t("map_all")));
+        L.DomEvent.disableClickPropagation(box);
+        return box;
+      }
+    });
+    var LangControl = L.Control.extend({
+      onAdd: function () {
+        var box = el("div", "gp-box gp-lang");
+        var select = el("select");
+        select.setAttribute("aria-label", t("language"));
+        select.id = "gp-lang";
+        cfg.languages.forEach(function (l) {
+          var o = el("option", null, l.name);
+          o.value = l.code;
+          if (l.code === lang) o.selected = true;
+          select.appendChild(o);
+        });
+        select.addEventListener("change", function () {
+          lang = select.value;
+          setLang(lang);
+          map.closePopup();
+          relabel();
+        });
+        box.appendChild(select);
+        L.DomEvent.disableClickPropagation(box);
+        return box;
+      }
+    });
+    var LegendControl = L.Control.extend({
+      onAdd: function () {
+        var box = el("div", "gp-box gp-legend");
+        box.appendChild(el("div", "gp-legend-title", t("legend")));
+        cfg.layers.forEach(function (layer) {
+          var row = el("div", "gp-legend-row");
+          var sw = el("span", layer.mode === "shapes" ? "gp-swatch" : "gp-swatch gp-swatch-point");
+          sw.style.setProperty("--gp-c", layer.color);
+          if (layer.mode === "markers" || layer.mode === "cluster") {
+            sw.appendChild(el("i", "fa-solid fa-" + layer.icon));
+          }
+          row.appendChild(sw);
+          row.appendChild(el("span", null, tr(layer.title, lang) + " (" + fmtValue(layer.count) + ")"));
+          if (layer.error) row.appendChild(el("span", "gp-error", " – " + t("load_failed")));
+          box.appendChild(row);
+        });
+        return box;
+      }
+    });
+    var you = null, nearestBox = null, lastPos = null;
+    function nearest(lat, lon) {
+      var best = [];
+      cfg.layers.forEach(function (layer) {
+        if (layer.background || !layer.leaflet || !map.hasLayer(layer.leaflet)) return;
+        var c = layer.points || layer.centres;
+        if (!c) return;
+        for (var i = 0, n = c.length / 2; i < n; i++) {
+          var d = haversine(lat, lon, c[2 * i + 1], c[2 * i]);
+          if (best.length < 5 || d < best[best.length - 1].d) {
+            best.push({d: d, layer: layer, i: i});
+            best.sort(function (a, b) { return a.d - b.d; });
+            if (best.length > 5) best.pop();
+          }
+        }
+      });
+      return best;
+    }
+    function distanceText(d) {
+      return d < 1000 ? Math.round(d) + " " + t("m") : (d / 1000).toFixed(d < 10000 ? 1 : 0) + " " + t("km");
+    }
+    function showNearest(lat, lon, fit) {
+      var waits = cfg.layers.map(function (l) { return l.error ? null : l.propsReady; });
+      Promise.all(waits).then(function () {
+        var list = nearest(lat, lon);
+        nearestBox.innerHTML = "";
+        var head = el("div", "gp-nearest-head");
+        head.appendChild(el("strong", null, t("nearest")));
+        var close = el("button", "gp-close", "×");
+        close.title = t("close");
+        close.addEventListener("click", function () { nearestBox.hidden = true; });
+        head.appendChild(close);
+        nearestBox.appendChild(head);
+        var ol = el("ol", "gp-nearest-list");
+        list.forEach(function (hit) {
+          var li = el("li");
+          var b = el("button", "gp-nearest-item");
+          b.appendChild(el("span", "gp-nearest-name", featureName(hit.layer, hit.i)));
+          b.appendChild(el("span", "gp-nearest-meta", tr(hit.layer.title, lang) + " · " + distanceText(hit.d)));
+          b.addEventListener("click", function () {
+            var ll = centreOf(hit.layer, hit.i);
+            map.setView(ll, Math.max(map.getZoom(), 15));
+            openPopup(hit.layer, hit.i, ll);
+          });
+          li.appendChild(b);
+          ol.appendChild(li);
+        });
+        nearestBox.appendChild(ol);
+        nearestBox.hidden = false;
+        if (fit && list.length) {
+          var pts = list.map(function (h) { return centreOf(h.layer, h.i); });
+          pts.push([lat, lon]);
+          map.fitBounds(pts, {padding: [40, 40], maxZoom: 16});
+        }
+      });
+    }
+    var LocateControl = L.Control.extend({
+      onAdd: function () {
+        var box = el("div", "gp-box gp-locate");
+        var b = el("button", "gp-locate-btn");
+        b.id = "gp-locate";
+        b.appendChild(el("i", "fa-solid fa-location-crosshairs"));
+        b.appendChild(el("span", null, " " + t("locate")));
+        if (!nearestBox) {
+          nearestBox = el("div", "gp-nearest");
+          nearestBox.hidden = true;
+        }
+        b.addEventListener("click", function () {
+          nearestBox.hidden = false;
+          nearestBox.textContent = t("locating");
+          if (!navigator.geolocation) { nearestBox.textContent = t("no_position"); return; }
+          navigator.geolocation.getCurrentPosition(function (pos) {
+            var lat = pos.coords.latitude, lon = pos.coords.longitude;
+            if (you) map.removeLayer(you);
+            you = L.circleMarker([lat, lon], {radius: 8, color: "#ffffff", weight: 3,
+              fillColor: "#2563eb", fillOpacity: 1}).addTo(map);
+            you.bindTooltip(t("you"));
+            lastPos = [lat, lon];
+            showNearest(lat, lon, true);
+          }, function () {
+            nearestBox.textContent = t("no_position");
+          }, {enableHighAccuracy: true, timeout: 15000, maximumAge: 60000});
+        });
+        box.appendChild(b);
+        box.appendChild(nearestBox);
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        return box;
+      }
+    });
+
+    var small = window.matchMedia("(max-width: 640px)").matches;
+    function relabel() {
+      controls.forEach(function (c) { map.removeControl(c); });
+      overlays = {};
+      cfg.layers.forEach(function (layer) {
+        if (layer.leaflet) overlays[escapeHtml(tr(layer.title, lang))] = layer.leaflet;
+      });
+      controls = [
+        new TitleControl({position: "topleft"}),
+        new LocateControl({position: "topleft"}),
+        new LangControl({position: "topright"}),
+        L.control.layers(null, overlays, {collapsed: small, position: "topright"}),
+        new LegendControl({position: "bottomright"})
+      ];
+      controls.forEach(function (c) { c.addTo(map); });
+      if (lastPos && nearestBox && !nearestBox.hidden) showNearest(lastPos[0], lastPos[1]);
+    }
+    relabel();
+  }
+
+  window.geoPublish = {start: start, index: index, escapeHtml: escapeHtml};
+}());

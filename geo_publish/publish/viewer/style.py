@@ -1,0 +1,98 @@
+"""styles/<id>.yml -> how a layer looks in the viewer: colour, icon, popup fields and their labels
+per language, label field, clustering. A layer without a style file gets a readable default."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from geo_publish.errors import ConfigError
+from geo_publish.manifest import Manifest
+
+PALETTE = ("#1f78b4", "#e31a1c", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#a6761d", "#e7298a")
+LANGS = ("en", "ru", "uz")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _i18n(value: object) -> object:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"en": value}
+    return value
+
+
+class PopupField(_Model):
+    field: str
+    label: dict[str, str] = Field(default_factory=dict, description="per language: en, ru, uz")
+
+    _l = field_validator("label", mode="before")(_i18n)
+
+    def labels(self) -> dict[str, str]:
+        fallback = self.label.get("en") or next(iter(self.label.values()), self.field)
+        return {lang: self.label.get(lang) or fallback for lang in LANGS}
+
+
+class Style(_Model):
+    color: str = Field("#1f78b4", pattern=r"^#[0-9a-fA-F]{6}$")
+    icon: str = Field("location-dot", pattern=r"^[a-z0-9-]+$",
+                      description="Font Awesome (solid) icon name, as in fa-<name>")
+    label_field: str | None = Field(None, description="field that names a feature (popup title, lists)")
+    popup: list[PopupField] = Field(default_factory=list)
+    cluster: bool = False
+    marker: Literal["auto", "centroid"] = Field(
+        "auto", description="centroid: draw small polygons or lines as markers at their centre")
+    background: bool = Field(False, description="draw as outlines under every map (regions)")
+    visible: bool = Field(True, description="shown when the map of all layers opens")
+    fill_opacity: float = Field(0.25, ge=0, le=1)
+    weight: float = Field(2.0, ge=0, le=20)
+
+    @field_validator("popup", mode="before")
+    @classmethod
+    def _fields(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"field": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+def default_style(collection: str) -> Style:
+    return Style(color=PALETTE[zlib.crc32(collection.encode()) % len(PALETTE)])
+
+
+def load_style(styles_dir: Path, manifest: Manifest | None, collection: str) -> tuple[Style, Path | None]:
+    """The style of a collection (file named by the manifest's ``style``, else by its id)."""
+    name = (manifest.style if manifest and manifest.style else None) or collection
+    path = styles_dir / f"{name}.yml"
+    if not path.exists():
+        if manifest and manifest.style:
+            raise ConfigError(f"collections/{collection}.yml: style {name!r} not found ({path})")
+        return default_style(collection), None
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return Style.model_validate(raw), path
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"{path}: {loc}: {first['msg']} (got {first.get('input')!r})") from err
+
+
+def check_style(style: Style, path: Path | None, fields: list[str], icons: frozenset[str]) -> None:
+    """Fields named by the style must exist in the layer; the icon must exist in the icon font."""
+    where = str(path) if path else "default style"
+    named = [p.field for p in style.popup] + ([style.label_field] if style.label_field else [])
+    for name in named:
+        if name not in fields:
+            raise ConfigError(f"{where}: field {name!r} is not in the layer",
+                              hint=f"fields: {', '.join(fields) or '(none)'}")
+    if icons and style.icon not in icons:
+        raise ConfigError(f"{where}: icon {style.icon!r} is not a Font Awesome icon",
+                          hint="see https://fontawesome.com/v6/search?o=r&m=free&s=solid")
