@@ -22,7 +22,7 @@ from typing import Any
 
 from geo_publish.manifest import load_manifest
 from geo_publish.publish.viewer import assets, data, i18n
-from geo_publish.publish.viewer.style import Style, check_style, load_style
+from geo_publish.publish.viewer.style import PopupField, Style, check_style, load_style
 from geo_publish.settings import Settings
 
 STATIC = ("viewer.js", "viewer.css")
@@ -122,7 +122,10 @@ class SiteBuilder:
             manifest = load_manifest(self.settings.path(self.settings.collections_dir), cid)
             style, path = load_style(self.settings.path(self.settings.styles_dir), manifest, cid)
             frame = store.read(cid)
-            check_style(style, path, [c for c in frame.columns if c != frame.geometry.name], icons)
+            fields = [c for c in frame.columns if c != frame.geometry.name]
+            if path is None:  # no style file: show the first fields as they are named
+                style = style.model_copy(update={"popup": [PopupField(field=f) for f in fields[:8]]})
+            check_style(style, path, fields, icons)
             layer_files = data.write_layer(frame, cid, info.version, style, info.geometry_type,
                                            self.site)
             out.append(LayerView(cid, store.passport(cid), style, layer_files, info.feature_count,
@@ -152,7 +155,7 @@ class SiteBuilder:
         bbox = _union([layer.bbox for layer in layers]) or [-180.0, -85.0, 180.0, 85.0]
         server = self.settings.server
         m = folium.Map(location=[(bbox[1] + bbox[3]) / 2, (bbox[0] + bbox[2]) / 2], zoom_start=5,
-                       tiles=None, control_scale=True, prefer_canvas=True, maxZoom=19, minZoom=2,
+                       tiles=None, control_scale=True, prefer_canvas=True, maxZoom=19, minZoom=2, zoomSnap=0.25,
                        zoom_control=True)
         m.default_js = [("leaflet", assets.url("leaflet", "dist/leaflet.js")),
                         ("supercluster", assets.url("supercluster", "dist/supercluster.min.js")),

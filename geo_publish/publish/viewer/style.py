@@ -71,7 +71,7 @@ def load_style(styles_dir: Path, manifest: Manifest | None, collection: str) -> 
     name = (manifest.style if manifest and manifest.style else None) or collection
     path = styles_dir / f"{name}.yml"
     if not path.exists():
-        if manifest and manifest.style:
+        if manifest and manifest.style and manifest.style != collection:
             raise ConfigError(f"collections/{collection}.yml: style {name!r} not found ({path})")
         return default_style(collection), None
     try:

@@ -255,11 +255,11 @@
     document.documentElement.lang = lang;
     var ui = cfg.ui;
     function t(key) { return tr(ui[key], lang); }
-    var state = {drawn: 0, failed: 0, layers: cfg.layers};
+    var state = {drawn: 0, failed: 0, layers: cfg.layers, map: map};
     window.geoPublish.state = state;
     var renderer = L.canvas({padding: 0.5});
 
-    if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]]);
+    if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]], {padding: [8, 8]});
 
     /* ---- popups ---- */
     function centreOf(layer, i) {

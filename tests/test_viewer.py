@@ -1,0 +1,340 @@
+"""The citizen map in a real headless Chromium (Debian's), against the built site served by a
+plain web server on 127.0.0.1: no console error, nothing requested off-origin, markers, canvas
+points and outlines drawn, popups with the right text, HTML in data shown as text, language
+switch, locate-me with an emulated position, search; a phone-size screenshot as an artefact."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from viewer_testlib import (ARTIFACTS, CHROMIUM_ARGS, ORG, TITLE_EN, XSS, Site, build_site,
+                            chromium_path, serve_dir)
+
+pytestmark = pytest.mark.slow
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    s = build_site(tmp_path_factory.mktemp("viewer"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    path = chromium_path()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Watched:
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+def open_page(browser, site: Site, name: str, *, lang: str | None = None,
+              position: tuple[float, float] | None = None, viewport: dict | None = None) -> Watched:
+    opts: dict[str, Any] = {"viewport": viewport or PHONE, "locale": "en-US"}
+    if position:
+        opts.update(geolocation={"latitude": position[0], "longitude": position[1]},
+                    permissions=["geolocation"])
+    ctx = browser.new_context(**opts)
+    page = ctx.new_page()
+    w = Watched(page)
+    page.on("console", lambda m: m.type == "error" and w.errors.append(m.text))
+    page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
+    page.on("request", lambda r: w.requests.append(r.url))
+
+    def dialog(d):
+        w.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    page.goto(site.url + name + (f"?lang={lang}" if lang else ""))
+    if name != "index.html":
+        page.wait_for_selector("html[data-gp-drawn]", state="attached", timeout=20000)
+    else:
+        page.wait_for_load_state("load")
+    return w
+
+
+def layer_js(page, cid: str, expr: str) -> Any:
+    return page.evaluate(
+        "([cid, expr]) => { const s = geoPublish.state; const l = s.layers.find(x => x.id === cid);"
+        " return (new Function('s', 'l', 'return ' + expr))(s, l); }", [cid, expr])
+
+
+def feature_index(page, cid: str, name: str) -> int:
+    return layer_js(page, cid, f"l.props.rows.findIndex(r => r[l.props.fields.indexOf(l.label)] === {json.dumps(name)})")
+
+
+def click_point(page, cid: str, i: int, zoom: int | None = None, lift: int = 0) -> None:
+    """Click feature i of a point layer where it is drawn (``lift``: pins stand above the point)."""
+    page.wait_for_function("geoPublish.state.layers.every(l => l.props || l.error)")
+    xy = page.evaluate(
+        "([cid, i, zoom]) => { const s = geoPublish.state, l = s.layers.find(x => x.id === cid);"
+        " const ll = [l.points[2*i+1], l.points[2*i]];"
+        " if (zoom) s.map.setView(ll, zoom, {animate: false});"
+        " const p = s.map.latLngToContainerPoint(ll), r = s.map.getContainer().getBoundingClientRect();"
+        " return [r.left + p.x, r.top + p.y]; }", [cid, i, zoom])
+    page.wait_for_timeout(150)
+    page.mouse.click(xy[0], xy[1] - lift)
+    page.wait_for_selector(".leaflet-popup-content", timeout=5000)
+
+
+def popup_text(page) -> str:
+    return page.inner_text(".leaflet-popup-content")
+
+
+def close(w: Watched) -> None:
+    w.page.context.close()
+
+
+# -- pages ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["index.html", "map.html", "layer-points.html",
+                                  "layer-polygons.html", "layer-many.html"])
+def test_page_loads_clean_and_stays_on_origin(browser, site, name):
+    w = open_page(browser, site, name)
+    try:
+        w.page.wait_for_timeout(300)
+        assert w.errors == []
+        off = [u for u in w.requests if not u.startswith(site.url)]
+        assert off == [], off  # no CDN, no tile server, nothing off-origin
+        assert len(w.requests) >= 3
+        assert w.dialogs == []
+    finally:
+        close(w)
+
+
+def test_all_layers_drawn(browser, site):
+    w = open_page(browser, site, "map.html")
+    try:
+        page = w.page
+        assert page.get_attribute("html", "data-gp-drawn") == str(13 + 12 + 2500)
+        assert page.locator(".gp-pin").count() == 13  # markers layer: one pin per feature
+        assert layer_js(page, "polygons", "l.leaflet.getLayers().length") == 12
+        assert layer_js(page, "many", "l.mode") == "canvas"
+        painted = page.evaluate(
+            "() => { const c = document.querySelector('canvas.gp-canvas');"
+            " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }")
+        assert painted > 2500  # thousands of dots really on the canvas
+        # a scale bar and a legend naming every layer with its count
+        assert page.locator(".leaflet-control-scale").count() == 1
+        legend = page.inner_text(".gp-legend")
+        assert TITLE_EN in legend and "(2,500)" in legend
+    finally:
+        close(w)
+
+
+def test_popup_shows_the_feature_fields(browser, site):
+    w = open_page(browser, site, "layer-points.html")
+    try:
+        i = feature_index(w.page, "points", "Самарканд спортзал")
+        assert i >= 0
+        click_point(w.page, "points", i, zoom=12, lift=18)
+        text = popup_text(w.page)
+        assert "Самарканд спортзал" in text
+        assert "Capacity" in text and "200" in text  # ВМЕСТ of the 2nd feature
+        assert "Ўзбекистон 1" in text
+    finally:
+        close(w)
+
+
+def test_canvas_point_popup(browser, site):
+    w = open_page(browser, site, "layer-many.html")
+    try:
+        i = 1234
+        click_point(w.page, "many", i, zoom=13)
+        text = popup_text(w.page)
+        kod = layer_js(w.page, "many", f"l.props.rows[{i}][l.props.fields.indexOf('kod')]")
+        assert kod == 1234 and "kod" in text and "1,234" in text
+    finally:
+        close(w)
+
+
+def test_html_in_data_and_passports_is_text(browser, site):
+    w = open_page(browser, site, "map.html")
+    try:
+        i = feature_index(w.page, "points", XSS)
+        assert i >= 0
+        click_point(w.page, "points", i, zoom=12, lift=18)
+        assert XSS in popup_text(w.page)
+        assert w.page.locator(".leaflet-popup-content img").count() == 0
+        # the layer title holds HTML: shown as text in the layer control and the legend
+        assert TITLE_EN in w.page.inner_text(".leaflet-control-layers-list")
+        assert w.page.locator(".leaflet-control-layers b, .gp-legend b").count() == 0
+        w.page.wait_for_timeout(300)
+        assert w.dialogs == [] and w.errors == []
+    finally:
+        close(w)
+    w = open_page(browser, site, "index.html")
+    try:
+        card = w.page.locator("#layer-points")
+        assert card.locator(".gp-org").inner_text() == ORG
+        assert "<b>Officer</b>" in card.locator(".gp-person").inner_text()
+        assert card.locator("script, .gp-person b").count() == 0
+        w.page.wait_for_timeout(300)
+        assert w.dialogs == [] and w.errors == []
+    finally:
+        close(w)
+
+
+def test_language_switch_on_map_and_index(browser, site):
+    w = open_page(browser, site, "layer-points.html")
+    try:
+        page = w.page
+        assert page.inner_text(".gp-legend-title") == "Legend"
+        page.select_option("#gp-lang", "ru")
+        page.wait_for_function("document.querySelector('.gp-legend-title').textContent === 'Условные обозначения'")
+        assert "Пункты размещения" in page.inner_text(".gp-title")
+        assert "lang=ru" in page.url
+        i = feature_index(page, "points", "Самарканд спортзал")
+        click_point(page, "points", i, zoom=12, lift=18)
+        assert "Вместимость" in popup_text(page)
+        page.select_option("#gp-lang", "uz")
+        page.wait_for_function("document.querySelector('.gp-legend-title').textContent === 'Shartli belgilar'")
+        assert page.inner_text("#gp-locate").strip() == "Menga eng yaqin"
+    finally:
+        close(w)
+    w = open_page(browser, site, "index.html")
+    try:
+        page = w.page
+        h2 = page.locator("#layer-points h2")
+        assert h2.inner_text().strip() == TITLE_EN
+        page.click("button[data-set-lang=uz]")
+        assert h2.inner_text().strip() == "Boshpanalar"
+        assert page.locator("#gp-map-all").inner_text().strip() == "Barcha qatlamlar xaritasi"
+        page.reload()  # the choice is remembered
+        assert page.locator("#layer-points h2").inner_text().strip() == "Boshpanalar"
+        page.click("button[data-set-lang=ru]")
+        assert h2.inner_text().strip() == "Пункты размещения"
+        assert "lang=ru" in page.get_attribute("#layer-points .gp-map-link", "href")
+    finally:
+        close(w)
+
+
+def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = math.pi / 180
+    a = (math.sin((lat2 - lat1) * r / 2) ** 2
+         + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin((lon2 - lon1) * r / 2) ** 2)
+    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def test_locate_me_lists_the_nearest_feature(browser, site):
+    here = (39.6542 + 0.0009, 66.9597)  # 100 m north of "Самарканд спортзал"
+    w = open_page(browser, site, "map.html", position=here)
+    try:
+        page = w.page
+        page.wait_for_function("geoPublish.state.layers.every(l => l.props || l.error)")
+        page.click("#gp-locate")
+        page.wait_for_selector(".gp-nearest-item", timeout=10000)
+        first = page.locator(".gp-nearest-item").first
+        assert first.locator(".gp-nearest-name").inner_text() == "Самарканд спортзал"
+        d = _haversine(*here, 39.6542, 66.9597)
+        assert first.locator(".gp-nearest-meta").inner_text().endswith(f"{round(d)} m")
+        # the five nearest over the visible point layers (markers and canvas), in order
+        want = sorted(_distances(page, here))[:5]
+        metas = page.locator(".gp-nearest-meta").all_inner_texts()
+        assert len(metas) == 5
+        for meta, (dist, cid) in zip(metas, want):
+            title, _, shown = meta.rpartition(" · ")
+            value, unit = shown.split()
+            metres = float(value) * (1000 if unit == "km" else 1)
+            assert abs(metres - dist) <= (1 if unit == "m" else 51 if dist < 10_000 else 501)
+            assert title == {"points": TITLE_EN, "many": "Many"}[cid]
+        first.click()
+        page.wait_for_selector(".leaflet-popup-content")
+        assert "Самарканд спортзал" in popup_text(page)
+    finally:
+        close(w)
+
+
+def _distances(page, here: tuple[float, float]) -> list[tuple[float, str]]:
+    """Distances to every point-layer feature, computed here from the coordinates the site drew."""
+    out = []
+    for cid in ("points", "many"):
+        c = layer_js(page, cid, "l.points")
+        out += [(_haversine(*here, c[2 * k + 1], c[2 * k]), cid) for k in range(len(c) // 2)]
+    return out
+
+
+def test_locate_me_without_permission_says_so(browser, site):
+    w = open_page(browser, site, "map.html")  # no geolocation permission granted
+    try:
+        w.page.click("#gp-locate")
+        w.page.wait_for_function(
+            "document.querySelector('.gp-nearest').textContent.includes('not available')", timeout=20000)
+    finally:
+        close(w)
+
+
+def test_search_filters_cards(browser, site):
+    w = open_page(browser, site, "index.html")
+    try:
+        page = w.page
+        assert page.locator("article.gp-card:visible").count() == 3
+        page.fill("#gp-search", "пункты")
+        assert page.locator("article.gp-card:visible").count() == 1
+        assert page.locator("#layer-points").is_visible()
+        page.fill("#gp-search", "no such layer")
+        assert page.locator("article.gp-card:visible").count() == 0
+        assert page.locator("#gp-no-match").is_visible()
+    finally:
+        close(w)
+
+
+def test_downloads_and_api_links(browser, site):
+    w = open_page(browser, site, "index.html")
+    try:
+        hrefs = w.page.eval_on_selector_all("#layer-points .gp-links a", "as => as.map(a => a.getAttribute('href'))")
+        assert {"downloads/points.v1.geojson", "downloads/points.v1.csv",
+                "downloads/points.v1.gpkg"} <= set(hrefs)
+        assert "../collections/points" in hrefs
+        for h in hrefs:
+            if h.startswith("downloads/"):
+                r = w.page.request.get(site.url + h)
+                assert r.status == 200 and len(r.body()) > 100
+    finally:
+        close(w)
+
+
+def test_phone_screenshot_of_all_layers(browser, tmp_path):
+    """The demo's map of all layers (shipped samples, styles/ and collections/ of the repository)
+    at phone size, saved to test-artifacts/ for a reviewer to look at."""
+    from geo_publish.cli.main import main
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "config.yml").write_text(
+        f"collections_dir: {repo / 'collections'}\nstyles_dir: {repo / 'styles'}\n")
+    assert main(["--config", str(tmp_path / "config.yml"), "demo", "--no-serve"]) == 0
+    httpd, url = serve_dir(tmp_path / "data" / "demo" / "build" / "site")
+    demo = Site(tmp_path, tmp_path, url, httpd)
+    w = open_page(browser, demo, "map.html", viewport=PHONE)
+    try:
+        assert w.page.get_attribute("html", "data-gp-drawn") == str(39 + 13 + 62)
+        ARTIFACTS.mkdir(exist_ok=True)
+        out = ARTIFACTS / "viewer-all-layers-phone.png"
+        w.page.wait_for_timeout(300)
+        w.page.screenshot(path=str(out))
+        assert out.stat().st_size > 20_000  # a blank page of this size is a few KB
+        # nothing of the map sticks out of a phone's width
+        assert w.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert w.errors == [] and not [u for u in w.requests if not u.startswith(url)]
+    finally:
+        close(w)
+        demo.stop()
