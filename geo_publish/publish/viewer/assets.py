@@ -67,9 +67,9 @@ def _complete(pkg: Package, root: Path) -> bool:
         package_dir(pkg, root) / ".integrity").read_text() == pkg.integrity
 
 
-def missing(root: Path | None = None) -> list[Package]:
+def missing(root: Path | None = None, packages: tuple[Package, ...] = PACKAGES) -> list[Package]:
     root = root or vendor_dir()
-    return [p for p in PACKAGES if not _complete(p, root)]
+    return [p for p in packages if not _complete(p, root)]
 
 
 def _extract(pkg: Package, data: bytes, target: Path) -> None:
@@ -95,12 +95,13 @@ def _extract(pkg: Package, data: bytes, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def fetch(root: Path | None = None, timeout: float = 60.0) -> list[Package]:
+def fetch(root: Path | None = None, timeout: float = 60.0,
+          packages: tuple[Package, ...] = PACKAGES) -> list[Package]:
     """Download and unpack the pinned packages that are not there yet (set-up time only)."""
     root = root or vendor_dir()
     root.mkdir(parents=True, exist_ok=True)
     done = []
-    for pkg in missing(root):
+    for pkg in missing(root, packages):
         try:
             with urllib.request.urlopen(pkg.tarball, timeout=timeout) as resp:
                 data = resp.read()

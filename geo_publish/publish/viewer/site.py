@@ -149,7 +149,7 @@ class SiteBuilder:
     def _map(self, layers: list[LayerView], title: dict[str, str] | None, static: dict[str, str],
              all_visible: bool = False) -> str:
         import folium
-        from branca.element import MacroElement
+        from branca.element import Element, MacroElement
         from jinja2 import Template
 
         bbox = _union([layer.bbox for layer in layers]) or [-180.0, -85.0, 180.0, 85.0]
@@ -186,6 +186,10 @@ class SiteBuilder:
                 self.cfg = cfg_json
 
         m.add_child(Start(script_json(cfg)))
+        for layer in layers:  # start the data downloads while the scripts load
+            m.get_root().header.add_child(Element(
+                f'<link rel="preload" href="{html.escape(layer.files.geom)}" as="fetch" '
+                'crossorigin="anonymous">'))
         page_title = html.escape((title or i18n.UI["map_all"])["en"])
         text = m.get_root().render()
         return text.replace("<html>", '<html lang="en">', 1).replace(

@@ -120,6 +120,13 @@
   }
 
   var PointsCanvas, ClusterLayer;
+  function disc(r, width) {  /* pixel offsets of a filled disc in a buffer of this width */
+    var out = [];
+    for (var dy = -r; dy <= r; dy++) {
+      for (var dx = -r; dx <= r; dx++) if (dx * dx + dy * dy <= r * r + r * 0.8) out.push(dy * width + dx);
+    }
+    return out;
+  }
   function defineLayers() {  /* Leaflet is only on map pages */
   if (PointsCanvas) return;
   /* Points on one canvas: positions projected once (Web Mercator, 0..1), redrawn per view. */
@@ -135,6 +142,8 @@
         this._y[i] = 0.5 - Math.log(Math.tan(Math.PI / 4 + lat * d / 2)) / (2 * Math.PI);
       }
       this._color = color;
+      var v = parseInt(color.slice(1), 16);  // #rrggbb -> little-endian RGBA pixel
+      this._rgba = ((0xff << 24) | ((v & 0xff) << 16) | (v & 0xff00) | ((v >> 16) & 0xff)) >>> 0;
       this._onPick = onPick;
     },
     onAdd: function (map) {
@@ -165,24 +174,26 @@
       c.style.width = f.size.x + "px";
       c.style.height = f.size.y + "px";
       L.DomUtil.setPosition(c, map.containerPointToLayerPoint([0, 0]));
+      // Dots written straight into a pixel buffer: one putImageData, no path for the browser to
+      // rasterise (a 100,000-circle path costs hundreds of ms per frame without a GPU).
       var ctx = c.getContext("2d");
-      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-      var z = map.getZoom(), r = z < 8 ? 2.5 : z < 12 ? 3.5 : 5;
-      var xs = this._x, ys = this._y, n = xs.length, w = f.size.x + r, h = f.size.y + r;
-      ctx.beginPath();
-      for (var i = 0; i < n; i++) {
-        var px = xs[i] * f.scale + f.dx, py = ys[i] * f.scale + f.dy;
-        if (px < -r || py < -r || px > w || py > h) continue;
-        ctx.moveTo(px + r, py);
-        ctx.arc(px, py, r, 0, 6.283185307179586);
+      var W = c.width, H = c.height, img = ctx.createImageData(W, H);
+      var buf = new Uint32Array(img.data.buffer);
+      var z = map.getZoom(), r = Math.round((z < 8 ? 2 : z < 12 ? 3 : 4) * ratio);
+      var fill = this._rgba, halo = z >= 8 ? 0xffffffff : 0;
+      var inner = disc(r, W), outer = halo ? disc(r + Math.max(1, Math.round(ratio)), W) : null;
+      var xs = this._x, ys = this._y, n = xs.length, m = r + 2;
+      var sx = f.scale * ratio, ox = f.dx * ratio, oy = f.dy * ratio;
+      for (var pass = outer ? 0 : 1; pass < 2; pass++) {
+        var offs = pass === 0 ? outer : inner, colour = pass === 0 ? halo : fill;
+        for (var i = 0; i < n; i++) {
+          var px = Math.round(xs[i] * sx + ox), py = Math.round(ys[i] * sx + oy);
+          if (px < m || py < m || px >= W - m || py >= H - m) continue;
+          var base = py * W + px;
+          for (var k = 0; k < offs.length; k++) buf[base + offs[k]] = colour;
+        }
       }
-      ctx.fillStyle = this._color;
-      ctx.fill();
-      if (z >= 8) {
-        ctx.lineWidth = 1;
-        ctx.strokeStyle = "#ffffff";
-        ctx.stroke();
-      }
+      ctx.putImageData(img, 0, 0);
       this.drawn = n;
     },
     _click: function (e) {
@@ -278,7 +289,7 @@
       box.appendChild(el("div", "gp-popup-layer", tr(layer.title, lang)));
       box.appendChild(el("div", "gp-popup-title", featureName(layer, i)));
       var table = el("table");
-      layer.popup.forEach(function (p) {
+      if (layer.props) layer.popup.forEach(function (p) {
         var row = el("tr");
         row.appendChild(el("th", null, tr(p.label, lang)));
         var k = layer.props.fields.indexOf(p.field);
@@ -332,6 +343,8 @@
     }
 
     var overlays = {};
+    var drawnResolve;
+    var drawn = new Promise(function (res) { drawnResolve = res; });
     function ready() {
       state.ready = true;
       window.requestAnimationFrame(function () {
@@ -339,8 +352,14 @@
           state.drawnAt = window.performance.now();
           document.documentElement.setAttribute("data-gp-drawn", String(state.drawn));
           document.dispatchEvent(new CustomEvent("geo-publish:drawn"));
+          drawnResolve();
         });
       });
+    }
+    function failed(layer, err) {
+      state.failed++;
+      layer.error = String(err && err.message || err);
+      console.warn("geo-publish: " + layer.error);
     }
     var pending = cfg.layers.length;
     cfg.layers.forEach(function (layer) {
@@ -354,21 +373,25 @@
         if (layer.visible) layer.leaflet.addTo(map);
         if (layer.background) layer.leaflet.bringToBack && layer.leaflet.bringToBack();
         state.drawn += layer.count;
-        return fetch(layer.props);
-      }).then(function (r) {
-        if (!r.ok) throw new Error(layer.props + ": HTTP " + r.status);
-        return r.json();
-      }).then(function (props) {
-        layer.props = props;
-        resolveProps();
       }).catch(function (err) {
-        state.failed++;
-        layer.error = String(err && err.message || err);
-        console.warn("geo-publish: " + layer.error);
+        failed(layer, err);
       }).then(function () {
         pending--;
         relabel();
         if (pending === 0) ready();
+        if (layer.error) return null;
+        // popup fields once everything is drawn: they are not needed to see the map
+        return drawn.then(function () { return fetch(layer.props); }).then(function (r) {
+          if (!r.ok) throw new Error(layer.props + ": HTTP " + r.status);
+          return r.json();
+        }).then(function (props) {
+          layer.props = props;
+          resolveProps();
+        }).catch(function (err) {
+          failed(layer, err);
+          resolveProps();  // popups then show what is known: the layer and the feature number
+          relabel();
+        });
       });
     });
     if (!cfg.layers.length) ready();

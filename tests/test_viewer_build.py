@@ -1,0 +1,157 @@
+"""Building the viewer site (no browser): styles checked with one-line errors, data files and
+downloads true to the store, versioned and pruned, assets pinned and verified, script-safe JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from geo_publish.errors import ServeError
+from geo_publish.publish.viewer import assets
+from geo_publish.publish.viewer.site import script_json
+from gp_testlib import published
+
+
+def _ingest(project, frame, tmp_path, name="p"):
+    src = tmp_path / f"{name}.geojson"
+    frame.to_file(src, driver="GeoJSON")
+    assert project.run("ingest", str(src), "--collection", name) == 0
+    return src
+
+
+def _site(project) -> Path:
+    return project.root / "build" / "site"
+
+
+@pytest.mark.parametrize("style, message", [
+    ("label_field: nope\n", "field 'nope' is not in the layer"),
+    ("popup: [vmest, missing]\n", "field 'missing' is not in the layer"),
+    ("color: red\n", "color: String should match pattern"),
+    ("icon: not-an-icon-at-all\n", "icon 'not-an-icon-at-all' is not a Font Awesome icon"),
+    ("cluster: [1, 2\n", "not valid YAML"),
+    ("colour: '#ff0000'\n", "colour: Extra inputs are not permitted"),
+])
+def test_bad_style_is_one_line_error(project, points, tmp_path, capsys, style, message):
+    _ingest(project, points, tmp_path)
+    (project.root / "styles").mkdir()
+    (project.root / "styles" / "p.yml").write_text(style)
+    capsys.readouterr()
+    assert project.run("build") == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and err.startswith("error: ")
+    assert "styles/p.yml" in err.splitlines()[0] and message in err.splitlines()[0]
+
+
+def test_manifest_naming_a_missing_style(project, points, tmp_path, capsys):
+    _ingest(project, points, tmp_path)
+    manifest = project.root / "collections" / "p.yml"
+    manifest.write_text(manifest.read_text().replace("style: p", "style: nowhere"))
+    capsys.readouterr()
+    assert project.run("build") == 2
+    assert "style 'nowhere' not found" in capsys.readouterr().err
+
+
+def test_data_files_match_the_store(project, points, polygons, tmp_path):
+    _ingest(project, points, tmp_path, "p")
+    _ingest(project, polygons, tmp_path, "poly")
+    assert project.run("build") == 0
+    site = _site(project)
+    store = published(project, "p")
+    pts = json.loads((site / "data" / "p.v1.markers.json").read_text())
+    assert np.allclose(np.array(pts["coords"]).reshape(-1, 2),
+                       shapely.get_coordinates(store.geometry.values), atol=1e-6)
+    props = json.loads((site / "data" / "p.v1.props.json").read_text(encoding="utf-8"))
+    assert props["fields"] == [c for c in store.columns if c != "geometry"][:8]
+    assert [r[props["fields"].index("nazvanie")] for r in props["rows"]] == list(store["nazvanie"])
+    shapes = json.loads((site / "data" / "poly.v1.shapes.json").read_text())
+    poly = published(project, "poly")
+    drawn = shapely.from_geojson([json.dumps(g) for g in shapes["geometries"]])
+    assert all(shapely.hausdorff_distance(a, b) < 2e-6 for a, b in zip(drawn, poly.geometry.values))
+    centres = shapely.points(np.array(shapes["centres"]).reshape(-1, 2))
+    assert shapely.contains(poly.geometry.values, centres).all()  # centres fall inside
+
+
+def test_downloads_read_back_identical(project, points, polygons, tmp_path):
+    _ingest(project, points, tmp_path, "p")
+    _ingest(project, polygons, tmp_path, "poly")
+    assert project.run("build") == 0
+    for cid in ("p", "poly"):
+        store = published(project, cid)
+        for ext in ("geojson", "gpkg", "csv"):
+            path = _site(project) / "downloads" / f"{cid}.v1.{ext}"
+            kw = {}
+            if ext == "csv":
+                kw = ({"X_POSSIBLE_NAMES": "X", "Y_POSSIBLE_NAMES": "Y", "KEEP_GEOM_COLUMNS": "NO"}
+                      if cid == "p" else {"KEEP_GEOM_COLUMNS": "NO"})
+            back = pyogrio.read_dataframe(path, **kw)
+            assert len(back) == len(store), path
+            assert list(back["nazvanie"]) == list(store["nazvanie"]), path
+            assert shapely.equals_exact(back.geometry.values, store.geometry.values, 1e-6).all(), path
+
+
+def test_versions_get_new_files_and_old_ones_go(project, points, tmp_path):
+    src = _ingest(project, points, tmp_path)
+    assert project.run("build") == 0
+    for _ in range(2):
+        assert project.run("ingest", str(src), "--collection", "p") == 0
+        assert project.run("build") == 0
+    names = {f.name for f in (_site(project) / "data").iterdir()}
+    assert "p.v3.markers.json" in names and "p.v2.markers.json" in names  # v2: pages still open
+    assert not any(n.startswith("p.v1.") for n in names)
+    assert "p.v3.markers.json" in (_site(project) / "layer-p.html").read_text()
+    assert not any(f.name.startswith("p.v1.") for f in (_site(project) / "downloads").iterdir())
+
+
+def test_large_point_layers_go_to_canvas_or_clusters(project, tmp_path):
+    import geopandas as gpd
+
+    n = 5000
+    rng = np.random.default_rng(3)
+    frame = gpd.GeoDataFrame({"k": np.arange(n)}, crs="OGC:CRS84",
+                             geometry=shapely.points(rng.uniform(60, 70, n), rng.uniform(38, 42, n)))
+    _ingest(project, frame, tmp_path, "big")
+    _ingest(project, frame.iloc[:10], tmp_path, "small")
+    (project.root / "styles").mkdir()
+    (project.root / "styles" / "small.yml").write_text("cluster: true\n")
+    assert project.run("build") == 0
+    names = {f.name for f in (_site(project) / "data").iterdir()}
+    assert {"big.v1.canvas.json", "small.v1.cluster.json"} <= names
+
+
+def test_no_absolute_url_in_pages_or_code(project, points, tmp_path):
+    _ingest(project, points, tmp_path)
+    assert project.run("build") == 0
+    site = _site(project)
+    for page in [site / "map.html", site / "layer-p.html", *site.glob("static/*")]:
+        text = page.read_text(encoding="utf-8")
+        assert "//cdn" not in text and "unpkg" not in text and "jsdelivr" not in text, page
+        for attr in ("src=", "href="):
+            for chunk in text.split(attr)[1:]:
+                assert not chunk.lstrip("\"'").startswith(("http:", "https:", "//")), (page, chunk[:80])
+
+
+def test_script_json_cannot_close_the_script():
+    text = script_json({"t": "</script><script>alert(1)</script>", "c": "<!--", "l": "a\u2028b"})
+    assert "</" not in text and "<!--" not in text and "\u2028" not in text
+    assert json.loads(text)["t"] == "</script><script>alert(1)</script>"
+
+
+def test_assets_are_verified(tmp_path):
+    pkg = assets.PACKAGES[0]
+    with pytest.raises(ServeError, match="integrity check failed"):
+        assets._extract(pkg, b"not the tarball", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_assets_name_the_fix(project, points, tmp_path, capsys, monkeypatch):
+    _ingest(project, points, tmp_path)
+    monkeypatch.setenv("GEO_PUBLISH_VENDOR_DIR", str(tmp_path / "empty"))
+    capsys.readouterr()
+    assert project.run("build") == 2
+    err = capsys.readouterr().err
+    assert "viewer assets not installed" in err and "scripts/setup.sh" in err
