@@ -142,7 +142,9 @@ def measure(browser, url: str, ours: bool, sizes: dict[str, int]) -> tuple[float
         page.wait_for_function("window.geoPublish && geoPublish.state && geoPublish.state.drawnAt",
                                timeout=120_000, polling=50)
         drawn = page.evaluate("geoPublish.state.drawnAt")
-        page.wait_for_function("geoPublish.state.layers.every(l => l.props)", timeout=120_000)
+        page.wait_for_function("geoPublish.state.layers.every(l => l.props) && performance"
+                               ".getEntriesByType('resource').some(e => e.name.includes('.props.'))",
+                               timeout=120_000)
     else:
         page.wait_for_function("window.__drawnAt", timeout=300_000, polling=50)
         drawn = page.evaluate("window.__drawnAt")

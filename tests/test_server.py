@@ -263,6 +263,22 @@ def test_html_escapes_attribute_values(server):
 
 
 # -- real clients ---------------------------------------------------------------------------------------
+def test_viewer_site_beside_the_api(server):
+    r = server.get("/site", follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == "/site/"
+    index = server.get("/site/")
+    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+    for cid in ("points", "polygons", "many"):
+        assert f'href="layer-{cid}.html"' in index.text
+        assert f'href="../collections/{cid}"' in index.text  # relative: works behind any host
+        assert server.get(f"/collections/{cid}").status_code == 200
+    page = server.get("/site/layer-many.html").text
+    data = re.search(r'href="(data/many\.v1\.canvas\.json)"', page).group(1)
+    r = server.get("/site/" + data, headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip"
+    assert len(r.json()["coords"]) == 2 * 2500
+
+
 def test_gdal_oapif_reads_back_identical(server):
     got = pyogrio.read_dataframe(f"OAPIF:{server.url}", layer="many")
     store = pyogrio.read_dataframe(server.root / "data" / "store.gpkg", layer=_layer(server, "many"))
@@ -324,6 +340,14 @@ def test_new_version_and_new_collection_go_live_without_restart(server, tmp_path
                 break
             time.sleep(0.3)
         assert {server.get("/collections/points").json()["version"] for _ in range(8)} == {2}
+        while time.monotonic() < deadline + 30:  # the viewer site is rebuilt too
+            if "layer-fresh.html" in server.get("/site/index.html").text:
+                break
+            time.sleep(0.3)
+        index = server.get("/site/index.html").text
+        assert "layer-fresh.html" in index and "downloads/points.v2.geojson" in index
+        assert server.get("/site/layer-fresh.html").status_code == 200
+        assert server.get("/site/downloads/points.v2.geojson").json()["features"]
     finally:
         stop.set()
         for t in threads:
