@@ -28,6 +28,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 
 
 @pytest.fixture(scope="module")
+def live(site: Site):
+    """The same store served by `geo-publish serve` (API, and the site at /site/)."""
+    from server_testlib import start
+
+    srv = start(site.root, workers=1)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -338,3 +348,30 @@ def test_phone_screenshot_of_all_layers(browser, tmp_path):
     finally:
         close(w)
         demo.stop()
+
+
+@pytest.mark.parametrize("path", ["/?f=html&lang=uz", "/collections?f=html&lang=ru",
+                                  "/collections/points/items?f=html", "/collections/points/items/1?f=html",
+                                  "/openapi?f=html", "/site/map.html"])
+def test_api_html_pages_stay_on_origin_and_speak_uz_ru(browser, live, path):
+    """pygeoapi's own pages: their CDN assets replaced by the vendored copies, ru/uz catalogues."""
+    ctx = browser.new_context(viewport=PHONE)
+    page = ctx.new_page()
+    errors, requests = [], []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        page.goto(live.url + path, wait_until="networkidle")
+        assert [u for u in requests if not u.startswith(live.url)] == []
+        assert errors == []
+        text = page.inner_text("body")
+        if "lang=uz" in path:
+            assert "Bosh sahifa" in text
+        if "lang=ru" in path:
+            assert "Коллекции" in text
+        if "items?" in path:
+            assert page.locator(".leaflet-interactive, .leaflet-marker-icon").count() > 0
+    finally:
+        ctx.close()
+

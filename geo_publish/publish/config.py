@@ -164,6 +164,9 @@ def generate(settings: Settings) -> dict[str, Any]:
             "languages": LANGUAGES, "cors": False, "pretty_print": False,
             "limits": {"default_items": 10, "max_items": 10000, "on_exceed": "throttle"},
             "map": {"url": settings.server.tiles or "", "attribution": settings.server.tiles_attribution},
+            # written by write_build: templates with vendored assets, ru/uz catalogues
+            "templates": {"path": str(build / "pygeoapi-templates"), "static": str(_pygeoapi_static())},
+            "locale_dir": str(build / "locale"),
         },
         "logging": {"level": "ERROR"},
         "metadata": {
@@ -183,6 +186,12 @@ def generate(settings: Settings) -> dict[str, Any]:
         },
         "resources": resources,
     }
+
+
+def _pygeoapi_static() -> Path:
+    import pygeoapi
+
+    return Path(pygeoapi.__file__).parent / "static"
 
 
 def _write_once(stem: Path, content: dict[str, Any]) -> Path:

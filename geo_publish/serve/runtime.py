@@ -159,9 +159,13 @@ def write_build(settings: Settings, build_dir: Path | None = None) -> dict[str, 
     import yaml
     from pygeoapi.config import validate_config
 
+    from geo_publish.publish.pygeoapi_html import write_catalogues, write_templates
+
     out = build_dir or settings.path(settings.build_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg, oas = documents(settings)
+    write_templates(Path(cfg["server"]["templates"]["path"]))
+    write_catalogues(Path(cfg["server"]["locale_dir"]))
     validate_config(cfg)
     paths = {"config": out / "pygeoapi-config.yml", "openapi": out / "openapi.yml"}
     for key, data in (("config", cfg), ("openapi", oas)):

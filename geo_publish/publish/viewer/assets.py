@@ -1,7 +1,8 @@
 """Front-end assets of the viewer, vendored from the npm registry at set-up time, versions pinned.
 
 The site must make no request outside its own origin, so Leaflet, supercluster and the Font
-Awesome icon font are copied into it. They are fetched once by the set-up (``python -m
+Awesome icon font are copied into it (and, for pygeoapi's HTML pages, Leaflet.markercluster,
+Bootstrap's CSS and Swagger UI). They are fetched once by the set-up (``python -m
 geo_publish.publish.viewer.assets``, run by scripts/setup.sh), checked against the registry's
 sha512 integrity, and kept beside the Python environment (``<prefix>/share/geo-publish/vendor``).
 Building a site never touches the network.
@@ -50,6 +51,18 @@ PACKAGES = (
             "sha512-JUOtgFW6k9u4Y+xeIaEiLr3+cjoUPiAuLXoyKOJSia6Duzb7pq+A76P9ZdPDoAoxHdHzq6gE9/jKBGXlZT8FbA==",
             ("LICENSE.txt", "css/fontawesome.min.css", "css/solid.min.css",
              "webfonts/fa-solid-900.woff2", "webfonts/fa-solid-900.ttf")),
+    # for pygeoapi's own HTML pages (their templates point at unpkg; ours point here)
+    Package("leaflet.markercluster", "1.5.3",
+            "sha512-vPTw/Bndq7eQHjLBVlWpnGeLa3t+3zGiuM7fJwCkiMFq+nmRuG3RI3f7f4N4TDX7T4NpbAXpR2+NTRSEGfCSeA==",
+            ("MIT-LICENCE.txt", "dist/leaflet.markercluster-src.js", "dist/leaflet.markercluster.js",
+             "dist/MarkerCluster.css", "dist/MarkerCluster.Default.css")),
+    Package("bootstrap", "5.1.3",
+            "sha512-fcQztozJ8jToQWXxVuEyXWW+dSo8AiXWKwiSSrKWsRB/Qt+Ewwza+JWoLKiTuQLaEPhdNAJ7+Dosc9DOIqNy7Q==",
+            ("LICENSE", "dist/css/bootstrap.min.css")),
+    Package("swagger-ui-dist", "5.17.14",
+            "sha512-CVbSfaLpstV65OnSjbXfVd6Sta3q3F7Cj/yYuvHMp1P90LztOLs6PfUnKEVAeiIVQt9u2SaPwv0LiH/OyMjHRw==",
+            ("LICENSE", "swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+             "favicon-16x16.png", "favicon-32x32.png")),
 )
 
 

@@ -1,0 +1,164 @@
+"""pygeoapi's HTML pages, made offline-safe and translated into Russian and Uzbek.
+
+pygeoapi's templates load Leaflet, Bootstrap, Leaflet.markercluster and Swagger UI from unpkg
+and cdnjs; behind a closed network or with the CDNs down the API's HTML pages break. At build
+time the templates are copied with those addresses pointed at the copies vendored in the viewer
+site (``/site/vendor``, same origin), and gettext catalogues for ``ru`` and ``uz`` are compiled
+(pygeoapi ships none: its pages were English whatever ``lang`` said).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from geo_publish.publish.viewer import assets
+
+_SITE = "{{ config['server']['url'] }}/site/"
+
+
+def _rewrites() -> list[tuple[re.Pattern[str], str]]:
+    def to(name: str, path: str = "") -> str:
+        return _SITE + assets.url(name, path)
+
+    return [
+        (re.compile(r"https://unpkg\.com/leaflet@[\d.]+/dist/"), to("leaflet", "dist/")),
+        (re.compile(r"https://cdnjs\.cloudflare\.com/ajax/libs/leaflet/[\d.]+/"), to("leaflet", "dist/")),
+        (re.compile(r"https://unpkg\.com/leaflet\.markercluster(@[\d.]+)?/dist/"),
+         to("leaflet.markercluster", "dist/")),
+        (re.compile(r"https://unpkg\.com/bootstrap@[\d.]+/dist/"), to("bootstrap", "dist/")),
+        (re.compile(r"https://unpkg\.com/swagger-ui-dist(@[\d.]+)?/"), to("swagger-ui-dist")),
+        # only for browsers of the past, and a web font: dropped
+        (re.compile(r'[ \t]*<script src="https://cdnjs\.cloudflare\.com/ajax/libs/html5shiv[^>]*>'
+                    r'\s*</script>\n?'), ""),
+        (re.compile(r'[ \t]*<link href="https://fonts\.googleapis\.com[^>]*>\n?'), ""),
+    ]
+
+
+def write_templates(target: Path) -> Path:
+    """Copy pygeoapi's templates into ``target`` with CDN addresses replaced."""
+    import pygeoapi
+
+    source = Path(pygeoapi.__file__).parent / "templates"
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    rules = _rewrites()
+    for src in source.rglob("*"):
+        out = tmp / src.relative_to(source)
+        if src.is_dir():
+            out.mkdir(parents=True, exist_ok=True)
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix in (".html", ".j2", ".jinja2"):
+            text = src.read_text(encoding="utf-8")
+            for pattern, replacement in rules:
+                text = pattern.sub(replacement, text)
+            out.write_text(text, encoding="utf-8")
+        else:
+            shutil.copyfile(src, out)
+    old = target.with_name(f".{target.name}.old.{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+# msgid -> (ru, uz); the strings of the pages a feature server shows
+MESSAGES: dict[str, tuple[str, str]] = {
+    "text_direction": ("ltr", "ltr"),
+    "Home": ("Главная", "Bosh sahifa"),
+    "Collections": ("Коллекции", "To'plamlar"),
+    "Conformance": ("Соответствие стандартам", "Standartlarga muvofiqlik"),
+    "API Definition": ("Описание API", "API tavsifi"),
+    "OpenAPI Document": ("Документ OpenAPI", "OpenAPI hujjati"),
+    "Documentation": ("Документация", "Hujjatlar"),
+    "Swagger UI": ("Swagger UI", "Swagger UI"),
+    "ReDoc": ("ReDoc", "ReDoc"),
+    "Data collections in this service": ("Коллекции данных этого сервиса",
+                                         "Ushbu xizmatdagi ma'lumotlar to'plamlari"),
+    "Record collections in this service": ("Каталоги записей этого сервиса",
+                                           "Ushbu xizmatdagi yozuvlar kataloglari"),
+    "View the collections in this service": ("Коллекции этого сервиса",
+                                             "Ushbu xizmat to'plamlarini ko'rish"),
+    "View the conformance classes of this service": ("Классы соответствия этого сервиса",
+                                                     "Ushbu xizmatning muvofiqlik sinflari"),
+    "View the processes in this service": ("Процессы этого сервиса", "Ushbu xizmat jarayonlari"),
+    "Browse": ("Просмотр", "Ko'rish"),
+    "Browse Items": ("Просмотр объектов", "Obyektlarni ko'rish"),
+    "Browse through the items of": ("Просмотр объектов коллекции", "Obyektlarni ko'rish:"),
+    "Items": ("Объекты", "Obyektlar"),
+    "Items in this collection": ("Объекты этой коллекции", "Ushbu to'plamdagi obyektlar"),
+    "No items": ("Нет объектов", "Obyektlar yo'q"),
+    "Queryables": ("Поля для запросов", "So'rov maydonlari"),
+    "Display Queryables": ("Показать поля для запросов", "So'rov maydonlarini ko'rsatish"),
+    "Display Queryables of": ("Поля для запросов коллекции", "So'rov maydonlari:"),
+    "Schema": ("Схема", "Sxema"),
+    "Display Schema": ("Показать схему", "Sxemani ko'rsatish"),
+    "Display Schema of": ("Схема коллекции", "Sxema:"),
+    "Tiles": ("Тайлы", "Plitkalar"),
+    "Display Tiles": ("Показать тайлы", "Plitkalarni ko'rsatish"),
+    "Display Tiles of": ("Тайлы коллекции", "Plitkalar:"),
+    "Coverage": ("Покрытие", "Qoplama"),
+    "Display Coverage": ("Показать покрытие", "Qoplamani ko'rsatish"),
+    "Display Coverage of": ("Покрытие коллекции", "Qoplama:"),
+    "Links": ("Ссылки", "Havolalar"),
+    "License": ("Лицензия", "Litsenziya"),
+    "Description": ("Описание", "Tavsif"),
+    "Name": ("Название", "Nomi"),
+    "Property": ("Свойство", "Xususiyat"),
+    "Value": ("Значение", "Qiymat"),
+    "Limit": ("Лимит", "Cheklov"),
+    "Warning: Higher limits not recommended!": ("Внимание: большие лимиты не рекомендуются!",
+                                                "Diqqat: katta cheklovlar tavsiya etilmaydi!"),
+    "Next": ("Далее", "Keyingi"),
+    "Prev": ("Назад", "Oldingi"),
+    "Reference Systems": ("Системы координат", "Koordinata tizimlari"),
+    "Storage CRS": ("СК хранения", "Saqlash koordinata tizimi"),
+    "CRS": ("СК", "KT"),
+    "Epoch": ("Эпоха", "Davr"),
+    "Contact point": ("Контакт", "Aloqa"),
+    "Contact": ("Контакт", "Aloqa"),
+    "Contact URL": ("Контактная страница", "Aloqa sahifasi"),
+    "Contact instructions": ("Как связаться", "Bog'lanish tartibi"),
+    "Email": ("Эл. почта", "Elektron pochta"),
+    "Telephone": ("Телефон", "Telefon"),
+    "Fax": ("Факс", "Faks"),
+    "Address": ("Адрес", "Manzil"),
+    "Hours": ("Часы работы", "Ish vaqti"),
+    "Terms of service": ("Условия использования", "Foydalanish shartlari"),
+    "URL": ("URL", "URL"),
+    "Provider": ("Поставщик", "Yetkazib beruvchi"),
+    "Exception": ("Ошибка", "Xato"),
+    "Powered by ": ("Работает на ", "Asosida: "),
+    "Processes": ("Процессы", "Jarayonlar"),
+    "Jobs": ("Задания", "Vazifalar"),
+    "Browse jobs": ("Просмотр заданий", "Vazifalarni ko'rish"),
+    "Tile Matrix Sets": ("Наборы тайловых матриц", "Plitka matritsalari to'plamlari"),
+    "View the Tile Matrix Sets available on this service": (
+        "Наборы тайловых матриц этого сервиса", "Ushbu xizmatdagi plitka matritsalari to'plamlari"),
+    "SpatioTemporal Assets": ("Пространственно-временные ресурсы", "Fazoviy-vaqtli resurslar"),
+    "View the SpatioTemporal Assets in this service": (
+        "Пространственно-временные ресурсы этого сервиса", "Ushbu xizmatdagi fazoviy-vaqtli resurslar"),
+    "default": ("по умолчанию", "standart"),
+}
+
+
+def write_catalogues(locale_dir: Path) -> Path:
+    """Compile ``<locale_dir>/{ru,uz}/LC_MESSAGES/messages.mo`` (pygeoapi's ``locale_dir``)."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+
+    for k, lang in enumerate(("ru", "uz")):
+        catalog = Catalog(locale=lang, domain="messages")
+        for msgid, texts in MESSAGES.items():
+            catalog.add(msgid, texts[k])
+        out = locale_dir / lang / "LC_MESSAGES" / "messages.mo"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".messages.mo.{os.getpid()}")
+        with open(tmp, "wb") as fh:
+            write_mo(fh, catalog)
+        os.replace(tmp, out)
+    return locale_dir
