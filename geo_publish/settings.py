@@ -26,8 +26,11 @@ class GeoPackageStoreSettings(_Model):
 
 class PostGISStoreSettings(_Model):
     backend: Literal["postgis"]
-    dsn: SecretStr
-    read_dsn: SecretStr | None = None
+    dsn: SecretStr = Field(description="from the environment only: dsn: ${GEO_PUBLISH_DSN}")
+    read_dsn: SecretStr | None = Field(None, description="a read replica for the API, ${VAR} too")
+    schema_: str = Field("geo_publish", alias="schema", pattern=r"^[a-z_][a-z0-9_]*$")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 StoreSettings = Annotated[
@@ -95,6 +98,18 @@ def _expand(value: object, where: str) -> object:
     return value
 
 
+def _secrets_from_environment(raw: dict[str, object], cfg: Path) -> None:
+    """A connection string written into config.yml would end up in version control."""
+    store = raw.get("store")
+    if not isinstance(store, dict):
+        return
+    for key in ("dsn", "read_dsn"):
+        value = store.get(key)
+        if isinstance(value, str) and not _PLACEHOLDER.fullmatch(value.strip()):
+            raise ConfigError(f"{cfg}: store.{key} must come from the environment, not the file",
+                              hint=f"write `{key}: ${{GEO_PUBLISH_{key.upper()}}}` and export it")
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read config.yml; a missing default config means built-in defaults in the current folder."""
     cfg = Path(path) if path is not None else Path("config.yml")
@@ -110,6 +125,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"{cfg}: not valid YAML: {str(err).splitlines()[0]}") from err
     if not isinstance(raw, dict):
         raise ConfigError(f"{cfg}: expected a mapping at the top level")
+    _secrets_from_environment(raw, cfg)
     raw = _expand(raw, cfg.name)
     try:
         return Settings(**raw, root=cfg.resolve().parent)  # type: ignore[arg-type]

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: Chromium (viewer tests, headless). Installed with apt-get when
+# Debian packages the tests need: Chromium (viewer tests, headless) and PostGIS for the running
+# PostgreSQL 15 (store and API tests on the PostGIS backend). Installed with apt-get when
 # missing (needs root or sudo); a no-op when they are there.
 # Usage: scripts/system-deps.sh [package ...]   (default: what the test suite needs)
 set -euo pipefail
 pkgs=("$@")
-[ ${#pkgs[@]} -eq 0 ] && pkgs=(chromium)
+[ ${#pkgs[@]} -eq 0 ] && pkgs=(chromium postgresql-15-postgis-3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

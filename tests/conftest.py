@@ -1,3 +1,3 @@
 """Fixtures; helpers live in gp_testlib (a site-packages 'tests' package would shadow ours)."""
 
-from gp_testlib import points, polygons, project  # noqa: F401  (fixtures)
+from gp_testlib import pg_database, points, polygons, project  # noqa: F401  (fixtures)

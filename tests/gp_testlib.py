@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sqlite3
 import zipfile
 from dataclasses import dataclass
@@ -42,6 +44,9 @@ def canonical_polygons() -> gpd.GeoDataFrame:
 @dataclass
 class Project:
     root: Path
+    backend: str = "geopackage"
+    dsn: str | None = None
+    schema: str | None = None
 
     @property
     def config(self) -> Path:
@@ -59,6 +64,8 @@ class Project:
 
     def state(self) -> dict:
         """What a reader of the store can see: versions, published pointers, tables."""
+        if self.backend == "postgis":
+            return self._pg_state()
         if not self.store.exists():
             return {}
         with sqlite3.connect(self.store) as c:
@@ -68,11 +75,63 @@ class Project:
                 "tables": sorted(r[0] for r in c.execute("SELECT table_name FROM gpkg_contents")),
             }
 
+    def _pg_state(self) -> dict:
+        import psycopg
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
-    return Project(tmp_path)
+        with psycopg.connect(self.dsn, autocommit=True) as c:
+            if not c.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone():
+                return {}
+            s = f'"{self.schema}"'
+            return {
+                "versions": c.execute(f"SELECT collection, version, feature_count, passport::text FROM {s}.gp_versions ORDER BY 1, 2").fetchall(),
+                "published": c.execute(f"SELECT collection, version FROM {s}.gp_published ORDER BY 1").fetchall(),
+                "tables": [r[0] for r in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (self.schema,))],
+            }
+
+
+PG_ADMIN = os.environ.get("GEO_PUBLISH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> str:
+    """A database of its own for this test run, with PostGIS; dropped at the end."""
+    import psycopg
+
+    name = f"gp_test_{os.getpid()}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.Error as err:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN} is not reachable ({err}); the PostGIS tests need it")
+    with admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    dsn = psycopg.conninfo.make_conninfo(PG_ADMIN, dbname=name)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        try:
+            c.execute("CREATE EXTENSION postgis")
+        except psycopg.Error as err:
+            pytest.fail(f"PostGIS is not installed ({err}); scripts/system-deps.sh installs it")
+    yield dsn
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def new_project(root: Path, backend: str, request: pytest.FixtureRequest) -> Project:
+    if backend == "postgis":
+        dsn = request.getfixturevalue("pg_database")
+        schema = f"t_{secrets.token_hex(5)}"
+        request.getfixturevalue("monkeypatch").setenv("GEO_PUBLISH_DSN", dsn)
+        (root / "config.yml").write_text(
+            "store:\n  backend: postgis\n  dsn: ${GEO_PUBLISH_DSN}\n  schema: " + schema + "\n")
+        return Project(root, "postgis", dsn, schema)
+    (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    return Project(root)
+
+
+@pytest.fixture(params=["geopackage", "postgis"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Project:
+    """A project on each store backend: every store behaviour is tested on both."""
+    return new_project(tmp_path, request.param, request)
 
 
 def write_shapefile(frame: gpd.GeoDataFrame, folder: Path, name: str, encoding: str,

@@ -17,6 +17,9 @@ def build_all(settings: Settings, site_api_url: str | None = None) -> dict[str, 
     """The pygeoapi configuration, the OpenAPI document and the viewer site."""
     from geo_publish.serve.runtime import ensure_site, state_signature, write_build
 
+    from geo_publish.serve.readers import Source
+
+    Source.export_dsn(settings)
     try:
         paths = write_build(settings)
         ensure_site(settings, state_signature(settings), site_api_url)

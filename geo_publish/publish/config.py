@@ -16,6 +16,7 @@ from typing import Any
 
 from geo_publish.manifest import load_manifest
 from geo_publish.passport import dcat
+from geo_publish.serve.readers import Source
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
 
@@ -28,7 +29,7 @@ CRS_LIST = [
     "http://www.opengis.net/def/crs/EPSG/0/28412",
 ]
 CATALOGUE = "catalogue"
-PROVIDER = "geo_publish.serve.provider.GeoPackageStoreProvider"
+PROVIDER = "geo_publish.serve.provider.StoreProvider"
 
 
 def _i18n(value: dict[str, str], fallback: str) -> dict[str, str]:
@@ -54,7 +55,7 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
     temporal = passport.get("temporal_extent") or [None, None]
     responsible = passport.get("responsible") or {}
     provider: dict[str, Any] = {
-        "type": "feature", "name": PROVIDER, "data": str(settings.path(settings.store.path)),  # type: ignore[union-attr]
+        "type": "feature", "name": PROVIDER, "data": Source.of(settings).data,
         "collection": cid, "crs": CRS_LIST, "storage_crs": CRS_LIST[0],
     }
     if manifest and manifest.schema_.id_field:

@@ -20,7 +20,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pygeoapi.provider.base import ProviderConnectionError
+
 from geo_publish.serve import fastpath, gpkg_read
+from geo_publish.serve import readers
+from geo_publish.serve.readers import Source, reader
 from geo_publish.serve.common import dumps
 from geo_publish.serve.runtime import Runtime, patch_pygeoapi, write_build
 from geo_publish.settings import Settings, load_settings
@@ -62,7 +66,7 @@ class GeoPublishApp:
         self.settings = settings
         self.inner = inner
         self.runtime = runtime
-        self.store_path = settings.path(settings.store.path)  # type: ignore[union-attr]
+        self.reader = reader(Source.of(settings).data)
         from starlette.staticfiles import StaticFiles
 
         # the site may be (re)built after start: no directory check here
@@ -73,6 +77,28 @@ class GeoPublishApp:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
             return
+        started = False
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if message["status"] == 500 and readers.recently_unavailable():
+                    # pygeoapi answers a lost database with 500; it is an outage: 503
+                    message = {**message, "status": 503,
+                               "headers": list(message.get("headers", [])) + [(b"retry-after", b"5")]}
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, guarded_send)
+        except (readers.StoreUnavailable, ProviderConnectionError) as err:
+            if started:
+                raise
+            status, hdrs, body = _exception(503, "ServiceUnavailable", f"store unavailable: {err}")
+            await self._send(send, status, hdrs + [(b"retry-after", b"5"),
+                                                   (b"access-control-allow-origin", b"*")], body)
+
+    async def _handle(self, scope: Scope, receive: Any, send: Any) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -101,7 +127,7 @@ class GeoPublishApp:
         params = parse_qsl(query, keep_blank_values=True)
         match = _COLLECTION.match(path)
         feature_cid = match.group(1) if match and match.group(1) in self.runtime.feature_collections else None
-        pub = gpkg_read.published(self.store_path, feature_cid) if feature_cid else None
+        pub = self.reader.published(feature_cid) if feature_cid else None
         problem = self._check_params(path, match, pub, params) if method in ("GET", "HEAD") else None
         if problem:
             status, hdrs, body = _exception(400, "InvalidParameterValue", problem)
@@ -162,7 +188,7 @@ class GeoPublishApp:
                       params: list[tuple[str, str]]) -> str | None:
         names = {k for k, _ in params}
         if match and match.group(2) == "/items" and match.group(1) in self.runtime.feature_collections:
-            fields = gpkg_read.table(self.store_path, pub.table).columns if pub else {}
+            fields = self.reader.table(pub.table).columns if pub else {}
             allowed = ITEMS_PARAMS | set(fields)
         elif match and match.group(2) == "/items":
             return None  # the records catalogue has its own parameters (pygeoapi checks them)
@@ -310,6 +336,7 @@ def create_app() -> Any:
     from starlette.middleware.gzip import GZipMiddleware
 
     settings = load_settings(os.environ.get("GEO_PUBLISH_CONFIG", "config.yml"))
+    Source.export_dsn(settings)
     public_url = settings.server.url  # the viewer links to the API by it, else relatively
     if os.environ.get("GEO_PUBLISH_URL"):
         settings.server.url = os.environ["GEO_PUBLISH_URL"]

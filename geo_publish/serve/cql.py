@@ -43,6 +43,7 @@ class Dialect:
 
     quote: Callable[[str], str]
     spatial: Callable[[str, shapely.Geometry, list[Any]], str]
+    boolean: Callable[[bool], Any] = int
     like_escape: str = "\\"
 
 
@@ -114,7 +115,7 @@ class _Translator:
                                   f"(queryables: {', '.join(sorted(self.fields))})")
             return self.dialect.quote(node.name)
         if isinstance(node, bool):
-            self.params.append(1 if node else 0)
+            self.params.append(self.dialect.boolean(node))
             return "?"
         if isinstance(node, int | float | str):
             self.params.append(node)

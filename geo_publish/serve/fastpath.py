@@ -18,7 +18,7 @@ from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
 from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
 from geo_publish.serve.common import dumps
-from geo_publish.serve.provider import GeoPackageStoreProvider
+from geo_publish.serve.provider import StoreProvider
 
 FAST_ITEMS = {"f", "limit", "offset", "bbox", "skipGeometry", "properties", "sortby", "filter",
               "filter-lang", "resulttype"}
@@ -139,14 +139,14 @@ def item(config: dict[str, Any], cid: str, fid: str, params: list[tuple[str, str
     return _headers(), body.encode()
 
 
-def _collection(config: dict[str, Any], cid: str) -> tuple[GeoPackageStoreProvider, str, dict[str, str]]:
+def _collection(config: dict[str, Any], cid: str) -> tuple[StoreProvider, str, dict[str, str]]:
     """The collection's provider, the server's base URL and the link back to the collection."""
     res = config["resources"][cid]
     base = config["server"]["url"].rstrip("/")
     title = res["title"].get("en", cid) if isinstance(res["title"], dict) else res["title"]
     link = {"rel": "collection", "type": "application/json", "title": title,
             "href": f"{base}/collections/{cid}"}
-    return GeoPackageStoreProvider(res["providers"][0]), base, link
+    return StoreProvider(res["providers"][0]), base, link
 
 
 def _headers() -> dict[str, str]:

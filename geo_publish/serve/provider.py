@@ -23,18 +23,21 @@ import numpy as np
 import shapely
 from pygeoapi.crs import DEFAULT_STORAGE_CRS, crs_transform
 from pygeoapi.provider.base import (
-    BaseProvider, ProviderInvalidQueryError, ProviderItemNotFoundError, ProviderQueryError,
+    BaseProvider, ProviderConnectionError, ProviderInvalidQueryError, ProviderItemNotFoundError,
+    ProviderQueryError,
 )
 
 from geo_publish.serve import gpkg_read as db
 from geo_publish.serve.common import cached_crs, dumps
 from geo_publish.serve.cql import Dialect, FilterError, to_sql
+from geo_publish.serve.readers import StoreUnavailable, reader
 
 FID = "fid"
 
 
-class GeoPackageStoreProvider(BaseProvider):
-    """Reads the published version of one collection of a geo-publish GeoPackage store."""
+class StoreProvider(BaseProvider):
+    """Reads the published version of one collection of a geo-publish store (GeoPackage or
+    PostGIS: ``data`` is the GeoPackage path or ``postgis:<schema>``)."""
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         # pygeoapi builds a provider per request: keep this cheap (no I/O, cached CRS)
@@ -60,17 +63,22 @@ class GeoPackageStoreProvider(BaseProvider):
         self.crs = None
         self.num_bands = None
         self._current: tuple[db.Published, db.Table] | None = None
+        self.reader = reader(self.data)
 
     # -- layer -----------------------------------------------------------------------------------
     def _layer(self) -> tuple[db.Published, db.Table]:
         if self._current is None:
             try:
-                pub = db.published(self.data, self.collection)
+                pub = self.reader.published(self.collection)
+                if pub is None:
+                    raise ProviderItemNotFoundError(f"collection {self.collection} is not published")
+                self._current = (pub, self.reader.table(pub.table))
+            except StoreUnavailable as err:
+                raise ProviderConnectionError(str(err)) from err
+            except ProviderItemNotFoundError:
+                raise
             except Exception as err:  # noqa: BLE001 - store unreadable: a 500 with a reason
                 raise ProviderQueryError(f"store unavailable: {err}") from err
-            if pub is None:
-                raise ProviderItemNotFoundError(f"collection {self.collection} is not published")
-            self._current = (pub, db.table(self.data, pub.table))
         return self._current
 
     @property
@@ -137,27 +145,35 @@ class GeoPackageStoreProvider(BaseProvider):
 
         if where:
             cond = " WHERE " + " AND ".join(where)
-            matched = db.rows(self.data, f"SELECT count(*) FROM {db.quote(t.name)}{cond}", params)[0][0]
+            matched = self._rows(f"SELECT count(*) FROM {self._from(t)}{cond}", params)[0][0]
         else:
             cond, matched = "", pub.feature_count
         if resulttype == "hits" or limit <= 0 or offset >= matched:
             return matched, t, [], columns
 
         select = ", ".join([FID] + [db.quote(c) for c in columns]
-                           + ([] if skip_geometry else [db.quote(t.geometry)]))
+                           + ([] if skip_geometry else [self.reader.geometry_select(t)]))
         page = list(params)
         if not where and not sortby and t.first_fid is not None:
             # keyset: the fids of an immutable version are contiguous
-            sql = f"SELECT {select} FROM {db.quote(t.name)} WHERE fid >= ? ORDER BY fid LIMIT ?"
+            sql = f"SELECT {select} FROM {self._from(t)} WHERE fid >= ? ORDER BY fid LIMIT ?"
             page = [t.first_fid + offset, limit]
         else:
-            sql = f"SELECT {select} FROM {db.quote(t.name)}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
+            sql = f"SELECT {select} FROM {self._from(t)}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
             page += [limit, offset]
+        found = self._rows(sql, page)
+        return matched, t, found, columns
+
+    def _rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         try:
-            found = db.rows(self.data, sql, page)
+            return self.reader.rows(sql, params)
+        except StoreUnavailable as err:
+            raise ProviderConnectionError(str(err)) from err
         except Exception as err:  # noqa: BLE001
             raise ProviderQueryError(f"query failed: {err}") from err
-        return matched, t, found, columns
+
+    def _from(self, t: db.Table) -> str:
+        return t.name if t.name.startswith('"') else db.quote(t.name)
 
     @crs_transform
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
@@ -176,43 +192,42 @@ class GeoPackageStoreProvider(BaseProvider):
         except ProviderInvalidQueryError:
             raise ProviderItemNotFoundError(f"item {identifier} not found") from None
         columns = list(t.columns)
-        select = ", ".join([FID] + [db.quote(c) for c in columns] + [db.quote(t.geometry)])
-        found = db.rows(self.data, f"SELECT {select} FROM {db.quote(t.name)} "
-                                   f"WHERE {db.quote(key)} = ? LIMIT 1", [value])
+        select = ", ".join([FID] + [db.quote(c) for c in columns] + [self.reader.geometry_select(t)])
+        found = self._rows(f"SELECT {select} FROM {self._from(t)} "
+                           f"WHERE {db.quote(key)} = ? LIMIT 1", [value])
         if not found:
             raise ProviderItemNotFoundError(f"item {identifier} not found")
         return t, found, columns
 
     # -- SQL pieces ----------------------------------------------------------------------------------
     def _dialect(self, t: db.Table) -> Dialect:
-        def spatial(op: str, geom: shapely.Geometry, params: list[Any]) -> str:
-            test = f"gp_relate(?, {db.quote(t.geometry)}, ?)"
-            wkb = shapely.to_wkb(geom)
-            if op == "disjoint" or t.rtree is None:
-                params.extend([op, wkb])
-                return f"({test} = 1)"
-            x0, y0, x1, y1 = geom.bounds
-            params.extend([x0, x1, y0, y1, op, wkb])
-            return (f"(fid IN (SELECT id FROM {db.quote(t.rtree)} WHERE maxx >= ? AND minx <= ? "
-                    f"AND maxy >= ? AND miny <= ?) AND {test} = 1)")
+        r = self.reader
 
-        return Dialect(quote=db.quote, spatial=spatial)
+        def spatial(op: str, geom: shapely.Geometry, params: list[Any]) -> str:
+            if op == "disjoint":
+                return f"({r.relate(t, op, geom, params)})"
+            try:
+                prefilter = r.envelope(t, geom.bounds, params)
+            except ValueError:  # no spatial index: the exact test alone
+                return f"({r.relate(t, op, geom, params)})"
+            return f"({prefilter} AND {r.relate(t, op, geom, params)})"
+
+        return Dialect(quote=db.quote, spatial=spatial, boolean=r.boolean)
 
     def _bbox_sql(self, t: db.Table, bbox: list[float], params: list[Any]) -> str:
         x0, y0, x1, y1 = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
         boxes = [(x0, y0, x1, y1)] if x0 <= x1 else [(x0, y0, 180.0, y1), (-180.0, y0, x1, y1)]
         parts = []
-        for a, b, c, d in boxes:
-            if t.rtree is None:
-                raise ProviderQueryError("the layer has no spatial index")
-            params.extend([a, c, b, d])
-            rtree = (f"fid IN (SELECT id FROM {db.quote(t.rtree)} WHERE maxx >= ? AND minx <= ? "
-                     f"AND maxy >= ? AND miny <= ?)")
+        for box in boxes:
+            try:
+                prefilter = self.reader.envelope(t, box, params)
+            except ValueError as err:
+                raise ProviderQueryError(str(err)) from err
             if t.geometry_type in ("POINT", "MULTIPOINT"):
-                parts.append(f"({rtree})")
+                parts.append(f"({prefilter})")
             else:
-                params.extend(["intersects", shapely.to_wkb(shapely.box(a, b, c, d))])
-                parts.append(f"({rtree} AND gp_relate(?, {db.quote(t.geometry)}, ?) = 1)")
+                test = self.reader.relate(t, "intersects", shapely.box(*box), params)
+                parts.append(f"({prefilter} AND {test})")
         return "(" + " OR ".join(parts) + ")"
 
     def _datetime_sql(self, value: str, params: list[Any]) -> str:
@@ -231,7 +246,7 @@ class GeoPackageStoreProvider(BaseProvider):
                 params.append(hi if "T" in hi else hi + "T23:59:59.999")
             return "(" + " AND ".join(parts or ["1 = 1"]) + ")"
         params.append(value.rstrip("Z") + "%")
-        return f"({col} LIKE ?)"
+        return f"({self.reader.as_text(col)} LIKE ?)"
 
     def _q_sql(self, t: db.Table, q: str, params: list[Any]) -> str:
         text = [c for c in t.columns if t.json_type(c)["type"] == "string"]
@@ -241,7 +256,7 @@ class GeoPackageStoreProvider(BaseProvider):
         parts = []
         for w in words:
             params.extend([f"%{w.casefold()}%"] * len(text))
-            parts.append("(" + " OR ".join(f"gp_fold({db.quote(c)}) LIKE ?" for c in text) + ")")
+            parts.append("(" + " OR ".join(f"{self.reader.fold(db.quote(c))} LIKE ?" for c in text) + ")")
         return "(" + " OR ".join(parts or ["1 = 1"]) + ")"
 
     def _order_sql(self, t: db.Table, sortby: list[dict[str, str]]) -> str:
@@ -264,8 +279,7 @@ class GeoPackageStoreProvider(BaseProvider):
             keep.append(self.id_field)
         return keep
 
-    @staticmethod
-    def _coerce(t: db.Table, name: str, value: str) -> Any:
+    def _coerce(self, t: db.Table, name: str, value: str) -> Any:
         kind = "integer" if name == FID else t.json_type(name)["type"]
         try:
             if kind == "integer":
@@ -273,7 +287,8 @@ class GeoPackageStoreProvider(BaseProvider):
             if kind == "number":
                 return float(value)
             if kind == "boolean":
-                return {"true": 1, "1": 1, "false": 0, "0": 0}[str(value).lower()]
+                return self.reader.boolean({"true": True, "1": True, "false": False,
+                                            "0": False}[str(value).lower()])
         except (ValueError, KeyError):
             raise ProviderInvalidQueryError(
                 user_msg=f"{name} is a{'n' if kind == 'integer' else ''} {kind}: {value!r} is not"
@@ -285,7 +300,7 @@ class GeoPackageStoreProvider(BaseProvider):
                   skip_geometry: bool) -> list[dict[str, Any]]:
         geoms: list[Any] = [None] * len(found)
         if not skip_geometry and found:
-            shapes = db.geometries([r[-1] for r in found])
+            shapes = self.reader.geometries([r[-1] for r in found])
             texts = shapely.to_geojson(shapes)
             geoms = [json.loads(s) if s is not None else None for s in np.asarray(texts, dtype=object)]
         use_fid = self.id_field not in columns
@@ -301,7 +316,7 @@ class GeoPackageStoreProvider(BaseProvider):
                        skip_geometry: bool) -> list[str]:
         geoms: list[str] = ["null"] * len(found)
         if not skip_geometry and found:
-            texts = shapely.to_geojson(db.geometries([r[-1] for r in found]))
+            texts = shapely.to_geojson(self.reader.geometries([r[-1] for r in found]))
             geoms = [g if g is not None else "null" for g in np.asarray(texts, dtype=object)]
         use_fid = self.id_field not in columns
         id_pos = 0 if use_fid else columns.index(self.id_field) + 1
@@ -313,4 +328,7 @@ class GeoPackageStoreProvider(BaseProvider):
         return out
 
     def __repr__(self) -> str:
-        return f"<GeoPackageStoreProvider> {self.data} {self.collection}"
+        return f"<StoreProvider> {self.data} {self.collection}"
+
+
+GeoPackageStoreProvider = StoreProvider  # the name configurations written before 0.2 use

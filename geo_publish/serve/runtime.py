@@ -58,12 +58,12 @@ def documents(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
 def state_signature(settings: Settings) -> str:
     """What the served configuration and the site depend on: published versions, manifests and
     styles."""
-    from geo_publish.serve import gpkg_read
+    from geo_publish.serve.readers import Source, reader
 
     parts: list[str] = []
-    store = settings.path(settings.store.path)  # type: ignore[union-attr]
-    if store.exists():
-        parts.append(json.dumps(sorted(gpkg_read.all_published(store).items())))
+    source = Source.of(settings)
+    if settings.store.backend != "geopackage" or Path(source.data).exists():
+        parts.append(json.dumps(sorted(reader(source.data).all_published().items())))
     for folder in (settings.collections_dir, settings.styles_dir):
         d = settings.path(folder)
         if d.is_dir():

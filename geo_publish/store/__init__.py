@@ -12,6 +12,7 @@ from geo_publish.store.base import Store, VersionInfo
 
 BACKENDS = {
     "geopackage": "geo_publish.store.gpkg:GeoPackageStore",
+    "postgis": "geo_publish.store.postgis:PostGISStore",
 }
 
 

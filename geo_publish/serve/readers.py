@@ -1,0 +1,252 @@
+"""The read side of each store backend for the server: which version is published, what a version
+table looks like, running SQL, and how each backend spells the spatial and text tests.
+
+The provider (``serve/provider.py``) writes its SQL once with ``?`` placeholders; a reader runs
+it on its backend. GeoPackage: plain sqlite3 with an R-tree prefilter and a shapely test
+registered as an SQL function. PostGIS: a connection pool per worker process, ``&&`` on the GiST
+index and ``ST_*`` predicates. The PostGIS connection string comes from the server's
+environment (``GEO_PUBLISH_SERVE_DSN``, set from ``store.read_dsn`` or ``store.dsn``), never
+from the generated pygeoapi configuration, which is a file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+
+from geo_publish.serve import gpkg_read
+from geo_publish.serve.gpkg_read import Published, Table, quote
+
+SERVE_DSN = "GEO_PUBLISH_SERVE_DSN"
+POSTGIS_PREFIX = "postgis:"
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached right now (a 503, not a 500)."""
+
+
+_last_unavailable = 0.0
+
+
+def recently_unavailable(seconds: float = 5.0) -> bool:
+    """Did a store read fail for want of the database in the last few seconds?"""
+    import time
+
+    return time.monotonic() - _last_unavailable < seconds
+
+
+def _mark_unavailable() -> None:
+    import time
+
+    global _last_unavailable
+    _last_unavailable = time.monotonic()
+
+
+class GeoPackageReader:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def published(self, collection: str) -> Published | None:
+        return gpkg_read.published(self.path, collection)
+
+    def all_published(self) -> dict[str, int]:
+        return gpkg_read.all_published(self.path)
+
+    def table(self, name: str) -> Table:
+        return gpkg_read.table(self.path, name)
+
+    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return gpkg_read.rows(self.path, sql, params)
+
+    @staticmethod
+    def geometries(values: list[Any]) -> np.ndarray:
+        return gpkg_read.geometries(values)
+
+    @staticmethod
+    def geometry_select(t: Table) -> str:
+        return quote(t.geometry)
+
+    @staticmethod
+    def boolean(value: bool) -> Any:
+        return 1 if value else 0
+
+    @staticmethod
+    def envelope(t: Table, box: tuple[float, float, float, float], params: list[Any]) -> str:
+        if t.rtree is None:
+            raise ValueError("the layer has no spatial index")
+        x0, y0, x1, y1 = box
+        params.extend([x0, x1, y0, y1])
+        return (f"fid IN (SELECT id FROM {quote(t.rtree)} WHERE maxx >= ? AND minx <= ? "
+                f"AND maxy >= ? AND miny <= ?)")
+
+    @staticmethod
+    def relate(t: Table, op: str, geom: shapely.Geometry, params: list[Any]) -> str:
+        params.extend([op, shapely.to_wkb(geom)])
+        return f"gp_relate(?, {quote(t.geometry)}, ?) = 1"
+
+    @staticmethod
+    def fold(column: str) -> str:
+        return f"gp_fold({column})"
+
+    @staticmethod
+    def as_text(column: str) -> str:
+        return column
+
+
+_PG_JSON = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
+            "double precision": "DOUBLE", "real": "REAL", "numeric": "DOUBLE", "boolean": "BOOLEAN",
+            "date": "DATE", "timestamp without time zone": "DATETIME",
+            "timestamp with time zone": "DATETIME", "text": "TEXT"}
+_PG_OPS = {"intersects": "ST_Intersects", "disjoint": "ST_Disjoint", "contains": "ST_Contains",
+           "within": "ST_Within", "touches": "ST_Touches", "crosses": "ST_Crosses",
+           "overlaps": "ST_Overlaps", "equals": "ST_Equals"}
+
+
+class PostGISReader:
+    """One pool per process and DSN; tables described once (versions are immutable)."""
+
+    _pools: dict[str, Any] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, dsn: str, schema: str) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self._tables: dict[str, Table] = {}
+
+    def pool(self) -> Any:
+        pool = self._pools.get(self.dsn)
+        if pool is None:
+            from psycopg_pool import ConnectionPool
+
+            with self._lock:
+                pool = self._pools.get(self.dsn)
+                if pool is None:
+                    pool = ConnectionPool(
+                        self.dsn, min_size=1, max_size=8, open=True, timeout=5,
+                        kwargs={"autocommit": True, "application_name": "geo-publish-serve",
+                                "connect_timeout": 3},
+                        check=ConnectionPool.check_connection, reconnect_timeout=0)
+                    self._pools[self.dsn] = pool
+                    atexit.register(pool.close, timeout=1)
+        return pool
+
+    def q(self, name: str) -> str:
+        return f"{quote(self.schema)}.{quote(name)}"
+
+    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        import psycopg
+        import psycopg_pool
+
+        text = sql.replace("%", "%%").replace("?", "%s")
+        try:
+            with self.pool().connection() as conn:
+                return conn.execute(text, params).fetchall()  # type: ignore[no-any-return]
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as err:
+            _mark_unavailable()
+            raise StoreUnavailable(f"PostgreSQL unavailable: {str(err).splitlines()[0]}") from err
+
+    def published(self, collection: str) -> Published | None:
+        found = self.rows(
+            f"SELECT v.version, v.layer, v.feature_count, v.bbox FROM {self.q('gp_published')} p "
+            f"JOIN {self.q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version "
+            "WHERE p.collection = ?", [collection])
+        if not found:
+            return None
+        version, layer, count, bbox = found[0]
+        return Published(collection, version, self.q(layer), count, bbox)
+
+    def all_published(self) -> dict[str, int]:
+        return dict(self.rows(f"SELECT collection, version FROM {self.q('gp_published')}", []))
+
+    def table(self, name: str) -> Table:
+        found = self._tables.get(name)
+        if found is not None:
+            return found
+        cols = self.rows("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                         "WHERE attrelid = ?::regclass AND attnum > 0 AND NOT attisdropped "
+                         "ORDER BY attnum", [name])
+        columns = {n: _PG_JSON.get(t, "TEXT") for n, t in cols if n not in ("fid", "geom")}
+        gtype = next((t for n, t in cols if n == "geom"), "geometry")
+        kind = gtype.split("(")[1].split(",")[0].upper() if "(" in gtype else "GEOMETRY"
+        lo, hi, n = self.rows(f"SELECT min(fid), max(fid), count(*) FROM {name}", [])[0]
+        first = lo if n and hi - lo + 1 == n else (1 if not n else None)
+        found = Table(name, columns, "geom", kind.removesuffix("Z"), None, first)
+        self._tables[name] = found
+        return found
+
+    @staticmethod
+    def geometries(values: list[Any]) -> np.ndarray:
+        return shapely.from_wkb(np.array(values, dtype=object), on_invalid="ignore")
+
+    @staticmethod
+    def geometry_select(t: Table) -> str:
+        return "ST_AsBinary(geom)"
+
+    @staticmethod
+    def boolean(value: bool) -> Any:
+        return bool(value)
+
+    @staticmethod
+    def envelope(t: Table, box: tuple[float, float, float, float], params: list[Any]) -> str:
+        params.extend(box)
+        return "geom && ST_MakeEnvelope(?, ?, ?, ?, 4326)"
+
+    @staticmethod
+    def relate(t: Table, op: str, geom: shapely.Geometry, params: list[Any]) -> str:
+        params.append(shapely.to_wkb(geom))
+        return f"{_PG_OPS[op]}(geom, ST_GeomFromWKB(?, 4326))"
+
+    @staticmethod
+    def fold(column: str) -> str:
+        return f"lower({column})"
+
+    @staticmethod
+    def as_text(column: str) -> str:
+        return f"({column})::text"
+
+
+Reader = GeoPackageReader | PostGISReader
+_readers: dict[str, Reader] = {}
+
+
+def reader(data: str) -> Reader:
+    """The reader for a provider's ``data``: a GeoPackage path, or ``postgis:<schema>``."""
+    found = _readers.get(data)
+    if found is None:
+        if data.startswith(POSTGIS_PREFIX):
+            dsn = os.environ.get(SERVE_DSN)
+            if not dsn:
+                raise StoreUnavailable(f"{SERVE_DSN} is not set: the server cannot reach PostGIS")
+            found = PostGISReader(dsn, data.removeprefix(POSTGIS_PREFIX))
+        else:
+            found = GeoPackageReader(data)
+        _readers[data] = found
+    return found
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a served store is, as written into the pygeoapi configuration (no secrets)."""
+
+    data: str
+
+    @classmethod
+    def of(cls, settings: Any) -> Source:
+        store = settings.store
+        if store.backend == "postgis":
+            return cls(POSTGIS_PREFIX + store.schema_)
+        return cls(str(settings.path(store.path)))
+
+    @staticmethod
+    def export_dsn(settings: Any) -> None:
+        """Give this process (and the workers it starts) the DSN the API reads from."""
+        store = settings.store
+        if store.backend == "postgis":
+            secret = store.read_dsn or store.dsn
+            os.environ[SERVE_DSN] = secret.get_secret_value()
