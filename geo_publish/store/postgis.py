@@ -327,7 +327,10 @@ class PostGISStaging:
 
     def commit(self, *, passport: dict[str, Any], report: dict[str, Any], feature_count: int,
                quarantined: int, bbox: list[float] | None, sha256: str | None,
-               geometry_type: str) -> int:
+               geometry_type: str, version: int | None = None, created: str | None = None,
+               publish: bool = True) -> int:
+        """Record and publish the version; ``version``/``created``/``publish`` are for
+        migrations, which keep a store's history as it was."""
         import psycopg
         from psycopg.types.json import Jsonb
 
@@ -336,23 +339,26 @@ class PostGISStaging:
             # concurrent ingests of one collection queue here and get consecutive versions
             self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"gp:{self.collection}",))
             self.conn.execute(f"ANALYZE {s.q(self.layer)}")
-            (last,) = self.conn.execute(f"SELECT coalesce(max(version), 0) FROM {s.q('gp_versions')} "
-                                        "WHERE collection = %s", (self.collection,)).fetchone()
-            version = last + 1
+            if version is None:
+                (last,) = self.conn.execute(f"SELECT coalesce(max(version), 0) FROM "
+                                            f"{s.q('gp_versions')} WHERE collection = %s",
+                                            (self.collection,)).fetchone()
+                version = last + 1
             passport = {**passport, "version": version}
             report = {**report, "version": version}
             self.conn.execute(
                 f"INSERT INTO {s.q('gp_versions')} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                (self.collection, version, self.layer, None, _now(), feature_count, quarantined,
+                (self.collection, version, self.layer, None, created or _now(), feature_count, quarantined,
                  Jsonb(bbox) if bbox else None, sha256, geometry_type, Jsonb(passport), Jsonb(report)))
             if self.quarantine_rows:
                 with self.conn.cursor() as cur:
                     cur.executemany(f"INSERT INTO {s.q('gp_quarantine')} VALUES (%s, %s, %s, %s)",
                                     [(self.collection, version, k, Jsonb(r))
                                      for k, r in enumerate(self.quarantine_rows)])
-            self.conn.execute(f"INSERT INTO {s.q('gp_published')} VALUES (%s, %s, %s) "
-                              "ON CONFLICT (collection) DO UPDATE SET version = excluded.version, "
-                              "updated = excluded.updated", (self.collection, version, _now()))
+            if publish:
+                self.conn.execute(f"INSERT INTO {s.q('gp_published')} VALUES (%s, %s, %s) "
+                                  "ON CONFLICT (collection) DO UPDATE SET version = excluded.version, "
+                                  "updated = excluded.updated", (self.collection, version, _now()))
             self.conn.commit()
         except psycopg.Error as err:
             raise self._fail("publishing", err) from err

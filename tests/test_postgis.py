@@ -1,0 +1,112 @@
+"""What only the PostGIS backend has: migration from a GeoPackage store, secrets kept out of
+files and messages, concurrent ingests (both backends)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pyogrio
+import pytest
+
+from geo_publish.settings import load_settings
+from geo_publish.store import open_store
+from gp_testlib import Project, new_project, published
+
+
+def test_migrate_copies_history_passports_quarantine(tmp_path, points, request, capsys, monkeypatch):
+    import geopandas as gpd
+    import shapely
+
+    (tmp_path / "g").mkdir()
+    src = new_project(tmp_path / "g", "geopackage", request)
+    broken = gpd.GeoDataFrame({"ID": [99], "НАЗВАНИЕ": ["без геометрии"], "ВМЕСТ": [1], "nomi": ["x"]},
+                              geometry=[None], crs="OGC:CRS84")
+    for k, frame in enumerate([points, points.iloc[:5], gpd.pd.concat([points, broken])], 1):
+        path = tmp_path / f"v{k}.gpkg"
+        pyogrio.write_dataframe(frame, path)
+        assert src.run("ingest", str(path), "--collection", "x") == 0
+    pyogrio.write_dataframe(points.iloc[:3], tmp_path / "y.gpkg")
+    assert src.run("ingest", str(tmp_path / "y.gpkg"), "--collection", "y") == 0
+    assert src.run("rollback", "x", "--to", "2") == 0
+    dsn = request.getfixturevalue("pg_database")
+    monkeypatch.setenv("GEO_PUBLISH_DSN", dsn)
+    capsys.readouterr()
+    assert src.run("migrate", "--to", "postgis", "--schema", "migrated") == 0
+    assert "counts and checksums verified" in capsys.readouterr().out
+
+    gp = open_store(load_settings(src.config))
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "config.yml").write_text(
+        "store:\n  backend: postgis\n  dsn: ${GEO_PUBLISH_DSN}\n  schema: migrated\n")
+    pg = open_store(load_settings(tmp_path / "p" / "config.yml"))
+    for cid in ("x", "y"):
+        a, b = gp.history(cid), pg.history(cid)
+        assert [(v.version, v.feature_count, v.quarantined, v.published, v.created, v.sha256)
+                for v in a] == [(v.version, v.feature_count, v.quarantined, v.published, v.created,
+                                 v.sha256) for v in b]
+        for v in a:
+            assert gp.passport(cid, v.version) == pg.passport(cid, v.version)
+            assert gp.quarantine(cid, v.version) == pg.quarantine(cid, v.version)
+            fa, fb = gp.read(cid, v.version), pg.read(cid, v.version)
+            assert list(fa.columns) == list(fb.columns)
+            assert fa.drop(columns="geometry").astype(str).values.tolist() == \
+                fb.drop(columns="geometry").astype(str).values.tolist()
+            assert shapely.equals_exact(fa.geometry.values, fb.geometry.values, 0).all()
+    assert pg.version("x").version == 2  # the rolled-back pointer came along
+    assert len(pg.quarantine("x", 3)) == 1
+    # a second run refuses: the target is not empty
+    assert src.run("migrate", "--to", "postgis", "--schema", "migrated") == 2
+    assert "already holds x, y" in capsys.readouterr().err
+
+
+def test_dsn_must_come_from_the_environment(tmp_path, capsys):
+    secret = "postgresql://gis:S3cretPw@127.0.0.1:5432/gis"
+    (tmp_path / "config.yml").write_text(f"store:\n  backend: postgis\n  dsn: {secret}\n")
+    assert Project(tmp_path).run("list") == 2
+    err = capsys.readouterr().err
+    assert "store.dsn must come from the environment" in err and "S3cretPw" not in err
+    assert err.count("\n") == 1
+
+
+def test_connection_errors_do_not_print_the_password(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GEO_PUBLISH_DSN", "postgresql://gis:S3cretPw@127.0.0.1:1/gis")
+    (tmp_path / "config.yml").write_text("store:\n  backend: postgis\n  dsn: ${GEO_PUBLISH_DSN}\n")
+    assert Project(tmp_path).run("list") == 2
+    err = capsys.readouterr().err
+    assert "cannot connect" in err and "127.0.0.1:1/gis" in err and "S3cretPw" not in err
+    assert err.count("\n") == 1
+
+
+def test_two_ingests_into_one_collection_at_once(project, points, tmp_path):
+    """Both run; they queue on publishing and get consecutive versions; the store stays
+    consistent (each version whole, the last one published)."""
+    a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
+    pyogrio.write_dataframe(points, a)
+    pyogrio.write_dataframe(points.iloc[:7], b)
+    cmd = [sys.executable, "-m", "geo_publish", "--config", str(project.config), "ingest"]
+    procs = [subprocess.Popen([*cmd, str(p), "--collection", "same"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for p in (a, b)]
+    results = [(p.wait(120), p.stderr.read()) for p in procs]
+    ok = [code for code, _ in results if code == 0]
+    for code, err in results:  # a loser, if any, fails cleanly with one line
+        assert code in (0, 2) and "Traceback" not in err
+    store = open_store(load_settings(project.config))
+    history = store.history("same")
+    assert len(history) == len(ok) >= 1
+    assert [v.version for v in history] == list(range(1, len(ok) + 1))
+    assert {v.feature_count for v in history} <= {12, 7}
+    for v in history:
+        assert len(store.read("same", v.version)) == v.feature_count
+    assert store.version("same").version == len(ok)
+    assert len(published(project, "same")) == history[-1].feature_count
+
+
+@pytest.mark.parametrize("bad", ["postgresql://x@127.0.0.1:5432/db", "host=127.0.0.1 password=x"])
+def test_read_dsn_literal_is_refused_too(tmp_path, capsys, bad, monkeypatch):
+    monkeypatch.setenv("GEO_PUBLISH_DSN", "postgresql://127.0.0.1/x")
+    (tmp_path / "config.yml").write_text(
+        f"store:\n  backend: postgis\n  dsn: ${{GEO_PUBLISH_DSN}}\n  read_dsn: '{bad}'\n")
+    assert Project(tmp_path).run("list") == 2
+    err = capsys.readouterr().err
+    assert "store.read_dsn must come from the environment" in err and bad not in err
