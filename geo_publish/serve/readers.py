@@ -128,7 +128,7 @@ class PostGISReader:
                 pool = self._pools.get(self.dsn)
                 if pool is None:
                     pool = ConnectionPool(
-                        self.dsn, min_size=1, max_size=8, open=True, timeout=5,
+                        self.dsn, min_size=1, max_size=8, open=True, timeout=2,
                         kwargs={"autocommit": True, "application_name": "geo-publish-serve",
                                 "connect_timeout": 3},
                         check=ConnectionPool.check_connection, reconnect_timeout=0)
