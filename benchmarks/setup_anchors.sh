@@ -3,9 +3,9 @@
 # provider and tipg, each in its own venv under benchmarks/ (never mixed with geo-publish's).
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! command -v wrk >/dev/null || [ ! -d /usr/share/postgresql/15/extension ] \
+if ! command -v wrk >/dev/null || ! command -v ogr2ogr >/dev/null || [ ! -d /usr/share/postgresql/15/extension ] \
    || ! ls /usr/share/postgresql/15/extension/postgis.control >/dev/null 2>&1; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk postgresql-15-postgis-3 >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk postgresql-15-postgis-3 gdal-bin >/dev/null
 fi
 PY=$(../.venv/bin/python -c 'import sys; print(sys._base_executable)')
 mk() {  # venv name, packages...
