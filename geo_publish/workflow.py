@@ -109,6 +109,8 @@ def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection
     store = open_store(settings)
     first_published = store.first_published(collection)
     staging = store.begin(collection)
+    if manifest and manifest.schema_.id_field:  # items are fetched by it: index it
+        staging.index_fields = [manifest.schema_.id_field]
     failures: list[BaseException] = []
 
     def guarded() -> Iterator[pa.RecordBatch]:

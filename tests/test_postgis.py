@@ -110,3 +110,26 @@ def test_read_dsn_literal_is_refused_too(tmp_path, capsys, bad, monkeypatch):
     assert Project(tmp_path).run("list") == 2
     err = capsys.readouterr().err
     assert "store.read_dsn must come from the environment" in err and bad not in err
+
+
+def test_id_field_is_indexed(project, points, tmp_path):
+    """Items are fetched by the manifest's id field: both stores index it."""
+    (project.root / "collections").mkdir()
+    (project.root / "collections" / "x.yml").write_text("id: x\nschema: {id_field: id}\n")
+    pyogrio.write_dataframe(points, tmp_path / "p.gpkg")
+    assert project.run("ingest", str(tmp_path / "p.gpkg"), "--collection", "x") == 0
+    layer = open_store(load_settings(project.config)).version("x").layer
+    if project.backend == "postgis":
+        import psycopg
+
+        with psycopg.connect(project.dsn) as c:
+            defs = [r[0] for r in c.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s "
+                                            "AND tablename = %s", (project.schema, layer))]
+        assert any("(id)" in d for d in defs) and any("gist" in d for d in defs)
+        assert any("(fid)" in d for d in defs)
+    else:
+        import sqlite3
+
+        with sqlite3.connect(project.store) as c:
+            plan = c.execute(f'EXPLAIN QUERY PLAN SELECT * FROM "{layer}" WHERE id = 5').fetchall()
+        assert "USING INDEX" in str(plan)

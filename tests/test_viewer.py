@@ -89,6 +89,7 @@ def layer_js(page, cid: str, expr: str) -> Any:
 
 
 def feature_index(page, cid: str, name: str) -> int:
+    page.wait_for_function("geoPublish.state.layers.every(l => l.props || l.error)")
     return layer_js(page, cid, f"l.props.rows.findIndex(r => r[l.props.fields.indexOf(l.label)] === {json.dumps(name)})")
 
 

@@ -26,7 +26,10 @@ class VersionInfo:
 
 
 class Staging(Protocol):
-    """A version being written; invisible to readers until ``commit``."""
+    """A version being written; invisible to readers until ``commit``. Fields named in
+    ``index_fields`` (set before ``write_features``) get an index."""
+
+    index_fields: list[str]
 
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None: ...
 

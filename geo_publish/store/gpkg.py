@@ -245,6 +245,7 @@ class GeoPackageStaging:
         self.collection = collection
         self.layer = layer
         self.quarantine_layer: str | None = None
+        self.index_fields: list[str] = []
 
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
         try:
@@ -258,6 +259,13 @@ class GeoPackageStaging:
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
                 pyogrio.errors.FieldError, pyogrio.errors.GeometryError) as err:
             raise StoreError(f"{self.store.path}: writing {self.collection} failed ({err})") from err
+        if self.index_fields:
+            with self.store._db(write=True) as conn:
+                names = {r[1] for r in conn.execute(f'PRAGMA table_info("{self.layer}")')}
+                for name in self.index_fields:
+                    if name in names:
+                        conn.execute(f'CREATE INDEX "{self.layer}_{name}_idx" '
+                                     f'ON "{self.layer}" ("{name}")')
 
     def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None:
         frame = pd.DataFrame(list(rows))

@@ -273,6 +273,7 @@ class PostGISStaging:
         self.collection = collection
         self.layer = layer
         self.quarantine_rows: list[dict[str, Any]] = []
+        self.index_fields: list[str] = []
 
     def _fail(self, what: str, err: BaseException) -> StoreError:
         self.abort()
@@ -319,6 +320,9 @@ class PostGISStaging:
                     fid += batch.num_rows
             self.conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (fid)")
             self.conn.execute(f"CREATE INDEX ON {table} USING gist ({GEOM})")
+            for name in self.index_fields:
+                if any(f.name == name for f in attrs):
+                    self.conn.execute(f"CREATE INDEX ON {table} ({quote(name)})")
         except psycopg.Error as err:
             raise self._fail("writing", err) from err
 
