@@ -66,6 +66,7 @@ class Settings(_Model):
     collections_dir: Path = Path("collections")
     styles_dir: Path = Path("styles")
     reports_dir: Path = Path("data/reports")
+    rasters_dir: Path = Path("data/rasters")
     build_dir: Path = Path("build")
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)

@@ -74,6 +74,21 @@ def ingest(
     spec = manifest.source if manifest else SourceSpec()
     if spec.path and Path(spec.path).name != source.name:
         spec = SourceSpec()  # the manifest's layer/CRS/encoding describe another file
+    from geo_publish.ingest.raster import is_raster
+
+    if is_raster(source):
+        from geo_publish.raster_workflow import ingest_raster_source
+
+        try:
+            report, paths, written = ingest_raster_source(
+                settings, source, collection, manifest, source_crs=source_crs or spec.crs,
+                report_path=report_path, dry_run=dry_run)
+        except GeoPublishError as err:
+            if report_path is not None:
+                Report(collection=collection, status="rejected", error=err.one_line(),
+                       source={"path": str(source)}).write(report_path)  # type: ignore[arg-type]
+            raise
+        return Outcome(report, paths, written)
     show = sys.stderr.isatty() if progress is None else progress
     run: Run | None = None
     with tempfile.TemporaryDirectory(prefix="geo-publish-") as tmp:

@@ -16,6 +16,7 @@ def _demo_config(settings: Settings, demo_dir: Path) -> Path:
     data = settings.model_dump(mode="json", exclude={"root"})
     data["store"] = {"backend": "geopackage", "path": str(demo_dir / "store.gpkg")}
     data["reports_dir"] = str(demo_dir / "reports")
+    data["rasters_dir"] = str(demo_dir / "rasters")
     data["build_dir"] = str(demo_dir / "build")
     data["collections_dir"] = str(settings.path(settings.collections_dir))
     data["styles_dir"] = str(settings.path(settings.styles_dir))

@@ -29,10 +29,18 @@ def ingest(source: Path, collection: str, layer: str | None, source_crs: str | N
     r = outcome.report
     c = r.counts
     head = "dry run" if dry_run else f"published {collection} v{r.version}"
-    click.echo(f"{head}: read {c.read}, published {c.published}, repaired {c.repaired}, "
-               f"quarantined {c.quarantined}")
-    click.echo(f"  source: {r.source.format}, encoding {r.source.encoding} ({r.source.encoding_from}), "
-               f"CRS {r.source.crs} ({r.source.crs_from})")
+    if r.raster:
+        g = r.raster
+        click.echo(f"{head}: raster {g['width']} x {g['height']}, {len(g['bands'])} band(s) "
+                   f"{g['dtype']}, resolution {g['resolution'][0]:.6g} deg, nodata "
+                   f"{g['nodata_share']:.1%} ({g['format']})")
+        click.echo(f"  source: CRS {r.source.crs} ({r.source.crs_from}), resolution "
+                   f"{g['source_resolution'][0]:.6g}")
+    else:
+        click.echo(f"{head}: read {c.read}, published {c.published}, repaired {c.repaired}, "
+                   f"quarantined {c.quarantined}")
+        click.echo(f"  source: {r.source.format}, encoding {r.source.encoding} "
+                   f"({r.source.encoding_from}), CRS {r.source.crs} ({r.source.crs_from})")
     click.echo(f"  transformation: {r.transformation}")
     for w in r.warnings:
         click.echo(f"  warning: {w}")

@@ -51,6 +51,7 @@ class Report(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     fields: dict[str, str] = Field(default_factory=dict)
     geometry_type: str | None = None
+    raster: dict[str, Any] | None = None  # rasters: size, resolution, bands, nodata share
     created: str | None = None
 
     def to_json(self) -> str:

@@ -46,6 +46,7 @@ class Passport(BaseModel):
     extent: list[float] | None = None
     temporal_extent: list[str | None] | None = None
     quality: Quality
+    raster: dict[str, object] | None = None  # rasters: size, resolution, bands, nodata share
     report: str | None = None
     complete: bool = Field(
         default=False, description="False while the manifest lacks organisation, contact or licence"

@@ -30,6 +30,7 @@ CRS_LIST = [
 ]
 CATALOGUE = "catalogue"
 PROVIDER = "geo_publish.serve.provider.StoreProvider"
+COVERAGE_PROVIDER = "geo_publish.serve.coverage.COGProvider"
 
 
 def _i18n(value: dict[str, str], fallback: str) -> dict[str, str]:
@@ -58,6 +59,9 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
         "type": "feature", "name": PROVIDER, "data": Source.of(settings).data,
         "collection": cid, "crs": CRS_LIST, "storage_crs": CRS_LIST[0],
     }
+    if info.geometry_type == "Raster":  # a COG: OGC API - Coverages
+        provider = {"type": "coverage", "name": COVERAGE_PROVIDER, "data": info.layer,
+                    "format": {"name": "GTiff", "mimetype": "image/tiff"}}
     if manifest and manifest.schema_.id_field:
         provider["id_field"] = manifest.schema_.id_field
     if manifest and manifest.schema_.date_field:
@@ -121,8 +125,11 @@ def records(settings: Settings, base: str, passports: list[dict[str, Any]]) -> d
                 "feature_count": p.get("feature_count"),
             },
             "links": [
-                {"rel": "item", "type": "application/geo+json", "title": "Features",
-                 "href": f"{base}/collections/{cid}/items"},
+                ({"rel": "item", "type": "image/tiff", "title": "Coverage (GeoTIFF)",
+                  "href": f"{base}/collections/{cid}/coverage?f=GTiff"}
+                 if p.get("geometry_type") == "Raster" else
+                 {"rel": "item", "type": "application/geo+json", "title": "Features",
+                  "href": f"{base}/collections/{cid}/items"}),
                 {"rel": "collection", "type": "application/json", "title": title.get("en", cid),
                  "href": f"{base}/collections/{cid}"},
                 {"rel": "describedby", "type": "application/ld+json", "title": "DCAT",

@@ -34,7 +34,8 @@ Scope = dict[str, Any]
 ITEMS_PARAMS = {"bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime",
                 "sortby", "properties", "skipGeometry", "q", "filter", "filter-lang", "filter-crs"}
 BASIC_PARAMS = {"f", "lang"}
-_COLLECTION = re.compile(r"^/collections/([^/]+)(/items(/[^/]+)?|/queryables|/schema)?/?$")
+_COLLECTION = re.compile(r"^/collections/([^/]+)(/items(/[^/]+)?|/queryables|/schema|/coverage)?/?$")
+COVERAGE_PARAMS = {"f", "lang", "bbox", "bbox-crs", "subset", "properties", "datetime"}
 _OWN = re.compile(r"^/(passports|reports)/([a-z0-9_-]+)\.(json|jsonld|html)$")
 MAX_AGE = 60
 _CONF = "http://www.opengis.net/spec/"
@@ -192,6 +193,8 @@ class GeoPublishApp:
             allowed = ITEMS_PARAMS | set(fields)
         elif match and match.group(2) == "/items":
             return None  # the records catalogue has its own parameters (pygeoapi checks them)
+        elif match and match.group(2) == "/coverage":
+            allowed = COVERAGE_PARAMS
         elif match and match.group(3):
             allowed = BASIC_PARAMS | {"crs"}
         elif path in ("/openapi", "/api"):

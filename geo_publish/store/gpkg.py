@@ -246,6 +246,11 @@ class GeoPackageStaging:
         self.layer = layer
         self.quarantine_layer: str | None = None
         self.index_fields: list[str] = []
+        self.raster: Path | None = None
+
+    def write_raster(self, path: Path) -> None:
+        """A raster version is a COG file beside the store; the version row points at it."""
+        self.raster = path
 
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
         try:
@@ -289,7 +294,8 @@ class GeoPackageStaging:
                 report = {**report, "version": version}
                 conn.execute(
                     "INSERT INTO gp_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (self.collection, version, self.layer, self.quarantine_layer, _now(),
+                    (self.collection, version, str(self.raster) if self.raster else self.layer,
+                     self.quarantine_layer, _now(),
                      feature_count, quarantined, json.dumps(bbox) if bbox else None, sha256,
                      geometry_type, json.dumps(passport, ensure_ascii=False),
                      json.dumps(report, ensure_ascii=False)),
@@ -304,6 +310,8 @@ class GeoPackageStaging:
         return version
 
     def abort(self) -> None:
+        if self.raster is not None:
+            self.raster.unlink(missing_ok=True)
         with self.store._db(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -274,6 +275,11 @@ class PostGISStaging:
         self.layer = layer
         self.quarantine_rows: list[dict[str, Any]] = []
         self.index_fields: list[str] = []
+        self.raster: Path | None = None
+
+    def write_raster(self, path: Path) -> None:
+        """A raster version is a COG file (rasters_dir); the version row points at it."""
+        self.raster = path
 
     def _fail(self, what: str, err: BaseException) -> StoreError:
         self.abort()
@@ -352,7 +358,8 @@ class PostGISStaging:
             report = {**report, "version": version}
             self.conn.execute(
                 f"INSERT INTO {s.q('gp_versions')} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                (self.collection, version, self.layer, None, created or _now(), feature_count, quarantined,
+                (self.collection, version, str(self.raster) if self.raster else self.layer, None,
+                 created or _now(), feature_count, quarantined,
                  Jsonb(bbox) if bbox else None, sha256, geometry_type, Jsonb(passport), Jsonb(report)))
             if self.quarantine_rows:
                 with self.conn.cursor() as cur:
@@ -371,6 +378,8 @@ class PostGISStaging:
         return version
 
     def abort(self) -> None:
+        if self.raster is not None:
+            self.raster.unlink(missing_ok=True)
         try:
             self.conn.rollback()
         except Exception:  # noqa: BLE001 - the connection may be gone: the server rolls back

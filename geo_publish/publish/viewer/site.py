@@ -116,8 +116,8 @@ class SiteBuilder:
         icons = assets.icon_names()
         out = []
         for info in sorted(store.collections(), key=lambda v: v.collection):
-            if not info.published:
-                continue
+            if not info.published or info.geometry_type == "Raster":
+                continue  # rasters: served as coverages (not drawn in the viewer yet)
             cid = info.collection
             manifest = load_manifest(self.settings.path(self.settings.collections_dir), cid)
             style, path = load_style(self.settings.path(self.settings.styles_dir), manifest, cid)
