@@ -195,6 +195,14 @@ class GeoPublishApp:
             return None  # the records catalogue has its own parameters (pygeoapi checks them)
         elif match and match.group(2) == "/coverage":
             allowed = COVERAGE_PARAMS
+            box = dict(params).get("bbox")
+            if box is not None:  # pygeoapi answers a malformed coverage bbox with a 500
+                try:
+                    nums = [float(v) for v in box.split(",")]
+                except ValueError:
+                    nums = []
+                if len(nums) not in (4, 6) or nums[1] > nums[-1]:
+                    return "bbox: 4 (or 6) numbers, minx,miny,maxx,maxy"
         elif match and match.group(3):
             allowed = BASIC_PARAMS | {"crs"}
         elif path in ("/openapi", "/api"):

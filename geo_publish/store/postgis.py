@@ -348,7 +348,8 @@ class PostGISStaging:
         try:
             # concurrent ingests of one collection queue here and get consecutive versions
             self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"gp:{self.collection}",))
-            self.conn.execute(f"ANALYZE {s.q(self.layer)}")
+            if self.raster is None:
+                self.conn.execute(f"ANALYZE {s.q(self.layer)}")
             if version is None:
                 (last,) = self.conn.execute(f"SELECT coalesce(max(version), 0) FROM "
                                             f"{s.q('gp_versions')} WHERE collection = %s",
