@@ -100,8 +100,18 @@ def _nodata_for(dtype: str) -> float:
     return float(info.min if info.min < 0 else info.max)
 
 
+GDAL_CACHE_MB = 96  # GDAL's block cache defaults to 5% of RAM: bounded, memory stays flat
+
+
 def ingest_raster(source: Path, out: Path, source_crs: str | None = None) -> RasterResult:
     """Reproject ``source`` to EPSG:4326 and write it as a COG at ``out``."""
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _ingest_raster(source, out, source_crs)
+
+
+def _ingest_raster(source: Path, out: Path, source_crs: str | None) -> RasterResult:
     import rasterio
     from rasterio.crs import CRS
     from rasterio.enums import Resampling
@@ -142,7 +152,7 @@ def ingest_raster(source: Path, out: Path, source_crs: str | None = None) -> Ras
         categorical = not np.issubdtype(np.dtype(dtype), np.floating)
         resampling = Resampling.nearest if categorical else Resampling.bilinear
         with WarpedVRT(ds, crs=TARGET_CRS, src_crs=crs, src_nodata=ds.nodata if ds.nodata is not None else None,
-                       nodata=nodata, resampling=resampling) as vrt:
+                       nodata=nodata, resampling=resampling, warp_mem_limit=64) as vrt:
             profile = cog_profiles.get("deflate")
             profile.update(blockxsize=512, blockysize=512, predictor=2 if categorical else 3)
             tmp = out.with_name(out.name + ".part")
@@ -150,7 +160,8 @@ def ingest_raster(source: Path, out: Path, source_crs: str | None = None) -> Ras
                 warnings.simplefilter("ignore")
                 cog_translate(vrt, str(tmp), profile, nodata=nodata, overview_resampling=(
                     "nearest" if categorical else "average"), in_memory=False, quiet=True,
-                    config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": "TRUE"},
+                    config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": "TRUE",
+                            "GDAL_CACHEMAX": GDAL_CACHE_MB},
                     use_cog_driver=False, web_optimized=False, forward_band_tags=True,
                     additional_cog_metadata={f"GP_BAND_{b['band']}_UNIT": b["unit"]
                                              for b in bands if b["unit"]})
