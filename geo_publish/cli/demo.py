@@ -53,10 +53,15 @@ def demo(keep: bool, serve_: bool, port: int | None, workers: int | None, config
     for collection, path in sources.items():
         outcome = ingest(settings, path, collection, progress=False)
         r = outcome.report
-        click.echo(f"{collection:<10} v{r.version}: {r.counts.published} published, "
-                   f"{r.counts.repaired} repaired, {r.counts.quarantined} quarantined "
-                   f"({r.source.format}, {r.source.encoding} {r.source.encoding_from}, "
-                   f"{r.source.crs} -> {r.target_crs})")
+        if r.raster:
+            click.echo(f"{collection:<10} v{r.version}: raster {r.raster['width']} x "
+                       f"{r.raster['height']}, {len(r.raster['bands'])} band(s), nodata "
+                       f"{r.raster['nodata_share']:.0%} ({r.source.crs} -> {r.target_crs}, COG)")
+        else:
+            click.echo(f"{collection:<10} v{r.version}: {r.counts.published} published, "
+                       f"{r.counts.repaired} repaired, {r.counts.quarantined} quarantined "
+                       f"({r.source.format}, {r.source.encoding} {r.source.encoding_from}, "
+                       f"{r.source.crs} -> {r.target_crs})")
         click.echo(f"{'':<10} {r.transformation}; report {outcome.report_paths[1] if outcome.report_paths else '-'}")
     store = open_store(settings)
     click.echo(f"\nstore: {store_path} (open it in QGIS)")

@@ -34,7 +34,12 @@ SOURCES = {
     "shelters": "shelters.zip",
     "hospitals": "hospitals.csv",
     "regions": "regions.gpkg",
+    "seismic": "seismic_pga.tif",
 }
+# invented seismic sources (lon, lat, peak ground acceleration in g, spread in km): the Fergana
+# valley and Tashkent are the country's most seismic areas; the figures are not a hazard map
+QUAKES = [(71.7, 40.9, 0.45, 90), (69.3, 41.3, 0.35, 70), (67.0, 39.7, 0.25, 80),
+          (66.3, 38.5, 0.2, 120)]
 
 
 def outline() -> shapely.Polygon:
@@ -126,11 +131,44 @@ def _regions(out: Path) -> Path:
     return target
 
 
+def _seismic(out: Path) -> Path:
+    """GeoTIFF in UTM zone 42N, 2 km cells: an invented peak-ground-acceleration surface over
+    the country (nodata outside the outline), one float32 band with description and unit."""
+    import rasterio
+    from rasterio.features import geometry_mask
+    from rasterio.transform import from_origin
+
+    cell, x0, y0, width, height = 2000.0, -450_000.0, 4_850_000.0, 650, 450
+    transform = from_origin(x0, y0, cell, cell)
+    xs = x0 + cell * (np.arange(width) + 0.5)
+    ys = y0 - cell * (np.arange(height) + 0.5)
+    gx, gy = np.meshgrid(xs, ys)
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(32642, 4326, always_xy=True).transform(gx, gy)
+    pga = np.full(gx.shape, 0.05)
+    for qlon, qlat, peak, spread in QUAKES:
+        d2 = ((lon - qlon) * 85.0) ** 2 + ((lat - qlat) * 111.0) ** 2
+        pga = np.maximum(pga, peak * np.exp(-d2 / (2 * spread**2)))
+    shape = gpd.GeoSeries([outline()], crs="OGC:CRS84").to_crs(32642).iloc[0]
+    outside = geometry_mask([shape.__geo_interface__], out_shape=gx.shape, transform=transform)
+    pga = np.where(outside, -9999.0, np.round(pga, 4)).astype("float32")
+    target = out / SOURCES["seismic"]
+    with rasterio.open(target, "w", driver="GTiff", width=width, height=height, count=1,
+                       dtype="float32", crs="EPSG:32642", transform=transform, nodata=-9999.0,
+                       compress="deflate", tiled=True) as dst:
+        dst.write(pga, 1)
+        dst.set_band_description(1, "peak ground acceleration")
+        dst.set_band_unit(1, "g")
+    return target
+
+
 def build(out: Path, seed: int = 42) -> dict[str, Path]:
     """Write the sample sources into ``out``; same seed, same files."""
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    return {"shelters": _shelters(rng, out), "hospitals": _hospitals(rng, out), "regions": _regions(out)}
+    return {"shelters": _shelters(rng, out), "hospitals": _hospitals(rng, out), "regions": _regions(out),
+            "seismic": _seismic(out)}
 
 
 if __name__ == "__main__":  # pragma: no cover
