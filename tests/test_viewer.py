@@ -324,20 +324,28 @@ def test_downloads_and_api_links(browser, site):
         close(w)
 
 
-def test_phone_screenshot_of_all_layers(browser, tmp_path):
-    """The demo's map of all layers (shipped samples, styles/ and collections/ of the repository)
-    at phone size, saved to test-artifacts/ for a reviewer to look at."""
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """The demo's site (shipped samples, styles/ and collections/ of the repository)."""
     from geo_publish.cli.main import main
 
+    root = tmp_path_factory.mktemp("demo")
     repo = Path(__file__).resolve().parents[1]
-    (tmp_path / "config.yml").write_text(
+    (root / "config.yml").write_text(
         f"collections_dir: {repo / 'collections'}\nstyles_dir: {repo / 'styles'}\n")
-    assert main(["--config", str(tmp_path / "config.yml"), "demo", "--no-serve"]) == 0
-    httpd, url = serve_dir(tmp_path / "data" / "demo" / "build" / "site")
-    demo = Site(tmp_path, tmp_path, url, httpd)
+    assert main(["--config", str(root / "config.yml"), "demo", "--no-serve"]) == 0
+    httpd, url = serve_dir(root / "data" / "demo" / "build" / "site")
+    site = Site(root, root, url, httpd)
+    yield site
+    site.stop()
+
+
+def test_phone_screenshot_of_all_layers(browser, demo):
+    """The demo's map of all layers at phone size, saved to test-artifacts/ for a reviewer."""
     w = open_page(browser, demo, "map.html", viewport=PHONE)
     try:
         assert w.page.get_attribute("html", "data-gp-drawn") == str(39 + 13 + 62)
+        w.page.wait_for_function("document.querySelector('img.gp-raster').complete")
         ARTIFACTS.mkdir(exist_ok=True)
         out = ARTIFACTS / "viewer-all-layers-phone.png"
         w.page.wait_for_timeout(300)
@@ -345,10 +353,51 @@ def test_phone_screenshot_of_all_layers(browser, tmp_path):
         assert out.stat().st_size > 20_000  # a blank page of this size is a few KB
         # nothing of the map sticks out of a phone's width
         assert w.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-        assert w.errors == [] and not [u for u in w.requests if not u.startswith(url)]
+        assert w.errors == [] and not [u for u in w.requests if not u.startswith(demo.url)]
     finally:
         close(w)
-        demo.stop()
+
+
+def test_raster_overlay_legend_opacity_and_value(browser, demo):
+    """The seismic raster: an image overlay placed on its bounds, a ramp legend with its unit,
+    an opacity slider, and the value under the cursor from the values grid."""
+    import json as _json
+
+    w = open_page(browser, demo, "layer-seismic.html", viewport={"width": 1000, "height": 700})
+    try:
+        page = w.page
+        page.wait_for_function("document.querySelector('img.gp-raster').complete")
+        assert page.evaluate("document.querySelector('img.gp-raster').naturalWidth") > 100
+        assert "(g)" in page.inner_text(".gp-legend-raster")
+        page.fill(".gp-opacity", "0.3") if False else page.evaluate(
+            "() => { const s = document.querySelector('.gp-opacity'); s.value = '0.3';"
+            " s.dispatchEvent(new Event('input')); }")
+        assert page.evaluate("getComputedStyle(document.querySelector('img.gp-raster')).opacity") == "0.3"
+        # the value under the cursor over Namangan equals the site's grid value there
+        grid = _json.loads((demo.root / "data" / "demo" / "build" / "site" / "data" /
+                            "seismic.v1.values.json").read_text())
+        xy = page.evaluate("""() => { const m = geoPublish.state.map;
+            const p = m.latLngToContainerPoint([40.95, 71.65]), r = m.getContainer().getBoundingClientRect();
+            return [r.left + p.x, r.top + p.y]; }""")
+        page.mouse.move(xy[0] - 5, xy[1])
+        page.mouse.move(xy[0], xy[1])
+        page.wait_for_function("document.querySelector('.gp-value') && !document.querySelector('.gp-value').hidden"
+                               " && document.querySelector('.gp-value').textContent.includes(' g')")
+        text = page.inner_text(".gp-value")
+        value = float(text.split(":")[-1].split()[0].replace(",", ""))
+        import pyproj
+
+        x, y = pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(71.65, 40.95)
+        b = grid["bounds3857"]
+        col = int((x - b[0]) / (b[2] - b[0]) * grid["width"])
+        row = int((b[3] - y) / (b[3] - b[1]) * grid["height"])
+        near = [grid["values"][r * grid["width"] + c] for r in range(row - 1, row + 2)
+                for c in range(col - 1, col + 2)]
+        assert any(v is not None and abs(v - value) < 1e-3 for v in near), (value, near)
+        assert 0.3 < value < 0.5  # the invented Fergana maximum is 0.45 g
+        assert w.errors == []
+    finally:
+        close(w)
 
 
 @pytest.mark.parametrize("path", ["/?f=html&lang=uz", "/collections?f=html&lang=ru",

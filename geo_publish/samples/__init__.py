@@ -138,7 +138,7 @@ def _seismic(out: Path) -> Path:
     from rasterio.features import geometry_mask
     from rasterio.transform import from_origin
 
-    cell, x0, y0, width, height = 2000.0, -450_000.0, 4_850_000.0, 650, 450
+    cell, x0, y0, width, height = 2000.0, -650_000.0, 4_850_000.0, 760, 450
     transform = from_origin(x0, y0, cell, cell)
     xs = x0 + cell * (np.arange(width) + 0.5)
     ys = y0 - cell * (np.arange(height) + 0.5)

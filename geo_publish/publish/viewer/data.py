@@ -145,3 +145,95 @@ def prune(site: Path, keep: set[str]) -> None:
             stem = ".".join(f.name.split(".")[:2])
             if not f.name.startswith(".") and stem not in keep:
                 f.unlink(missing_ok=True)
+
+
+RASTER_PX = 1024  # the overlay's longest side
+VALUES_PX = 256  # the value-under-cursor grid's longest side
+DEFAULT_RAMP = [(0.0, "#440154"), (0.25, "#3b528b"), (0.5, "#21918c"), (0.75, "#5ec962"),
+                (1.0, "#fde725")]
+
+
+@dataclass(frozen=True)
+class RasterFiles:
+    image: str
+    values: str
+    bounds: list[float]  # south, west, north, east (what L.imageOverlay takes)
+    ramp: list[tuple[float, str]]
+    unit: str | None
+    name: str
+    downloads: dict[str, tuple[str, int]]
+
+
+def _colourise(values: np.ndarray, mask: np.ndarray, ramp: list[tuple[float, str]]) -> np.ndarray:
+    """Values -> RGBA uint8 (4, h, w): linear between the ramp's stops, clamped, nodata clear."""
+    stops = np.array([v for v, _ in ramp], dtype="float64")
+    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for _, c in ramp], dtype="float64")
+    flat = np.clip(values.astype("float64").ravel(), stops[0], stops[-1])
+    out = np.zeros((4, flat.size), dtype="uint8")
+    for ch in range(3):
+        out[ch] = np.interp(flat, stops, rgb[:, ch]).round().astype("uint8")
+    out[3] = np.where(mask.ravel(), 0, 255)
+    return out.reshape(4, *values.shape)
+
+
+def write_raster_layer(cog: str, collection: str, version: int, style: Style, site: Path) -> RasterFiles:
+    """A PNG overlay in Web Mercator (so L.imageOverlay places it exactly), a coarse grid of the
+    values for the value under the cursor, and the COG itself as the download."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.enums import Resampling
+    from rasterio.io import MemoryFile
+    from rasterio.vrt import WarpedVRT
+    from rasterio.warp import transform_bounds
+
+    data = site / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    stem = f"{collection}.v{version}"
+    png, grid = data / f"{stem}.raster.png", data / f"{stem}.values.json"
+    with rasterio.open(cog) as src, WarpedVRT(src, crs=CRS.from_epsg(3857),
+                                              resampling=Resampling.bilinear) as vrt:
+        band = min(style.band, src.count)
+        scale = max(vrt.width, vrt.height) / RASTER_PX
+        shape = (max(1, round(vrt.height / max(scale, 1))), max(1, round(vrt.width / max(scale, 1))))
+        arr = vrt.read(band, out_shape=shape, masked=True)
+        values = np.ma.filled(arr.astype("float64"), np.nan)
+        mask = np.ma.getmaskarray(arr) | ~np.isfinite(values)
+        ramp = style.ramp
+        if ramp is None:  # the 2nd..98th percentile of the data, in five stops
+            ok = values[~mask]
+            lo, hi = (np.percentile(ok, [2, 98]) if ok.size else (0.0, 1.0))
+            hi = hi if hi > lo else lo + 1
+            ramp = [(float(lo + (hi - lo) * f), c) for f, c in DEFAULT_RAMP]
+        w, s, e, n = transform_bounds(vrt.crs, "EPSG:4326", *vrt.bounds)
+        if not png.exists():
+            rgba = _colourise(np.where(mask, ramp[0][0], values), mask, ramp)
+            with MemoryFile() as mem:
+                with mem.open(driver="PNG", width=shape[1], height=shape[0], count=4,
+                              dtype="uint8") as out:
+                    out.write(rgba)
+                _write(png, mem.read())
+        if not grid.exists():
+            step = max(1, int(np.ceil(max(shape) / VALUES_PX)))
+            small = values[::step, ::step]
+            small_mask = mask[::step, ::step]
+            cells = [None if m else float(f"{v:.4g}") for v, m in zip(small.ravel(), small_mask.ravel())]
+            body = {"width": small.shape[1], "height": small.shape[0],
+                    "bounds3857": list(vrt.bounds), "values": cells}
+            _write(grid, json.dumps(body, separators=(",", ":"), allow_nan=False).encode())
+        unit = src.tags().get(f"GP_BAND_{band}_UNIT")
+        name = src.descriptions[band - 1] or f"band {band}"
+    downloads = site / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    tif = downloads / f"{stem}.tif"
+    if not tif.exists():
+        tmp = tif.with_name(f".{os.getpid()}.{tif.name}")
+        try:
+            os.link(cog, tmp)  # same file system: no copy of a possibly large file
+        except OSError:
+            import shutil
+
+            shutil.copyfile(cog, tmp)
+        os.replace(tmp, tif)
+    return RasterFiles(f"data/{png.name}", f"data/{grid.name}", [s, w, n, e],
+                       [(float(v), c) for v, c in ramp], unit, name,
+                       {"GeoTIFF (COG)": (f"downloads/{tif.name}", tif.stat().st_size)})

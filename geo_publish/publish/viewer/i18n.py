@@ -43,6 +43,7 @@ UI: dict[str, dict[str, str]] = {
     "incomplete": {"en": "passport incomplete", "ru": "паспорт не заполнен",
                    "uz": "pasport to'liq emas"},
     "language": {"en": "Language", "ru": "Язык", "uz": "Til"},
+    "opacity": {"en": "Opacity", "ru": "Прозрачность", "uz": "Shaffoflik"},
 }
 
 FREQUENCY = {

@@ -33,7 +33,7 @@ class LayerView:
     id: str
     passport: dict[str, Any]
     style: Style
-    files: data.LayerFiles
+    files: data.LayerFiles | data.RasterFiles
     count: int
     bbox: list[float] | None
     version: int
@@ -41,6 +41,13 @@ class LayerView:
     def js(self) -> dict[str, Any]:
         """What viewer.js needs to draw the layer (values are text for textContent)."""
         s = self.style
+        if isinstance(self.files, data.RasterFiles):
+            f = self.files
+            return {"id": self.id, "title": i18n.texts(self.passport.get("title"), self.id),
+                    "mode": "raster", "image": f.image, "values": f.values, "bounds": f.bounds,
+                    "ramp": f.ramp, "unit": f.unit, "band": f.name, "opacity": s.opacity,
+                    "color": s.color, "icon": s.icon, "visible": s.visible, "background": False,
+                    "popup": [], "label": None, "count": 0}
         return {
             "id": self.id, "title": i18n.texts(self.passport.get("title"), self.id),
             "mode": self.files.mode, "geom": self.files.geom, "props": self.files.props,
@@ -116,11 +123,18 @@ class SiteBuilder:
         icons = assets.icon_names()
         out = []
         for info in sorted(store.collections(), key=lambda v: v.collection):
-            if not info.published or info.geometry_type == "Raster":
-                continue  # rasters: served as coverages (not drawn in the viewer yet)
+            if not info.published:
+                continue
             cid = info.collection
             manifest = load_manifest(self.settings.path(self.settings.collections_dir), cid)
             style, path = load_style(self.settings.path(self.settings.styles_dir), manifest, cid)
+            if info.geometry_type == "Raster":
+                check_style(style, path, [], icons)
+                out.append(LayerView(cid, store.passport(cid), style,
+                                     data.write_raster_layer(info.layer, cid, info.version, style,
+                                                             self.site),
+                                     0, info.bbox, info.version))
+                continue
             frame = store.read(cid)
             fields = [c for c in frame.columns if c != frame.geometry.name]
             if path is None:  # no style file: show the first fields as they are named
@@ -187,9 +201,10 @@ class SiteBuilder:
 
         m.add_child(Start(script_json(cfg)))
         for layer in layers:  # start the data downloads while the scripts load
-            m.get_root().header.add_child(Element(
-                f'<link rel="preload" href="{html.escape(layer.files.geom)}" as="fetch" '
-                'crossorigin="anonymous">'))
+            if isinstance(layer.files, data.LayerFiles):
+                m.get_root().header.add_child(Element(
+                    f'<link rel="preload" href="{html.escape(layer.files.geom)}" as="fetch" '
+                    'crossorigin="anonymous">'))
         page_title = html.escape((title or i18n.UI["map_all"])["en"])
         text = m.get_root().render()
         return text.replace("<html>", '<html lang="en">', 1).replace(
@@ -233,6 +248,8 @@ class SiteBuilder:
                 "frequency": i18n.FREQUENCY.get(p.get("update_frequency") or "unknown",
                                                 i18n.FREQUENCY["unknown"]),
                 "count": layer.count, "complete": p.get("complete", True),
+                "raster": (f"{p['raster']['width']} × {p['raster']['height']}, "
+                           f"{len(p['raster']['bands'])} band(s)") if p.get("raster") else None,
                 "color": layer.style.color, "icon": layer.style.icon,
                 "page": f"layer-{layer.id}.html", "search": search,
                 "downloads": {fmt: (href, _human(size)) for fmt, (href, size)

@@ -53,6 +53,26 @@ class Style(_Model):
     visible: bool = Field(True, description="shown when the map of all layers opens")
     fill_opacity: float = Field(0.25, ge=0, le=1)
     weight: float = Field(2.0, ge=0, le=20)
+    # rasters
+    ramp: list[tuple[float, str]] | None = Field(
+        None, description="raster colours: [value, '#rrggbb'] stops, linear between them")
+    opacity: float = Field(0.65, ge=0, le=1, description="raster overlay opacity at start")
+    band: int = Field(1, ge=1, description="raster band drawn")
+
+    @field_validator("ramp")
+    @classmethod
+    def _ramp(cls, value: list[tuple[float, str]] | None) -> list[tuple[float, str]] | None:
+        import re
+
+        if value is None:
+            return None
+        if len(value) < 2:
+            raise ValueError("a ramp needs at least two stops")
+        if any(not re.fullmatch(r"#[0-9a-fA-F]{6}", c) for _, c in value):
+            raise ValueError("ramp colours are '#rrggbb'")
+        if any(b[0] <= a[0] for a, b in zip(value, value[1:])):
+            raise ValueError("ramp values must increase")
+        return value
 
     @field_validator("popup", mode="before")
     @classmethod

@@ -361,10 +361,57 @@
       layer.error = String(err && err.message || err);
       console.warn("geo-publish: " + layer.error);
     }
+    /* ---- rasters: an image overlay, a legend ramp, the value under the cursor ---- */
+    var valueBox = null;
+    function rasterValue(layer, latlng) {
+      var g = layer.grid;
+      if (!g) return null;
+      var p = L.CRS.EPSG3857.project(latlng), b = g.bounds3857;
+      var col = Math.floor((p.x - b[0]) / (b[2] - b[0]) * g.width);
+      var row = Math.floor((b[3] - p.y) / (b[3] - b[1]) * g.height);
+      if (col < 0 || row < 0 || col >= g.width || row >= g.height) return null;
+      return g.values[row * g.width + col];
+    }
+    function loadGrid(layer) {
+      if (!layer.gridPromise) {
+        layer.gridPromise = fetch(layer.values).then(function (r) { return r.json(); })
+          .then(function (g) { layer.grid = g; }).catch(function (err) { failed(layer, err); });
+      }
+      return layer.gridPromise;
+    }
+    var cursor = null;
+    function showValue() {
+      var shown = cfg.layers.filter(function (l) {
+        return l.mode === "raster" && l.leaflet && map.hasLayer(l.leaflet);
+      });
+      if (!shown.length || !valueBox || !cursor) return;
+      var parts = [];
+      shown.forEach(function (l) {
+        if (!l.grid) { loadGrid(l).then(showValue); return; }
+        var v = rasterValue(l, cursor);
+        if (v !== null && v !== undefined) parts.push(tr(l.title, lang) + ": " + fmtValue(v) + (l.unit ? " " + l.unit : ""));
+      });
+      valueBox.textContent = parts.join(" · ");
+      valueBox.hidden = !parts.length;
+    }
+    map.on("mousemove", function (e) { cursor = e.latlng; showValue(); });
+    map.on("click", function (e) { cursor = e.latlng; showValue(); });  /* phones: tap */
+
     var pending = cfg.layers.length;
     cfg.layers.forEach(function (layer) {
       var resolveProps;
       layer.propsReady = new Promise(function (res) { resolveProps = res; });
+      if (layer.mode === "raster") {
+        layer.leaflet = L.imageOverlay(layer.image, [[layer.bounds[0], layer.bounds[1]],
+          [layer.bounds[2], layer.bounds[3]]], {opacity: layer.opacity, interactive: false,
+          className: "gp-raster"});
+        if (layer.visible) layer.leaflet.addTo(map);
+        layer.leaflet.on("load", function () { layer.loaded = true; });
+        resolveProps();
+        pending--;
+        if (pending === 0) window.setTimeout(function () { relabel(); ready(); }, 0);
+        return;
+      }
       fetch(layer.geom).then(function (r) {
         if (!r.ok) throw new Error(layer.geom + ": HTTP " + r.status);
         return r.json();
@@ -439,6 +486,10 @@
         var box = el("div", "gp-box gp-legend");
         box.appendChild(el("div", "gp-legend-title", t("legend")));
         cfg.layers.forEach(function (layer) {
+          if (layer.mode === "raster") {
+            box.appendChild(rasterLegend(layer));
+            return;
+          }
           var row = el("div", "gp-legend-row");
           var sw = el("span", layer.mode === "shapes" ? "gp-swatch" : "gp-swatch gp-swatch-point");
           sw.style.setProperty("--gp-c", layer.color);
@@ -451,6 +502,38 @@
           box.appendChild(row);
         });
         return box;
+      }
+    });
+    function rasterLegend(layer) {
+      var wrap = el("div", "gp-legend-raster");
+      wrap.appendChild(el("div", null, tr(layer.title, lang) + (layer.unit ? " (" + layer.unit + ")" : "")));
+      var stops = layer.ramp, lo = stops[0][0], hi = stops[stops.length - 1][0];
+      var bar = el("div", "gp-ramp");
+      bar.style.background = "linear-gradient(to right, " + stops.map(function (s) {
+        return s[1] + " " + ((s[0] - lo) / (hi - lo) * 100).toFixed(1) + "%";
+      }).join(", ") + ")";
+      wrap.appendChild(bar);
+      var labels = el("div", "gp-ramp-labels");
+      labels.appendChild(el("span", null, fmtValue(lo)));
+      labels.appendChild(el("span", null, fmtValue(hi)));
+      wrap.appendChild(labels);
+      var slider = el("input", "gp-opacity");
+      slider.type = "range"; slider.min = "0"; slider.max = "1"; slider.step = "0.05";
+      slider.value = String(layer.opacity);
+      slider.setAttribute("aria-label", t("opacity") + ": " + tr(layer.title, lang));
+      slider.addEventListener("input", function () {
+        layer.opacity = parseFloat(slider.value);
+        if (layer.leaflet) layer.leaflet.setOpacity(layer.opacity);
+      });
+      L.DomEvent.disableClickPropagation(slider);
+      wrap.appendChild(slider);
+      return wrap;
+    }
+    var ValueControl = L.Control.extend({
+      onAdd: function () {
+        valueBox = valueBox || el("div", "gp-box gp-value");
+        valueBox.hidden = true;
+        return valueBox;
       }
     });
     var you = null, nearestBox = null, lastPos = null;
@@ -556,7 +639,8 @@
         new LocateControl({position: "topleft"}),
         new LangControl({position: "topright"}),
         L.control.layers(null, overlays, {collapsed: small, position: "topright"}),
-        new LegendControl({position: "bottomright"})
+        new LegendControl({position: "bottomright"}),
+        new ValueControl({position: "bottomleft"})
       ];
       controls.forEach(function (c) { c.addTo(map); });
       if (lastPos && nearestBox && !nearestBox.hidden) showNearest(lastPos[0], lastPos[1]);
