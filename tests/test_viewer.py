@@ -102,9 +102,15 @@ def click_point(page, cid: str, i: int, zoom: int | None = None, lift: int = 0) 
         " if (zoom) s.map.setView(ll, zoom, {animate: false});"
         " const p = s.map.latLngToContainerPoint(ll), r = s.map.getContainer().getBoundingClientRect();"
         " return [r.left + p.x, r.top + p.y]; }", [cid, i, zoom])
-    page.wait_for_timeout(150)
-    page.mouse.click(xy[0], xy[1] - lift)
-    page.wait_for_selector(".leaflet-popup-content", timeout=5000)
+    for attempt in range(3):  # a loaded machine may still be settling the view: click again
+        page.wait_for_timeout(150 * (attempt + 1))
+        page.mouse.click(xy[0], xy[1] - lift)
+        try:
+            page.wait_for_selector(".leaflet-popup-content", timeout=4000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            if attempt == 2:
+                raise
 
 
 def popup_text(page) -> str:
