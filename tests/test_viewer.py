@@ -379,28 +379,36 @@ def test_raster_overlay_legend_opacity_and_value(browser, demo):
             "() => { const s = document.querySelector('.gp-opacity'); s.value = '0.3';"
             " s.dispatchEvent(new Event('input')); }")
         assert page.evaluate("getComputedStyle(document.querySelector('img.gp-raster')).opacity") == "0.3"
-        # the value under the cursor over Namangan equals the site's grid value there
+        # the value under the cursor equals the site's grid value there (a point in the country,
+        # away from the controls: the middle of the map)
         grid = _json.loads((demo.root / "data" / "demo" / "build" / "site" / "data" /
                             "seismic.v1.values.json").read_text())
-        xy = page.evaluate("""() => { const m = geoPublish.state.map;
-            const p = m.latLngToContainerPoint([40.95, 71.65]), r = m.getContainer().getBoundingClientRect();
-            return [r.left + p.x, r.top + p.y]; }""")
-        page.mouse.move(xy[0] - 5, xy[1])
-        page.mouse.move(xy[0], xy[1])
-        page.wait_for_function("document.querySelector('.gp-value') && !document.querySelector('.gp-value').hidden"
-                               " && document.querySelector('.gp-value').textContent.includes(' g')")
+        lat, lon = 41.0, 64.0
+        xy = page.evaluate("""([lat, lon]) => { const m = geoPublish.state.map;
+            m.setView([lat, lon], m.getZoom(), {animate: false});
+            const p = m.latLngToContainerPoint([lat, lon]), r = m.getContainer().getBoundingClientRect();
+            return [r.left + p.x, r.top + p.y]; }""", [lat, lon])
+        shown = "document.querySelector('.gp-value') && !document.querySelector('.gp-value').hidden"
+        for attempt in range(5):  # mouse events can be lost while a loaded machine settles
+            page.mouse.move(xy[0] - 3, xy[1])
+            page.mouse.move(xy[0], xy[1])
+            try:
+                page.wait_for_function(shown, timeout=3000)
+                break
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError
+                assert attempt < 4, "no value under the cursor"
         text = page.inner_text(".gp-value")
+        assert text.endswith(" g")
         value = float(text.split(":")[-1].split()[0].replace(",", ""))
         import pyproj
 
-        x, y = pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(71.65, 40.95)
+        x, y = pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(lon, lat)
         b = grid["bounds3857"]
         col = int((x - b[0]) / (b[2] - b[0]) * grid["width"])
         row = int((b[3] - y) / (b[3] - b[1]) * grid["height"])
         near = [grid["values"][r * grid["width"] + c] for r in range(row - 1, row + 2)
                 for c in range(col - 1, col + 2)]
         assert any(v is not None and abs(v - value) < 1e-3 for v in near), (value, near)
-        assert 0.3 < value < 0.5  # the invented Fergana maximum is 0.45 g
         assert w.errors == []
     finally:
         close(w)
