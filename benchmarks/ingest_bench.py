@@ -8,13 +8,15 @@ file runs, each in its own process (peak RSS from wait4):
            library inside pyogrio's wheel, see gdal_translate_anchor.py)
   debian   the same with Debian's ogr2ogr (GDAL 3.6), when installed, for reference
   ours     geo-publish ingest into a fresh GeoPackage store
-and prints wall time, peak memory and the ratio ours/anchor.
+and prints wall time (median of --repeat interleaved runs), peak memory and the ratio ours/anchor.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,6 +62,7 @@ _LAUNCH = ("import os, subprocess, sys, time; t = time.perf_counter(); "
 
 
 def timed(cmd: list[str]) -> tuple[float, float, int]:
+    os.sync()  # the previous tool's writes are flushed before this one starts, not during it
     proc = subprocess.run(["/usr/bin/env", "python3", "-S", "-c", _LAUNCH, *cmd],
                           capture_output=True, text=True)
     wall, rss, code = proc.stdout.split()
@@ -73,6 +76,8 @@ def main() -> int:
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--polygons", type=int, default=100_000)
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each tool, interleaved; medians are printed")
     a = ap.parse_args()
     work = a.workdir or Path(tempfile.mkdtemp(prefix="gp-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -83,22 +88,28 @@ def main() -> int:
     for label, (path, make, n) in files.items():
         if not path.exists():
             make(path, n)
-        results = {}
+        runs: dict[str, list[tuple[float, float, int]]] = {}
         out = work / "anchor.gpkg"
-        out.unlink(missing_ok=True)
-        results["anchor"] = timed([sys.executable, str(HERE / "gdal_translate_anchor.py"), str(path), str(out), *ogr_args])
-        if shutil.which("ogr2ogr"):
+        for _ in range(a.repeat):  # interleaved, so that a noisy moment hits every tool alike
             out.unlink(missing_ok=True)
-            results["debian"] = timed(["ogr2ogr", *ogr_args, str(out), str(path)])
-        proj = work / "proj"
-        shutil.rmtree(proj, ignore_errors=True)
-        proj.mkdir()
-        (proj / "config.yml").write_text("store: {backend: geopackage, path: store.gpkg}\n")
-        results["ours"] = timed([sys.executable, "-m", "geo_publish", "--config", str(proj / "config.yml"),
-                                 "ingest", str(path), "--collection", label])
+            runs.setdefault("anchor", []).append(timed(
+                [sys.executable, str(HERE / "gdal_translate_anchor.py"), str(path), str(out), *ogr_args]))
+            if shutil.which("ogr2ogr"):
+                out.unlink(missing_ok=True)
+                runs.setdefault("debian", []).append(timed(["ogr2ogr", *ogr_args, str(out), str(path)]))
+            proj = work / "proj"
+            shutil.rmtree(proj, ignore_errors=True)
+            proj.mkdir()
+            (proj / "config.yml").write_text("store: {backend: geopackage, path: store.gpkg}\n")
+            runs.setdefault("ours", []).append(timed(
+                [sys.executable, "-m", "geo_publish", "--config", str(proj / "config.yml"),
+                 "ingest", str(path), "--collection", label]))
+        results = {tool: (statistics.median(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2])
+                   for tool, rs in runs.items()}
         base = results["anchor"][0]
         for tool, (wall, mb, _) in results.items():
-            print(f"{label:<10} {tool:<8} {wall:8.2f} {mb:8.0f} {wall / base:7.2f}")
+            spread = "" if a.repeat == 1 else "  runs " + ", ".join(f"{r[0]:.2f}" for r in runs[tool])
+            print(f"{label:<10} {tool:<8} {wall:8.2f} {mb:8.0f} {wall / base:7.2f}{spread}", flush=True)
     return 0
 
 

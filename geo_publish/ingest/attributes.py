@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 from anyascii import anyascii
 
 from geo_publish.ingest.geometry import Problems
+
+if TYPE_CHECKING:  # pandas is imported only when a schema is applied
+    import pandas as pd
 
 RESERVED = {"fid", "geom", "geometry", "ogc_fid"}
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
@@ -42,6 +46,8 @@ class SchemaState:
 
 
 def _coerce(series: pd.Series, kind: str) -> pd.Series:
+    import pandas as pd
+
     if kind == "integer":
         num = pd.to_numeric(series, errors="coerce")
         frac = num.notna() & (num % 1 != 0)
@@ -74,6 +80,8 @@ def apply_schema(
     problems: Problems,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Coerce types and check required fields and id uniqueness; quarantine violations."""
+    import pandas as pd
+
     frame = frame.copy()
     for name, kind in types.items():
         if name not in frame.columns:

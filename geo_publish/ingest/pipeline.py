@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import shapely
 
@@ -144,24 +143,52 @@ class Run:
         if plan.family == geo.POLYGON and keep.any():
             out[keep] = shapely.orient_polygons(out[keep], exterior_cw=False)
 
-        attrs = batch.attrs.rename(columns=plan.field_map)
-        attrs, keep = apply_schema(attrs, keep, plan.id_field, plan.required, plan.types,
-                                   self.schema_state, problems)
+        attrs = batch.attrs
+        # plain layers stay in Arrow from reader to store; pandas only when a manifest schema
+        # (types, required fields, id, date field) asks for its checks
+        schema_work = bool(plan.types or plan.required or plan.id_field or plan.date_field)
+        if isinstance(attrs, pa.Table):
+            attrs = attrs.rename_columns([plan.field_map.get(c, c) for c in attrs.column_names])
+            if schema_work:
+                attrs = attrs.to_pandas()
+        else:
+            attrs = attrs.rename(columns=plan.field_map)
+        if schema_work:
+            attrs, keep = apply_schema(attrs, keep, plan.id_field, plan.required, plan.types,
+                                       self.schema_state, problems)
         self._record(problems, batch, offset, keep, source_geoms, out)
+        geoms_out = out[keep]
+        if isinstance(attrs, pa.Table):
+            return self._arrow_out(attrs, keep, geoms_out)
         kept = attrs.iloc[np.flatnonzero(keep)].reset_index(drop=True)
         if plan.date_field and plan.date_field in kept.columns:
             self._dates(kept[plan.date_field])
-        geoms_out = out[keep]
+        import pandas as pd
+
+        self._count(geoms_out)
+        kept[GEOMETRY] = shapely.to_wkb(geoms_out, flavor="iso") if len(geoms_out) else pd.Series([], dtype=object)
+        if self.schema is None:
+            self.schema = self.output_schema(pa.Table.from_pandas(kept, preserve_index=False))
+        table = pa.Table.from_pandas(kept, schema=self.schema, preserve_index=False, safe=False)
+        return table.combine_chunks().to_batches()[0] if table.num_rows else None
+
+    def _count(self, geoms_out: np.ndarray) -> None:
+        t = self.tally
         if len(geoms_out):
             b = shapely.total_bounds(geoms_out)
             t.bounds = list(b) if t.bounds is None else [
                 min(t.bounds[0], b[0]), min(t.bounds[1], b[1]), max(t.bounds[2], b[2]), max(t.bounds[3], b[3])
             ]
         t.published += len(geoms_out)
-        kept[GEOMETRY] = shapely.to_wkb(geoms_out, flavor="iso") if len(geoms_out) else pd.Series([], dtype=object)
+
+    def _arrow_out(self, attrs: pa.Table, keep: np.ndarray, geoms_out: np.ndarray) -> pa.RecordBatch | None:
+        self._count(geoms_out)
+        kept = attrs.take(pa.array(np.flatnonzero(keep), pa.int64()))
+        wkb = shapely.to_wkb(geoms_out, flavor="iso") if len(geoms_out) else np.array([], dtype=object)
+        kept = kept.append_column(GEOMETRY, pa.array(wkb, pa.binary()))
         if self.schema is None:
-            self.schema = self.output_schema(pa.Table.from_pandas(kept, preserve_index=False))
-        table = pa.Table.from_pandas(kept, schema=self.schema, preserve_index=False, safe=False)
+            self.schema = self.output_schema(kept)
+        table = kept.cast(self.schema, safe=False)
         return table.combine_chunks().to_batches()[0] if table.num_rows else None
 
     def empty_schema(self) -> pa.Schema:
@@ -211,8 +238,7 @@ class Run:
             if action == "quarantined" and i not in quarantined:
                 quarantined[i] = (code, detail)
         if quarantined:
-            rows = batch.attrs.iloc[list(quarantined)]
-            props = rows.to_json(orient="records", force_ascii=False, date_format="iso", lines=True).splitlines()
+            props = _rows_json(batch.attrs, list(quarantined))
             for (i, (code, detail)), prop in zip(quarantined.items(), props, strict=True):
                 t.quarantine.append(QuarantineRow(
                     feature=offset + i, source_fid=str(fids[i]), code=code, detail=detail,
@@ -220,7 +246,9 @@ class Run:
                     properties=prop,
                 ))
 
-    def _dates(self, col: pd.Series) -> None:
+    def _dates(self, col) -> None:  # type: ignore[no-untyped-def]
+        import pandas as pd
+
         values = pd.to_datetime(col, errors="coerce").dropna()
         if values.empty:
             return
@@ -273,3 +301,17 @@ def _geometry_text(geom: object, raw: object) -> str | None:
 
 def quarantine_json(row: QuarantineRow) -> str:
     return json.dumps(row.__dict__, ensure_ascii=False)
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)  # type: ignore[no-any-return]
+
+
+def _rows_json(attrs, idx: list[int]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Quarantined rows' properties as JSON, as read from the source."""
+    if isinstance(attrs, pa.Table):
+        return [json.dumps(r, ensure_ascii=False, default=_iso)
+                for r in attrs.take(pa.array(idx, pa.int64())).to_pylist()]
+    rows = attrs.iloc[idx]
+    return rows.to_json(orient="records", force_ascii=False, date_format="iso", lines=True).splitlines()
+

@@ -19,16 +19,17 @@ from collections.abc import Iterable
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import geopandas as gpd
-import pandas as pd
 import pyarrow as pa
 import pyogrio
 
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store.base import VersionInfo
+
+if TYPE_CHECKING:  # pandas only where a frame is made: an ingest does not need it
+    import geopandas as gpd
 
 _META = """
 CREATE TABLE IF NOT EXISTS gp_versions (
@@ -91,6 +92,8 @@ class GeoPackageStore:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            import pandas as pd
+
             pyogrio.write_dataframe(pd.DataFrame({"key": ["format"], "value": ["geo-publish 1"]}),
                                     tmp, layer="gp_meta", driver="GPKG")
         with closing(sqlite3.connect(tmp, isolation_level=None)) as conn:
@@ -273,6 +276,8 @@ class GeoPackageStaging:
                                      f'ON "{self.layer}" ("{name}")')
 
     def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None:
+        import pandas as pd
+
         frame = pd.DataFrame(list(rows))
         if frame.empty:
             return

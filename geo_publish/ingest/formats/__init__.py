@@ -13,11 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 from pyproj import CRS
 
 from geo_publish.ingest.encoding import EncodingDecision
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -46,7 +51,7 @@ class Batch:
     fids: np.ndarray
     geoms: np.ndarray  # shapely geometries in the source CRS; None where missing
     unparseable: np.ndarray  # bool: raw geometry present but not readable
-    attrs: pd.DataFrame
+    attrs: pa.Table | pd.DataFrame  # Arrow from GDAL; pandas from the CSV reader
     raw: np.ndarray | None = None  # the source's own geometry text or WKB, kept for quarantine
 
 

@@ -126,8 +126,7 @@ class OGRReader:
             geoms = np.full(len(table), None, dtype=object)
             unparseable = np.zeros(len(table), bool)
         attrs = table.drop_columns([c for c in (fid_col, geom_col) if c in table.column_names])
-        frame = attrs.to_pandas()
-        return Batch(fids=np.asarray(fids), geoms=geoms, unparseable=unparseable, attrs=frame,
+        return Batch(fids=np.asarray(fids), geoms=geoms, unparseable=unparseable, attrs=attrs,
                      raw=wkb)
 
     def _linearised(self, insp: Inspection, fids: np.ndarray) -> np.ndarray:
