@@ -8,7 +8,8 @@ file runs, each in its own process (peak RSS from wait4):
            library inside pyogrio's wheel, see gdal_translate_anchor.py)
   debian   the same with Debian's ogr2ogr (GDAL 3.6), when installed, for reference
   ours     geo-publish ingest into a fresh GeoPackage store
-and prints wall time (median of --repeat interleaved runs), peak memory and the ratio ours/anchor.
+and prints wall time (median of --repeat interleaved runs), peak memory (the largest process's
+RSS, and the sampled PSS of the whole process tree) and the ratio ours/anchor.
 """
 
 from __future__ import annotations
@@ -54,21 +55,54 @@ def make_polygons(path: Path, n: int) -> None:
 
 
 # A small launcher process runs each command: a child forked from this (large) process would
-# report this process's memory as its own peak.
-_LAUNCH = ("import os, subprocess, sys, time; t = time.perf_counter(); "
-           "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); "
-           "_, st, ru = os.wait4(p.pid, 0); "
-           "print(time.perf_counter() - t, ru.ru_maxrss, os.waitstatus_to_exitcode(st))")
+# report this process's memory as its own peak. It also samples, every 50 ms, the proportional
+# set size (PSS) of the command's whole process tree: geo-publish writes a GeoPackage from a
+# forked child, and the two share the pages of the imports, which a sum of RSS would count twice.
+_LAUNCH = """
+import os, subprocess, sys, threading, time
+def tree(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    return out
+def pss(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+peak, done = [0], threading.Event()
+t = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+def sample():
+    while not done.wait(0.05):
+        peak[0] = max(peak[0], sum(pss(q) for q in tree(p.pid)))
+threading.Thread(target=sample, daemon=True).start()
+_, st, ru = os.wait4(p.pid, 0)
+wall = time.perf_counter() - t
+done.set()
+print(wall, ru.ru_maxrss, peak[0], os.waitstatus_to_exitcode(st))
+"""
 
 
-def timed(cmd: list[str]) -> tuple[float, float, int]:
+def timed(cmd: list[str]) -> tuple[float, float, float, int]:
     os.sync()  # the previous tool's writes are flushed before this one starts, not during it
     proc = subprocess.run(["/usr/bin/env", "python3", "-S", "-c", _LAUNCH, *cmd],
                           capture_output=True, text=True)
-    wall, rss, code = proc.stdout.split()
+    wall, rss, pss, code = proc.stdout.split()
     if int(code) != 0:
         print(f"  failed ({code}): {' '.join(cmd)}\n  {proc.stderr[-400:]}")
-    return float(wall), int(rss) / 1024, int(code)
+    return float(wall), int(rss) / 1024, int(pss) / 1024, int(code)
 
 
 def main() -> int:
@@ -84,11 +118,12 @@ def main() -> int:
     files = {"points": (work / f"points_{a.points}.gpkg", make_points, a.points),
              "polygons": (work / f"polygons_{a.polygons}.gpkg", make_polygons, a.polygons)}
     ogr_args = ["-t_srs", "EPSG:4326", "-makevalid", "-nlt", "PROMOTE_TO_MULTI", "-f", "GPKG"]
-    print(f"{'input':<10} {'tool':<8} {'wall s':>8} {'peak MB':>8} {'ratio':>7}")
+    print(f"{'input':<10} {'tool':<8} {'wall s':>8} {'RSS MB':>8} {'PSS MB':>8} {'ratio':>7}")
+    print("  RSS: peak of the largest single process; PSS: peak of the whole process tree, sampled")
     for label, (path, make, n) in files.items():
         if not path.exists():
             make(path, n)
-        runs: dict[str, list[tuple[float, float, int]]] = {}
+        runs: dict[str, list[tuple[float, float, float, int]]] = {}
         out = work / "anchor.gpkg"
         for _ in range(a.repeat):  # interleaved, so that a noisy moment hits every tool alike
             out.unlink(missing_ok=True)
@@ -104,12 +139,13 @@ def main() -> int:
             runs.setdefault("ours", []).append(timed(
                 [sys.executable, "-m", "geo_publish", "--config", str(proj / "config.yml"),
                  "ingest", str(path), "--collection", label]))
-        results = {tool: (statistics.median(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2])
-                   for tool, rs in runs.items()}
+        results = {tool: (statistics.median(r[0] for r in rs), max(r[1] for r in rs),
+                          max(r[2] for r in rs)) for tool, rs in runs.items()}
         base = results["anchor"][0]
-        for tool, (wall, mb, _) in results.items():
+        for tool, (wall, rss, pss) in results.items():
             spread = "" if a.repeat == 1 else "  runs " + ", ".join(f"{r[0]:.2f}" for r in runs[tool])
-            print(f"{label:<10} {tool:<8} {wall:8.2f} {mb:8.0f} {wall / base:7.2f}{spread}", flush=True)
+            print(f"{label:<10} {tool:<8} {wall:8.2f} {rss:8.0f} {pss:8.0f} {wall / base:7.2f}{spread}",
+                  flush=True)
     return 0
 
 

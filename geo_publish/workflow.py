@@ -99,17 +99,18 @@ def ingest(
                 schema=manifest.schema_ if manifest else SchemaSpec(),
             )
             run = Run(plan, settings.ingest, collection)
+            if not dry_run:
+                return _publish(settings, run, manifest, collection, source, report_path,
+                                lambda: _progress(plan.insp.count, show))
             advance, stop = _progress(plan.insp.count, show)
             try:
-                if dry_run:
-                    for _ in run.batches(advance):
-                        pass
-                    report = run.report("dry-run")
-                    paths = report.write(report_path) if report_path else None
-                    return Outcome(report, paths, None)
-                return _publish(settings, run, manifest, collection, source, report_path, advance)
+                for _ in run.batches(advance):
+                    pass
             finally:
                 stop()
+            report = run.report("dry-run")
+            paths = report.write(report_path) if report_path else None
+            return Outcome(report, paths, None)
         except GeoPublishError as err:
             if report_path is not None:
                 rejected = (run.report("rejected", error=err.one_line()) if run else
@@ -120,13 +121,20 @@ def ingest(
 
 
 def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection: str,
-             source: Path, report_path: Path | None, advance: Callable[[int], None] | None) -> Outcome:
+             source: Path, report_path: Path | None,
+             start_progress: Callable[[], tuple[Callable[[int], None] | None, Callable[[], None]]]) -> Outcome:
     store = open_store(settings)
     first_published = store.first_published(collection)
     staging = store.begin(collection)
     if manifest and manifest.schema_.id_field:  # items are fetched by it: index it
         staging.index_fields = [manifest.schema_.id_field]
     failures: list[BaseException] = []
+    try:
+        staging.prepare(run.plan.geometry_type)  # before any thread: the progress bar's, the stream's
+    except BaseException:
+        staging.abort()
+        raise
+    advance, stop_progress = start_progress()
 
     def guarded() -> Iterator[pa.RecordBatch]:
         # An error raised inside the stream reaches us through Arrow's C interface as a generic
@@ -144,6 +152,8 @@ def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection
             if failures:
                 raise failures[0] from None
             raise
+        finally:
+            stop_progress()
         staging.write_quarantine(row.__dict__ for row in run.tally.quarantine)
         report = run.report("published")
         effective = manifest or _template(collection, run, source)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
 import warnings
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -41,28 +43,71 @@ def horizontal(crs: CRS) -> CRS:
     return crs
 
 
+# Coordinates per thread below which splitting a transformation is not worth the hand-off.
+_PARALLEL_MIN = 50_000
+
+
 @dataclass
 class Pinned:
-    """The one coordinate operation applied to every feature of a layer."""
+    """The one coordinate operation applied to every feature of a layer.
+
+    PROJ objects must not be shared between threads: each thread that transforms gets its own
+    copy of the same operation (the same group, the same position in it, checked by name).
+    """
 
     transformer: Transformer
     name: str
     accuracy: float | None
     ballpark: bool
     note: str | None
+    source: CRS | None = None
+    aoi: AreaOfInterest | None = None
+    index: int = 0
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def describe(self) -> str:
         acc = f", accuracy {self.accuracy:g} m" if self.accuracy is not None else ", accuracy unknown"
         return f"{self.name}{acc}"
 
-    def apply(self, geoms: np.ndarray) -> np.ndarray:
-        t = self.transformer
+    def _mine(self) -> Transformer:
+        if threading.current_thread() is threading.main_thread() or self.source is None:
+            return self.transformer
+        t = getattr(self._local, "t", None)
+        if t is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                group = TransformerGroup(self.source, TARGET, always_xy=True, area_of_interest=self.aoi)
+            t = group.transformers[self.index]
+            if (t.description or t.name) != (self.transformer.description or self.transformer.name):
+                raise RuntimeError(f"the pinned operation {self.name!r} could not be re-created")
+            self._local.t = t
+        return t
 
+    def _xy_inplace(self, x: np.ndarray, y: np.ndarray) -> None:
+        self._mine().transform(x, y, inplace=True)
+
+    def transform_xy(self, x: np.ndarray, y: np.ndarray, pool: ThreadPoolExecutor | None = None) -> None:
+        """Transform contiguous float64 arrays in place; large ones in parts on ``pool``'s threads
+        (PROJ releases the GIL)."""
+        n = len(x)
+        parts = 1
+        if pool is not None and self.source is not None:
+            parts = min(pool._max_workers, n // _PARALLEL_MIN)
+        if parts <= 1:
+            self._xy_inplace(x, y)
+            return
+        edges = np.linspace(0, n, parts + 1).astype(int)
+        jobs = [pool.submit(self._xy_inplace, x[a:b], y[a:b])  # type: ignore[union-attr]
+                for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        for job in jobs:
+            job.result()
+
+    def apply(self, geoms: np.ndarray, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
         def fn(coords: np.ndarray) -> np.ndarray:
-            x, y = t.transform(coords[:, 0], coords[:, 1])
-            out = coords.copy()
-            out[:, 0], out[:, 1] = x, y
-            return out
+            x, y = np.ascontiguousarray(coords[:, 0]), np.ascontiguousarray(coords[:, 1])
+            self.transform_xy(x, y, pool)
+            coords[:, 0], coords[:, 1] = x, y
+            return coords
 
         return shapely.transform(geoms, fn, include_z=None)
 
@@ -108,7 +153,7 @@ def pin_transformation(src: CRS, bounds: tuple[float, float, float, float] | Non
     elif not group.best_available and group.unavailable_operations:
         missing = group.unavailable_operations[0].name
         note = f"a more accurate operation ({missing}) needs a grid that is not installed"
-    return Pinned(chosen, name, accuracy, ballpark, note)
+    return Pinned(chosen, name, accuracy, ballpark, note, source=src, aoi=aoi, index=0)
 
 
 def _same_datum(src: CRS) -> bool:

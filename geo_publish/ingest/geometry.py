@@ -165,14 +165,6 @@ def clean(geoms: np.ndarray, family: str, multi: bool, problems: Problems) -> tu
     geoms[keep] = _drop_m(geoms[keep])
     geoms[keep] = _unpack_collections(geoms[keep], family)
 
-    coords, where = shapely.get_coordinates(geoms[keep], include_z=False, return_index=True)
-    if len(coords):
-        bad_rows = np.unique(where[~np.isfinite(coords).all(axis=1)])
-        if len(bad_rows):
-            idx = np.flatnonzero(keep)[bad_rows]
-            problems.add(idx, "invalid_coordinates", "quarantined", "coordinate is NaN or infinite")
-            keep[idx] = False
-
     fams = families(geoms)
     wrong = keep & (fams != family)
     if wrong.any():
@@ -187,6 +179,13 @@ def clean(geoms: np.ndarray, family: str, multi: bool, problems: Problems) -> tu
     invalid = np.flatnonzero(keep & ~valid)
     if len(invalid):
         reasons = shapely.is_valid_reason(geoms[invalid])
+        # GEOS finds NaN or infinite x/y in its validity check: no separate pass over coordinates
+        nonfinite = np.array([r.startswith("Invalid Coordinate") for r in reasons], bool)
+        if nonfinite.any():
+            problems.add(invalid[nonfinite], "invalid_coordinates", "quarantined",
+                         "coordinate is NaN or infinite")
+            keep[invalid[nonfinite]] = False
+            invalid, reasons = invalid[~nonfinite], reasons[~nonfinite]
         if family == POLYGON:
             fixed = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
         else:

@@ -8,7 +8,9 @@ keeps, on the side, every problem and every quarantined feature, so that afterwa
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -63,6 +65,7 @@ class Run:
         self.tally = Tally()
         self.schema_state = SchemaState()
         self.schema: pa.Schema | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self.started = datetime.now(UTC).replace(microsecond=0).isoformat()
 
     # -- streaming ---------------------------------------------------------------------------
@@ -72,14 +75,20 @@ class Run:
         # a polygon or line costs tens of times a point's memory: smaller batches keep the peak flat
         chunk = self.settings.chunk_size
         if self.plan.family != geo.POINT:
-            chunk = max(1000, chunk // 5)
-        for batch in reader.batches(self.plan.insp, chunk):
-            out = self._process(batch, offset)
-            offset += len(batch.fids)
-            if progress is not None:
-                progress(len(batch.fids))  # type: ignore[operator]
-            if out is not None and out.num_rows:
-                yield out
+            chunk = max(1000, chunk // 10)
+        # reprojection of a large batch is split over threads (PROJ releases the GIL); the pool
+        # lives as long as the stream, so no thread outlives an ingest
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
+                                thread_name_prefix="geo-publish-proj") as pool:
+            self._pool = pool
+            for batch in reader.batches(self.plan.insp, chunk):
+                out = self._process(batch, offset)
+                offset += len(batch.fids)
+                if progress is not None:
+                    progress(len(batch.fids))  # type: ignore[operator]
+                if out is not None and out.num_rows:
+                    yield out
+            self._pool = None
         self._final_checks()
 
     def output_schema(self, first: pa.Table) -> pa.Schema:
@@ -119,7 +128,7 @@ class Run:
         source_geoms = batch.geoms
         out = np.full(n, None, dtype=object)
         if keep.any():
-            moved = plan.pinned.apply(cleaned[keep])
+            moved = plan.pinned.apply(cleaned[keep], self._pool)
             moved = sanity.snap_to_range(moved)
             out[keep] = moved
             t.with_geometry += int(keep.sum())

@@ -13,10 +13,9 @@ EPS = 1e-6  # degrees; Natural Earth writes 180.00000000000006
 
 def snap_to_range(geoms: np.ndarray) -> np.ndarray:
     """Pull coordinates within EPS of +-180/+-90 back onto the limit (world datasets)."""
-    coords = shapely.get_coordinates(geoms, include_z=False)
-    if not len(coords):
-        return geoms
-    over = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
+    b = shapely.bounds(geoms)
+    with np.errstate(invalid="ignore"):
+        over = (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
     if not over.any():
         return geoms
 
@@ -27,7 +26,9 @@ def snap_to_range(geoms: np.ndarray) -> np.ndarray:
         c[:, 1] = np.where((np.abs(y) > 90) & (np.abs(y) <= 90 + EPS), np.sign(y) * 90, y)
         return c
 
-    return shapely.transform(geoms, fn, include_z=None)
+    geoms = geoms.copy()
+    geoms[over] = shapely.transform(geoms[over], fn, include_z=None)
+    return geoms
 
 
 def out_of_range(geoms: np.ndarray) -> np.ndarray:

@@ -33,6 +33,9 @@ class Staging(Protocol):
 
     index_fields: list[str]
 
+    def prepare(self, geometry_type: str) -> None:
+        """Called once before the stream starts, while the ingest has a single thread."""
+
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None: ...
 
     def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None: ...

@@ -26,6 +26,7 @@ import pyogrio
 
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
+from geo_publish.store import forked
 from geo_publish.store.base import VersionInfo
 
 if TYPE_CHECKING:  # pandas only where a frame is made: an ingest does not need it
@@ -250,22 +251,35 @@ class GeoPackageStaging:
         self.quarantine_layer: str | None = None
         self.index_fields: list[str] = []
         self.raster: Path | None = None
+        self._sink: forked.ForkedSink | None = None
 
     def write_raster(self, path: Path) -> None:
         """A raster version is a COG file beside the store; the version row points at it."""
         self.raster = path
 
+    def prepare(self, geometry_type: str) -> None:
+        """Start the writer process now, while the ingest still has a single thread (see forked)."""
+        if forked.usable():
+            self._sink = forked.ForkedSink(lambda reader: self._write(reader, geometry_type))
+
+    def _write(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pyogrio.write_arrow(
+                stream, self.store.path, layer=self.layer, driver="GPKG",
+                geometry_name="geometry", geometry_type=geometry_type, crs="EPSG:4326",
+                encoding="UTF-8", layer_options={"SPATIAL_INDEX": "YES"},
+            )
+
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pyogrio.write_arrow(
-                    stream, self.store.path, layer=self.layer, driver="GPKG",
-                    geometry_name="geometry", geometry_type=geometry_type, crs="EPSG:4326",
-                    encoding="UTF-8", layer_options={"SPATIAL_INDEX": "YES"},
-                )
+            if self._sink is not None:
+                self._sink.write(stream)
+            else:
+                self._write(stream, geometry_type)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
-                pyogrio.errors.FieldError, pyogrio.errors.GeometryError) as err:
+                pyogrio.errors.FieldError, pyogrio.errors.GeometryError,
+                forked.ChildFailed) as err:
             raise StoreError(f"{self.store.path}: writing {self.collection} failed ({err})") from err
         if self.index_fields:
             with self.store._db(write=True) as conn:
@@ -315,6 +329,8 @@ class GeoPackageStaging:
         return version
 
     def abort(self) -> None:
+        if self._sink is not None:
+            self._sink.abort()
         if self.raster is not None:
             self.raster.unlink(missing_ok=True)
         with self.store._db(write=True) as conn:

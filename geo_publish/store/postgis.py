@@ -277,6 +277,9 @@ class PostGISStaging:
         self.index_fields: list[str] = []
         self.raster: Path | None = None
 
+    def prepare(self, geometry_type: str) -> None:
+        """Nothing to start: COPY goes through psycopg, which lets other threads run."""
+
     def write_raster(self, path: Path) -> None:
         """A raster version is a COG file (rasters_dir); the version row points at it."""
         self.raster = path
