@@ -81,6 +81,7 @@ class Run:
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
                                 thread_name_prefix="geo-publish-proj") as pool:
             self._pool = pool
+            self.plan.hash_in(pool)
             for batch in reader.batches(self.plan.insp, chunk):
                 out = self._process(batch, offset)
                 offset += len(batch.fids)
@@ -89,6 +90,7 @@ class Run:
                 if out is not None and out.num_rows:
                     yield out
             self._pool = None
+            self.plan.sha256  # noqa: B018 - resolved before the pool closes
         self._final_checks()
 
     def output_schema(self, first: pa.Table) -> pa.Schema:

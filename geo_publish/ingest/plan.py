@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,6 @@ from geo_publish.settings import IngestSettings
 @dataclass
 class Plan:
     source: Path
-    sha256: str
     insp: Inspection
     crs: CRS
     crs_from: str
@@ -38,6 +38,19 @@ class Plan:
     required: list[str]
     date_field: str | None
     warnings: list[str] = field(default_factory=list)
+    _sha256: str | None = None
+    _digest: Future[str] | None = None
+
+    def hash_in(self, pool: ThreadPoolExecutor) -> None:
+        """Checksum the source on ``pool`` while the features stream (hashlib lets go of the GIL)."""
+        if self._sha256 is None and self._digest is None:
+            self._digest = pool.submit(sha256, self.source)
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = self._digest.result() if self._digest is not None else sha256(self.source)
+        return self._sha256
 
     @property
     def geometry_type(self) -> str:
@@ -139,7 +152,7 @@ def make_plan(
     if pinned.note:
         warnings.append(pinned.note)
     return Plan(
-        source=source, sha256=sha256(source), insp=insp, crs=crs, crs_from=crs_from,
+        source=source, insp=insp, crs=crs, crs_from=crs_from,
         pinned=pinned, area=area_of_use(crs), family=family, multi=multi, has_z=has_z,
         field_map=field_map, types=types, id_field=id_field, required=required,
         date_field=published(schema.date_field) if schema.date_field else None,
