@@ -171,3 +171,21 @@ def published(project: Project, collection: str) -> gpd.GeoDataFrame:
     from geo_publish.store import open_store
 
     return open_store(load_settings(project.config)).read(collection)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The children of a process, from /proc (Linux)."""
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            out += [int(c) for c in fh.read().split()]
+    return out
+
+
+def process_running(pid: int) -> bool:
+    """True while the process exists and is not a zombie (a zombie has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -17,7 +17,7 @@ import pyogrio
 import pytest
 import shapely
 
-from gp_testlib import published, write_shapefile
+from gp_testlib import child_pids, process_running, published, write_shapefile
 
 
 @pytest.fixture
@@ -152,22 +152,6 @@ def _writing(project) -> bool:
         return bool(c.execute("SELECT count(*) FROM gp_staging").fetchone()[0])
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as fh:
-            out += [int(c) for c in fh.read().split()]
-    return out
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.slow
 def test_kill_9_mid_write_leaves_store_as_before(seeded, tmp_path):
     n = 400_000
@@ -190,15 +174,15 @@ def test_kill_9_mid_write_leaves_store_as_before(seeded, tmp_path):
             break
         time.sleep(0.05)
     assert staged and proc.poll() is None, "ingest finished before it could be killed"
-    writers = _children(proc.pid)
+    writers = child_pids(proc.pid)
     if seeded.backend == "geopackage":
         assert writers, "the GeoPackage store writes from a child process"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     deadline = time.time() + 10  # the writer dies with its parent, it does not write on alone
-    while time.time() < deadline and any(_running(p) for p in writers):
+    while time.time() < deadline and any(process_running(p) for p in writers):
         time.sleep(0.05)
-    assert not any(_running(p) for p in writers), "a writer process outlived the killed ingest"
+    assert not any(process_running(p) for p in writers), "a writer process outlived the killed ingest"
     assert seeded.state()["versions"] == before["versions"]
     assert seeded.state()["published"] == before["published"]
     assert len(published(seeded, "x")) == 12

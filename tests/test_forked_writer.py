@@ -17,7 +17,7 @@ import pytest
 import shapely
 
 from geo_publish.store import forked
-from gp_testlib import new_project, published
+from gp_testlib import new_project, process_running, published
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="not on this platform: the forked writer is Linux only")
@@ -138,14 +138,6 @@ def test_cli_process_writes_from_a_child(tmp_path):
         assert c.execute("SELECT feature_count FROM gp_versions").fetchall() == [(3000,)]
 
 
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
-    except FileNotFoundError:
-        return False
-
-
 def test_busy_child_dies_with_its_parent():
     """A parent killed with -9 cannot abort its writer: the kernel must end it (PDEATHSIG)."""
     script = textwrap.dedent("""
@@ -163,11 +155,11 @@ def test_busy_child_dies_with_its_parent():
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         child = int(parent.stdout.readline())
-        assert _running(child)
+        assert process_running(child)
     finally:
         parent.kill()
         parent.wait()
     deadline = time.time() + 10
-    while time.time() < deadline and _running(child):
+    while time.time() < deadline and process_running(child):
         time.sleep(0.05)
-    assert not _running(child), "the writer outlived its killed parent"
+    assert not process_running(child), "the writer outlived its killed parent"
