@@ -139,7 +139,10 @@ def test_nothing_lost_invariant_on_random_mixes(wkts):
     quarantined = {i for i, a in zip(problems.index, problems.action) if a == "quarantined"}
     assert keep.sum() + len(quarantined) == len(wkts)
     assert quarantined == set(np.flatnonzero(~keep))
-    assert all(g.geom_type == "MultiPolygon" and g.is_valid for g in out[keep])
+    assert all(g.geom_type in ("Polygon", "MultiPolygon") and g.is_valid for g in out[keep])
+    written = shapely.from_wkb(geo.wkb_array(out[keep], geo.POLYGON, True).to_numpy(zero_copy_only=False))
+    assert all(g.geom_type == "MultiPolygon" and g.is_valid for g in written)
+    assert all(shapely.equals(a, b) for a, b in zip(out[keep], written, strict=True))
 
 
 @settings(max_examples=50, deadline=None)

@@ -174,13 +174,13 @@ class Run:
         kept = attrs.iloc[np.flatnonzero(keep)].reset_index(drop=True)
         if plan.date_field and plan.date_field in kept.columns:
             self._dates(kept[plan.date_field])
-        import pandas as pd
-
         self._count(geoms_out)
-        kept[GEOMETRY] = shapely.to_wkb(geoms_out, flavor="iso") if len(geoms_out) else pd.Series([], dtype=object)
         if self.schema is None:
-            self.schema = self.output_schema(pa.Table.from_pandas(kept, preserve_index=False))
-        table = pa.Table.from_pandas(kept, schema=self.schema, preserve_index=False, safe=False)
+            self.schema = self.output_schema(pa.Table.from_pandas(kept, preserve_index=False)).append(
+                pa.field(GEOMETRY, pa.binary()))
+        attr_schema = self.schema.remove(self.schema.get_field_index(GEOMETRY))
+        table = pa.Table.from_pandas(kept, schema=attr_schema, preserve_index=False, safe=False)
+        table = table.append_column(self.schema.field(GEOMETRY), geo.wkb_array(geoms_out, plan.family, plan.multi))
         return table.combine_chunks().to_batches()[0] if table.num_rows else None
 
     def _count(self, geoms_out: np.ndarray) -> None:
@@ -195,8 +195,7 @@ class Run:
     def _arrow_out(self, attrs: pa.Table, keep: np.ndarray, geoms_out: np.ndarray) -> pa.RecordBatch | None:
         self._count(geoms_out)
         kept = attrs.take(pa.array(np.flatnonzero(keep), pa.int64()))
-        wkb = shapely.to_wkb(geoms_out, flavor="iso") if len(geoms_out) else np.array([], dtype=object)
-        kept = kept.append_column(GEOMETRY, pa.array(wkb, pa.binary()))
+        kept = kept.append_column(GEOMETRY, geo.wkb_array(geoms_out, self.plan.family, self.plan.multi))
         if self.schema is None:
             self.schema = self.output_schema(kept)
         table = kept.cast(self.schema, safe=False)
