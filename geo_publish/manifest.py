@@ -20,11 +20,14 @@ Frequency = Literal[
 ]
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """Unknown keys are an error (a typo in a YAML file must not pass silently)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-def _i18n(value: object) -> object:
+def by_language(value: object) -> object:
+    """A plain string means English; None means no text."""
     if value is None:
         return {}
     if isinstance(value, str):
@@ -32,27 +35,27 @@ def _i18n(value: object) -> object:
     return value
 
 
-class SourceSpec(_Model):
+class SourceSpec(StrictModel):
     path: str | None = None
     layer: str | None = None
     crs: str | None = None
     encoding: str | None = None
 
 
-class SchemaSpec(_Model):
+class SchemaSpec(StrictModel):
     id_field: str | None = None
     required: list[str] = Field(default_factory=list)
     types: dict[str, FieldType] = Field(default_factory=dict)
     date_field: str | None = None
 
 
-class Contact(_Model):
+class Contact(StrictModel):
     name: str = ""
     email: EmailStr | Literal[""] = ""
     phone: str = ""
 
 
-class PassportSpec(_Model):
+class PassportSpec(StrictModel):
     organization: str = ""
     responsible: Contact = Field(default_factory=Contact)
     license: str = ""
@@ -60,7 +63,7 @@ class PassportSpec(_Model):
     lineage: str = ""
 
 
-class Manifest(_Model):
+class Manifest(StrictModel):
     id: str
     title: dict[str, str] = Field(default_factory=dict)
     description: dict[str, str] = Field(default_factory=dict)
@@ -72,7 +75,7 @@ class Manifest(_Model):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    _t = field_validator("title", "description", mode="before")(_i18n)
+    _t = field_validator("title", "description", mode="before")(by_language)
 
     @field_validator("id")
     @classmethod

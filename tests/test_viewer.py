@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,30 +58,43 @@ class Watched:
     dialogs: list[str] = field(default_factory=list)
 
 
+@contextmanager
+def watched_page(browser, *, viewport: dict | None = None, **context: Any) -> Iterator[Watched]:
+    """A new page, watched for console errors, requests and dialogs; its browser context closed
+    afterwards."""
+    ctx = browser.new_context(viewport=viewport or PHONE, **context)
+    try:
+        w = Watched(ctx.new_page())
+        w.page.on("console", lambda m: m.type == "error" and w.errors.append(m.text))
+        w.page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
+        w.page.on("request", lambda r: w.requests.append(r.url))
+
+        def dialog(d):
+            w.dialogs.append(d.message)
+            d.dismiss()
+
+        w.page.on("dialog", dialog)
+        yield w
+    finally:
+        ctx.close()
+
+
+@contextmanager
 def open_page(browser, site: Site, name: str, *, lang: str | None = None,
-              position: tuple[float, float] | None = None, viewport: dict | None = None) -> Watched:
-    opts: dict[str, Any] = {"viewport": viewport or PHONE, "locale": "en-US"}
+              position: tuple[float, float] | None = None,
+              viewport: dict | None = None) -> Iterator[Watched]:
+    """A page of the site, opened and drawn (the map) or loaded (the index)."""
+    context: dict[str, Any] = {"locale": "en-US"}
     if position:
-        opts.update(geolocation={"latitude": position[0], "longitude": position[1]},
-                    permissions=["geolocation"])
-    ctx = browser.new_context(**opts)
-    page = ctx.new_page()
-    w = Watched(page)
-    page.on("console", lambda m: m.type == "error" and w.errors.append(m.text))
-    page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
-    page.on("request", lambda r: w.requests.append(r.url))
-
-    def dialog(d):
-        w.dialogs.append(d.message)
-        d.dismiss()
-
-    page.on("dialog", dialog)
-    page.goto(site.url + name + (f"?lang={lang}" if lang else ""))
-    if name != "index.html":
-        page.wait_for_selector("html[data-gp-drawn]", state="attached", timeout=20000)
-    else:
-        page.wait_for_load_state("load")
-    return w
+        context.update(geolocation={"latitude": position[0], "longitude": position[1]},
+                       permissions=["geolocation"])
+    with watched_page(browser, viewport=viewport, **context) as w:
+        w.page.goto(site.url + name + (f"?lang={lang}" if lang else ""))
+        if name != "index.html":
+            w.page.wait_for_selector("html[data-gp-drawn]", state="attached", timeout=20000)
+        else:
+            w.page.wait_for_load_state("load")
+        yield w
 
 
 def layer_js(page, cid: str, expr: str) -> Any:
@@ -117,29 +132,21 @@ def popup_text(page) -> str:
     return page.inner_text(".leaflet-popup-content")
 
 
-def close(w: Watched) -> None:
-    w.page.context.close()
-
-
 # -- pages ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["index.html", "map.html", "layer-points.html",
                                   "layer-polygons.html", "layer-many.html"])
 def test_page_loads_clean_and_stays_on_origin(browser, site, name):
-    w = open_page(browser, site, name)
-    try:
+    with open_page(browser, site, name) as w:
         w.page.wait_for_timeout(300)
         assert w.errors == []
         off = [u for u in w.requests if not u.startswith(site.url)]
         assert off == [], off  # no CDN, no tile server, nothing off-origin
         assert len(w.requests) >= 3
         assert w.dialogs == []
-    finally:
-        close(w)
 
 
 def test_all_layers_drawn(browser, site):
-    w = open_page(browser, site, "map.html")
-    try:
+    with open_page(browser, site, "map.html") as w:
         page = w.page
         assert page.get_attribute("html", "data-gp-drawn") == str(13 + 12 + 2500)
         assert page.locator(".gp-pin").count() == 13  # markers layer: one pin per feature
@@ -154,13 +161,10 @@ def test_all_layers_drawn(browser, site):
         assert page.locator(".leaflet-control-scale").count() == 1
         legend = page.inner_text(".gp-legend")
         assert TITLE_EN in legend and "(2,500)" in legend
-    finally:
-        close(w)
 
 
 def test_popup_shows_the_feature_fields(browser, site):
-    w = open_page(browser, site, "layer-points.html")
-    try:
+    with open_page(browser, site, "layer-points.html") as w:
         i = feature_index(w.page, "points", "Самарканд спортзал")
         assert i >= 0
         click_point(w.page, "points", i, zoom=12, lift=18)
@@ -168,25 +172,19 @@ def test_popup_shows_the_feature_fields(browser, site):
         assert "Самарканд спортзал" in text
         assert "Capacity" in text and "200" in text  # ВМЕСТ of the 2nd feature
         assert "Ўзбекистон 1" in text
-    finally:
-        close(w)
 
 
 def test_canvas_point_popup(browser, site):
-    w = open_page(browser, site, "layer-many.html")
-    try:
+    with open_page(browser, site, "layer-many.html") as w:
         i = 1234
         click_point(w.page, "many", i, zoom=13)
         text = popup_text(w.page)
         kod = layer_js(w.page, "many", f"l.props.rows[{i}][l.props.fields.indexOf('kod')]")
         assert kod == 1234 and "kod" in text and "1,234" in text
-    finally:
-        close(w)
 
 
 def test_html_in_data_and_passports_is_text(browser, site):
-    w = open_page(browser, site, "map.html")
-    try:
+    with open_page(browser, site, "map.html") as w:
         i = feature_index(w.page, "points", XSS)
         assert i >= 0
         click_point(w.page, "points", i, zoom=12, lift=18)
@@ -197,23 +195,17 @@ def test_html_in_data_and_passports_is_text(browser, site):
         assert w.page.locator(".leaflet-control-layers b, .gp-legend b").count() == 0
         w.page.wait_for_timeout(300)
         assert w.dialogs == [] and w.errors == []
-    finally:
-        close(w)
-    w = open_page(browser, site, "index.html")
-    try:
+    with open_page(browser, site, "index.html") as w:
         card = w.page.locator("#layer-points")
         assert card.locator(".gp-org").inner_text() == ORG
         assert "<b>Officer</b>" in card.locator(".gp-person").inner_text()
         assert card.locator("script, .gp-person b").count() == 0
         w.page.wait_for_timeout(300)
         assert w.dialogs == [] and w.errors == []
-    finally:
-        close(w)
 
 
 def test_language_switch_on_map_and_index(browser, site):
-    w = open_page(browser, site, "layer-points.html")
-    try:
+    with open_page(browser, site, "layer-points.html") as w:
         page = w.page
         assert page.inner_text(".gp-legend-title") == "Legend"
         page.select_option("#gp-lang", "ru")
@@ -226,10 +218,7 @@ def test_language_switch_on_map_and_index(browser, site):
         page.select_option("#gp-lang", "uz")
         page.wait_for_function("document.querySelector('.gp-legend-title').textContent === 'Shartli belgilar'")
         assert page.inner_text("#gp-locate").strip() == "Menga eng yaqin"
-    finally:
-        close(w)
-    w = open_page(browser, site, "index.html")
-    try:
+    with open_page(browser, site, "index.html") as w:
         page = w.page
         h2 = page.locator("#layer-points h2")
         assert h2.inner_text().strip() == TITLE_EN
@@ -241,8 +230,6 @@ def test_language_switch_on_map_and_index(browser, site):
         page.click("button[data-set-lang=ru]")
         assert h2.inner_text().strip() == "Пункты размещения"
         assert "lang=ru" in page.get_attribute("#layer-points .gp-map-link", "href")
-    finally:
-        close(w)
 
 
 def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -254,8 +241,7 @@ def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def test_locate_me_lists_the_nearest_feature(browser, site):
     here = (39.6542 + 0.0009, 66.9597)  # 100 m north of "Самарканд спортзал"
-    w = open_page(browser, site, "map.html", position=here)
-    try:
+    with open_page(browser, site, "map.html", position=here) as w:
         page = w.page
         page.wait_for_function("geoPublish.state.layers.every(l => l.props || l.error)")
         page.click("#gp-locate")
@@ -277,8 +263,6 @@ def test_locate_me_lists_the_nearest_feature(browser, site):
         first.click()
         page.wait_for_selector(".leaflet-popup-content")
         assert "Самарканд спортзал" in popup_text(page)
-    finally:
-        close(w)
 
 
 def _distances(page, here: tuple[float, float]) -> list[tuple[float, str]]:
@@ -291,18 +275,14 @@ def _distances(page, here: tuple[float, float]) -> list[tuple[float, str]]:
 
 
 def test_locate_me_without_permission_says_so(browser, site):
-    w = open_page(browser, site, "map.html")  # no geolocation permission granted
-    try:
+    with open_page(browser, site, "map.html") as w:  # no geolocation permission granted
         w.page.click("#gp-locate")
         w.page.wait_for_function(
             "document.querySelector('.gp-nearest').textContent.includes('not available')", timeout=20000)
-    finally:
-        close(w)
 
 
 def test_search_filters_cards(browser, site):
-    w = open_page(browser, site, "index.html")
-    try:
+    with open_page(browser, site, "index.html") as w:
         page = w.page
         assert page.locator("article.gp-card:visible").count() == 3
         page.fill("#gp-search", "пункты")
@@ -311,13 +291,10 @@ def test_search_filters_cards(browser, site):
         page.fill("#gp-search", "no such layer")
         assert page.locator("article.gp-card:visible").count() == 0
         assert page.locator("#gp-no-match").is_visible()
-    finally:
-        close(w)
 
 
 def test_downloads_and_api_links(browser, site):
-    w = open_page(browser, site, "index.html")
-    try:
+    with open_page(browser, site, "index.html") as w:
         hrefs = w.page.eval_on_selector_all("#layer-points .gp-links a", "as => as.map(a => a.getAttribute('href'))")
         assert {"downloads/points.v1.geojson", "downloads/points.v1.csv",
                 "downloads/points.v1.gpkg"} <= set(hrefs)
@@ -326,8 +303,6 @@ def test_downloads_and_api_links(browser, site):
             if h.startswith("downloads/"):
                 r = w.page.request.get(site.url + h)
                 assert r.status == 200 and len(r.body()) > 100
-    finally:
-        close(w)
 
 
 @pytest.fixture(scope="module")
@@ -348,8 +323,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Site:
 
 def test_phone_screenshot_of_all_layers(browser, demo):
     """The demo's map of all layers at phone size, saved to test-artifacts/ for a reviewer."""
-    w = open_page(browser, demo, "map.html", viewport=PHONE)
-    try:
+    with open_page(browser, demo, "map.html", viewport=PHONE) as w:
         assert w.page.get_attribute("html", "data-gp-drawn") == str(39 + 13 + 62)
         w.page.wait_for_function("document.querySelector('img.gp-raster').complete")
         ARTIFACTS.mkdir(exist_ok=True)
@@ -360,8 +334,6 @@ def test_phone_screenshot_of_all_layers(browser, demo):
         # nothing of the map sticks out of a phone's width
         assert w.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         assert w.errors == [] and not [u for u in w.requests if not u.startswith(demo.url)]
-    finally:
-        close(w)
 
 
 def test_raster_overlay_legend_opacity_and_value(browser, demo):
@@ -369,8 +341,7 @@ def test_raster_overlay_legend_opacity_and_value(browser, demo):
     an opacity slider, and the value under the cursor from the values grid."""
     import json as _json
 
-    w = open_page(browser, demo, "layer-seismic.html", viewport={"width": 1000, "height": 700})
-    try:
+    with open_page(browser, demo, "layer-seismic.html", viewport={"width": 1000, "height": 700}) as w:
         page = w.page
         page.wait_for_function("document.querySelector('img.gp-raster').complete")
         assert page.evaluate("document.querySelector('img.gp-raster').naturalWidth") > 100
@@ -410,8 +381,6 @@ def test_raster_overlay_legend_opacity_and_value(browser, demo):
                 for c in range(col - 1, col + 2)]
         assert any(v is not None and abs(v - value) < 1e-3 for v in near), (value, near)
         assert w.errors == []
-    finally:
-        close(w)
 
 
 @pytest.mark.parametrize("path", ["/?f=html&lang=uz", "/collections?f=html&lang=ru",
@@ -419,16 +388,11 @@ def test_raster_overlay_legend_opacity_and_value(browser, demo):
                                   "/openapi?f=html", "/site/map.html"])
 def test_api_html_pages_stay_on_origin_and_speak_uz_ru(browser, live, path):
     """pygeoapi's own pages: their CDN assets replaced by the vendored copies, ru/uz catalogues."""
-    ctx = browser.new_context(viewport=PHONE)
-    page = ctx.new_page()
-    errors, requests = [], []
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: requests.append(r.url))
-    try:
+    with watched_page(browser) as w:
+        page = w.page
         page.goto(live.url + path, wait_until="networkidle")
-        assert [u for u in requests if not u.startswith(live.url)] == []
-        assert errors == []
+        assert [u for u in w.requests if not u.startswith(live.url)] == []
+        assert w.errors == []
         text = page.inner_text("body")
         if "lang=uz" in path:
             assert "Bosh sahifa" in text
@@ -436,6 +400,4 @@ def test_api_html_pages_stay_on_origin_and_speak_uz_ru(browser, live, path):
             assert "Коллекции" in text
         if "items?" in path:
             assert page.locator(".leaflet-interactive, .leaflet-marker-icon").count() > 0
-    finally:
-        ctx.close()
 

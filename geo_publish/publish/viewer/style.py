@@ -8,39 +8,26 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from geo_publish.errors import ConfigError
-from geo_publish.manifest import Manifest
+from geo_publish.manifest import Manifest, StrictModel, by_language
+from geo_publish.publish.viewer.i18n import texts
 
 PALETTE = ("#1f78b4", "#e31a1c", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#a6761d", "#e7298a")
-LANGS = ("en", "ru", "uz")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _i18n(value: object) -> object:
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        return {"en": value}
-    return value
-
-
-class PopupField(_Model):
+class PopupField(StrictModel):
     field: str
     label: dict[str, str] = Field(default_factory=dict, description="per language: en, ru, uz")
 
-    _l = field_validator("label", mode="before")(_i18n)
+    _l = field_validator("label", mode="before")(by_language)
 
     def labels(self) -> dict[str, str]:
-        fallback = self.label.get("en") or next(iter(self.label.values()), self.field)
-        return {lang: self.label.get(lang) or fallback for lang in LANGS}
+        return texts(self.label, self.field)
 
 
-class Style(_Model):
+class Style(StrictModel):
     color: str = Field("#1f78b4", pattern=r"^#[0-9a-fA-F]{6}$")
     icon: str = Field("location-dot", pattern=r"^[a-z0-9-]+$",
                       description="Font Awesome (solid) icon name, as in fa-<name>")
