@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -95,14 +96,21 @@ print(wall, ru.ru_maxrss, peak[0], os.waitstatus_to_exitcode(st))
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, float, float, int]:
+class Timed(NamedTuple):
+    wall: float  # seconds
+    rss: float  # MB, the largest single process
+    pss: float  # MB, the whole process tree, sampled
+    code: int
+
+
+def timed(cmd: list[str]) -> Timed:
     os.sync()  # the previous tool's writes are flushed before this one starts, not during it
     proc = subprocess.run(["/usr/bin/env", "python3", "-S", "-c", _LAUNCH, *cmd],
                           capture_output=True, text=True)
     wall, rss, pss, code = proc.stdout.split()
     if int(code) != 0:
         print(f"  failed ({code}): {' '.join(cmd)}\n  {proc.stderr[-400:]}")
-    return float(wall), int(rss) / 1024, int(pss) / 1024, int(code)
+    return Timed(float(wall), int(rss) / 1024, int(pss) / 1024, int(code))
 
 
 def main() -> int:
@@ -123,7 +131,7 @@ def main() -> int:
     for label, (path, make, n) in files.items():
         if not path.exists():
             make(path, n)
-        runs: dict[str, list[tuple[float, float, float, int]]] = {}
+        runs: dict[str, list[Timed]] = {}
         out = work / "anchor.gpkg"
         for _ in range(a.repeat):  # interleaved, so that a noisy moment hits every tool alike
             out.unlink(missing_ok=True)
@@ -139,11 +147,11 @@ def main() -> int:
             runs.setdefault("ours", []).append(timed(
                 [sys.executable, "-m", "geo_publish", "--config", str(proj / "config.yml"),
                  "ingest", str(path), "--collection", label]))
-        results = {tool: (statistics.median(r[0] for r in rs), max(r[1] for r in rs),
-                          max(r[2] for r in rs)) for tool, rs in runs.items()}
+        results = {tool: (statistics.median(r.wall for r in rs), max(r.rss for r in rs),
+                          max(r.pss for r in rs)) for tool, rs in runs.items()}
         base = results["anchor"][0]
         for tool, (wall, rss, pss) in results.items():
-            spread = "" if a.repeat == 1 else "  runs " + ", ".join(f"{r[0]:.2f}" for r in runs[tool])
+            spread = "" if a.repeat == 1 else "  runs " + ", ".join(f"{r.wall:.2f}" for r in runs[tool])
             print(f"{label:<10} {tool:<8} {wall:8.2f} {rss:8.0f} {pss:8.0f} {wall / base:7.2f}{spread}",
                   flush=True)
     return 0

@@ -77,9 +77,9 @@ def main() -> int:
         os.environ["GP_BENCH_DSN"] = dsn
         results["ours"] = timed([sys.executable, "-m", "geo_publish", "--config",
                                  str(proj / "config.yml"), "ingest", str(path), "--collection", label])
-        base = results["anchor"][0]
-        for tool, (wall, mb, _) in results.items():
-            print(f"{label:<10} {tool:<8} {wall:8.2f} {mb:8.0f} {wall / base:7.2f}", flush=True)
+        base = results["anchor"].wall
+        for tool, r in results.items():
+            print(f"{label:<10} {tool:<8} {r.wall:8.2f} {r.rss:8.0f} {r.wall / base:7.2f}", flush=True)
     return 0
 
 

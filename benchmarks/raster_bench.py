@@ -77,7 +77,7 @@ def main() -> int:
         shutil.rmtree(proj)
     proj.mkdir()
     (proj / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
-    wall, mb, code = timed([sys.executable, "-m", "geo_publish", "--config", str(proj / "config.yml"),
+    wall, mb, _, code = timed([sys.executable, "-m", "geo_publish", "--config", str(proj / "config.yml"),
                             "ingest", str(src), "--collection", "grid"])
     print(f"ingest {a.size} x {a.size} float32: {wall:.1f} s, peak {mb:.0f} MB "
           f"({'under' if mb < 500 else 'OVER'} the 500 MB target), exit {code}")
