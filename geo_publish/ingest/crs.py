@@ -52,7 +52,7 @@ class Pinned:
     """The one coordinate operation applied to every feature of a layer.
 
     PROJ objects must not be shared between threads: each thread that transforms gets its own
-    copy of the same operation (the same group, the same position in it, checked by name).
+    copy of the same operation (the first of the same group, checked by name).
     """
 
     transformer: Transformer
@@ -62,7 +62,6 @@ class Pinned:
     note: str | None
     source: CRS | None = None
     aoi: AreaOfInterest | None = None
-    index: int = 0
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def describe(self) -> str:
@@ -77,7 +76,7 @@ class Pinned:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 group = TransformerGroup(self.source, TARGET, always_xy=True, area_of_interest=self.aoi)
-            t = group.transformers[self.index]
+            t = group.transformers[0]  # as pin_transformation chose
             if (t.description or t.name) != (self.transformer.description or self.transformer.name):
                 raise RuntimeError(f"the pinned operation {self.name!r} could not be re-created")
             self._local.t = t
@@ -153,7 +152,7 @@ def pin_transformation(src: CRS, bounds: tuple[float, float, float, float] | Non
     elif not group.best_available and group.unavailable_operations:
         missing = group.unavailable_operations[0].name
         note = f"a more accurate operation ({missing}) needs a grid that is not installed"
-    return Pinned(chosen, name, accuracy, ballpark, note, source=src, aoi=aoi, index=0)
+    return Pinned(chosen, name, accuracy, ballpark, note, source=src, aoi=aoi)
 
 
 def _same_datum(src: CRS) -> bool:

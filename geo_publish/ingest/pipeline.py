@@ -90,7 +90,6 @@ class Run:
                 if out is not None and out.num_rows:
                     yield out
             self._pool = None
-            self.plan.sha256  # noqa: B018 - resolved before the pool closes
         self._final_checks()
 
     def output_schema(self, first: pa.Table) -> pa.Schema:
@@ -135,8 +134,9 @@ class Run:
             out[keep] = moved
             t.with_geometry += int(keep.sum())
             kidx = np.flatnonzero(keep)
-            bad_range = sanity.out_of_range(moved)
-            bad_area = ~bad_range & sanity.outside_area(moved, plan.area, self.settings.area_margin_degrees)
+            bounds = shapely.bounds(moved)
+            bad_range = sanity.out_of_range(bounds)
+            bad_area = ~bad_range & sanity.outside_area(bounds, plan.area, self.settings.area_margin_degrees)
             if bad_range.any():
                 problems.add(kidx[bad_range], "coordinates_out_of_range", "quarantined",
                              f"outside longitude +-180 / latitude +-90 after reprojection from "
@@ -145,7 +145,7 @@ class Run:
                 problems.add(kidx[bad_area], "outside_area_of_use", "quarantined",
                              f"outside the area of use of {describe_crs(plan)}")
             bad = bad_range | bad_area
-            near = ~bad & sanity.outside_area(moved, plan.area, 0.0)
+            near = ~bad & sanity.outside_area(bounds, plan.area, 0.0)
             t.beyond_area += int(near.sum())
             t.out_of_place += int(bad.sum())
             keep[kidx[bad]] = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -38,19 +39,16 @@ class Plan:
     required: list[str]
     date_field: str | None
     warnings: list[str] = field(default_factory=list)
-    _sha256: str | None = None
     _digest: Future[str] | None = None
 
     def hash_in(self, pool: ThreadPoolExecutor) -> None:
         """Checksum the source on ``pool`` while the features stream (hashlib lets go of the GIL)."""
-        if self._sha256 is None and self._digest is None:
+        if self._digest is None:
             self._digest = pool.submit(sha256, self.source)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
-        if self._sha256 is None:
-            self._sha256 = self._digest.result() if self._digest is not None else sha256(self.source)
-        return self._sha256
+        return self._digest.result() if self._digest is not None else sha256(self.source)
 
     @property
     def geometry_type(self) -> str:

@@ -31,22 +31,22 @@ def snap_to_range(geoms: np.ndarray) -> np.ndarray:
     return geoms
 
 
-def out_of_range(geoms: np.ndarray) -> np.ndarray:
-    """Features with a longitude outside +-180 or a latitude outside +-90 (after snapping)."""
-    b = shapely.bounds(geoms)
+def out_of_range(b: np.ndarray) -> np.ndarray:
+    """Features, given their bounds, with a longitude outside +-180 or a latitude outside +-90
+    (after snapping)."""
     return (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90) | ~np.isfinite(b).all(axis=1)
 
 
 def outside_area(
-    geoms: np.ndarray, area: tuple[float, float, float, float] | None, margin: float
+    b: np.ndarray, area: tuple[float, float, float, float] | None, margin: float
 ) -> np.ndarray:
-    """Features lying entirely outside ``area`` (w, s, e, n; may cross 180) grown by ``margin``."""
+    """Features, given their bounds, lying entirely outside ``area`` (w, s, e, n; may cross 180)
+    grown by ``margin``."""
     if area is None:
-        return np.zeros(len(geoms), bool)
+        return np.zeros(len(b), bool)
     w, s, e, n = area
     if w <= -180 + margin and e >= 180 - margin and s <= -90 + margin and n >= 90 - margin:
-        return np.zeros(len(geoms), bool)
-    b = shapely.bounds(geoms)
+        return np.zeros(len(b), bool)
     lat_out = (b[:, 3] < s - margin) | (b[:, 1] > n + margin)
     if w <= e:
         lon_out = (b[:, 2] < w - margin) | (b[:, 0] > e + margin)
@@ -62,8 +62,8 @@ def _share_inside(
         lon, lat = Transformer.from_crs(src, "OGC:CRS84", always_xy=True).transform(xs, ys)
     except Exception:  # noqa: BLE001 - any failure means "not inside"
         return 0.0
-    pts = shapely.points(np.column_stack([lon, lat]))
-    ok = ~out_of_range(pts) & ~outside_area(pts, area, 1.0)
+    b = np.column_stack([lon, lat, lon, lat])  # a point's bounds
+    ok = ~out_of_range(b) & ~outside_area(b, area, 1.0)
     return float(ok.mean()) if len(ok) else 0.0
 
 
