@@ -129,6 +129,14 @@ _TEMPLATE = """\
 """
 
 
+def template(collection: str, source: SourceSpec) -> Manifest:
+    """The manifest written on first ingest: a title from the id, the rest to be filled in."""
+    title = collection.replace("_", " ").replace("-", " ").capitalize()
+    return Manifest(id=collection, title={"en": title, "uz": "", "ru": ""},
+                    description={"en": "", "uz": "", "ru": ""}, source=source,
+                    passport=PassportSpec(), style=collection)
+
+
 def write_template(collections_dir: Path, manifest: Manifest) -> Path:
     """Write a manifest to be completed; never overwrites an existing one."""
     path = manifest_path(collections_dir, manifest.id)

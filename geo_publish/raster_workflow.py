@@ -9,12 +9,11 @@ from pathlib import Path
 
 from geo_publish.ingest.raster import ingest_raster
 from geo_publish.ingest.report import Report, SourceReport
-from geo_publish.manifest import (
-    Manifest, PassportSpec, SourceSpec, manifest_path, write_template,
-)
+from geo_publish.manifest import Manifest, SourceSpec, template
 from geo_publish.passport.build import build_passport
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
+from geo_publish.workflow import file_version
 
 
 def rasters_dir(settings: Settings) -> Path:
@@ -44,7 +43,7 @@ def ingest_raster_source(settings: Settings, source: Path, collection: str, mani
             final = folder / f"v-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}.tif"
             result.path.replace(final)
             staging.write_raster(final)
-            effective = manifest or _template(collection, source)
+            effective = manifest or template(collection, SourceSpec(path=str(source)))
             passport = build_passport(effective, report, version=None, first_published=first)
             data = passport.model_dump(mode="json")
             data["raster"] = result.summary()
@@ -54,18 +53,4 @@ def ingest_raster_source(settings: Settings, source: Path, collection: str, mani
         except BaseException:
             staging.abort()
             raise
-    report.version = version
-    paths = report.write(settings.path(settings.reports_dir) / collection / f"v{version}.json")
-    if report_path is not None:
-        paths = report.write(report_path)
-    written = None
-    if manifest is None and not manifest_path(settings.path(settings.collections_dir), collection).exists():
-        written = write_template(settings.path(settings.collections_dir), _template(collection, source))
-    return report, paths, written
-
-
-def _template(collection: str, source: Path) -> Manifest:
-    title = collection.replace("_", " ").replace("-", " ").capitalize()
-    return Manifest(id=collection, title={"en": title, "uz": "", "ru": ""},
-                    description={"en": "", "uz": "", "ru": ""},
-                    source=SourceSpec(path=str(source)), passport=PassportSpec(), style=collection)
+    return (report, *file_version(settings, report, version, report_path, manifest, effective))

@@ -16,8 +16,8 @@ from geo_publish.ingest.plan import make_plan
 from geo_publish.ingest.prefetch import prefetched
 from geo_publish.ingest.report import Report
 from geo_publish.manifest import (
-    Manifest, PassportSpec, SchemaSpec, SourceSpec, check_collection_id, load_manifest,
-    manifest_path, write_template,
+    Manifest, SchemaSpec, SourceSpec, check_collection_id, load_manifest, manifest_path, template,
+    write_template,
 )
 from geo_publish.passport.build import build_passport
 from geo_publish.settings import Settings
@@ -157,7 +157,6 @@ def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection
         staging.write_quarantine(row.__dict__ for row in run.tally.quarantine)
         report = run.report("published")
         effective = manifest or _template(collection, run, source)
-        reports_dir = settings.path(settings.reports_dir) / collection
         passport = build_passport(
             effective, report, version=None, first_published=first_published,
             temporal_extent=run.tally.dates if run.plan.date_field else None,
@@ -170,26 +169,28 @@ def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection
     except BaseException:
         staging.abort()
         raise
-    report.version = version
-    paths = report.write(reports_dir / f"v{version}.json")
-    if report_path is not None:
-        report.write(report_path)
-        paths = (report_path.with_suffix(".json"), report_path.with_suffix(".html"))
-    written = None
-    if manifest is None and not manifest_path(settings.path(settings.collections_dir), collection).exists():
-        written = write_template(settings.path(settings.collections_dir), effective)
+    paths, written = file_version(settings, report, version, report_path, manifest, effective)
     return Outcome(report, paths, written)
 
 
+def file_version(settings: Settings, report: Report, version: int, report_path: Path | None,
+                 manifest: Manifest | None, effective: Manifest) -> tuple[tuple[Path, Path], Path | None]:
+    """After a commit: the report in data/reports/ID/vN.* (and at --report), and the manifest
+    template on a collection's first ingest. Returns the report's paths and the template's."""
+    report.version = version
+    paths = report.write(settings.path(settings.reports_dir) / report.collection / f"v{version}.json")
+    if report_path is not None:
+        paths = report.write(report_path)
+    written = None
+    collections_dir = settings.path(settings.collections_dir)
+    if manifest is None and not manifest_path(collections_dir, report.collection).exists():
+        written = write_template(collections_dir, effective)
+    return paths, written
+
+
 def _template(collection: str, run: Run, source: Path) -> Manifest:
-    title = collection.replace("_", " ").replace("-", " ").capitalize()
-    return Manifest(
-        id=collection,
-        title={"en": title, "uz": "", "ru": ""},
-        description={"en": "", "uz": "", "ru": ""},
-        source=SourceSpec(path=str(source), layer=run.plan.insp.layer,
-                          crs=None if run.plan.crs_from != "option" else str(run.plan.crs.to_string()),
-                          encoding=run.plan.insp.encoding.encoding if run.plan.insp.encoding.source == "option" else None),
-        passport=PassportSpec(),
-        style=collection,
-    )
+    plan = run.plan
+    return template(collection, SourceSpec(
+        path=str(source), layer=plan.insp.layer,
+        crs=None if plan.crs_from != "option" else str(plan.crs.to_string()),
+        encoding=plan.insp.encoding.encoding if plan.insp.encoding.source == "option" else None))

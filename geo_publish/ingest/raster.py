@@ -8,7 +8,6 @@ window by window by rio-cogeo; statistics are read from an overview level, not t
 
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from geo_publish.errors import CRSError, IngestError, SourceNotFound
+from geo_publish.ingest.source import sha256
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".gtiff", ".img", ".jp2", ".vrt", ".asc", ".bil", ".dem",
                    ".nc", ".hgt", ".rst", ".sdat"}
@@ -52,14 +52,6 @@ class RasterResult:
                 "source_resolution": self.source_resolution, "bands": self.bands,
                 "dtype": self.dtype, "nodata": self.nodata, "nodata_share": self.nodata_share,
                 "format": "COG (GeoTIFF, deflate, internal overviews)"}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _open(path: Path) -> Any:
@@ -177,7 +169,7 @@ def _ingest_raster(source: Path, out: Path, source_crs: str | None) -> RasterRes
             height=dst.height, resolution=[abs(dst.transform.a), abs(dst.transform.e)],
             source_resolution=src_res, bands=bands, dtype=dtype,
             nodata=None if nodata is None or (isinstance(nodata, float) and math.isnan(nodata)) else nodata,
-            nodata_share=share, sha256=_sha256(source), warnings=notes)
+            nodata_share=share, sha256=sha256(source), warnings=notes)
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         out.unlink(missing_ok=True)
         raise CRSError(f"{source}: after reprojection the raster lies outside the valid range "
