@@ -50,6 +50,11 @@ class IngestSettings(_Model):
     reject_outside_share: float = Field(
         0.5, gt=0, le=1, description="reject the layer when this share of features is out of place"
     )
+    nice: int = Field(
+        10, ge=0, le=19,
+        description="CPU priority the ingest command lowers itself by, so that a server on the "
+        "same machine keeps answering while a large layer is ingested (0: not lowered)",
+    )
 
 
 class ServerSettings(_Model):

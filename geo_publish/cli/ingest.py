@@ -24,6 +24,10 @@ def ingest(source: Path, collection: str, layer: str | None, source_crs: str | N
     from geo_publish.workflow import ingest as run_ingest
 
     settings = settings_from(config)
+    if settings.ingest.nice:
+        import os
+
+        os.nice(settings.ingest.nice)  # below a server's workers (an ingest is not interactive)
     outcome = run_ingest(settings, source, collection, layer=layer, source_crs=source_crs,
                          encoding=encoding, report_path=report, dry_run=dry_run)
     r = outcome.report

@@ -13,17 +13,18 @@ from geo_publish.errors import ServeError
 from geo_publish.settings import Settings
 
 
-def build_all(settings: Settings, site_api_url: str | None = None) -> dict[str, Path]:
-    """The pygeoapi configuration, the OpenAPI document and the viewer site."""
-    from geo_publish.serve.runtime import ensure_site, state_signature, write_build
-
+def build_all(settings: Settings, site_api_url: str | None = None,
+              site: bool = True) -> dict[str, Path]:
+    """The pygeoapi configuration, the OpenAPI document and (with ``site``) the viewer site."""
+    from geo_publish.publish.viewer.site import publish_site
     from geo_publish.serve.readers import Source
+    from geo_publish.serve.runtime import write_build
 
     Source.export_dsn(settings)
     try:
         paths = write_build(settings)
-        ensure_site(settings, state_signature(settings), site_api_url)
-        paths["site"] = settings.path(settings.build_dir) / "site" / "index.html"
+        if site:
+            paths["site"] = publish_site(settings, site_api_url)[0] / "index.html"
         return paths
     except Exception as err:
         from geo_publish.errors import GeoPublishError
@@ -63,16 +64,25 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     _check_port(host, port)
     url = settings.server.url or f"http://{host}:{port}"
     settings = settings.model_copy(update={"server": settings.server.model_copy(update={"url": url})})
-    paths = build_all(settings, public_url)
+    from geo_publish.publish.viewer.site import site_link
+
+    # a site being served already is brought up to date by the site builder, in the background
+    paths = build_all(settings, public_url, site=not site_link(settings).exists())
     os.environ["GEO_PUBLISH_URL"] = url
     os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
     os.environ["PYGEOAPI_CONFIG"] = str(paths["config"])
     os.environ["PYGEOAPI_OPENAPI"] = str(paths["openapi"])
     click.echo(f"serving {url} (OGC API at /, map viewer at {url}/site/) with {workers} worker(s);"
                " Ctrl-C stops", err=True)
-    uvicorn.run("geo_publish.serve.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=5)
+    from geo_publish.serve import site_builder
+
+    builder = site_builder.start(config_path.resolve(), public_url)
+    try:
+        uvicorn.run("geo_publish.serve.app:create_app", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=5)
+    finally:
+        site_builder.stop(builder)
 
 
 @click.command()

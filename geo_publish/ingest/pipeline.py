@@ -194,8 +194,11 @@ class Run:
 
     def _arrow_out(self, attrs: pa.Table, keep: np.ndarray, geoms_out: np.ndarray) -> pa.RecordBatch | None:
         self._count(geoms_out)
-        kept = attrs.take(pa.array(np.flatnonzero(keep), pa.int64()))
-        kept = kept.append_column(GEOMETRY, geo.wkb_array(geoms_out, self.plan.family, self.plan.multi))
+        wkb = geo.wkb_array(geoms_out, self.plan.family, self.plan.multi)
+        if attrs.num_columns:
+            kept = attrs.take(pa.array(np.flatnonzero(keep), pa.int64())).append_column(GEOMETRY, wkb)
+        else:  # a geometry-only layer (Arrow's take on a table without columns loses its rows)
+            kept = pa.table({GEOMETRY: wkb})
         if self.schema is None:
             self.schema = self.output_schema(kept)
         table = kept.cast(self.schema, safe=False)
@@ -320,6 +323,8 @@ def _iso(value: object) -> str:
 def _rows_json(attrs, idx: list[int]) -> list[str]:  # type: ignore[no-untyped-def]
     """Quarantined rows' properties as JSON, as read from the source."""
     if isinstance(attrs, pa.Table):
+        if not attrs.num_columns:
+            return ["{}"] * len(idx)
         return [json.dumps(r, ensure_ascii=False, default=_iso)
                 for r in attrs.take(pa.array(idx, pa.int64())).to_pylist()]
     rows = attrs.iloc[idx]

@@ -348,7 +348,6 @@ def create_app() -> Any:
 
     settings = load_settings(os.environ.get("GEO_PUBLISH_CONFIG", "config.yml"))
     Source.export_dsn(settings)
-    public_url = settings.server.url  # the viewer links to the API by it, else relatively
     if os.environ.get("GEO_PUBLISH_URL"):
         settings.server.url = os.environ["GEO_PUBLISH_URL"]
     if "PYGEOAPI_CONFIG" not in os.environ or not Path(os.environ["PYGEOAPI_CONFIG"]).exists():
@@ -359,7 +358,7 @@ def create_app() -> Any:
 
     patch_pygeoapi()
     sa.APP.debug = False
-    runtime = Runtime(settings, site_api_url=public_url)
+    runtime = Runtime(settings)
     runtime.refresh(force=True)
     runtime.watch()
     app = GeoPublishApp(settings, sa.APP, runtime)

@@ -2,8 +2,10 @@
 
 Every worker watches the store (which version of which collection is published) and the
 manifests; when either changes it regenerates the configuration and OpenAPI document in memory
-and swaps pygeoapi's API object in one assignment, so requests see the old or the new API, never
-a failure. No restart, no coordination between workers.
+(metadata only: milliseconds, whatever the size of the layers) and swaps pygeoapi's API object
+in one assignment, so requests see the old or the new API, never a failure. No restart, no
+coordination between workers. Workers never build the viewer site: that is the site builder's
+work (``serve/site_builder.py``), a process of its own.
 """
 
 from __future__ import annotations
@@ -73,33 +75,11 @@ def state_signature(settings: Settings) -> str:
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
 
 
-def ensure_site(settings: Settings, signature: str, api_url: str | None) -> bool:
-    """Rebuild the viewer site when it was built from another state. Workers share the build
-    folder: one builds under a file lock, the others find it done."""
-    import fcntl
-
-    from geo_publish.publish.viewer.site import build_site, fingerprint
-
-    site = settings.path(settings.build_dir) / "site"
-    stamp = site / ".state"
-    want = f"{signature} {fingerprint()} {api_url or ''}"
-    site.parent.mkdir(parents=True, exist_ok=True)
-    with open(site.parent / ".site.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists() and stamp.read_text() == want:
-            return False
-        build_site(settings, api_url)
-        stamp.write_text(want)
-        return True
-
-
 class Runtime:
     """Holds the current configuration; ``refresh()`` swaps in a new one when the state changed."""
 
-    def __init__(self, settings: Settings, interval: float = 1.0,
-                 site_api_url: str | None = None) -> None:
+    def __init__(self, settings: Settings, interval: float = 1.0) -> None:
         self.settings = settings
-        self.site_api_url = site_api_url
         self.interval = interval
         self.signature = ""
         self.generation = ""
@@ -124,10 +104,6 @@ class Runtime:
             self.config = cfg
             self.feature_collections = frozenset(
                 k for k, v in cfg["resources"].items() if v["providers"][0]["type"] == "feature")
-        try:
-            ensure_site(self.settings, sig, self.site_api_url)
-        except Exception as err:  # noqa: BLE001 - the API stays up; the old site stays served
-            LOG.error("geo-publish: viewer site not rebuilt: %s", err)
         return True
 
     def _install(self, cfg: dict[str, Any], oas: dict[str, Any]) -> None:

@@ -126,8 +126,9 @@ def fetch(root: Path | None = None, timeout: float = 60.0,
     return done
 
 
-def copy_into(site: Path) -> Path:
-    """Copy the vendored packages into ``site/vendor``; the error says how to install them."""
+def copy_into(site: Path, previous: Path | None = None) -> Path:
+    """Copy the vendored packages into ``site/vendor`` (linked from ``previous``, a site built
+    before, when it has the same); the error says how to install them."""
     root = vendor_dir()
     absent = missing(root)
     if absent:
@@ -140,6 +141,13 @@ def copy_into(site: Path) -> Path:
         if (dst / ".integrity").is_file() and (dst / ".integrity").read_text() == pkg.integrity:
             continue
         shutil.rmtree(dst, ignore_errors=True)
+        old = previous / "vendor" / dst.name if previous else None
+        if old and (old / ".integrity").is_file() and (old / ".integrity").read_text() == pkg.integrity:
+            try:
+                shutil.copytree(old, dst, copy_function=os.link)
+                continue
+            except OSError:
+                shutil.rmtree(dst, ignore_errors=True)
         shutil.copytree(src, dst)
     return out
 

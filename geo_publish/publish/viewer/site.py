@@ -9,6 +9,7 @@ page never mixes two versions.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import html
@@ -109,12 +110,53 @@ def _human(size: int) -> str:
     return str(size)
 
 
+def _style_key(style: Style) -> str:
+    return hashlib.sha1(style.model_dump_json().encode()).hexdigest()[:10]
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(src, dst)
+
+
 class SiteBuilder:
-    def __init__(self, settings: Settings, api_url: str | None = None) -> None:
+    """Builds the site into ``site`` (a fresh folder). Files of versions that ``previous`` (the
+    site being served) already has for the same style are linked from it, not written again, so
+    a rebuild after one layer changed reads only that layer."""
+
+    def __init__(self, settings: Settings, api_url: str | None = None, site: Path | None = None,
+                 previous: Path | None = None) -> None:
         self.settings = settings
-        self.site = settings.path(settings.build_dir) / "site"
+        self.site = site or settings.path(settings.build_dir) / "site"
+        self.previous = previous if previous and previous.is_dir() else None
         # API links: absolute when the public URL is configured, else the server's layout (site at /site/)
         self.api = (api_url or "..").rstrip("/")
+
+    def _reused(self, stem: str, key: str) -> dict[str, Any] | None:
+        """The cached description of ``stem``'s files from the previous site, its files linked
+        into this one; None when the previous site has none for this style."""
+        if self.previous is None:
+            return None
+        meta = self.previous / "data" / f"{stem}.{key}.meta.json"
+        if not meta.is_file():
+            return None
+        self._carry(stem)
+        return json.loads(meta.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+    def _carry(self, stem: str) -> None:
+        """Link the previous site's data and download files of ``stem`` into this one."""
+        if self.previous is None:
+            return
+        for folder in ("data", "downloads"):
+            (self.site / folder).mkdir(parents=True, exist_ok=True)
+            for f in (self.previous / folder).glob(f"{stem}.*"):
+                if not (self.site / folder / f.name).exists():
+                    _link_or_copy(f, self.site / folder / f.name)
+
+    def _remember(self, stem: str, key: str, desc: dict[str, Any]) -> None:
+        _write_text(self.site / "data" / f"{stem}.{key}.meta.json", json.dumps(desc))
 
     def layers(self) -> list[LayerView]:
         from geo_publish.store import open_store
@@ -128,12 +170,25 @@ class SiteBuilder:
             cid = info.collection
             manifest = load_manifest(self.settings.path(self.settings.collections_dir), cid)
             style, path = load_style(self.settings.path(self.settings.styles_dir), manifest, cid)
+            stem, key = f"{cid}.v{info.version}", _style_key(style)
+            cached = self._reused(stem, key)
             if info.geometry_type == "Raster":
                 check_style(style, path, [], icons)
-                out.append(LayerView(cid, store.passport(cid), style,
-                                     data.write_raster_layer(info.layer, cid, info.version, style,
-                                                             self.site),
-                                     0, info.bbox, info.version))
+                if cached is not None:
+                    rfiles = data.RasterFiles(**{**cached, "ramp": [tuple(r) for r in cached["ramp"]]})
+                else:
+                    rfiles = data.write_raster_layer(info.layer, cid, info.version, style, self.site)
+                    self._remember(stem, key, dataclasses.asdict(rfiles))
+                out.append(LayerView(cid, store.passport(cid), style, rfiles, 0, info.bbox,
+                                     info.version))
+                continue
+            if cached is not None:
+                fields, styled = cached["fields"], Style(**cached["style"])
+                check_style(styled, path, fields, icons)
+                out.append(LayerView(cid, store.passport(cid), styled,
+                                     data.LayerFiles(**{**cached["files"], "downloads": {
+                                         k: tuple(v) for k, v in cached["files"]["downloads"].items()}}),
+                                     info.feature_count, info.bbox, info.version))
                 continue
             frame = store.read(cid)
             fields = [c for c in frame.columns if c != frame.geometry.name]
@@ -142,6 +197,9 @@ class SiteBuilder:
             check_style(style, path, fields, icons)
             layer_files = data.write_layer(frame, cid, info.version, style, info.geometry_type,
                                            self.site)
+            del frame
+            self._remember(stem, key, {"fields": fields, "style": style.model_dump(mode="json"),
+                                       "files": dataclasses.asdict(layer_files)})
             out.append(LayerView(cid, store.passport(cid), style, layer_files, info.feature_count,
                                  info.bbox, info.version))
         return out
@@ -149,11 +207,13 @@ class SiteBuilder:
     def build(self) -> Path:
         site = self.site
         site.mkdir(parents=True, exist_ok=True)
-        assets.copy_into(site)
+        assets.copy_into(site, self.previous)
         static = _static(site)
         layers = self.layers()
         self._maps(layers, static)
         self._index(layers, static)
+        for layer in layers:  # pages opened before this build still find their data
+            self._carry(f"{layer.id}.v{layer.version - 1}")
         data.prune(site, {f"{layer.id}.v{layer.version}" for layer in layers}
                    | {f"{layer.id}.v{layer.version - 1}" for layer in layers})
         return site
@@ -283,8 +343,61 @@ def fingerprint() -> str:
 
 
 def build_site(settings: Settings, api_url: str | None = None) -> Path:
-    return SiteBuilder(settings, api_url).build()
+    """Build the site for the store's current state and swap it in (see ``publish_site``)."""
+    return publish_site(settings, api_url)[0]
+
+
+def site_link(settings: Settings) -> Path:
+    """``<build>/site``: a symbolic link to the complete site being served."""
+    return settings.path(settings.build_dir) / "site"
+
+
+def publish_site(settings: Settings, api_url: str | None = None,
+                 signature: str | None = None) -> tuple[Path, bool]:
+    """Build the site in a new folder ``<build>/sites/<n>`` and, once complete, point the link
+    ``<build>/site`` at it in one rename: a web server (or the API's /site/) serves the old site
+    or the new one, never a half-built one. Nothing is done when the served site was built from
+    the same state (published versions, manifests, styles, this builder, the API URL). Returns
+    the link and whether a new site was built. Processes share the build folder under a lock."""
+    import fcntl
+    import time
+
+    from geo_publish.serve.runtime import state_signature
+
+    build = settings.path(settings.build_dir)
+    link, sites = site_link(settings), build / "sites"
+    sites.mkdir(parents=True, exist_ok=True)
+    with open(build / ".site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        want = f"{signature or state_signature(settings)} {fingerprint()} {api_url or ''}"
+        if link.is_dir() and not link.is_symlink():  # a site built in place by geo-publish < 0.2
+            os.rename(link, sites / f"legacy-{time.time_ns()}")
+        current = link.resolve() if link.is_symlink() and link.exists() else None
+        if current is not None and (current / ".state").is_file() \
+                and (current / ".state").read_text() == want:
+            return link, False
+        tmp = sites / f".building-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            SiteBuilder(settings, api_url, tmp, current).build()
+            (tmp / ".state").write_text(want)
+            new = sites / f"{time.time_ns()}"
+            os.rename(tmp, new)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        pointer = build / f".site.{os.getpid()}"
+        pointer.unlink(missing_ok=True)
+        os.symlink(os.path.join("sites", new.name), pointer)
+        os.replace(pointer, link)
+        # keep the one just replaced: pages being loaded from it finish
+        for old in sites.iterdir():
+            if old not in (new, current) and not old.name.startswith(".building-"):
+                shutil.rmtree(old, ignore_errors=True)
+        return link, True
 
 
 def clean(settings: Settings) -> None:
-    shutil.rmtree(settings.path(settings.build_dir) / "site", ignore_errors=True)
+    build = settings.path(settings.build_dir)
+    site_link(settings).unlink(missing_ok=True)
+    shutil.rmtree(build / "sites", ignore_errors=True)
