@@ -29,7 +29,7 @@ def ingest_raster_source(settings: Settings, source: Path, collection: str, mani
         result = ingest_raster(source, Path(tmp) / "cog.tif", source_crs=source_crs)
         report = Report(
             collection=collection, status="dry-run" if dry_run else "published",
-            source=SourceReport(path=str(source), sha256=result.sha256, format="raster",
+            source=SourceReport(path=Path(source).name, sha256=result.sha256, format="raster",
                                 crs=result.crs, crs_from=result.crs_from),
             target_crs="EPSG:4326", transformation=result.transformation, extent=result.extent,
             warnings=result.warnings, geometry_type="Raster", raster=result.summary(),

@@ -64,6 +64,14 @@ class ServerSettings(_Model):
     workers: int = Field(2, ge=1, description="server processes")
     tiles: str | None = Field(None, description="base map tile URL template; none by default (offline)")
     tiles_attribution: str = ""
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="largest request body (413 above)")
+    max_in_list: int = Field(1000, ge=1, description="most values in one CQL2 IN list (400 above)")
+    coverage_max_cells: int = Field(
+        1_000_000, ge=1,
+        description="most cells (width x height x bands) one coverage request may read; larger "
+        "requests are refused with 400 naming this budget (ask for a bbox or fewer bands)")
+    statement_timeout: float = Field(
+        10.0, gt=0, description="seconds one store query may run before it is cancelled (503)")
 
 
 class Settings(_Model):

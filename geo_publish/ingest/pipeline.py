@@ -285,7 +285,7 @@ class Run:
         return Report(
             collection=self.collection, status=status, version=version, error=error,  # type: ignore[arg-type]
             source=SourceReport(
-                path=str(plan.source), sha256=plan.sha256, format=insp.format,
+                path=plan.source.name, sha256=plan.sha256, format=insp.format,
                 layer=insp.layer, encoding=insp.encoding.encoding,
                 encoding_from=insp.encoding.source, crs=describe_crs(plan), crs_from=plan.crs_from,
             ),

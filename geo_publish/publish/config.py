@@ -58,10 +58,13 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
     provider: dict[str, Any] = {
         "type": "feature", "name": PROVIDER, "data": Source.of(settings).data,
         "collection": cid, "crs": CRS_LIST, "storage_crs": CRS_LIST[0],
+        "statement_timeout": settings.server.statement_timeout,
+        "max_in_list": settings.server.max_in_list,
     }
     if info.geometry_type == "Raster":  # a COG: OGC API - Coverages
         provider = {"type": "coverage", "name": COVERAGE_PROVIDER, "data": info.layer,
-                    "format": {"name": "GTiff", "mimetype": "image/tiff"}}
+                    "format": {"name": "GTiff", "mimetype": "image/tiff"},
+                    "max_cells": settings.server.coverage_max_cells}
     if manifest and manifest.schema_.id_field:
         provider["id_field"] = manifest.schema_.id_field
     if manifest and manifest.schema_.date_field:

@@ -18,6 +18,9 @@ from pygeoapi.provider.rasterio_ import RasterioProvider
 from rasterio.io import MemoryFile
 from rasterio.windows import Window, from_bounds
 
+from geo_publish.serve.errors import QueryTooLarge
+
+DEFAULT_MAX_CELLS = 1_000_000
 _local = threading.local()
 _props: dict[str, Any] = {}
 
@@ -44,6 +47,7 @@ class COGProvider(RasterioProvider):  # type: ignore[misc]
         self.crs = props["bbox_crs"]
         self.num_bands = props["num_bands"]
         self.native_format = provider_def["format"]["name"]
+        self.max_cells = int(provider_def.get("max_cells", DEFAULT_MAX_CELLS))
         self.get_fields()
 
     def get_fields(self) -> dict[str, Any]:
@@ -89,6 +93,12 @@ class COGProvider(RasterioProvider):  # type: ignore[misc]
             window = window.intersection(Window(0, 0, ds.width, ds.height))
         else:
             window = Window(0, 0, ds.width, ds.height)
+        cells = int(window.width) * int(window.height) * len(bands)
+        if cells > self.max_cells:
+            raise QueryTooLarge(
+                user_msg=f"the request covers {cells:,} cells (width x height x bands); this server "
+                         f"answers at most {self.max_cells:,} per request: ask for a smaller bbox "
+                         "or fewer bands (properties=1)")
         data = ds.read(bands, window=window, masked=False)
         transform = ds.window_transform(window)
         bounds = rasterio.windows.bounds(window, ds.transform)

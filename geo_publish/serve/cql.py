@@ -22,6 +22,25 @@ class FilterError(ValueError):
     """The filter is well-formed CQL2 but cannot apply to this collection."""
 
 
+# what a property or literal is, for comparisons: integer and number compare, date and datetime
+# compare (with each other and with text that reads as one), text with text, booleans with booleans
+_FAMILY = {"integer": "number", "number": "number", "string": "text", "boolean": "boolean",
+           "date": "temporal", "datetime": "temporal", "date-time": "temporal"}
+MAX_IN = 1000
+
+
+def _literal_kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dt.datetime | dt.date):
+        return "datetime"
+    return None
+
+
 SPATIAL_OPS = {
     ast.GeometryIntersects: "intersects", ast.GeometryDisjoint: "disjoint",
     ast.GeometryContains: "contains", ast.GeometryWithin: "within",
@@ -45,6 +64,7 @@ class Dialect:
     spatial: Callable[[str, shapely.Geometry, list[Any]], str]
     boolean: Callable[[bool], Any] = int
     like_escape: str = "\\"
+    max_in: int = MAX_IN
 
 
 @dataclass
@@ -54,8 +74,10 @@ class Translation:
 
 
 def to_sql(node: ast.Node, fields: dict[str, str], geometry_names: set[str], dialect: Dialect) -> Translation:
-    """Translate ``node``; ``fields`` maps property name to JSON type, ``geometry_names`` are
-    the names a filter may use for the feature geometry."""
+    """Translate ``node``; ``fields`` maps property name to its type (integer, number, string,
+    boolean, date, datetime: the queryables' type, or format where there is one),
+    ``geometry_names`` are the names a filter may use for the feature geometry. A literal of
+    another type than the property it is compared with is a FilterError naming both."""
     params: list[Any] = []
     sql = _Translator(fields, geometry_names, dialect, params).visit(node)
     return Translation(sql, params)
@@ -75,14 +97,22 @@ class _Translator:
         if isinstance(node, ast.Not):
             return f"(NOT {self.visit(node.sub_node)})"
         if type(node) in _COMPARISON:
+            self.compatible(node.lhs, [node.rhs])
             return f"({self.scalar(node.lhs)} {_COMPARISON[type(node)]} {self.scalar(node.rhs)})"
         if isinstance(node, ast.Like):
             return self.like(node)
         if isinstance(node, ast.In):
+            if len(node.sub_nodes) > self.dialect.max_in:
+                raise FilterError(f"IN lists hold at most {self.dialect.max_in} values; this one "
+                                  f"has {len(node.sub_nodes)}")
+            self.compatible(node.lhs, node.sub_nodes)
             items = ", ".join(self.scalar(v) for v in node.sub_nodes)
             neg = "NOT " if node.not_ else ""
             return f"({self.scalar(node.lhs)} {neg}IN ({items}))"
         if isinstance(node, ast.Between):
+            self.compatible(node.lhs, [node.low, node.high])
+            if self.kind(node.lhs) in ("text", "boolean"):
+                raise FilterError(f"BETWEEN compares numbers or dates; {self.describe(node.lhs)}")
             neg = "NOT " if node.not_ else ""
             return (f"({self.scalar(node.lhs)} {neg}BETWEEN {self.scalar(node.low)} "
                     f"AND {self.scalar(node.high)})")
@@ -102,11 +132,42 @@ class _Translator:
     def like(self, node: ast.Like) -> str:
         if not isinstance(node.pattern, str):
             raise FilterError("LIKE needs a text pattern")
+        if isinstance(node.lhs, ast.Attribute) and self.kind(node.lhs) != "text":
+            raise FilterError(f"LIKE applies to text properties; {self.describe(node.lhs)}")
         # CQL2 uses % and _ with \ as escape, as SQL does
         self.params.append(node.pattern)
         neg = "NOT " if node.not_ else ""
         lhs = self.scalar(node.lhs)
         return f"({lhs} {neg}LIKE ? ESCAPE '{self.dialect.like_escape}')"
+
+    def kind(self, node: Any) -> str | None:
+        """The comparison family of a property or literal (None: unknown, e.g. a function)."""
+        if isinstance(node, ast.Attribute):
+            return _FAMILY.get(self.fields.get(node.name, ""), None)
+        lit = _literal_kind(node)
+        return _FAMILY.get(lit, None) if lit else None
+
+    def describe(self, node: Any) -> str:
+        if isinstance(node, ast.Attribute):
+            self.scalar(node)  # unknown property: its own message
+            return f"{node.name!r} is {_article(self.fields.get(node.name) or 'value')}"
+        return f"{node!r} is {_article(_literal_kind(node) or 'value')}"
+
+    def compatible(self, lhs: Any, others: list[Any]) -> None:
+        for node in [lhs, *others]:
+            if isinstance(node, ast.Attribute):
+                self.scalar(node)  # unknown property: its own message
+        want = self.kind(lhs)
+        for other in others:
+            got = self.kind(other)
+            if want is None or got is None or got == want:
+                continue
+            text_date = {want, got} == {"text", "temporal"}
+            literal = other if not isinstance(other, ast.Attribute) else lhs
+            if text_date and isinstance(literal, str) and _reads_as_date(literal):
+                continue
+            prop, value = (lhs, other) if isinstance(lhs, ast.Attribute) else (other, lhs)
+            raise FilterError(f"cannot compare {self.describe(prop)} with {self.describe(value)}")
 
     def scalar(self, node: Any) -> str:
         if isinstance(node, ast.Attribute):
@@ -164,3 +225,15 @@ def _box(args: Any) -> shapely.Geometry:
 
 def _name(node: Any) -> str:
     return type(node).__name__
+
+
+def _article(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _reads_as_date(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import struct
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -87,6 +88,32 @@ def _relate(op: str, blob: bytes | None, wkb: bytes) -> int:
     return int(getattr(shapely, _CONVERSE.get(op, op))(_literal(wkb), geom))
 
 
+def _in_box(blob: bytes | None, x0: float, y0: float, x1: float, y1: float) -> int:
+    """Is a (multi)point inside the box? Read off the WKB, without GEOS: bbox requests on point
+    layers call this for every candidate the R-tree gives."""
+    wkb = wkb_of(blob)
+    if wkb is None or len(wkb) < 5:
+        return 0
+    order = "<" if wkb[0] == 1 else ">"
+    kind = struct.unpack_from(order + "I", wkb, 1)[0]
+    base, dims = kind % 1000, kind // 1000
+    if base == 1:
+        x, y = struct.unpack_from(order + "dd", wkb, 5)
+        return int(x0 <= x <= x1 and y0 <= y <= y1)
+    if base != 4 or dims > 3:
+        return _relate("intersects", blob, shapely.to_wkb(shapely.box(x0, y0, x1, y1)))
+    n = struct.unpack_from(order + "I", wkb, 5)[0]
+    stride = 5 + 8 * (2 + (dims in (1, 2)) + 2 * (dims == 3))
+    pos = 9
+    for _ in range(n):
+        inner = "<" if wkb[pos] == 1 else ">"
+        x, y = struct.unpack_from(inner + "dd", wkb, pos + 5)
+        if x0 <= x <= x1 and y0 <= y <= y1:
+            return 1
+        pos += stride
+    return 0
+
+
 def _fold(value: object) -> object:
     return value.casefold() if isinstance(value, str) else value
 
@@ -101,6 +128,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
         conn.execute("PRAGMA case_sensitive_like = ON")  # CQL2 LIKE is case-sensitive
         conn.create_function("gp_relate", 3, _relate, deterministic=True)
         conn.create_function("gp_fold", 1, _fold, deterministic=True)
+        conn.create_function("gp_in_box", 5, _in_box, deterministic=True)
         conns[key] = conn
     return conn
 
@@ -145,8 +173,29 @@ def table(path: Path | str, name: str) -> Table:
     return found
 
 
-def rows(path: Path | str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    return connect(path).execute(sql, params).fetchall()
+class Interrupted(Exception):
+    """The query ran past its deadline and SQLite stopped it."""
+
+
+def rows(path: Path | str, sql: str, params: list[Any],
+         timeout: float | None = None) -> list[tuple[Any, ...]]:
+    conn = connect(path)
+    if timeout is None:
+        return conn.execute(sql, params).fetchall()
+    import time
+
+    deadline = time.monotonic() + timeout
+    # called every 10,000 SQLite VM steps (and so between calls of gp_relate): a non-zero
+    # return interrupts the statement
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    try:
+        return conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as err:
+        if "interrupted" in str(err):
+            raise Interrupted(str(err)) from err
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def quote(name: str) -> str:

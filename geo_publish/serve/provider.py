@@ -23,14 +23,15 @@ import numpy as np
 import shapely
 from pygeoapi.crs import DEFAULT_STORAGE_CRS, crs_transform
 from pygeoapi.provider.base import (
-    BaseProvider, ProviderConnectionError, ProviderInvalidQueryError, ProviderItemNotFoundError,
+    BaseProvider, ProviderGenericError, ProviderInvalidQueryError, ProviderItemNotFoundError,
     ProviderQueryError,
 )
 
 from geo_publish.serve import gpkg_read as db
 from geo_publish.serve.common import cached_crs, dumps
-from geo_publish.serve.cql import Dialect, FilterError, to_sql
-from geo_publish.serve.readers import StoreUnavailable, reader
+from geo_publish.serve.cql import MAX_IN, Dialect, FilterError, to_sql
+from geo_publish.serve.readers import DEFAULT_TIMEOUT, reader
+from geo_publish.serve.validate import parse_datetime
 
 FID = "fid"
 
@@ -63,7 +64,8 @@ class StoreProvider(BaseProvider):
         self.crs = None
         self.num_bands = None
         self._current: tuple[db.Published, db.Table] | None = None
-        self.reader = reader(self.data)
+        self.max_in = int(provider_def.get("max_in_list", MAX_IN))
+        self.reader = reader(self.data, float(provider_def.get("statement_timeout", DEFAULT_TIMEOUT)))
 
     # -- layer -----------------------------------------------------------------------------------
     def _layer(self) -> tuple[db.Published, db.Table]:
@@ -73,9 +75,7 @@ class StoreProvider(BaseProvider):
                 if pub is None:
                     raise ProviderItemNotFoundError(f"collection {self.collection} is not published")
                 self._current = (pub, self.reader.table(pub.table))
-            except StoreUnavailable as err:
-                raise ProviderConnectionError(str(err)) from err
-            except ProviderItemNotFoundError:
+            except ProviderGenericError:
                 raise
             except Exception as err:  # noqa: BLE001 - store unreadable: a 500 with a reason
                 raise ProviderQueryError(f"store unavailable: {err}") from err
@@ -133,8 +133,9 @@ class StoreProvider(BaseProvider):
         if q:
             where.append(self._q_sql(t, q, params))
         if filterq is not None:
+            kinds = {n: (lambda j: j.get("format", j["type"]))(t.json_type(n)) for n in t.columns}
             try:
-                tr = to_sql(filterq, {**{n: "" for n in t.columns}, FID: ""},
+                tr = to_sql(filterq, {**kinds, FID: "integer"},
                             {t.geometry, "geometry", "geom"}, self._dialect(t))
             except FilterError as err:
                 raise ProviderInvalidQueryError(user_msg=str(err)) from err
@@ -167,8 +168,8 @@ class StoreProvider(BaseProvider):
     def _rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         try:
             return self.reader.rows(sql, params)
-        except StoreUnavailable as err:
-            raise ProviderConnectionError(str(err)) from err
+        except ProviderGenericError:
+            raise
         except Exception as err:  # noqa: BLE001
             raise ProviderQueryError(f"query failed: {err}") from err
 
@@ -212,7 +213,7 @@ class StoreProvider(BaseProvider):
                 return f"({r.relate(t, op, geom, params)})"
             return f"({prefilter} AND {r.relate(t, op, geom, params)})"
 
-        return Dialect(quote=db.quote, spatial=spatial, boolean=r.boolean)
+        return Dialect(quote=db.quote, spatial=spatial, boolean=r.boolean, max_in=self.max_in)
 
     def _bbox_sql(self, t: db.Table, bbox: list[float], params: list[Any]) -> str:
         x0, y0, x1, y1 = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
@@ -224,29 +225,33 @@ class StoreProvider(BaseProvider):
             except ValueError as err:
                 raise ProviderQueryError(str(err)) from err
             if t.geometry_type in ("POINT", "MULTIPOINT"):
-                parts.append(f"({prefilter})")
+                # the index's boxes are float32, rounded outward: test the points themselves
+                parts.append(f"({prefilter} AND {self.reader.points_in_box(t, box, params)})")
             else:
                 test = self.reader.relate(t, "intersects", shapely.box(*box), params)
                 parts.append(f"({prefilter} AND {test})")
         return "(" + " OR ".join(parts) + ")"
 
     def _datetime_sql(self, value: str, params: list[Any]) -> str:
+        """An instant matches its whole day (a date) or second (a date-time); an interval is
+        inclusive at both ends. Values are compared as ISO text without 'T' ambiguity: the same
+        parameters work on GeoPackage text and PostgreSQL date/timestamp columns."""
         if not self.time_field:
             raise ProviderInvalidQueryError(user_msg="this collection has no time field to filter "
                                                      "by datetime")
+        try:
+            lo, hi = parse_datetime(value)
+        except ValueError as err:
+            raise ProviderInvalidQueryError(user_msg=f"datetime: {err}") from err
         col = db.quote(self.time_field)
-        if "/" in value:
-            lo, hi = value.split("/", 1)
-            parts = []
-            if lo not in ("", ".."):
-                parts.append(f"{col} >= ?")
-                params.append(lo)
-            if hi not in ("", ".."):
-                parts.append(f"{col} <= ?")
-                params.append(hi if "T" in hi else hi + "T23:59:59.999")
-            return "(" + " AND ".join(parts or ["1 = 1"]) + ")"
-        params.append(value.rstrip("Z") + "%")
-        return f"({self.reader.as_text(col)} LIKE ?)"
+        parts = []
+        if lo is not None:
+            parts.append(f"{col} >= ?")
+            params.append(_iso(lo.at))
+        if hi is not None:
+            parts.append(f"{col} < ?")
+            params.append(_iso(hi.end))
+        return "(" + " AND ".join(parts) + ")"
 
     def _q_sql(self, t: db.Table, q: str, params: list[Any]) -> str:
         text = [c for c in t.columns if t.json_type(c)["type"] == "string"]
@@ -255,8 +260,10 @@ class StoreProvider(BaseProvider):
         words = [w for w in re.split(r"[\s,]+", q) if w]
         parts = []
         for w in words:
-            params.extend([f"%{w.casefold()}%"] * len(text))
-            parts.append("(" + " OR ".join(f"{self.reader.fold(db.quote(c))} LIKE ?" for c in text) + ")")
+            pattern = w.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.extend([f"%{pattern}%"] * len(text))
+            parts.append("(" + " OR ".join(f"{self.reader.fold(db.quote(c))} LIKE ? ESCAPE '\\'"
+                                           for c in text) + ")")
         return "(" + " OR ".join(parts or ["1 = 1"]) + ")"
 
     def _order_sql(self, t: db.Table, sortby: list[dict[str, str]]) -> str:
@@ -329,6 +336,14 @@ class StoreProvider(BaseProvider):
 
     def __repr__(self) -> str:
         return f"<StoreProvider> {self.data} {self.collection}"
+
+
+def _iso(value: Any) -> str:
+    """A naive UTC datetime as ISO text: the date alone at midnight (sorts before any time of
+    that day in GeoPackage text, and casts to date or timestamp in PostgreSQL)."""
+    if value.hour == value.minute == value.second == value.microsecond == 0:
+        return str(value.date().isoformat())
+    return str(value.isoformat(timespec="seconds"))
 
 
 GeoPackageStoreProvider = StoreProvider  # the name configurations written before 0.2 use

@@ -20,37 +20,23 @@ from typing import Any
 import numpy as np
 import shapely
 
+from pygeoapi.provider.base import ProviderInvalidQueryError
+
 from geo_publish.serve import gpkg_read
+from geo_publish.serve.errors import QueryTimeout, QueryTooLarge, StoreUnavailable
 from geo_publish.serve.gpkg_read import Published, Table, quote
 
 SERVE_DSN = "GEO_PUBLISH_SERVE_DSN"
 POSTGIS_PREFIX = "postgis:"
 
 
-class StoreUnavailable(RuntimeError):
-    """The store cannot be reached right now (a 503, not a 500)."""
-
-
-_last_unavailable = 0.0
-
-
-def recently_unavailable(seconds: float = 5.0) -> bool:
-    """Did a store read fail for want of the database in the last few seconds?"""
-    import time
-
-    return time.monotonic() - _last_unavailable < seconds
-
-
-def _mark_unavailable() -> None:
-    import time
-
-    global _last_unavailable
-    _last_unavailable = time.monotonic()
+DEFAULT_TIMEOUT = 10.0
 
 
 class GeoPackageReader:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = path
+        self.timeout = timeout
 
     def published(self, collection: str) -> Published | None:
         return gpkg_read.published(self.path, collection)
@@ -58,11 +44,31 @@ class GeoPackageReader:
     def all_published(self) -> dict[str, int]:
         return gpkg_read.all_published(self.path)
 
+    def document(self, collection: str, column: str) -> dict[str, Any] | None:
+        """The published version's passport or report."""
+        import json
+
+        found = self.rows(f"SELECT v.{column} FROM gp_published p JOIN gp_versions v ON "
+                          "v.collection = p.collection AND v.version = p.version "
+                          "WHERE p.collection = ?", [collection])
+        return json.loads(found[0][0]) if found else None
+
     def table(self, name: str) -> Table:
         return gpkg_read.table(self.path, name)
 
     def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        return gpkg_read.rows(self.path, sql, params)
+        import sqlite3
+
+        try:
+            return gpkg_read.rows(self.path, sql, params, self.timeout)
+        except gpkg_read.Interrupted as err:
+            raise QueryTimeout(user_msg=f"the query ran longer than {self.timeout:g} s and was "
+                                        "cancelled: narrow it (bbox, filter, limit)") from err
+        except sqlite3.OperationalError as err:
+            if "too many SQL variables" in str(err):
+                raise QueryTooLarge(user_msg="the query has too many values: shorten the "
+                                             "filter's lists") from err
+            raise StoreUnavailable(user_msg=f"store unreadable: {err}") from err
 
     @staticmethod
     def geometries(values: list[Any]) -> np.ndarray:
@@ -91,6 +97,11 @@ class GeoPackageReader:
         return f"gp_relate(?, {quote(t.geometry)}, ?) = 1"
 
     @staticmethod
+    def points_in_box(t: Table, box: tuple[float, float, float, float], params: list[Any]) -> str:
+        params.extend(box)
+        return f"gp_in_box({quote(t.geometry)}, ?, ?, ?, ?) = 1"
+
+    @staticmethod
     def fold(column: str) -> str:
         return f"gp_fold({column})"
 
@@ -114,9 +125,10 @@ class PostGISReader:
     _pools: dict[str, Any] = {}
     _lock = threading.Lock()
 
-    def __init__(self, dsn: str, schema: str) -> None:
+    def __init__(self, dsn: str, schema: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.dsn = dsn
         self.schema = schema
+        self.timeout = timeout
         self._tables: dict[str, Table] = {}
 
     def pool(self) -> Any:
@@ -130,7 +142,8 @@ class PostGISReader:
                     pool = ConnectionPool(
                         self.dsn, min_size=1, max_size=8, open=True, timeout=2,
                         kwargs={"autocommit": True, "application_name": "geo-publish-serve",
-                                "connect_timeout": 3},
+                                "connect_timeout": 3,
+                                "options": f"-c statement_timeout={int(self.timeout * 1000)}"},
                         check=ConnectionPool.check_connection, reconnect_timeout=0)
                     self._pools[self.dsn] = pool
                     atexit.register(pool.close, timeout=1)
@@ -147,9 +160,16 @@ class PostGISReader:
         try:
             with self.pool().connection() as conn:
                 return conn.execute(text, params).fetchall()  # type: ignore[no-any-return]
+        except psycopg.errors.QueryCanceled as err:
+            raise QueryTimeout(user_msg=f"the query ran longer than {self.timeout:g} s and was "
+                                        "cancelled: narrow it (bbox, filter, limit)") from err
+        except (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded) as err:
+            # a value the column cannot hold or compare (caught earlier where we can)
+            raise ProviderInvalidQueryError(
+                user_msg=f"the query cannot run: {str(err).splitlines()[0]}") from err
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as err:
-            _mark_unavailable()
-            raise StoreUnavailable(f"PostgreSQL unavailable: {str(err).splitlines()[0]}") from err
+            raise StoreUnavailable(
+                user_msg=f"PostgreSQL unavailable: {str(err).splitlines()[0]}") from err
 
     def published(self, collection: str) -> Published | None:
         found = self.rows(
@@ -163,6 +183,14 @@ class PostGISReader:
 
     def all_published(self) -> dict[str, int]:
         return dict(self.rows(f"SELECT collection, version FROM {self.q('gp_published')}", []))
+
+    def document(self, collection: str, column: str) -> dict[str, Any] | None:
+        """The published version's passport or report."""
+        found = self.rows(
+            f"SELECT v.{column} FROM {self.q('gp_published')} p JOIN {self.q('gp_versions')} v "
+            "ON v.collection = p.collection AND v.version = p.version WHERE p.collection = ?",
+            [collection])
+        return found[0][0] if found else None  # type: ignore[no-any-return]
 
     def table(self, name: str) -> Table:
         found = self._tables.get(name)
@@ -203,6 +231,11 @@ class PostGISReader:
         return f"{_PG_OPS[op]}(geom, ST_GeomFromWKB(?, 4326))"
 
     @staticmethod
+    def points_in_box(t: Table, box: tuple[float, float, float, float], params: list[Any]) -> str:
+        params.extend(box)  # && alone compares float4 boxes: ST_Intersects tests the coordinates
+        return "ST_Intersects(geom, ST_MakeEnvelope(?, ?, ?, ?, 4326))"
+
+    @staticmethod
     def fold(column: str) -> str:
         return f"lower({column})"
 
@@ -215,17 +248,19 @@ Reader = GeoPackageReader | PostGISReader
 _readers: dict[str, Reader] = {}
 
 
-def reader(data: str) -> Reader:
-    """The reader for a provider's ``data``: a GeoPackage path, or ``postgis:<schema>``."""
+def reader(data: str, timeout: float = DEFAULT_TIMEOUT) -> Reader:
+    """The reader for a provider's ``data``: a GeoPackage path, or ``postgis:<schema>``; its
+    queries are cancelled after ``timeout`` seconds (the first call for ``data`` sets it)."""
     found = _readers.get(data)
     if found is None:
         if data.startswith(POSTGIS_PREFIX):
             dsn = os.environ.get(SERVE_DSN)
             if not dsn:
-                raise StoreUnavailable(f"{SERVE_DSN} is not set: the server cannot reach PostGIS")
-            found = PostGISReader(dsn, data.removeprefix(POSTGIS_PREFIX))
+                raise StoreUnavailable(
+                    user_msg=f"{SERVE_DSN} is not set: the server cannot reach PostGIS")
+            found = PostGISReader(dsn, data.removeprefix(POSTGIS_PREFIX), timeout)
         else:
-            found = GeoPackageReader(data)
+            found = GeoPackageReader(data, timeout)
         _readers[data] = found
     return found
 

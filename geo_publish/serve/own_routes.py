@@ -1,0 +1,44 @@
+"""The server's own documents beside the OGC API: each layer's passport (JSON, DCAT JSON-LD) and
+its public validation report (JSON, HTML), read through the same reader pool as the features (so
+from the replica when ``read_dsn`` is set, and a 503 in an outage rather than a 404)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import PurePath
+from typing import Any
+
+from geo_publish.serve.readers import Reader
+
+PATH = re.compile(r"^/(passports|reports)/([a-z0-9_-]+)\.(json|jsonld|html)$")
+KINDS = {("passports", "json"), ("passports", "jsonld"), ("reports", "json"), ("reports", "html")}
+
+
+def public_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as the public sees it: the source named by its file name, never by a path of
+    the server (reports stored before 0.2 kept the full path)."""
+    source = dict(report.get("source") or {})
+    if source.get("path"):
+        source["path"] = PurePath(str(source["path"]).replace("\\", "/")).name
+    return {**report, "source": source}
+
+
+def document(reader: Reader, kind: str, cid: str, ext: str,
+             base_url: str) -> tuple[str, str] | None:
+    """(media type, body) of a published layer's passport or report; None when there is none."""
+    doc = reader.document(cid, "passport" if kind == "passports" else "report")
+    if doc is None:
+        return None
+    if kind == "passports":
+        if ext == "json":
+            return "application/json", json.dumps(doc, ensure_ascii=False)
+        from geo_publish.passport.dcat import to_dcat
+
+        return "application/ld+json", json.dumps(to_dcat(doc, base_url), ensure_ascii=False)
+    report = public_report(doc)
+    if ext == "json":
+        return "application/json", json.dumps(report, ensure_ascii=False)
+    from geo_publish.ingest.report import Report, render_html
+
+    return "text/html", render_html(Report(**report))
