@@ -1,9 +1,13 @@
 """The served application: pygeoapi's Starlette app inside our HTTP layer.
 
 Our layer adds what pygeoapi lacks: ETag from the published version with 304 on If-None-Match,
-Cache-Control, CORS, gzip, 400 for unknown query parameters, passport fields in collection
-metadata, the passports (JSON, DCAT JSON-LD) and validation reports, and the viewer site beside
-the API. It is plain ASGI (no BaseHTTPMiddleware) to keep the per-request cost small.
+Cache-Control with ``Vary`` on what the answer depends on, CORS, gzip, request checks (unknown
+or malformed parameters 400, methods 405, POST bodies bounded 413 and typed 415: see
+``validate``), passport fields in collection metadata, the passports and public reports
+(``own_routes``), and the viewer site beside the API. It is plain ASGI (no BaseHTTPMiddleware)
+to keep the per-request cost small. Whatever reads the store runs on a worker thread
+(``_plan``), never on the event loop; errors become responses through one table
+(``serve/errors.py``).
 
 Run by ``geo-publish serve`` as ``uvicorn --factory geo_publish.serve.app:create_app``; the
 config file comes from ``GEO_PUBLISH_CONFIG``.
@@ -15,29 +19,33 @@ import hashlib
 import json
 import os
 import re
-from pathlib import Path
+from dataclasses import dataclass, field
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pygeoapi.provider.base import ProviderConnectionError
+from pygeoapi.provider.base import ProviderGenericError
+from starlette.concurrency import run_in_threadpool
 
-from geo_publish.serve import fastpath, gpkg_read
-from geo_publish.serve import readers
-from geo_publish.serve.readers import Source, reader
+from geo_publish.errors import GeoPublishError
+from geo_publish.serve import fastpath, gpkg_read, own_routes, validate
 from geo_publish.serve.common import dumps
+from geo_publish.serve.errors import (
+    BadRequest, BodyTooLarge, MethodNotAllowed, UnsupportedMediaType, status_of,
+)
+from geo_publish.serve.readers import Source, reader
 from geo_publish.serve.runtime import Runtime, patch_pygeoapi, write_build
 from geo_publish.settings import Settings, load_settings
 
 Scope = dict[str, Any]
+Headers = list[tuple[bytes, bytes]]
 
-ITEMS_PARAMS = {"bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime",
-                "sortby", "properties", "skipGeometry", "q", "filter", "filter-lang", "filter-crs"}
-BASIC_PARAMS = {"f", "lang"}
-_COLLECTION = re.compile(r"^/collections/([^/]+)(/items(/[^/]+)?|/queryables|/schema|/coverage)?/?$")
-COVERAGE_PARAMS = {"f", "lang", "bbox", "bbox-crs", "subset", "properties", "datetime"}
-_OWN = re.compile(r"^/(passports|reports)/([a-z0-9_-]+)\.(json|jsonld|html)$")
+_COLLECTION = validate.COLLECTION
 MAX_AGE = 60
+# every API answer depends on these request headers (format, language, compression)
+VARY = (b"vary", b"Accept, Accept-Language, Accept-Encoding")
+CQL2_JSON_TYPES = ("application/query-cql-json", "application/json")
 _CONF = "http://www.opengis.net/spec/"
 # what pygeoapi declares but this server does not do (no transactions here)
 NOT_IMPLEMENTED = {_CONF + "ogcapi-features-4/1.0/conf/create-replace-delete",
@@ -62,15 +70,26 @@ def _exception(status: int, code: str, description: str) -> tuple[int, list[tupl
     return _json_response(status, {"code": code, "type": code, "description": description})
 
 
+@dataclass
+class Plan:
+    """What the synchronous part of a request decided: a complete answer, or pygeoapi's turn."""
+
+    answer: tuple[int, Headers, bytes] | None = None
+    extra: Headers = field(default_factory=list)
+    rewrite: Callable[[bytes], bytes] | None = None
+    scope: Scope | None = None
+
+
 class GeoPublishApp:
     def __init__(self, settings: Settings, inner: Any, runtime: Runtime) -> None:
         self.settings = settings
         self.inner = inner
         self.runtime = runtime
-        self.reader = reader(Source.of(settings).data)
+        self.reader = reader(Source.of(settings).data, settings.server.statement_timeout)
+        self.max_body = settings.server.max_body_bytes
         from starlette.staticfiles import StaticFiles
 
-        # the site may be (re)built after start: no directory check here
+        # build/site is a link swapped to each new complete site; StaticFiles resolves it per request
         self.site = StaticFiles(directory=settings.path(settings.build_dir) / "site", html=True,
                                 check_dir=False)
 
@@ -84,29 +103,26 @@ class GeoPublishApp:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if message["status"] == 500 and readers.recently_unavailable():
-                    # pygeoapi answers a lost database with 500; it is an outage: 503
-                    message = {**message, "status": 503,
-                               "headers": list(message.get("headers", [])) + [(b"retry-after", b"5")]}
+                if message["status"] == 503:
+                    message = {**message, "headers": list(message.get("headers", []))
+                               + [(b"retry-after", b"5")]}
             await send(message)
 
         try:
             await self._handle(scope, receive, guarded_send)
-        except (readers.StoreUnavailable, ProviderConnectionError) as err:
+        except (GeoPublishError, ProviderGenericError) as err:
             if started:
                 raise
-            status, hdrs, body = _exception(503, "ServiceUnavailable", f"store unavailable: {err}")
-            await self._send(send, status, hdrs + [(b"retry-after", b"5"),
-                                                   (b"access-control-allow-origin", b"*")], body)
+            status, code = status_of(err)
+            text = getattr(err, "message", None) or str(err) or code
+            answer = _exception(status, code, " ".join(str(text).split()))
+            await self._send(guarded_send, answer[0], answer[1] + _cors() + [VARY], answer[2])
 
     async def _handle(self, scope: Scope, receive: Any, send: Any) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        cors = [(b"access-control-allow-origin", b"*"),
-                (b"access-control-expose-headers", b"ETag, Content-Crs, Link")]
         if method == "OPTIONS":
-            await self._send(send, 204, cors + [
+            await self._send(send, 204, _cors() + [
                 (b"access-control-allow-methods", b"GET, HEAD, POST, OPTIONS"),
                 (b"access-control-allow-headers", b"Content-Type, If-None-Match, Accept, Accept-Language"),
                 (b"access-control-max-age", b"86400")], b"")
@@ -115,37 +131,110 @@ class GeoPublishApp:
             await self._send(send, 308, [(b"location", b"/site/")], b"")
             return
         if path.startswith("/site/"):
+            if method not in ("GET", "HEAD"):
+                raise MethodNotAllowed(f"{method} is not allowed on the site (GET, HEAD)")
             scope = {**scope, "path": path[len("/site"):], "root_path": "/site"}
             await self.site(scope, receive, send)
             return
-        own = _OWN.match(path)
-        if own and method in ("GET", "HEAD"):
-            status, hdrs, body = self._own(*own.groups())
-            await self._send(send, status, hdrs + cors, body)
+        match = _COLLECTION.match(path)
+        is_items = bool(match and match.group(2) == "/items")
+        if method == "POST" and is_items:
+            scope, receive = await self._cql2_body(scope, receive)
+        elif method not in ("GET", "HEAD"):
+            allow = "GET, HEAD, POST, OPTIONS" if is_items else "GET, HEAD, OPTIONS"
+            raise MethodNotAllowed(f"{method} is not allowed here (allowed: {allow})")
+        plan = await run_in_threadpool(self._plan, scope, match)
+        if plan.answer is not None:
+            status, hdrs, body = plan.answer
+            await self._send(send, status, hdrs, body)
             return
+        await self._forward(plan.scope or scope, receive, send, plan.extra, plan.rewrite)
+
+    async def _cql2_body(self, scope: Scope, receive: Any) -> tuple[Scope, Any]:
+        """A POSTed CQL2 JSON filter: bounded in size, of the right type, JSON; handed on to
+        pygeoapi as a body it can read again."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in CQL2_JSON_TYPES:
+            raise UnsupportedMediaType(
+                f"POST a CQL2 JSON filter as {CQL2_JSON_TYPES[0]} (got {ctype or 'no content type'})")
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise BodyTooLarge(f"the request body is larger than {self.max_body:,} bytes")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise BodyTooLarge(f"the request body is larger than {self.max_body:,} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            doc = json.loads(body) if body.strip() else None
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise BadRequest("the request body must be a CQL2 JSON filter (a JSON object)")
+        from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
+
+        try:
+            parse_cql2_json(doc)
+        except Exception as err:  # noqa: BLE001 - pygeofilter raises many kinds
+            raise BadRequest(f"the body is not a CQL2 JSON filter ({' '.join(str(err).split())[:200]})") from err
+        new = {**scope, "headers": [h for h in scope["headers"]
+                                    if h[0].lower() not in (b"content-length", b"content-type")]
+               + [(b"content-type", b"application/query-cql-json"),
+                  (b"content-length", str(len(body)).encode())]}
+        return new, _replay(body)
+
+    def _plan(self, scope: Scope, match: re.Match[str] | None) -> Plan:
+        """Everything that reads the store before pygeoapi: runs on a worker thread, so a slow
+        store never stalls the event loop."""
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        cors = _cors() + [VARY]
+        own = own_routes.PATH.match(path)
+        if own:
+            kind, cid, ext = own.groups()
+            found = None
+            if (kind, ext) in own_routes.KINDS:
+                found = own_routes.document(self.reader, kind, cid, ext,
+                                            self.runtime.config.get("server", {}).get("url", ""))
+            if found is None:
+                return Plan(_exception(404, "NotFound", f"no published collection {cid!r}"
+                                       if (kind, ext) in own_routes.KINDS else "not found"))
+            ctype, text = found
+            return Plan(_json_response(200, text, ctype))
 
         query = scope.get("query_string", b"").decode("latin-1")
         params = parse_qsl(query, keep_blank_values=True)
-        match = _COLLECTION.match(path)
         feature_cid = match.group(1) if match and match.group(1) in self.runtime.feature_collections else None
         pub = self.reader.published(feature_cid) if feature_cid else None
-        problem = self._check_params(path, match, pub, params) if method in ("GET", "HEAD") else None
+        problem = self._check_params(path, match, pub, params)
         if problem:
             status, hdrs, body = _exception(400, "InvalidParameterValue", problem)
-            await self._send(send, status, hdrs + cors, body)
-            return
+            return Plan((status, hdrs + cors, body))
 
+        new_scope = None
         if match and match.group(2) == "/items" and dict(params).get("filter-lang") == "cql2-json" \
-                and "filter" in dict(params):
-            scope, receive = self._json_filter(scope, params)
+                and "filter" in dict(params) and method != "POST":
+            new_scope = self._json_filter(scope, params)
         etag = None
         if method in ("GET", "HEAD"):
             etag = self._etag(path, query, headers, feature_cid, pub)
-            inm = headers.get("if-none-match")
-            if etag and inm and (inm.strip() == "*" or etag in [t.strip() for t in inm.split(",")]):
-                await self._send(send, 304, cors + [(b"etag", etag.encode()),
-                                                    (b"cache-control", f"public, max-age={MAX_AGE}".encode())], b"")
-                return
+            tags = [t.strip() for t in headers.get("if-none-match", "").split(",") if t.strip()]
+            # "*" matches any current representation: only where the resource is known to exist
+            star = "*" in tags and feature_cid is not None and pub is not None and not (
+                match and match.group(3))
+            if etag and (star or etag in tags):
+                return Plan((304, cors + [(b"etag", etag.encode()),
+                                          (b"cache-control", f"public, max-age={MAX_AGE}".encode())], b""))
         extra = list(cors)
         if etag:
             extra += [(b"etag", etag.encode()), (b"cache-control", f"public, max-age={MAX_AGE}".encode())]
@@ -160,15 +249,14 @@ class GeoPublishApp:
             except fastpath.Fallback:
                 pass
             else:
-                await self._send(send, 200, [(k.encode(), v.encode()) for k, v in hdrs.items()] + extra, body)
-                return
+                return Plan((200, [(k.encode(), v.encode()) for k, v in hdrs.items()] + extra, body))
         rewrite = None
         if method == "GET" and path.rstrip("/") == "/conformance":
             rewrite = self._conformance
         elif method == "GET" and match and match.group(2) is None and self._wants_json(params, headers):
             cid = match.group(1)
             rewrite = lambda body: self._with_passport(cid, body)  # noqa: E731
-        await self._forward(scope, receive, send, extra, rewrite)
+        return Plan(None, extra, rewrite, new_scope)
 
     # -- pieces ------------------------------------------------------------------------------------
     @staticmethod
@@ -188,34 +276,23 @@ class GeoPublishApp:
     def _check_params(self, path: str, match: re.Match[str] | None, pub: gpkg_read.Published | None,
                       params: list[tuple[str, str]]) -> str | None:
         names = {k for k, _ in params}
-        if match and match.group(2) == "/items" and match.group(1) in self.runtime.feature_collections:
+        cid = match.group(1) if match else None
+        if match and match.group(2) == "/items" and cid in self.runtime.feature_collections:
             fields = self.reader.table(pub.table).columns if pub else {}
-            allowed = ITEMS_PARAMS | set(fields)
-        elif match and match.group(2) == "/items":
-            return None  # the records catalogue has its own parameters (pygeoapi checks them)
+            allowed = validate.ITEMS_PARAMS | set(fields)
+        elif match and match.group(2) == "/items" and cid in self.runtime.config.get("resources", {}):
+            allowed = validate.RECORDS_PARAMS | self.runtime.record_fields(cid)
         elif match and match.group(2) == "/coverage":
-            allowed = COVERAGE_PARAMS
-            box = dict(params).get("bbox")
-            if box is not None:  # pygeoapi answers a malformed coverage bbox with a 500
-                try:
-                    nums = [float(v) for v in box.split(",")]
-                except ValueError:
-                    nums = []
-                if len(nums) not in (4, 6) or nums[1] > nums[-1]:
-                    return "bbox: 4 (or 6) numbers, minx,miny,maxx,maxy"
+            allowed = validate.COVERAGE_PARAMS
         elif match and match.group(3):
-            allowed = BASIC_PARAMS | {"crs"}
+            allowed = validate.BASIC_PARAMS | {"crs"}
         elif path in ("/openapi", "/api"):
-            allowed = BASIC_PARAMS | {"ui"}
-        elif path.startswith("/static") or path.startswith("/site"):
+            allowed = validate.BASIC_PARAMS | {"ui"}
+        elif path.startswith("/static"):
             return None
         else:
-            allowed = BASIC_PARAMS | ({"profile"} if match and match.group(2) else set())
-        unknown = sorted(names - allowed)
-        if unknown:
-            return (f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
-                    f" (allowed: {', '.join(sorted(allowed))})")
-        return None
+            allowed = validate.BASIC_PARAMS | ({"profile"} if match and match.group(2) else set())
+        return validate.unknown(names, allowed) or validate.check_values(params)
 
     def _etag(self, path: str, query: str, headers: dict[str, str], feature_cid: str | None,
               pub: gpkg_read.Published | None) -> str | None:
@@ -232,6 +309,8 @@ class GeoPublishApp:
 
     async def _forward(self, scope: Scope, receive: Any, send: Any,
                        extra: list[tuple[bytes, bytes]], rewrite: Callable[[bytes], bytes] | None) -> None:
+        if "gp_body" in scope:
+            receive = _replay(scope["gp_body"])
         geojson = (scope["path"].endswith("/items") or "/items/" in scope["path"])
         if rewrite is None:
             async def add_headers(message: dict[str, Any]) -> None:
@@ -267,25 +346,16 @@ class GeoPublishApp:
         await self._send(send, start.get("status", 500), hdrs + extra, body)
 
     @staticmethod
-    def _json_filter(scope: Scope, params: list[tuple[str, str]]) -> tuple[Scope, Any]:
-        """pygeoapi reads CQL2 JSON only from a request body: hand it one."""
+    def _json_filter(scope: Scope, params: list[tuple[str, str]]) -> Scope:
+        """pygeoapi reads CQL2 JSON only from a request body: make this GET carry one (the
+        receive side is replaced in ``_forward``)."""
         from urllib.parse import urlencode
 
         body = dict(params)["filter"].encode()
         rest = [(k, v) for k, v in params if k not in ("filter", "filter-lang")]
-        new = {**scope, "query_string": urlencode(rest).encode(),
-               "headers": [h for h in scope["headers"] if h[0].lower() not in (b"content-length", b"content-type")]
-               + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return new, receive
+        return {**scope, "query_string": urlencode(rest).encode(), "gp_body": body,
+                "headers": [h for h in scope["headers"] if h[0].lower() not in (b"content-length", b"content-type")]
+                + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
 
     def _conformance(self, body: bytes) -> bytes:
         try:
@@ -316,30 +386,23 @@ class GeoPublishApp:
         })
         return dumps(doc).encode()
 
-    def _own(self, kind: str, cid: str, ext: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        from geo_publish.errors import GeoPublishError
-        from geo_publish.store import open_store
 
-        store = open_store(self.settings)
-        try:
-            if kind == "passports" and ext in ("json", "jsonld"):
-                passport = store.passport(cid)
-                if ext == "json":
-                    return _json_response(200, passport)
-                from geo_publish.passport.dcat import to_dcat
+def _cors() -> Headers:
+    return [(b"access-control-allow-origin", b"*"),
+            (b"access-control-expose-headers", b"ETag, Content-Crs, Link")]
 
-                base = self.runtime.config.get("server", {}).get("url", "")
-                return _json_response(200, to_dcat(passport, base), "application/ld+json")
-            if kind == "reports" and ext in ("json", "html"):
-                report = store.report(cid)
-                if ext == "json":
-                    return _json_response(200, report)
-                from geo_publish.ingest.report import Report, render_html
 
-                return _json_response(200, render_html(Report(**report)), "text/html")
-        except GeoPublishError:
-            return _exception(404, "NotFound", f"no published collection {cid!r}")
-        return _exception(404, "NotFound", "not found")
+def _replay(body: bytes) -> Callable[[], Any]:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def create_app() -> Any:

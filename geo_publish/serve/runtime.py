@@ -87,6 +87,7 @@ class Runtime:
         self.feature_collections: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._record_fields: dict[str, set[str]] = {}
 
     def state(self) -> str:
         return state_signature(self.settings)
@@ -105,6 +106,21 @@ class Runtime:
             self.feature_collections = frozenset(
                 k for k, v in cfg["resources"].items() if v["providers"][0]["type"] == "feature")
         return True
+
+    def record_fields(self, cid: str) -> set[str]:
+        """Property names of a records collection (the catalogue): its items' query parameters."""
+        path = self.config.get("resources", {}).get(cid, {}).get("providers", [{}])[0].get("data")
+        if not path:
+            return set()
+        found = self._record_fields.get(path)
+        if found is None:
+            try:
+                rows = json.loads(Path(path).read_text(encoding="utf-8")).get("_default", {})
+                found = {"id"} | {k for r in rows.values() for k in r.get("properties", {})}
+            except (OSError, ValueError):
+                found = set()
+            self._record_fields[path] = found
+        return found
 
     def _install(self, cfg: dict[str, Any], oas: dict[str, Any]) -> None:
         import pygeoapi.starlette_app as sa
