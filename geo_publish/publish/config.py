@@ -99,7 +99,8 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
         },
     }
     if temporal and (temporal[0] or temporal[1]):
-        resource["extents"]["temporal"] = {"begin": temporal[0], "end": temporal[1]}
+        # datetime objects, as pygeoapi's YAML loader would give (it compares them with requests)
+        resource["extents"]["temporal"] = {"begin": _when(temporal[0]), "end": _when(temporal[1])}
     return resource
 
 
@@ -197,6 +198,18 @@ def generate(settings: Settings) -> dict[str, Any]:
         },
         "resources": resources,
     }
+
+
+def _when(value: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if not value:
+        return None
+    try:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 
 def _pygeoapi_static() -> Path:

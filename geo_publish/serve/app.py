@@ -207,10 +207,11 @@ class GeoPublishApp:
                 found = own_routes.document(self.reader, kind, cid, ext,
                                             self.runtime.config.get("server", {}).get("url", ""))
             if found is None:
-                return Plan(_exception(404, "NotFound", f"no published collection {cid!r}"
-                                       if (kind, ext) in own_routes.KINDS else "not found"))
-            ctype, text = found
-            return Plan(_json_response(200, text, ctype))
+                status, hdrs, body = _exception(404, "NotFound", f"no published collection {cid!r}"
+                                                if (kind, ext) in own_routes.KINDS else "not found")
+            else:
+                status, hdrs, body = _json_response(200, found[1], found[0])
+            return Plan((status, hdrs + cors, body))
 
         query = scope.get("query_string", b"").decode("latin-1")
         params = parse_qsl(query, keep_blank_values=True)

@@ -65,6 +65,7 @@ class Dialect:
     boolean: Callable[[bool], Any] = int
     like_escape: str = "\\"
     max_in: int = MAX_IN
+    temporal: Callable[[str, bool], str] = lambda column, date_only: column
 
 
 @dataclass
@@ -98,7 +99,8 @@ class _Translator:
             return f"(NOT {self.visit(node.sub_node)})"
         if type(node) in _COMPARISON:
             self.compatible(node.lhs, [node.rhs])
-            return f"({self.scalar(node.lhs)} {_COMPARISON[type(node)]} {self.scalar(node.rhs)})"
+            return (f"({self.scalar(node.lhs, node.rhs)} {_COMPARISON[type(node)]} "
+                    f"{self.scalar(node.rhs, node.lhs)})")
         if isinstance(node, ast.Like):
             return self.like(node)
         if isinstance(node, ast.In):
@@ -106,7 +108,7 @@ class _Translator:
                 raise FilterError(f"IN lists hold at most {self.dialect.max_in} values; this one "
                                   f"has {len(node.sub_nodes)}")
             self.compatible(node.lhs, node.sub_nodes)
-            items = ", ".join(self.scalar(v) for v in node.sub_nodes)
+            items = ", ".join(self.scalar(v, node.lhs) for v in node.sub_nodes)
             neg = "NOT " if node.not_ else ""
             return f"({self.scalar(node.lhs)} {neg}IN ({items}))"
         if isinstance(node, ast.Between):
@@ -114,8 +116,8 @@ class _Translator:
             if self.kind(node.lhs) in ("text", "boolean"):
                 raise FilterError(f"BETWEEN compares numbers or dates; {self.describe(node.lhs)}")
             neg = "NOT " if node.not_ else ""
-            return (f"({self.scalar(node.lhs)} {neg}BETWEEN {self.scalar(node.low)} "
-                    f"AND {self.scalar(node.high)})")
+            return (f"({self.scalar(node.lhs)} {neg}BETWEEN {self.scalar(node.low, node.lhs)} "
+                    f"AND {self.scalar(node.high, node.lhs)})")
         if isinstance(node, ast.IsNull):
             return f"({self.scalar(node.lhs)} IS {'NOT ' if node.not_ else ''}NULL)"
         if isinstance(node, ast.Include):
@@ -150,8 +152,8 @@ class _Translator:
     def describe(self, node: Any) -> str:
         if isinstance(node, ast.Attribute):
             self.scalar(node)  # unknown property: its own message
-            return f"{node.name!r} is {_article(self.fields.get(node.name) or 'value')}"
-        return f"{node!r} is {_article(_literal_kind(node) or 'value')}"
+            return f"{node.name!r} ({_article(self.fields.get(node.name) or 'value')})"
+        return f"{node!r} ({_article(_literal_kind(node) or 'value')})"
 
     def compatible(self, lhs: Any, others: list[Any]) -> None:
         for node in [lhs, *others]:
@@ -169,11 +171,22 @@ class _Translator:
             prop, value = (lhs, other) if isinstance(lhs, ast.Attribute) else (other, lhs)
             raise FilterError(f"cannot compare {self.describe(prop)} with {self.describe(value)}")
 
-    def scalar(self, node: Any) -> str:
+    def scalar(self, node: Any, other: Any = None) -> str:
+        """SQL for a property or a literal; a literal compared with a date or date-time
+        property (``other``) is bound as the text such a column holds (a date as YYYY-MM-DD, a
+        date-time as YYYY-MM-DDTHH:MM:SS.sssZ in UTC), which orders right as GeoPackage text
+        and casts right in PostgreSQL."""
+        if isinstance(other, ast.Attribute) and isinstance(node, str | dt.date) \
+                and _FAMILY.get(self.fields.get(other.name, "")) == "temporal":
+            self.params.append(temporal_text(node, self.fields[other.name] == "date"))
+            return "?"
         if isinstance(node, ast.Attribute):
             if node.name not in self.fields:
                 raise FilterError(f"unknown property {node.name!r} in the filter "
                                   f"(queryables: {', '.join(sorted(self.fields))})")
+            if _FAMILY.get(self.fields[node.name]) == "temporal":
+                return self.dialect.temporal(self.dialect.quote(node.name),
+                                             self.fields[node.name] == "date")
             return self.dialect.quote(node.name)
         if isinstance(node, bool):
             self.params.append(self.dialect.boolean(node))
@@ -229,6 +242,18 @@ def _name(node: Any) -> str:
 
 def _article(kind: str) -> str:
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def temporal_text(value: str | dt.date, date_only: bool) -> str:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    if date_only:
+        return value.date().isoformat()
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def _reads_as_date(text: str) -> bool:

@@ -29,7 +29,7 @@ from pygeoapi.provider.base import (
 
 from geo_publish.serve import gpkg_read as db
 from geo_publish.serve.common import cached_crs, dumps
-from geo_publish.serve.cql import MAX_IN, Dialect, FilterError, to_sql
+from geo_publish.serve.cql import MAX_IN, Dialect, FilterError, temporal_text, to_sql
 from geo_publish.serve.readers import DEFAULT_TIMEOUT, reader
 from geo_publish.serve.validate import parse_datetime
 
@@ -108,9 +108,10 @@ class StoreProvider(BaseProvider):
     def query_text(self, offset: int = 0, limit: int = 10, resulttype: str = "results",
                    bbox: list[float] | None = None, properties: list[tuple[str, str]] | None = None,
                    sortby: list[dict[str, str]] | None = None, select_properties: list[str] | None = None,
-                   skip_geometry: bool = False, filterq: Any = None) -> tuple[int, list[str]]:
+                   skip_geometry: bool = False, filterq: Any = None,
+                   datetime_: str | None = None) -> tuple[int, list[str]]:
         """As ``query`` (storage CRS only), but each feature as GeoJSON text, for the fast path."""
-        matched, t, found, columns = self._select(offset, limit, resulttype, bbox, None, properties,
+        matched, t, found, columns = self._select(offset, limit, resulttype, bbox, datetime_, properties,
                                                   sortby, select_properties, skip_geometry, None,
                                                   filterq)
         return matched, self._features_text(t, found, columns, skip_geometry)
@@ -213,7 +214,8 @@ class StoreProvider(BaseProvider):
                 return f"({r.relate(t, op, geom, params)})"
             return f"({prefilter} AND {r.relate(t, op, geom, params)})"
 
-        return Dialect(quote=db.quote, spatial=spatial, boolean=r.boolean, max_in=self.max_in)
+        return Dialect(quote=db.quote, spatial=spatial, boolean=r.boolean, max_in=self.max_in,
+                       temporal=r.temporal)
 
     def _bbox_sql(self, t: db.Table, bbox: list[float], params: list[Any]) -> str:
         x0, y0, x1, y1 = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
@@ -243,18 +245,21 @@ class StoreProvider(BaseProvider):
             lo, hi = parse_datetime(value)
         except ValueError as err:
             raise ProviderInvalidQueryError(user_msg=f"datetime: {err}") from err
-        col = db.quote(self.time_field)
+        _, t = self._layer()
+        date_only = t.json_type(self.time_field).get("format") == "date" \
+            if self.time_field in t.columns else False
+        col = self.reader.temporal(db.quote(self.time_field), date_only)
         parts = []
         if lo is not None:
             parts.append(f"{col} >= ?")
-            params.append(_iso(lo.at))
+            params.append(temporal_text(lo.at, date_only))
         if hi is not None:
             parts.append(f"{col} < ?")
-            params.append(_iso(hi.end))
+            params.append(temporal_text(hi.end, date_only))
         return "(" + " AND ".join(parts) + ")"
 
     def _q_sql(self, t: db.Table, q: str, params: list[Any]) -> str:
-        text = [c for c in t.columns if t.json_type(c)["type"] == "string"]
+        text = [c for c in t.columns if t.json_type(c) == {"type": "string"}]  # not dates
         if not text:
             return "(1 = 0)"
         words = [w for w in re.split(r"[\s,]+", q) if w]
@@ -336,14 +341,6 @@ class StoreProvider(BaseProvider):
 
     def __repr__(self) -> str:
         return f"<StoreProvider> {self.data} {self.collection}"
-
-
-def _iso(value: Any) -> str:
-    """A naive UTC datetime as ISO text: the date alone at midnight (sorts before any time of
-    that day in GeoPackage text, and casts to date or timestamp in PostgreSQL)."""
-    if value.hour == value.minute == value.second == value.microsecond == 0:
-        return str(value.date().isoformat())
-    return str(value.isoformat(timespec="seconds"))
 
 
 GeoPackageStoreProvider = StoreProvider  # the name configurations written before 0.2 use

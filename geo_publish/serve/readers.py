@@ -106,6 +106,12 @@ class GeoPackageReader:
         return f"gp_fold({column})"
 
     @staticmethod
+    def temporal(column: str, date_only: bool) -> str:
+        """A date or date-time column as text that orders like the time it holds: GDAL writes
+        DATETIME text with or without milliseconds, and 'Z' sorts after '.'."""
+        return f"date({column})" if date_only else f"strftime('%Y-%m-%dT%H:%M:%fZ', {column})"
+
+    @staticmethod
     def as_text(column: str) -> str:
         return column
 
@@ -238,6 +244,10 @@ class PostGISReader:
     @staticmethod
     def fold(column: str) -> str:
         return f"lower({column})"
+
+    @staticmethod
+    def temporal(column: str, date_only: bool) -> str:
+        return column  # date and timestamp columns compare as times
 
     @staticmethod
     def as_text(column: str) -> str:

@@ -1,0 +1,252 @@
+"""What an outsider tries in minutes, on a live server over both store backends: bad bodies and
+methods, malformed parameters, ill-typed CQL2, huge requests, caching headers a shared cache
+relies on, exactness of bbox / datetime / q, and what the public report shows. Every refusal is
+a 4xx with a one-line reason, and the store and the answers afterwards are unchanged."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from geo_publish.cli.main import main
+from server_testlib import LiveServer, free_port, make_sources, start
+
+pytestmark = pytest.mark.slow
+EVENTS = ["2024-03-01T08:00:00", "2024-03-01T23:59:59", "2024-03-02T00:00:00", "2024-03-05T12:30:15",
+          "2025-01-01T00:00:00"]
+SPECIAL = ["100% done", "a_b", "plain", "ab"]
+
+
+@pytest.fixture(scope="module", params=["geopackage", "postgis"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
+    import os
+
+    from test_raster import make_raster
+
+    root = tmp_path_factory.mktemp(f"hard-{request.param}")
+    limits = "server: {coverage_max_cells: 200000, max_body_bytes: 4096, max_in_list: 50}\n"
+    if request.param == "postgis":
+        os.environ["GEO_PUBLISH_DSN"] = request.getfixturevalue("pg_database")
+        (root / "config.yml").write_text(
+            "store:\n  backend: postgis\n  dsn: ${GEO_PUBLISH_DSN}\n  schema: hard\n" + limits)
+    else:
+        (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n" + limits)
+    sources = make_sources(root / "sources")
+    events = gpd.GeoDataFrame(
+        {"name": SPECIAL + ["x"], "at": np.array(EVENTS, dtype="datetime64[ms]")},
+        geometry=shapely.points([(69.2 + i / 100, 41.3) for i in range(5)]), crs="OGC:CRS84")
+    events.to_file(root / "sources" / "events.gpkg", driver="GPKG")
+    sources["events"] = root / "sources" / "events.gpkg"
+    (root / "collections").mkdir()
+    (root / "collections" / "events.yml").write_text(
+        "id: events\ntitle: {en: Events}\nschema: {date_field: at}\n")
+    sources["hazard"] = make_raster(root / "sources" / "hazard.tif", width=800, height=600)
+    for cid, path in sources.items():
+        assert main(["--config", str(root / "config.yml"), "ingest", str(path), "--collection", cid]) == 0
+    srv = start(root)
+    yield srv
+    srv.stop()
+
+
+def _count(server: LiveServer, cid: str = "many") -> int:
+    return int(server.get(f"/collections/{cid}/items", params={"limit": 1}).json()["numberMatched"])
+
+
+def _one_line_4xx(r, status: int, *words: str) -> str:
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    text = r.json()["description"]
+    assert "\n" not in text and "Traceback" not in text
+    for w in words:
+        assert w in text, text
+    return str(text)
+
+
+# -- bodies and methods -------------------------------------------------------------------------
+def test_post_items_takes_only_a_bounded_cql2_json_body(server):
+    before = _count(server)
+    url = server.url + "/collections/many/items"
+    import httpx
+
+    cql = {"content-type": "application/query-cql-json"}
+    _one_line_4xx(httpx.post(url, content=b"", headers=cql), 400, "CQL2 JSON")
+    _one_line_4xx(httpx.post(url, content=b"not json", headers=cql), 400, "CQL2 JSON")
+    _one_line_4xx(httpx.post(url, content=b"[1, 2]", headers=cql), 400)
+    _one_line_4xx(httpx.post(url, content=b'{"op": "nonsense"}', headers=cql), 400)
+    _one_line_4xx(httpx.post(url, content=b"{}"), 415, "application/query-cql-json")
+    _one_line_4xx(httpx.post(url, content=b'{"type": "Feature"}',
+                             headers={"content-type": "application/geo+json"}), 415)
+    big = json.dumps({"op": "in", "args": [{"property": "kod"}, list(range(3000))]}).encode()
+    _one_line_4xx(httpx.post(url, content=big, headers=cql), 413, "4,096")
+    ok = httpx.post(url, headers=cql, content=json.dumps(
+        {"op": "<", "args": [{"property": "kod"}, 10]}).encode())
+    assert ok.status_code == 200 and ok.json()["numberMatched"] == 10
+    assert _count(server) == before
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_writes_are_405(server, method):
+    import httpx
+
+    before = server.get("/collections/many/items/1").json()
+    for path in ("/collections/many/items", "/collections/many/items/1", "/collections/many"):
+        r = httpx.request(method, server.url + path, content=b'{"type": "Feature"}',
+                          headers={"content-type": "application/geo+json"})
+        _one_line_4xx(r, 405, method)
+    assert server.get("/collections/many/items/1").json() == before
+
+
+# -- parameters ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("cid", ["many", "catalogue"])
+@pytest.mark.parametrize("params, word", [
+    ({"limit": "true"}, "limit"), ({"limit": "0"}, "limit"), ({"limit": "1.5"}, "limit"),
+    ({"offset": "-1"}, "offset"), ({"datetime": ""}, "datetime"), ({"datetime": "yesterday"}, "datetime"),
+    ({"datetime": "../.."}, "datetime"), ({"datetime": "2024-02-30"}, "datetime"),
+    ({"datetime": "2025-01-01/2024-01-01"}, "datetime"), ({"bbox": "1,2,3"}, "bbox"),
+    ({"bbox": "0,10,1,5"}, "bbox"), ({"bbox": "nan,0,1,1"}, "bbox"), ({"nosuchparam": "1"}, "nosuchparam"),
+])
+def test_malformed_parameters_are_400(server, cid, params, word):
+    _one_line_4xx(server.get(f"/collections/{cid}/items", params=params), 400, word)
+
+
+@pytest.mark.parametrize("cql, words", [
+    ("val = 'abc'", ["val", "integer"]),
+    ("kod LIKE '1%'", ["LIKE", "kod"]),
+    ("val BETWEEN 'a' AND 'b'", ["val"]),
+    ("kod IN (" + ",".join(map(str, range(51))) + ")", ["50"]),
+    ("kod IN (1, 'x')", ["kod"]),
+    ("1 = 'a'", ["compare"]),
+])
+def test_ill_typed_cql2_is_400_naming_the_property(server, cql, words):
+    r = server.get("/collections/many/items", params={"filter": cql})
+    _one_line_4xx(r, 400, *words)
+
+
+def test_well_typed_cql2_still_answers(server):
+    got = server.get("/collections/many/items", params={"filter": "kod IN (1, 2, 3) AND val >= 0",
+                                                        "limit": 100}).json()
+    assert sorted(f["properties"]["kod"] for f in got["features"]) == [1, 2, 3]
+    date = server.get("/collections/events/items", params={"filter": "at > '2024-03-02'"}).json()
+    assert date["numberMatched"] == 2  # after midnight of 2 March: not the event at midnight
+
+
+def test_coverage_over_the_cell_budget_is_400_and_a_window_is_served(server):
+    r = server.get("/collections/hazard/coverage", params={"f": "json"})
+    _one_line_4xx(r, 400, "200,000", "bbox")
+    cov = server.get("/collections/hazard/coverage")
+    assert cov.status_code == 400
+    meta = server.get("/collections/hazard").json()
+    w, s, e, n = meta["extent"]["spatial"]["bbox"][0]
+    small = server.get("/collections/hazard/coverage", params={
+        "f": "json", "bbox": f"{w},{s},{w + (e - w) / 4},{s + (n - s) / 4}", "properties": "1"})
+    assert small.status_code == 200, small.text[:300]
+    assert small.json()["type"] == "Coverage"
+
+
+# -- caching ------------------------------------------------------------------------------------
+def test_negotiated_answers_say_what_they_vary_on(server):
+    for path, params in [("/", {}), ("/collections", {}), ("/collections/many", {}),
+                         ("/collections/many/items", {"limit": 2}), ("/collections/many/items/1", {}),
+                         ("/collections/catalogue/items", {}), ("/passports/many.json", {}),
+                         ("/collections/many/items", {"nosuch": 1})]:
+        r = server.get(path, params=params, headers={"Accept-Language": "ru"})
+        vary = {v.strip().lower() for v in r.headers.get("vary", "").split(",")}
+        assert {"accept", "accept-language", "accept-encoding"} <= vary, (path, r.headers.get("vary"))
+
+
+def test_if_none_match_star_on_a_missing_resource_is_not_304(server):
+    star = {"If-None-Match": "*"}
+    assert server.get("/collections/many/items/999999", headers=star).status_code == 404
+    assert server.get("/collections/nosuch/items", headers=star).status_code == 404
+    assert server.get("/collections/many/items", headers=star).status_code == 304
+
+
+# -- exactness ----------------------------------------------------------------------------------
+def test_bbox_on_points_is_exact_below_the_index_precision(server):
+    feats = server.get("/collections/many/items", params={"limit": 1}).json()["features"]
+    x, y = feats[0]["geometry"]["coordinates"][0] if feats[0]["geometry"]["type"] == "MultiPoint" \
+        else feats[0]["geometry"]["coordinates"]
+    fid = feats[0]["id"]
+    # 1e-6 degrees (~0.1 m): inside a float32 box rounded outward, outside the real one
+    for dx, inside in ((-1e-6, False), (1e-9, True)):
+        box = f"{x - 0.01},{y - 0.01},{x + dx},{y + 0.01}"
+        got = server.get("/collections/many/items", params={"bbox": box, "limit": 1000}).json()
+        ids = {f["id"] for f in got["features"]}
+        assert (fid in ids) is inside, (dx, ids)
+        assert got["numberMatched"] == len(ids)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2024-03-01", [0, 1]), ("2024-03-01T08:00:00Z", [0]), ("2024-03-01T10:00:00+02:00", [0]),
+    ("2024-03-01T08:00:01Z", []), ("2024-03-01/2024-03-02", [0, 1, 2]),
+    ("2024-03-02/..", [2, 3, 4]), ("../2024-03-01T23:59:59Z", [0, 1]), ("2024-03-05T12:30:15Z/", [3, 4]),
+])
+def test_datetime_on_both_stores(server, value, expected):
+    got = server.get("/collections/events/items", params={"datetime": value, "limit": 100}).json()
+    names = sorted(f["properties"]["name"] for f in got["features"])
+    assert names == sorted((SPECIAL + ["x"])[i] for i in expected), value
+    assert got["numberMatched"] == len(expected)
+
+
+@pytest.mark.parametrize("q, expected", [("%", ["100% done"]), ("_", ["a_b"]), ("a_b", ["a_b"]),
+                                         ("ab", ["ab"]), ("100%", ["100% done"])])
+def test_q_matches_percent_and_underscore_literally(server, q, expected):
+    got = server.get("/collections/events/items", params={"q": q, "limit": 100}).json()
+    assert sorted(f["properties"]["name"] for f in got["features"]) == expected
+
+
+def test_public_report_and_passport_name_the_file_not_a_server_path(server):
+    root = str(server.root)
+    for path in ("/reports/many.json", "/reports/many.html", "/passports/many.json",
+                 "/passports/many.jsonld"):
+        r = server.get(path)
+        assert r.status_code == 200
+        assert root not in r.text and "/sources/" not in r.text, path
+    assert server.get("/reports/many.json").json()["source"]["path"] == "many.gpkg"
+
+
+# -- the process --------------------------------------------------------------------------------
+def test_serve_stops_on_sigterm_within_10_s(tmp_path):
+    (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    src = make_sources(tmp_path / "sources")["many"]
+    assert main(["--config", str(tmp_path / "config.yml"), "ingest", str(src), "--collection", "m"]) == 0
+    srv = start(tmp_path)
+    pids = _tree(srv.proc.pid)
+    assert len(pids) >= 4  # serve, the site builder, two workers
+    slow = subprocess.Popen([sys.executable, "-c", (
+        "import httpx,sys; r = httpx.get(sys.argv[1], timeout=30); print(r.status_code)"),
+        srv.url + "/collections/m/items?limit=2000"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    srv.proc.wait(12)
+    assert time.monotonic() - t0 < 10
+    assert slow.communicate(timeout=30)[0].strip() == "200"  # in flight: finished, not dropped
+    time.sleep(0.5)
+    assert not [p for p in pids if _alive(p)], "a child outlived serve"
+
+
+def _tree(pid: int) -> list[int]:
+    from gp_testlib import child_pids
+
+    out, todo = [pid], [pid]
+    while todo:
+        kids = child_pids(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
