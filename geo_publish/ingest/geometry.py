@@ -21,7 +21,10 @@ _FAMILY_OF_TYPE = {
 _MULTI = {POINT: "MultiPoint", LINE: "MultiLineString", POLYGON: "MultiPolygon"}
 _SINGLE = {POINT: "Point", LINE: "LineString", POLYGON: "Polygon"}
 # WKB type codes (ISO and extended) of curve geometries shapely cannot parse.
-_CURVE_CODES = {8, 9, 10, 11, 12, 13, 14, 15, 16, 17}
+_CURVE_CODES = {8, 9, 10, 11, 12, 13, 14}
+# PolyhedralSurface, TIN, Triangle: GEOS reads none of them; their bodies are those of a
+# MultiPolygon and a Polygon, so a new type code makes them readable (patches become parts)
+_SURFACE_AS = {15: 6, 16: 6, 17: 3}
 
 
 def family_of_name(geometry_type: str | None) -> str | None:
@@ -62,6 +65,43 @@ def wkb_type_code(wkb: bytes | None) -> int | None:
     return code % 1000
 
 
+def surfaces_as_polygons(wkb: bytes) -> bytes:
+    """ISO WKB of a PolyhedralSurface or TIN as a MultiPolygon, a Triangle as a Polygon (any
+    dimension), recursively; other geometries unchanged."""
+    out = bytearray()
+
+    def walk(pos: int) -> int:
+        order = "<" if wkb[pos] == 1 else ">"
+        (raw,) = struct.unpack_from(order + "I", wkb, pos + 1)
+        base, dims = raw % 1000, raw // 1000
+        out.extend(wkb[pos:pos + 1])
+        out.extend(struct.pack(order + "I", _SURFACE_AS.get(base, base) + dims * 1000))
+        ncoord = 2 + (dims in (1, 2)) + 2 * (dims == 3)
+        pos += 5
+        if base == 1:  # point
+            out.extend(wkb[pos:pos + 8 * ncoord])
+            return pos + 8 * ncoord
+        (n,) = struct.unpack_from(order + "I", wkb, pos)
+        out.extend(wkb[pos:pos + 4])
+        pos += 4
+        if base in (2, 8):  # line, circular string: n points
+            out.extend(wkb[pos:pos + 8 * ncoord * n])
+            return pos + 8 * ncoord * n
+        if base in (3, 17):  # polygon, triangle: n rings of points
+            for _ in range(n):
+                (m,) = struct.unpack_from(order + "I", wkb, pos)
+                size = 4 + 8 * ncoord * m
+                out.extend(wkb[pos:pos + size])
+                pos += size
+            return pos
+        for _ in range(n):  # collections of full geometries
+            pos = walk(pos)
+        return pos
+
+    walk(0)
+    return bytes(out)
+
+
 def parse_wkb(wkb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Geometries, a mask of curves (to re-read linearised) and a mask of unparseable ones."""
     try:
@@ -78,6 +118,13 @@ def parse_wkb(wkb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 failed[i] = True
     raw_present = np.array([w is not None for w in wkb], bool)
     failed |= raw_present & shapely.is_missing(geoms)
+    for i in np.flatnonzero(failed):
+        if wkb_type_code(wkb[i]) in _SURFACE_AS:
+            try:
+                geoms[i] = shapely.from_wkb(surfaces_as_polygons(bytes(wkb[i])), on_invalid="fix")
+                failed[i] = geoms[i] is None
+            except Exception:  # noqa: BLE001 - stays unparseable (quarantined)
+                pass
     curves = np.zeros(len(wkb), bool)
     for i in np.flatnonzero(failed):
         if wkb_type_code(wkb[i]) in _CURVE_CODES:

@@ -120,7 +120,10 @@ class OGRReader:
             wkb = table[geom_col].to_numpy(zero_copy_only=False)
             geoms, curves, unparseable = parse_wkb(wkb)
             if curves.any():
-                geoms[curves] = self._linearised(insp, fids[curves])
+                try:
+                    geoms[curves] = self._linearised(insp, fids[curves])
+                except Exception:  # noqa: BLE001 - GDAL could not linearise them: quarantined
+                    unparseable = unparseable | curves
         else:
             wkb = None
             geoms = np.full(len(table), None, dtype=object)
