@@ -283,8 +283,14 @@ class GeoPublishApp:
             allowed = validate.ITEMS_PARAMS | set(fields)
         elif match and match.group(2) == "/items" and cid in self.runtime.config.get("resources", {}):
             allowed = validate.RECORDS_PARAMS | self.runtime.record_fields(cid)
+            if dict(params).get("f", "json") not in validate.RECORDS_FORMATS:
+                return (f"f: the catalogue is offered as {', '.join(validate.RECORDS_FORMATS)}"
+                        f" (not {dict(params)['f']!r})")
         elif match and match.group(2) == "/coverage":
             allowed = validate.COVERAGE_PARAMS
+            crs = dict(params).get("bbox-crs")
+            if crs is not None and crs not in validate.CRS84_URIS:
+                return "bbox-crs: coverages take bbox in CRS84 (" + validate.CRS84_URIS[0] + ")"
         elif match and match.group(3):
             allowed = validate.BASIC_PARAMS | {"crs"}
         elif path in ("/openapi", "/api"):

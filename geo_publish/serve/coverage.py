@@ -84,7 +84,7 @@ class COGProvider(RasterioProvider):  # type: ignore[misc]
         if bbox:
             if bbox_crs != 4326:
                 raise ProviderInvalidQueryError(user_msg="bbox-crs: only EPSG:4326 (CRS84) for coverages")
-            w, s, e, n = bbox[0], bbox[1], bbox[-2], bbox[-1]
+            w, s, e, n = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox[:4]
             w, s = max(w, ds.bounds.left), max(s, ds.bounds.bottom)
             e, n = min(e, ds.bounds.right), min(n, ds.bounds.top)
             if w >= e or s >= n:

@@ -145,8 +145,15 @@ def published(path: Path | str, collection: str) -> Published | None:
 
 
 def all_published(path: Path | str) -> dict[str, int]:
+    """On a connection of its own, closed at once: this is also called by processes that then
+    open the file with GDAL's SQLite (the site builder, the CLI), and two SQLite libraries in one
+    process must not hold the same WAL database open together (closing one drops the other's
+    POSIX locks)."""
+    from contextlib import closing
+
     try:
-        rows = connect(path).execute("SELECT collection, version FROM gp_published").fetchall()
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
+            rows = conn.execute("SELECT collection, version FROM gp_published").fetchall()
     except sqlite3.Error:
         return {}
     return dict(rows)

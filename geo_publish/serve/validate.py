@@ -16,6 +16,9 @@ ITEMS_PARAMS = {"bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resu
 # pygeoapi's records provider (the catalogue) takes these; its queryables are added by the caller
 RECORDS_PARAMS = {"bbox", "f", "lang", "limit", "offset", "datetime", "sortby", "q", "filter",
                   "filter-lang", "properties", "skipGeometry", "resulttype"}
+RECORDS_FORMATS = ("json", "jsonld", "html")  # pygeoapi's CSV writer fails on records: not offered
+CRS84_URIS = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/EPSG/0/4326",
+              "EPSG:4326", "OGC:CRS84")
 COVERAGE_PARAMS = {"f", "lang", "bbox", "bbox-crs", "subset", "properties", "datetime"}
 BASIC_PARAMS = {"f", "lang"}
 INT_PARAMS = {"limit": 1, "offset": 0}  # name -> smallest value

@@ -83,8 +83,6 @@ class GeoPackageStore:
             raise StoreError(f"{self.path}: cannot open the store ({err})") from err
         with closing(conn):
             conn.execute("PRAGMA busy_timeout = 60000")
-            if write and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                self._wal(conn)
             try:
                 yield conn
             except sqlite3.DatabaseError as err:
@@ -100,7 +98,6 @@ class GeoPackageStore:
             pyogrio.write_dataframe(pd.DataFrame({"key": ["format"], "value": ["geo-publish 1"]}),
                                     tmp, layer="gp_meta", driver="GPKG")
         with closing(sqlite3.connect(tmp, isolation_level=None)) as conn:
-            self._wal(conn)
             conn.executescript("BEGIN;" + _META + "COMMIT;")
             for name in _META_TABLES:
                 conn.execute(
@@ -114,16 +111,6 @@ class GeoPackageStore:
             pass
         finally:
             tmp.unlink(missing_ok=True)
-
-    @staticmethod
-    def _wal(conn: sqlite3.Connection) -> None:
-        """Write-ahead logging (kept in the file): readers are never blocked by an ingest, whose
-        transaction is far larger than SQLite's page cache and would otherwise hold the file's
-        exclusive lock for most of its run."""
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError:  # another connection is using the file: next time
-            pass
 
     def _gc(self, conn: sqlite3.Connection) -> None:
         """Drop tables left by ingests that died before publishing."""
