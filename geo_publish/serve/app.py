@@ -288,6 +288,9 @@ class GeoPublishApp:
                         f" (not {dict(params)['f']!r})")
         elif match and match.group(2) == "/coverage":
             allowed = validate.COVERAGE_PARAMS
+            box = dict(params).get("bbox")
+            if box is not None and len(box.split(",")) != 4:
+                return "bbox: coverages take 4 numbers, minx,miny,maxx,maxy"
             crs = dict(params).get("bbox-crs")
             if crs is not None and crs not in validate.CRS84_URIS:
                 return "bbox-crs: coverages take bbox in CRS84 (" + validate.CRS84_URIS[0] + ")"
