@@ -265,21 +265,3 @@ def test_coverage_bbox_with_six_numbers_or_another_crs(server):
     assert r.status_code == 400
     _one_line_4xx(server.get("/collections/hazard/coverage", params={
         "bbox": "1,2,3,4", "bbox-crs": server.url + "/reports/many.json"}), 400, "bbox-crs")
-
-
-def test_schemathesis_finds_no_server_error(server, tmp_path):
-    """Property-based requests from the server's own OpenAPI document (examples, coverage and
-    fuzzing phases): not one 5xx."""
-    import os
-
-    budget = os.environ.get("GP_SCHEMATHESIS_SECONDS", "120")
-    done = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli",
-         "run", server.url + "/openapi?f=json", "--checks", "not_a_server_error",
-         "--phases", "examples,coverage,fuzzing", "--max-time", budget, "-w", "2",
-         "--seed", "1", "--suppress-health-check", "all"],
-        capture_output=True, text=True, timeout=int(budget) + 240, cwd=tmp_path)
-    tail = done.stdout[-4000:]
-    assert "Server error" not in done.stdout, tail
-    assert done.returncode == 0, tail
-    assert re.search(r"Tested: \d+", done.stdout), tail
