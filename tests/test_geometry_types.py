@@ -9,7 +9,6 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-import pyogrio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

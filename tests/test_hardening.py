@@ -6,7 +6,6 @@ a 4xx with a one-line reason, and the store and the answers afterwards are uncha
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 import shapely
 
 from geo_publish.cli.main import main
-from server_testlib import LiveServer, free_port, make_sources, start
+from server_testlib import LiveServer, make_sources, start
 
 pytestmark = pytest.mark.slow
 EVENTS = ["2024-03-01T08:00:00", "2024-03-01T23:59:59", "2024-03-02T00:00:00", "2024-03-05T12:30:15",

@@ -142,23 +142,26 @@ class _Translator:
         lhs = self.scalar(node.lhs)
         return f"({lhs} {neg}LIKE ? ESCAPE '{self.dialect.like_escape}')"
 
+    def field_type(self, node: ast.Attribute) -> str:
+        """The type of the property ``node`` names; a FilterError when the layer has none."""
+        if node.name not in self.fields:
+            raise FilterError(f"unknown property {node.name!r} in the filter "
+                              f"(queryables: {', '.join(sorted(self.fields))})")
+        return self.fields[node.name]
+
     def kind(self, node: Any) -> str | None:
         """The comparison family of a property or literal (None: unknown, e.g. a function)."""
         if isinstance(node, ast.Attribute):
-            return _FAMILY.get(self.fields.get(node.name, ""), None)
+            return _FAMILY.get(self.field_type(node), None)
         lit = _literal_kind(node)
         return _FAMILY.get(lit, None) if lit else None
 
     def describe(self, node: Any) -> str:
         if isinstance(node, ast.Attribute):
-            self.scalar(node)  # unknown property: its own message
-            return f"{node.name!r} ({_article(self.fields.get(node.name) or 'value')})"
+            return f"{node.name!r} ({_article(self.field_type(node) or 'value')})"
         return f"{node!r} ({_article(_literal_kind(node) or 'value')})"
 
     def compatible(self, lhs: Any, others: list[Any]) -> None:
-        for node in [lhs, *others]:
-            if isinstance(node, ast.Attribute):
-                self.scalar(node)  # unknown property: its own message
         want = self.kind(lhs)
         for other in others:
             got = self.kind(other)
@@ -181,12 +184,9 @@ class _Translator:
             self.params.append(temporal_text(node, self.fields[other.name] == "date"))
             return "?"
         if isinstance(node, ast.Attribute):
-            if node.name not in self.fields:
-                raise FilterError(f"unknown property {node.name!r} in the filter "
-                                  f"(queryables: {', '.join(sorted(self.fields))})")
-            if _FAMILY.get(self.fields[node.name]) == "temporal":
-                return self.dialect.temporal(self.dialect.quote(node.name),
-                                             self.fields[node.name] == "date")
+            ftype = self.field_type(node)
+            if _FAMILY.get(ftype) == "temporal":
+                return self.dialect.temporal(self.dialect.quote(node.name), ftype == "date")
             return self.dialect.quote(node.name)
         if isinstance(node, bool):
             self.params.append(self.dialect.boolean(node))
