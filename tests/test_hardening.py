@@ -111,6 +111,7 @@ def test_writes_are_405(server, method):
     ({"datetime": "../.."}, "datetime"), ({"datetime": "2024-02-30"}, "datetime"),
     ({"datetime": "2025-01-01/2024-01-01"}, "datetime"), ({"bbox": "1,2,3"}, "bbox"),
     ({"bbox": "0,10,1,5"}, "bbox"), ({"bbox": "nan,0,1,1"}, "bbox"), ({"nosuchparam": "1"}, "nosuchparam"),
+    ({"q": ",,,"}, "q"),
 ])
 def test_malformed_parameters_are_400(server, cid, params, word):
     _one_line_4xx(server.get(f"/collections/{cid}/items", params=params), 400, word)
@@ -123,10 +124,18 @@ def test_malformed_parameters_are_400(server, cid, params, word):
     ("kod IN (" + ",".join(map(str, range(51))) + ")", ["50"]),
     ("kod IN (1, 'x')", ["kod"]),
     ("1 = 'a'", ["compare"]),
+    ("kod = 38749788381046341632", ["64-bit"]),
 ])
 def test_ill_typed_cql2_is_400_naming_the_property(server, cql, words):
     r = server.get("/collections/many/items", params={"filter": cql})
     _one_line_4xx(r, 400, *words)
+
+
+@pytest.mark.parametrize("cid, params", [
+    ("many", {"kod": "-38749788381046341632"}), ("many", {"kod": "-38749788381046341632", "f": "csv"}),
+])
+def test_integers_beyond_64_bits_are_400(server, cid, params):
+    _one_line_4xx(server.get(f"/collections/{cid}/items", params=params), 400, "kod")
 
 
 def test_well_typed_cql2_still_answers(server):
@@ -264,3 +273,32 @@ def test_coverage_bbox_with_six_numbers_or_another_crs(server):
     assert r.status_code == 400
     _one_line_4xx(server.get("/collections/hazard/coverage", params={
         "bbox": "1,2,3,4", "bbox-crs": server.url + "/reports/many.json"}), 400, "bbox-crs")
+
+
+@pytest.mark.parametrize("path", ["/collections/catalogue/items", "/collections/hazard/coverage"])
+def test_flat_collections_take_a_4_number_bbox(server, path):
+    _one_line_4xx(server.get(path, params={"bbox": "0,0,0,1,1,1"}), 400, "4 numbers")
+    _one_line_4xx(server.get(path, params={"q": "{}", "bbox": "0.0,0.0,0.0,0.0,0.0,0.0"}), 400, "bbox")
+
+
+def test_schemathesis_finds_no_server_error(server, tmp_path):
+    """Property-based requests from the server's own OpenAPI document (examples, coverage and
+    fuzzing phases, GP_SCHEMATHESIS_SECONDS each backend, 120 by default): not one 5xx."""
+    import os
+    import re
+
+    budget = os.environ.get("GP_SCHEMATHESIS_SECONDS", "120")
+    done = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/openapi?f=json",
+         "--checks", "not_a_server_error", "--phases", "examples,coverage,fuzzing",
+         "--max-time", budget, "-w", "2", "--seed", "1", "--suppress-health-check", "all"],
+        capture_output=True, text=True, timeout=int(budget) + 240, cwd=tmp_path)
+    found = "\n".join(re.findall(r"curl -X .*", done.stdout))
+    assert "Server error" not in done.stdout, found or done.stdout[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert re.search(r"Tested: \d+", done.stdout), done.stdout[-3000:]
+
+
+def test_empty_q_means_no_search(server):
+    assert server.get("/collections/many/items", params={"q": ""}).json()["numberMatched"] == 2500
+    assert server.get("/collections/catalogue/items", params={"q": ""}).status_code == 200

@@ -288,9 +288,6 @@ class GeoPublishApp:
                         f" (not {dict(params)['f']!r})")
         elif match and match.group(2) == "/coverage":
             allowed = validate.COVERAGE_PARAMS
-            box = dict(params).get("bbox")
-            if box is not None and len(box.split(",")) != 4:
-                return "bbox: coverages take 4 numbers, minx,miny,maxx,maxy"
             crs = dict(params).get("bbox-crs")
             if crs is not None and crs not in validate.CRS84_URIS:
                 return "bbox-crs: coverages take bbox in CRS84 (" + validate.CRS84_URIS[0] + ")"
@@ -302,7 +299,9 @@ class GeoPublishApp:
             return None
         else:
             allowed = validate.BASIC_PARAMS | ({"profile"} if match and match.group(2) else set())
-        return validate.unknown(names, allowed) or validate.check_values(params)
+        flat = match is not None and cid not in self.runtime.feature_collections
+        return validate.unknown(names, allowed) or validate.check_values(
+            params, (4,) if flat else (4, 6))
 
     def _etag(self, path: str, query: str, headers: dict[str, str], feature_cid: str | None,
               pub: gpkg_read.Published | None) -> str | None:

@@ -191,6 +191,8 @@ class _Translator:
         if isinstance(node, bool):
             self.params.append(self.dialect.boolean(node))
             return "?"
+        if isinstance(node, int) and not -(2**63) <= node < 2**63:
+            raise FilterError(f"{node} is beyond the 64-bit integers a property can hold")
         if isinstance(node, int | float | str):
             self.params.append(node)
             return "?"

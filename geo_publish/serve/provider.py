@@ -34,6 +34,7 @@ from geo_publish.serve.readers import DEFAULT_TIMEOUT, reader
 from geo_publish.serve.validate import parse_datetime
 
 FID = "fid"
+INT64 = (-(2**63), 2**63 - 1)  # what both stores' integer columns hold
 
 
 class StoreProvider(BaseProvider):
@@ -295,7 +296,10 @@ class StoreProvider(BaseProvider):
         kind = "integer" if name == FID else t.json_type(name)["type"]
         try:
             if kind == "integer":
-                return int(value)
+                number = int(value)
+                if not INT64[0] <= number <= INT64[1]:
+                    raise ValueError(value)
+                return number
             if kind == "number":
                 return float(value)
             if kind == "boolean":

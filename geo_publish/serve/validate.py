@@ -70,8 +70,9 @@ def parse_datetime(value: str) -> tuple[Instant | None, Instant | None]:
     return lo, hi
 
 
-def check_values(params: list[tuple[str, str]]) -> str | None:
-    """Syntax of the parameters whose meaning is the same everywhere."""
+def check_values(params: list[tuple[str, str]], bbox_sizes: tuple[int, ...] = (4, 6)) -> str | None:
+    """Syntax of the parameters whose meaning is the same everywhere; ``bbox_sizes``: how many
+    numbers a bbox may have there (records and coverages are 2D: 4)."""
     for name, value in params:
         if name in INT_PARAMS:
             try:
@@ -85,13 +86,16 @@ def check_values(params: list[tuple[str, str]]) -> str | None:
                 parse_datetime(value)
             except ValueError as err:
                 return f"datetime: {err} (an instant, or an interval such as 2024-01-01/..)"
+        elif name == "q" and value and not re.search(r"[^\s,]", value):
+            return "q: give at least one word to search for"
         elif name == "bbox":
             try:
                 nums = [float(v) for v in value.split(",")]
             except ValueError:
                 nums = []
-            if len(nums) not in (4, 6) or any(v != v or v in (float("inf"), float("-inf")) for v in nums):
-                return "bbox: 4 (or 6) numbers, minx,miny,maxx,maxy"
+            if len(nums) not in bbox_sizes or any(v != v or v in (float("inf"), float("-inf")) for v in nums):
+                return ("bbox: 4 numbers, minx,miny,maxx,maxy" if bbox_sizes == (4,) else
+                        "bbox: 4 (or 6) numbers, minx,miny,maxx,maxy")
             lo, hi = (nums[1], nums[3]) if len(nums) == 4 else (nums[1], nums[4])
             if lo > hi:
                 return "bbox: its south edge is north of its north edge"
