@@ -64,6 +64,9 @@ class ServerSettings(_Model):
     workers: int = Field(2, ge=1, description="server processes")
     tiles: str | None = Field(None, description="base map tile URL template; none by default (offline)")
     tiles_attribution: str = ""
+    cache_max_age: int = Field(
+        60, ge=0, description="seconds a shared cache (CDN, proxy) may serve an answer before "
+        "asking again: also how long a new version can take to show through one")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest request body (413 above)")
     max_in_list: int = Field(1000, ge=1, description="most values in one CQL2 IN list (400 above)")
     coverage_max_cells: int = Field(

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: Chromium (viewer tests, headless) and PostGIS for the running
+# Debian packages the tests need: Chromium (viewer tests, headless), nginx (a real shared cache in
+# front of the API) and PostGIS for the running
 # PostgreSQL 15 (store and API tests on the PostGIS backend). Installed with apt-get when
 # missing (needs root or sudo); a no-op when they are there.
 # Usage: scripts/system-deps.sh [package ...]   (default: what the test suite needs)
 set -euo pipefail
 pkgs=("$@")
-[ ${#pkgs[@]} -eq 0 ] && pkgs=(chromium postgresql-15-postgis-3)
+[ ${#pkgs[@]} -eq 0 ] && pkgs=(chromium postgresql-15-postgis-3 nginx)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -302,3 +302,42 @@ def test_schemathesis_finds_no_server_error(server, tmp_path):
 def test_empty_q_means_no_search(server):
     assert server.get("/collections/many/items", params={"q": ""}).json()["numberMatched"] == 2500
     assert server.get("/collections/catalogue/items", params={"q": ""}).status_code == 200
+
+
+# -- the OpenAPI document -------------------------------------------------------------------------
+def test_openapi_document_passes_the_spec_validator(server):
+    from openapi_spec_validator import validate
+
+    doc = server.get("/openapi", params={"f": "json"}).json()
+    validate(doc)
+    coverage = doc["paths"]["/collections/hazard/coverage"]["get"]["parameters"]
+    resolved = [doc["components"]["parameters"][p["$ref"].rsplit("/", 1)[-1]] if "$ref" in p else p
+                for p in coverage]
+    assert "subset" in {p["name"] for p in resolved}
+
+
+def test_unknown_outside_references_become_what_their_place_needs():
+    from geo_publish.publish.openapi import localise
+
+    doc = localise({"paths": {"/a": {"get": {
+        "parameters": [{"$ref": "https://x.org/p.yaml#/components/parameters/zoom"}],
+        "responses": {"200": {"$ref": "https://x.org/r.yaml#/components/responses/Tile"}}}}},
+        "components": {"schemas": {"s": {"$ref": "https://x.org/s.yaml"}},
+                       "parameters": {"q2": {"$ref": "https://x.org/q2.yaml"}}}})
+    op = doc["paths"]["/a"]["get"]
+    assert op["parameters"][0]["name"] == "zoom" and op["parameters"][0]["in"] == "query"
+    assert op["responses"]["200"]["description"].startswith("see https://x.org/r.yaml")
+    assert doc["components"]["schemas"]["s"]["type"] == "object"
+    assert doc["components"]["parameters"]["q2"]["name"] == "q2"
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "uz"])
+def test_html_pages_have_a_direction_and_a_title(server, lang):
+    import re
+
+    for path in ("/", "/collections", "/collections/many", "/collections/many/items",
+                 "/collections/many/items/1", "/collections/catalogue/items", "/conformance"):
+        page = server.get(path, params={"f": "html", "lang": lang}).text
+        assert re.search(r'<html lang="\w+" dir="ltr"', page), path
+        title = re.search(r"<title>([^<]*)</title>", page)
+        assert title and title.group(1).strip(), (path, title)

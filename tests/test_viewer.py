@@ -385,7 +385,7 @@ def test_raster_overlay_legend_opacity_and_value(browser, demo):
 
 @pytest.mark.parametrize("path", ["/?f=html&lang=uz", "/collections?f=html&lang=ru",
                                   "/collections/points/items?f=html", "/collections/points/items/1?f=html",
-                                  "/openapi?f=html", "/site/map.html"])
+                                  "/openapi?f=html", "/site/map.html", "/reports/points.html"])
 def test_api_html_pages_stay_on_origin_and_speak_uz_ru(browser, live, path):
     """pygeoapi's own pages: their CDN assets replaced by the vendored copies, ru/uz catalogues."""
     with watched_page(browser) as w:

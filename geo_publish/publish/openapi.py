@@ -73,6 +73,9 @@ PARAMETERS = {
                      "description": "local identifier of a feature", "schema": {"type": "string"}},
     "gp-q": {"name": "q", "in": "query", "required": False, "style": "form", "explode": False,
              "description": "free-text search", "schema": {"type": "array", "items": {"type": "string"}}},
+    "gp-subset": {"name": "subset", "in": "query", "required": False, "style": "form",
+                  "explode": False, "description": "subset by axis, e.g. Lat(40:41),Lon(69:70)",
+                  "schema": {"type": "array", "items": {"type": "string"}}},
     "gp-sortby": {"name": "sortby", "in": "query", "required": False, "style": "form",
                   "explode": False, "schema": {"type": "array", "minItems": 1, "items": {
                       "type": "string", "pattern": "[+|-]?[A-Za-z_].*"}}},
@@ -82,6 +85,7 @@ _KNOWN = {
     "#/components/parameters/featureId": "#/components/parameters/gp-featureId",
     "parameters/q.yaml": "#/components/parameters/gp-q",
     "parameters/sortby.yaml": "#/components/parameters/gp-sortby",
+    "#/components/parameters/subset": "#/components/parameters/gp-subset",
     "cql2.json": "#/components/schemas/gp-cql2",
     "exception.yaml": "#/components/schemas/gp-exception",
     "#/components/schemas/link": "#/components/schemas/gp-link",
@@ -89,19 +93,34 @@ _KNOWN = {
 }
 
 
-def localise(doc: Any) -> Any:
-    """Replace every reference to an outside document with a local component."""
+_CONTAINS = {"parameters": "parameter", "responses": "response"}  # key -> what its members are
+
+
+def localise(doc: Any, where: str = "") -> Any:
+    """Replace every reference to an outside document with a local component. A reference we do
+    not know becomes what its place needs (``where``): a query parameter named after the
+    reference, a response, or else a generic object schema, each saying what it stands for."""
     if isinstance(doc, dict):
         ref = doc.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
+            rest = {k: localise(v) for k, v in doc.items() if k != "$ref"}
             for suffix, local in _KNOWN.items():
                 if ref.endswith(suffix):
-                    return {**{k: localise(v) for k, v in doc.items() if k != "$ref"}, "$ref": local}
-            rest = {k: localise(v) for k, v in doc.items() if k != "$ref"}
+                    return {**rest, "$ref": local}
+            if where == "parameter":
+                name = ref.rstrip("/").rsplit("/", 1)[-1].removesuffix(".yaml")
+                return {"name": name, "in": "query", "required": False, "style": "form",
+                        "explode": False, "schema": {"type": "string"},
+                        "description": f"see {ref}", **rest}
+            if where == "response":
+                return {"description": f"see {ref}", **rest}
             return {**rest, "type": "object", "description": f"see {ref}"}
-        return {k: localise(v) for k, v in doc.items()}
+        if where in ("parameter-members", "response-members"):  # a map of members
+            return {k: localise(v, where.removesuffix("-members")) for k, v in doc.items()}
+        return {k: localise(v, _CONTAINS[k] + "-members" if k in _CONTAINS else "")
+                for k, v in doc.items()}
     if isinstance(doc, list):
-        return [localise(v) for v in doc]
+        return [localise(v, where.removesuffix("-members")) for v in doc]
     return doc
 
 

@@ -34,7 +34,20 @@ def _rewrites() -> list[tuple[re.Pattern[str], str]]:
         (re.compile(r'[ \t]*<script src="https://cdnjs\.cloudflare\.com/ajax/libs/html5shiv[^>]*>'
                     r'\s*</script>\n?'), ""),
         (re.compile(r'[ \t]*<link href="https://fonts\.googleapis\.com[^>]*>\n?'), ""),
+        # the direction is a gettext message: untranslated (English) it rendered literally.
+        # en, ru and uz all run left to right
+        (re.compile(r'dir="\{% trans %\}text_direction\{% endtrans %\}"'), 'dir="ltr"'),
     ]
+
+
+# (template, pattern, replacement): fixes of one page
+_PAGE_FIXES = [
+    # the items page titled itself with data['title'], which pygeoapi never sets there: empty
+    ("collections/items/index.html",
+     re.compile(r"\{% block title %\}\{\{ super\(\) \}\} \{\{ data\['title'\] \}\} \{% endblock %\}"),
+     "{% block title %}{{ super() }}{% for l in data['links'] if l.rel == 'collection' %}"
+     "{{ l['title'] }}{% endfor %} - {% trans %}Items{% endtrans %}{% endblock %}"),
+]
 
 
 def write_templates(target: Path) -> Path:
@@ -55,6 +68,11 @@ def write_templates(target: Path) -> Path:
             text = src.read_text(encoding="utf-8")
             for pattern, replacement in rules:
                 text = pattern.sub(replacement, text)
+            for page, pattern, replacement in _PAGE_FIXES:
+                if src.relative_to(source).as_posix() == page:
+                    text, n = pattern.subn(replacement, text)
+                    if not n:  # a pygeoapi that changed the page: say so at build
+                        raise RuntimeError(f"pygeoapi's {page} changed: the title fix no longer applies")
             out.write_text(text, encoding="utf-8")
         else:
             shutil.copyfile(src, out)

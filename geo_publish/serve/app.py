@@ -42,7 +42,6 @@ Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
 
 _COLLECTION = validate.COLLECTION
-MAX_AGE = 60
 # every API answer depends on these request headers (format, language, compression)
 VARY = (b"vary", b"Accept, Accept-Language, Accept-Encoding")
 CQL2_JSON_TYPES = ("application/query-cql-json", "application/json")
@@ -87,6 +86,7 @@ class GeoPublishApp:
         self.runtime = runtime
         self.reader = reader(Source.of(settings).data, settings.server.statement_timeout)
         self.max_body = settings.server.max_body_bytes
+        self.cache_control = f"public, max-age={settings.server.cache_max_age}".encode()
         from starlette.staticfiles import StaticFiles
 
         # build/site is a link swapped to each new complete site; StaticFiles resolves it per request
@@ -235,10 +235,10 @@ class GeoPublishApp:
                 match and match.group(3))
             if etag and (star or etag in tags):
                 return Plan((304, cors + [(b"etag", etag.encode()),
-                                          (b"cache-control", f"public, max-age={MAX_AGE}".encode())], b""))
+                                          (b"cache-control", self.cache_control)], b""))
         extra = list(cors)
         if etag:
-            extra += [(b"etag", etag.encode()), (b"cache-control", f"public, max-age={MAX_AGE}".encode())]
+            extra += [(b"etag", etag.encode()), (b"cache-control", self.cache_control)]
         if (method == "GET" and feature_cid and match and match.group(2)
                 and match.group(2).startswith("/items") and self._wants_json(params, headers)):
             try:
