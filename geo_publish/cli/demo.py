@@ -11,6 +11,25 @@ from geo_publish.cli.common import config_option, settings_from
 from geo_publish.settings import Settings
 
 
+def _manifests(settings: Settings, demo_dir: Path) -> tuple[Path, Path]:
+    """The sample layers' manifests and styles: the project's (collections/, styles/), or, where
+    it has none (geo-publish installed from a wheel, run in an empty folder), the copies the
+    wheel carries, written into the demo folder."""
+    from geo_publish import samples
+
+    collections, styles = settings.path(settings.collections_dir), settings.path(settings.styles_dir)
+    packaged = samples.packaged()
+    if all((collections / f"{cid}.yml").exists() for cid in samples.SOURCES) or packaged is None:
+        return collections, styles
+    out = (demo_dir / "collections", demo_dir / "styles")
+    for src, dst in zip(packaged, out, strict=True):
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in src.glob("*.yml"):
+            if not (dst / f.name).exists():
+                (dst / f.name).write_bytes(f.read_bytes())
+    return out
+
+
 def _demo_config(settings: Settings, demo_dir: Path) -> Path:
     """A config file for the demo store, so that every server worker reads the same settings."""
     data = settings.model_dump(mode="json", exclude={"root"})
@@ -18,8 +37,9 @@ def _demo_config(settings: Settings, demo_dir: Path) -> Path:
     data["reports_dir"] = str(demo_dir / "reports")
     data["rasters_dir"] = str(demo_dir / "rasters")
     data["build_dir"] = str(demo_dir / "build")
-    data["collections_dir"] = str(settings.path(settings.collections_dir))
-    data["styles_dir"] = str(settings.path(settings.styles_dir))
+    collections, styles = _manifests(settings, demo_dir)
+    data["collections_dir"] = str(collections)
+    data["styles_dir"] = str(styles)
     path = demo_dir / "config.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# written by `geo-publish demo`\n" + yaml.safe_dump(data, allow_unicode=True),

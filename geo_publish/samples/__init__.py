@@ -163,6 +163,13 @@ def _seismic(out: Path) -> Path:
     return target
 
 
+def packaged() -> tuple[Path, Path] | None:
+    """The sample manifests and styles a wheel carries (setup.py copies them in), if any."""
+    here = Path(__file__).resolve().parent
+    found = (here / "collections", here / "styles")
+    return found if all(d.is_dir() for d in found) else None
+
+
 def build(out: Path, seed: int = 42) -> dict[str, Path]:
     """Write the sample sources into ``out``; same seed, same files."""
     out.mkdir(parents=True, exist_ok=True)

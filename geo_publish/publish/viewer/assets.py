@@ -4,8 +4,8 @@ The site must make no request outside its own origin, so Leaflet, supercluster a
 Awesome icon font are copied into it (and, for pygeoapi's HTML pages, Leaflet.markercluster,
 Bootstrap's CSS and Swagger UI). They are fetched once by the set-up (``python -m
 geo_publish.publish.viewer.assets``, run by scripts/setup.sh), checked against the registry's
-sha512 integrity, and kept beside the Python environment (``<prefix>/share/geo-publish/vendor``).
-Building a site never touches the network.
+sha512 integrity, and kept beside the Python environment (``<prefix>/share/geo-publish/vendor``);
+a wheel carries them inside the package (setup.py). Building a site never touches the network.
 """
 
 from __future__ import annotations
@@ -66,9 +66,19 @@ PACKAGES = (
 )
 
 
+PACKAGED = "_vendor"  # inside this package, in a wheel (setup.py copies them in at build time)
+
+
 def vendor_dir() -> Path:
+    """Where the assets are: GEO_PUBLISH_VENDOR_DIR, else inside the package (a wheel), else
+    beside the Python environment (``<prefix>/share/geo-publish/vendor``, scripts/setup.sh)."""
     env = os.environ.get("GEO_PUBLISH_VENDOR_DIR")
-    return Path(env) if env else Path(sys.prefix) / "share" / "geo-publish" / "vendor"
+    if env:
+        return Path(env)
+    packaged = Path(__file__).resolve().parent / PACKAGED
+    if packaged.is_dir() and not missing(packaged):
+        return packaged
+    return Path(sys.prefix) / "share" / "geo-publish" / "vendor"
 
 
 def package_dir(pkg: Package, root: Path | None = None) -> Path:
@@ -78,6 +88,14 @@ def package_dir(pkg: Package, root: Path | None = None) -> Path:
 def _complete(pkg: Package, root: Path) -> bool:
     return (package_dir(pkg, root) / ".integrity").is_file() and (
         package_dir(pkg, root) / ".integrity").read_text() == pkg.integrity
+
+
+def verified(pkg: Package, root: Path) -> bool:
+    """Unpacked from a tarball that matched the pinned integrity, and every file still there."""
+    if not _complete(pkg, root):
+        return False
+    folder = package_dir(pkg, root)
+    return all((folder / f).is_dir() if f.endswith("/") else (folder / f).is_file() for f in pkg.files)
 
 
 def missing(root: Path | None = None, packages: tuple[Package, ...] = PACKAGES) -> list[Package]:
