@@ -137,14 +137,24 @@ def template(collection: str, source: SourceSpec) -> Manifest:
                     passport=PassportSpec(), style=collection)
 
 
-def write_template(collections_dir: Path, manifest: Manifest) -> Path:
-    """Write a manifest to be completed; never overwrites an existing one."""
+def write_template(collections_dir: Path, manifest: Manifest) -> Path | None:
+    """Write a manifest to be completed, whole or not at all (a server may read it at any
+    moment); never overwrites one. None when another ingest of the same new collection, running
+    at the same time, wrote it first."""
+    import os
+
     path = manifest_path(collections_dir, manifest.id)
     collections_dir.mkdir(parents=True, exist_ok=True)
     data = manifest.model_dump(mode="json", by_alias=True)
     text = _TEMPLATE.format(id=manifest.id) + yaml.safe_dump(
         data, allow_unicode=True, sort_keys=False
     )
-    with open(path, "x", encoding="utf-8") as fh:
-        fh.write(text)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        os.link(tmp, path)  # fails when the file exists: never overwritten
+    except FileExistsError:
+        return None
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

@@ -121,3 +121,16 @@ def test_zip_entry_names_in_cp866(project, points, tmp_path):
             zf.writestr(info, f.read_bytes())
     assert project.run("ingest", str(z), "--collection", "z") == 0
     assert project.report("z")["counts"]["published"] == 12
+
+
+def test_kmz_goes_through_the_archive_guards_and_ingests(project, points, tmp_path):
+    import zipfile
+
+    kml = tmp_path / "doc.kml"
+    pyogrio.write_dataframe(points.iloc[:6], kml, driver="LIBKML")
+    kmz = tmp_path / "p.kmz"
+    with zipfile.ZipFile(kmz, "w") as zf:
+        zf.write(kml, "doc.kml")
+        zf.writestr("files/icon.png", b"\x89PNG")
+    assert project.run("ingest", str(kmz), "--collection", "z") == 0
+    assert project.report("z")["counts"]["published"] == 6

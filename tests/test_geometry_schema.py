@@ -6,9 +6,7 @@ import json
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pyogrio
-import pyarrow as pa
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -145,21 +143,37 @@ def test_nothing_lost_invariant_on_random_mixes(wkts):
     assert all(shapely.equals(a, b) for a, b in zip(out[keep], written, strict=True))
 
 
-@settings(max_examples=50, deadline=None)
-@given(st.floats(60.0, 71.9), st.floats(36.0, 45.9))
-def test_reprojection_round_trip(lon, lat):
+# UTM zone 42N (EPSG:32642) control points, from the projection's definition, not from PROJ: on
+# the central meridian (69 E) easting is 500,000 m; at the equator 3 degrees off it 166,021.443 m
+# (the zone edge every UTM table lists); at 45 N on it the northing is 0.9996 x the WGS 84 meridian
+# arc to 45 degrees (4,984,944.378 m) = 4,982,950.400 m
+UTM42_CONTROL = [((500000.0, 0.0), (69.0, 0.0)), ((166021.4431, 0.0), (66.0, 0.0)),
+                 ((833978.5569, 0.0), (72.0, 0.0)), ((500000.0, 4982950.400), (69.0, 45.0))]
+
+
+def test_pinned_reprojection_hits_control_points():
     from pyproj import CRS
 
     from geo_publish.ingest.crs import pin_transformation
 
-    for code in ("EPSG:32642", "EPSG:28412"):
-        to_src = pin_transformation(CRS("EPSG:4326"), None)  # identity-like, exercises apply()
-        fwd = pin_transformation(CRS(code), None).transformer
-        x, y = fwd.transform(lon, lat, direction="INVERSE")
-        back = fwd.transform(x, y)
-        assert abs(back[0] - lon) < 1e-8 and abs(back[1] - lat) < 1e-8  # ~1 mm
-        pt = to_src.apply(np.array([shapely.Point(lon, lat)], dtype=object))[0]
-        assert abs(pt.x - lon) < 1e-12 and abs(pt.y - lat) < 1e-12
+    pinned = pin_transformation(CRS("EPSG:32642"), None)
+    src = np.array([shapely.Point(xy) for xy, _ in UTM42_CONTROL], dtype=object)
+    out = pinned.apply(src)
+    for geom, (_, (lon, lat)) in zip(out, UTM42_CONTROL, strict=True):
+        # 1e-6 degrees is ~0.1 m: a wrong operation, datum or axis order misses by far more
+        assert abs(geom.x - lon) < 1e-6 and abs(geom.y - lat) < 1e-6, (geom, lon, lat)
+
+
+def test_control_points_through_an_ingest(project, tmp_path):
+    src = gpd.GeoDataFrame({"n": list(range(len(UTM42_CONTROL)))},
+                           geometry=[shapely.Point(xy) for xy, _ in UTM42_CONTROL], crs="EPSG:32642")
+    project.config.write_text(project.config.read_text() + "ingest: {area_margin_degrees: 70}\n")
+    pyogrio.write_dataframe(src, tmp_path / "cp.gpkg")
+    assert project.run("ingest", str(tmp_path / "cp.gpkg"), "--collection", "cp") == 0
+    out = published(project, "cp").sort_values("n")
+    got = shapely.get_coordinates(out.geometry.array)
+    want = np.array([ll for _, ll in UTM42_CONTROL])
+    assert np.abs(got - want).max() < 1e-6, got
 
 
 def test_pipeline_batches_stream_in_chunks(project, tmp_path):
@@ -172,5 +186,3 @@ def test_pipeline_batches_stream_in_chunks(project, tmp_path):
     assert project.run("ingest", str(tmp_path / "big.gpkg"), "--collection", "big") == 0
     out = published(project, "big")
     assert len(out) == n and sorted(out["v"]) == list(range(n))
-    assert pa  # noqa: B018
-    assert pd  # noqa: B018

@@ -341,3 +341,25 @@ def test_html_pages_have_a_direction_and_a_title(server, lang):
         assert re.search(r'<html lang="\w+" dir="ltr"', page), path
         title = re.search(r"<title>([^<]*)</title>", page)
         assert title and title.group(1).strip(), (path, title)
+
+
+# -- Part 2: output in the axis order of the CRS asked for ------------------------------------------
+@pytest.mark.parametrize("crs", ["OGC/1.3/CRS84", "EPSG/0/4326", "EPSG/0/28412", "EPSG/0/32642"])
+def test_output_axis_order_follows_the_crs(server, crs):
+    from pyproj import Transformer
+
+    uri = f"http://www.opengis.net/def/crs/{crs}"
+    plain = server.get("/collections/events/items/1").json()["geometry"]["coordinates"]
+    r = server.get("/collections/events/items/1", params={"crs": uri})
+    assert r.headers["content-crs"] == f"<{uri}>"
+    got = r.json()["geometry"]["coordinates"]
+    # the CRS's own axis order (always_xy=False): lat,lon for EPSG:4326, northing first for
+    # the Gauss-Kruger zone, easting first for UTM
+    want = Transformer.from_crs("OGC:CRS84", uri.replace("http://www.opengis.net/def/crs/", "")
+                                .replace("/0/", ":").replace("OGC/1.3/", "OGC:"),
+                                always_xy=False).transform(*plain)
+    assert got == pytest.approx(list(want), abs=1e-3)
+    if crs == "EPSG/0/4326":
+        assert got == pytest.approx([plain[1], plain[0]])  # lat, lon
+    if crs == "EPSG/0/28412":  # northing ~4.57e6 m, then easting with the zone prefix 12
+        assert 4.0e6 < got[0] < 5.0e6 and 12.0e6 < got[1] < 13.0e6

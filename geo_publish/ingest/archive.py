@@ -12,6 +12,9 @@ from geo_publish.errors import IngestError, UnsafeArchive
 _CHUNK = 1 << 20
 
 
+MAX_ENTRIES = 10_000  # a shapefile set is a handful; a national layer in tiles some thousands
+
+
 def _entry_name(info: zipfile.ZipInfo) -> str:
     """Entry name as the zipper meant it: old Windows zippers wrote cp866 without the UTF-8 flag."""
     name = info.filename
@@ -36,6 +39,22 @@ def _safe_parts(name: str, archive: Path) -> tuple[str, ...]:
     return tuple(p for p in path.parts if p not in ("", "."))
 
 
+def _check_layout(archive: Path, entries: list[tuple[str, ...]]) -> None:
+    """Every entry names one file: none twice (case folded, as Windows and macOS see them), and
+    none that is also another entry's folder (``a`` and ``a/b``)."""
+    files: dict[tuple[str, ...], str] = {}
+    folders: set[tuple[str, ...]] = set()
+    for parts in entries:
+        key = tuple(p.casefold() for p in parts)
+        if key in files:
+            raise UnsafeArchive(f"{archive}: holds {'/'.join(parts)!r} twice; refused")
+        files[key] = "/".join(parts)
+        folders.update(key[:i] for i in range(1, len(key)))
+    clash = sorted(folders & files.keys())
+    if clash:
+        raise UnsafeArchive(f"{archive}: entry {files[clash[0]]!r} is both a file and a folder; refused")
+
+
 def extract_zip(archive: Path, dest: Path, max_bytes: int, max_ratio: float) -> Path:
     """Extract ``archive`` into ``dest`` after checking every entry; return ``dest``."""
     try:
@@ -44,6 +63,9 @@ def extract_zip(archive: Path, dest: Path, max_bytes: int, max_ratio: float) -> 
         raise IngestError(f"{archive}: not a readable zip archive ({err})") from err
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
+        if len(infos) > MAX_ENTRIES:
+            raise UnsafeArchive(f"{archive}: holds {len(infos):,} entries (at most {MAX_ENTRIES:,}); "
+                                "refused")
         total = 0
         plan: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
         for info in infos:
@@ -61,11 +83,12 @@ def extract_zip(archive: Path, dest: Path, max_bytes: int, max_ratio: float) -> 
                     hint="raise ingest.max_unzipped_bytes in config.yml if the data is genuine",
                 )
             plan.append((info, parts))
+        _check_layout(archive, [parts for _, parts in plan])
         written = 0
         for info, parts in plan:
             target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(target, "wb") as out:
                     while block := src.read(_CHUNK):
                         written += len(block)

@@ -85,6 +85,13 @@ def choices(path: Path, workdir: Path, max_bytes: int, max_ratio: float) -> list
                 name = rel if len(layers) == 1 else f"{rel}/{layer}"
                 out.append(Choice(ds, layer if len(layers) > 1 else None, name, reader))
         return out
+    if path.suffix.lower() == ".kmz":  # a zip too: the same guards before GDAL opens it
+        root = extract_zip(path, workdir / "unkmz", max_bytes, max_ratio)
+        kmls = sorted(root.rglob("*.kml"), key=lambda p: (p.name.lower() != "doc.kml",
+                                                          len(p.parts), p.as_posix()))
+        if not kmls:
+            raise IngestError(f"{path}: the KMZ holds no .kml document")
+        path = kmls[0]
     _, reader = reader_for(path)
     layers = reader.layers(path)
     if len(layers) == 1:

@@ -41,6 +41,9 @@ class OGRReader:
     def _encoding(self, path: Path, driver: str, option: str | None) -> tuple[enc.EncodingDecision, Path]:
         if driver == "ESRI Shapefile":
             dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.exists()), None)
+            if dbf is None and path.suffix.lower() == ".shp":  # GDAL would read it without them
+                raise IngestError(f"{path.name}: its .dbf (the attribute table) is missing",
+                                  hint="send the .shp with its .dbf, .shx and .prj, or a zip of them")
             cpg = next((p for p in (path.with_suffix(".cpg"), path.with_suffix(".CPG")) if p.exists()), None)
             declared = cpg.read_text(errors="replace").strip() if cpg else None
             sample = enc.dbf_sample(dbf) if dbf else b""
