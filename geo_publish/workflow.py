@@ -169,7 +169,14 @@ def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection
     except BaseException:
         staging.abort()
         raise
-    paths, written = file_version(settings, report, version, report_path, manifest, effective)
+    try:
+        paths, written = file_version(settings, report, version, report_path, manifest, effective)
+    except (OSError, GeoPublishError) as err:
+        # the version is published: the report must not say otherwise, nor the exit status
+        text = err.one_line() if isinstance(err, GeoPublishError) else f"{err.strerror}: {err.filename}"
+        report.warnings.append(f"version {version} is published, but not every file beside it was "
+                               f"written ({text})")
+        return Outcome(report, None, None)
     return Outcome(report, paths, written)
 
 

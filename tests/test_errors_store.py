@@ -249,3 +249,16 @@ def test_shapefile_missing_a_part_is_one_line(project, points, tmp_path, capsys,
     assert code == 2 and "\n" not in err and "Traceback" not in err
     assert all(w in err for w in words), err
     assert project.state() == before
+
+
+def test_a_report_that_cannot_be_written_does_not_unpublish(project, points, tmp_path, capsys):
+    src = tmp_path / "p.geojson"
+    pyogrio.write_dataframe(points, src)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    code = project.run("ingest", str(src), "--collection", "p", "--report", str(blocker / "r.json"))
+    out = capsys.readouterr()
+    assert code == 0, out.err  # the version went live: not an error
+    assert "published p v1" in out.out and "is published, but not every file" in out.out
+    assert len(published(project, "p")) == 12
+    assert project.report("p")["status"] == "published"
