@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
@@ -103,20 +103,28 @@ def manifest_path(collections_dir: Path, collection: str) -> Path:
     return collections_dir / f"{collection}.yml"
 
 
-def load_manifest(collections_dir: Path, collection: str) -> Manifest | None:
-    """The manifest of a collection, or None when it has none yet."""
-    path = manifest_path(collections_dir, collection)
-    if not path.exists():
-        return None
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[M]) -> M:
+    """A YAML file as ``model``; a ConfigError naming the file, the field and the value."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        manifest = Manifest.model_validate(raw)
+        return model.model_validate(raw)
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
         raise ConfigError(f"{path}: {loc}: {first['msg']} (got {first.get('input')!r})") from err
+
+
+def load_manifest(collections_dir: Path, collection: str) -> Manifest | None:
+    """The manifest of a collection, or None when it has none yet."""
+    path = manifest_path(collections_dir, collection)
+    if not path.exists():
+        return None
+    manifest = load_yaml_model(path, Manifest)
     if manifest.id != collection:
         raise ConfigError(f"{path}: id is {manifest.id!r} but the file is named for {collection!r}")
     return manifest

@@ -9,8 +9,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 
-class SourceReport(BaseModel):
-    path: str
+class SourceFacts(BaseModel):
+    """What the pipeline found out about a source (the report and the passport both carry it)."""
+
     sha256: str | None = None
     format: str | None = None
     layer: str | None = None
@@ -18,6 +19,10 @@ class SourceReport(BaseModel):
     encoding_from: str | None = None
     crs: str | None = None
     crs_from: str | None = None
+
+
+class SourceReport(SourceFacts):
+    path: str  # the file name (public reports never show a path of the server)
 
 
 class Counts(BaseModel):

@@ -34,9 +34,8 @@ def build_passport(
         first_published=first_published or report.created,
         last_modified=report.created,
         source=SourcePassport(
-            file_name=Path(src.path).name, sha256=src.sha256, format=src.format, layer=src.layer,
-            encoding=src.encoding, encoding_from=src.encoding_from, crs=src.crs,
-            crs_from=src.crs_from, transformation=report.transformation,
+            **src.model_dump(exclude={"path"}), file_name=Path(src.path).name,
+            transformation=report.transformation,
         ),
         geometry_type=report.geometry_type,
         feature_count=report.counts.published,

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from geo_publish.ingest.report import SourceFacts
 from geo_publish.manifest import Contact
 
 
-class SourcePassport(BaseModel):
+class SourcePassport(SourceFacts):
     file_name: str
-    sha256: str | None = None
-    format: str | None = None
-    layer: str | None = None
-    encoding: str | None = None
-    encoding_from: str | None = None
-    crs: str | None = None
-    crs_from: str | None = None
     transformation: str | None = None
 
 

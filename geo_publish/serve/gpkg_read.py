@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+
 _local = threading.local()
 _lock = threading.Lock()
 _tables: dict[tuple[str, str], Table] = {}
@@ -205,5 +206,3 @@ def rows(path: Path | str, sql: str, params: list[Any],
         conn.set_progress_handler(None, 0)
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

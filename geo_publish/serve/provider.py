@@ -32,6 +32,7 @@ from geo_publish.serve.common import cached_crs, dumps
 from geo_publish.serve.cql import MAX_IN, Dialect, FilterError, temporal_text, to_sql
 from geo_publish.serve.readers import DEFAULT_TIMEOUT, reader
 from geo_publish.serve.validate import parse_datetime
+from geo_publish.store.base import quote
 
 FID = "fid"
 INT64 = (-(2**63), 2**63 - 1)  # what both stores' integer columns hold
@@ -130,7 +131,7 @@ class StoreProvider(BaseProvider):
         if datetime_:
             where.append(self._datetime_sql(datetime_, params))
         for name, value in properties or []:
-            where.append(f"{db.quote(name)} = ?")
+            where.append(f"{quote(name)} = ?")
             params.append(self._coerce(t, name, value))
         if q:
             where.append(self._q_sql(t, q, params))
@@ -154,7 +155,7 @@ class StoreProvider(BaseProvider):
         if resulttype == "hits" or limit <= 0 or offset >= matched:
             return matched, t, [], columns
 
-        select = ", ".join([FID] + [db.quote(c) for c in columns]
+        select = ", ".join([FID] + [quote(c) for c in columns]
                            + ([] if skip_geometry else [self.reader.geometry_select(t)]))
         page = list(params)
         if not where and not sortby and t.first_fid is not None:
@@ -176,7 +177,7 @@ class StoreProvider(BaseProvider):
             raise ProviderQueryError(f"query failed: {err}") from err
 
     def _from(self, t: db.Table) -> str:
-        return t.name if t.name.startswith('"') else db.quote(t.name)
+        return t.name if t.name.startswith('"') else quote(t.name)
 
     @crs_transform
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
@@ -195,9 +196,9 @@ class StoreProvider(BaseProvider):
         except ProviderInvalidQueryError:
             raise ProviderItemNotFoundError(f"item {identifier} not found") from None
         columns = list(t.columns)
-        select = ", ".join([FID] + [db.quote(c) for c in columns] + [self.reader.geometry_select(t)])
+        select = ", ".join([FID] + [quote(c) for c in columns] + [self.reader.geometry_select(t)])
         found = self._rows(f"SELECT {select} FROM {self._from(t)} "
-                           f"WHERE {db.quote(key)} = ? LIMIT 1", [value])
+                           f"WHERE {quote(key)} = ? LIMIT 1", [value])
         if not found:
             raise ProviderItemNotFoundError(f"item {identifier} not found")
         return t, found, columns
@@ -215,7 +216,7 @@ class StoreProvider(BaseProvider):
                 return f"({r.relate(t, op, geom, params)})"
             return f"({prefilter} AND {r.relate(t, op, geom, params)})"
 
-        return Dialect(quote=db.quote, spatial=spatial, boolean=r.boolean, max_in=self.max_in,
+        return Dialect(quote=quote, spatial=spatial, boolean=r.boolean, max_in=self.max_in,
                        temporal=r.temporal)
 
     def _bbox_sql(self, t: db.Table, bbox: list[float], params: list[Any]) -> str:
@@ -249,7 +250,7 @@ class StoreProvider(BaseProvider):
         _, t = self._layer()
         date_only = t.json_type(self.time_field).get("format") == "date" \
             if self.time_field in t.columns else False
-        col = self.reader.temporal(db.quote(self.time_field), date_only)
+        col = self.reader.temporal(quote(self.time_field), date_only)
         parts = []
         if lo is not None:
             parts.append(f"{col} >= ?")
@@ -268,7 +269,7 @@ class StoreProvider(BaseProvider):
         for w in words:
             pattern = w.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params.extend([f"%{pattern}%"] * len(text))
-            parts.append("(" + " OR ".join(f"{self.reader.fold(db.quote(c))} LIKE ? ESCAPE '\\'"
+            parts.append("(" + " OR ".join(f"{self.reader.fold(quote(c))} LIKE ? ESCAPE '\\'"
                                            for c in text) + ")")
         return "(" + " OR ".join(parts or ["1 = 1"]) + ")"
 
@@ -278,7 +279,7 @@ class StoreProvider(BaseProvider):
             name = s["property"]
             if name not in t.columns and name != FID:
                 raise ProviderInvalidQueryError(user_msg=f"cannot sort by unknown property {name!r}")
-            parts.append(f"{db.quote(name)} {'DESC' if s.get('order') == '-' else 'ASC'}")
+            parts.append(f"{quote(name)} {'DESC' if s.get('order') == '-' else 'ASC'}")
         return ", ".join(parts + ["fid"])
 
     def _columns(self, t: db.Table, select: list[str]) -> list[str]:

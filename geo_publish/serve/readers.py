@@ -24,7 +24,8 @@ from pygeoapi.provider.base import ProviderInvalidQueryError
 
 from geo_publish.serve import gpkg_read
 from geo_publish.serve.errors import QueryTimeout, QueryTooLarge, StoreUnavailable
-from geo_publish.serve.gpkg_read import Published, Table, quote
+from geo_publish.serve.gpkg_read import Published, Table
+from geo_publish.store.base import quote
 
 SERVE_DSN = "GEO_PUBLISH_SERVE_DSN"
 POSTGIS_PREFIX = "postgis:"

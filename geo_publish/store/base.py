@@ -12,6 +12,18 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
 
+def now() -> str:
+    """The time a store records (versions, publishing): UTC, whole seconds, ISO 8601."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def quote(name: str) -> str:
+    """An SQL identifier, quoted (SQLite and PostgreSQL alike)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     collection: str

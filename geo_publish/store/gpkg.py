@@ -17,7 +17,6 @@ import sqlite3
 import warnings
 from collections.abc import Iterable
 from contextlib import closing, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -28,6 +27,7 @@ from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store import forked
 from geo_publish.store.base import VersionInfo
+from geo_publish.store.base import now as _now
 
 if TYPE_CHECKING:  # pandas only where a frame is made: an ingest does not need it
     import geopandas as gpd
@@ -45,10 +45,6 @@ CREATE TABLE IF NOT EXISTS gp_staging (
   started TEXT NOT NULL);
 """
 _META_TABLES = ("gp_versions", "gp_published", "gp_staging")
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def _alive(pid: int) -> bool:

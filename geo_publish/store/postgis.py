@@ -15,11 +15,9 @@ never logged or printed (errors name the host and database only).
 from __future__ import annotations
 
 import io
-import json
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,8 @@ import shapely
 
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
-from geo_publish.store.base import VersionInfo
+from geo_publish.store.base import VersionInfo, quote
+from geo_publish.store.base import now as _now
 
 GEOMETRY = "geometry"  # the column name in the ingest stream
 GEOM = "geom"  # the column name in PostGIS tables
@@ -43,16 +42,8 @@ _PG_TYPES = (
 )
 
 
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
 def pg_type(t: pa.DataType) -> str:
     return next((name for test, name in _PG_TYPES if test(t)), "text")
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def describe(dsn: str) -> str:

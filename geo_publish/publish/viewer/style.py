@@ -7,11 +7,10 @@ import zlib
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from geo_publish.errors import ConfigError
-from geo_publish.manifest import Manifest, StrictModel, by_language
+from geo_publish.manifest import Manifest, StrictModel, by_language, load_yaml_model
 from geo_publish.publish.viewer.i18n import texts
 
 PALETTE = ("#1f78b4", "#e31a1c", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#a6761d", "#e7298a")
@@ -81,15 +80,7 @@ def load_style(styles_dir: Path, manifest: Manifest | None, collection: str) -> 
         if manifest and manifest.style and manifest.style != collection:
             raise ConfigError(f"collections/{collection}.yml: style {name!r} not found ({path})")
         return default_style(collection), None
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return Style.model_validate(raw), path
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
-    except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{path}: {loc}: {first['msg']} (got {first.get('input')!r})") from err
+    return load_yaml_model(path, Style), path
 
 
 def check_style(style: Style, path: Path | None, fields: list[str], icons: frozenset[str]) -> None:
