@@ -13,7 +13,7 @@ from geo_publish.manifest import Manifest, SourceSpec, template
 from geo_publish.passport.build import build_passport
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
-from geo_publish.workflow import file_version
+from geo_publish.filing import file_version
 
 
 def rasters_dir(settings: Settings) -> Path:

@@ -5,30 +5,22 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
 from geo_publish.errors import GeoPublishError
+from geo_publish.filing import Outcome, file_version
 from geo_publish.ingest.pipeline import Run
 from geo_publish.ingest.plan import make_plan
 from geo_publish.ingest.prefetch import prefetched
 from geo_publish.ingest.report import Report
 from geo_publish.manifest import (
-    Manifest, SchemaSpec, SourceSpec, check_collection_id, load_manifest, manifest_path, template,
-    write_template,
+    Manifest, SchemaSpec, SourceSpec, check_collection_id, load_manifest, template,
 )
 from geo_publish.passport.build import build_passport
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
-
-
-@dataclass
-class Outcome:
-    report: Report
-    report_paths: tuple[Path, Path] | None
-    manifest_written: Path | None
 
 
 def _progress(total: int | None, enabled: bool) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
@@ -178,21 +170,6 @@ def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection
                                f"written ({text})")
         return Outcome(report, None, None)
     return Outcome(report, paths, written)
-
-
-def file_version(settings: Settings, report: Report, version: int, report_path: Path | None,
-                 manifest: Manifest | None, effective: Manifest) -> tuple[tuple[Path, Path], Path | None]:
-    """After a commit: the report in data/reports/ID/vN.* (and at --report), and the manifest
-    template on a collection's first ingest. Returns the report's paths and the template's."""
-    report.version = version
-    paths = report.write(settings.path(settings.reports_dir) / report.collection / f"v{version}.json")
-    if report_path is not None:
-        paths = report.write(report_path)
-    written = None
-    collections_dir = settings.path(settings.collections_dir)
-    if manifest is None and not manifest_path(collections_dir, report.collection).exists():
-        written = write_template(collections_dir, effective)
-    return paths, written
 
 
 def _template(collection: str, run: Run, source: Path) -> Manifest:

@@ -17,7 +17,7 @@ def build_all(settings: Settings, site_api_url: str | None = None,
               site: bool = True) -> dict[str, Path]:
     """The pygeoapi configuration, the OpenAPI document and (with ``site``) the viewer site."""
     from geo_publish.publish.viewer.site import publish_site
-    from geo_publish.serve.readers import Source
+    from geo_publish.store.location import Source
     from geo_publish.serve.runtime import write_build
 
     Source.export_dsn(settings)

@@ -16,7 +16,7 @@ from typing import Any
 
 from geo_publish.manifest import load_manifest
 from geo_publish.passport import dcat
-from geo_publish.serve.readers import Source
+from geo_publish.store.location import Source
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
 

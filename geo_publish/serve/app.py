@@ -34,7 +34,8 @@ from geo_publish.serve.common import dumps
 from geo_publish.serve.errors import (
     BadRequest, BodyTooLarge, MethodNotAllowed, UnsupportedMediaType, status_of,
 )
-from geo_publish.serve.readers import Source, reader
+from geo_publish.serve.readers import reader
+from geo_publish.store.location import Source
 from geo_publish.serve.runtime import Runtime, patch_pygeoapi, write_build
 from geo_publish.settings import Settings, load_settings
 

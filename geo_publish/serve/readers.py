@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,9 +25,8 @@ from geo_publish.serve import gpkg_read
 from geo_publish.serve.errors import QueryTimeout, QueryTooLarge, StoreUnavailable
 from geo_publish.serve.gpkg_read import Published, Table
 from geo_publish.store.base import quote
+from geo_publish.store.location import POSTGIS_PREFIX, SERVE_DSN
 
-SERVE_DSN = "GEO_PUBLISH_SERVE_DSN"
-POSTGIS_PREFIX = "postgis:"
 
 
 DEFAULT_TIMEOUT = 10.0
@@ -274,25 +272,3 @@ def reader(data: str, timeout: float = DEFAULT_TIMEOUT) -> Reader:
             found = GeoPackageReader(data, timeout)
         _readers[data] = found
     return found
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a served store is, as written into the pygeoapi configuration (no secrets)."""
-
-    data: str
-
-    @classmethod
-    def of(cls, settings: Any) -> Source:
-        store = settings.store
-        if store.backend == "postgis":
-            return cls(POSTGIS_PREFIX + store.schema_)
-        return cls(str(settings.path(store.path)))
-
-    @staticmethod
-    def export_dsn(settings: Any) -> None:
-        """Give this process (and the workers it starts) the DSN the API reads from."""
-        store = settings.store
-        if store.backend == "postgis":
-            secret = store.read_dsn or store.dsn
-            os.environ[SERVE_DSN] = secret.get_secret_value()

@@ -60,7 +60,8 @@ def documents(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
 def state_signature(settings: Settings) -> str:
     """What the served configuration and the site depend on: published versions, manifests and
     styles."""
-    from geo_publish.serve.readers import Source, reader
+    from geo_publish.serve.readers import reader
+    from geo_publish.store.location import Source
 
     parts: list[str] = []
     source = Source.of(settings)

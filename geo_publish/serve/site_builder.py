@@ -56,7 +56,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     from geo_publish.publish.viewer.site import publish_site
-    from geo_publish.serve.readers import Source
+    from geo_publish.store.location import Source
     from geo_publish.settings import load_settings
 
     settings = load_settings(config)

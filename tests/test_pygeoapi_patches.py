@@ -1,0 +1,67 @@
+"""geo-publish patches pygeoapi at run time (serve/runtime.py: ``to_json``, ``get_crs``) and
+rewrites its templates (publish/pygeoapi_html.py). pyproject pins the pygeoapi range these were
+tested on; each test here fails loudly when an upgrade changes what a patch relies on."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def patched():
+    import pygeoapi.api  # noqa: F401 - modules that bind to_json/get_crs by name
+    import pygeoapi.api.itemtypes  # noqa: F401
+    import pygeoapi.crs
+    import pygeoapi.util
+
+    from geo_publish.serve.runtime import patch_pygeoapi
+
+    before = {n: (getattr(m, "to_json", None), getattr(m, "get_crs", None))
+              for n, m in sys.modules.items() if n.startswith("pygeoapi")}
+    patch_pygeoapi()
+    yield
+    for n, (tj, gc) in before.items():  # leave pygeoapi as it was for other tests
+        m = sys.modules[n]
+        if tj is not None:
+            m.to_json = tj
+        if gc is not None:
+            m.get_crs = gc
+
+
+def test_the_names_we_patch_exist_where_pygeoapi_uses_them():
+    import pygeoapi.api
+    import pygeoapi.crs
+    import pygeoapi.util
+
+    assert callable(pygeoapi.util.to_json) and callable(pygeoapi.crs.get_crs)
+    assert hasattr(pygeoapi.api, "to_json"), "pygeoapi.api no longer imports to_json by name"
+
+
+def test_to_json_keeps_cyrillic_and_escapes_angle_brackets(patched):
+    import pygeoapi.api
+    import pygeoapi.util
+
+    for fn in (pygeoapi.util.to_json, pygeoapi.api.to_json):
+        text = fn({"name": "Ташкент <b>&</b>"}, pretty=False)
+        assert "Ташкент" in text and "\\u0422" not in text  # UTF-8 as is, not \\u escapes
+        assert "<" not in text and ">" not in text and "\\u003c" in text  # inert in HTML
+        assert "&lt;" not in text  # not HTML entities, which corrupted values
+
+
+def test_get_crs_is_cached_per_thread(patched):
+    import pygeoapi.crs
+
+    uri = "http://www.opengis.net/def/crs/EPSG/0/32642"
+    a, b = pygeoapi.crs.get_crs(uri), pygeoapi.crs.get_crs(uri)
+    assert a is b and a.to_epsg() == 32642
+
+
+def test_template_fixes_still_apply(tmp_path):
+    from geo_publish.publish.pygeoapi_html import write_templates
+
+    out = write_templates(tmp_path / "templates")  # raises when a page fix no longer applies
+    base = (out / "_base.html").read_text(encoding="utf-8")
+    assert 'dir="ltr"' in base and "text_direction" not in base
+    assert "unpkg.com" not in base and "cdnjs" not in base
