@@ -85,8 +85,13 @@ class Site:
 
 def serve_dir(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     """Any plain web server will do: Python's own, on a free port."""
+    class Server(http.server.ThreadingHTTPServer):
+        # socketserver's default backlog is 5: a browser opening a page's files at once on a
+        # loaded machine had connections refused, and a data file failed to load
+        request_queue_size = 128
+
     handler = functools.partial(_Quiet, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = Server(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/"
 

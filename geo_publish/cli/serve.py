@@ -65,17 +65,19 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     url = settings.server.url or f"http://{host}:{port}"
     settings = settings.model_copy(update={"server": settings.server.model_copy(update={"url": url})})
     from geo_publish.publish.viewer.site import site_link
+    from geo_publish.serve import site_builder
 
-    # a site being served already is brought up to date by the site builder, in the background
-    paths = build_all(settings, public_url, site=not site_link(settings).exists())
+    # configuration here; the site by the site builder's process (the first one before serving,
+    # later ones in the background), never in this process, which serves
+    paths = build_all(settings, public_url, site=False)
+    if not site_link(settings).exists():
+        site_builder.build_once(config_path.resolve(), public_url)
     os.environ["GEO_PUBLISH_URL"] = url
     os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
     os.environ["PYGEOAPI_CONFIG"] = str(paths["config"])
     os.environ["PYGEOAPI_OPENAPI"] = str(paths["openapi"])
     click.echo(f"serving {url} (OGC API at /, map viewer at {url}/site/) with {workers} worker(s);"
                " Ctrl-C stops", err=True)
-    from geo_publish.serve import site_builder
-
     builder = site_builder.start(config_path.resolve(), public_url)
     try:
         uvicorn.run("geo_publish.serve.app:create_app", factory=True, host=host, port=port,

@@ -44,6 +44,15 @@ def start(config: Path, api_url: str | None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, preexec_fn=_lower_priority, stdin=subprocess.DEVNULL)  # noqa: PLW1509
 
 
+def build_once(config: Path, api_url: str | None) -> None:
+    """The first site, before serving starts: in a process of its own too, so that the serving
+    process never holds the memory a site build takes."""
+    args = [sys.executable, "-m", "geo_publish.serve.site_builder", "--once", str(config)]
+    done = subprocess.run(args + ([api_url] if api_url else []), stdin=subprocess.DEVNULL)
+    if done.returncode:
+        LOG.error("geo-publish: the viewer site was not built; the builder tries again while serving")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -88,4 +97,19 @@ def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(format="%(message)s")
-    run(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None)
+    argv = sys.argv[1:]
+    if argv[:1] == ["--once"]:
+        from geo_publish.errors import GeoPublishError
+        from geo_publish.publish.viewer.site import publish_site
+        from geo_publish.settings import load_settings
+        from geo_publish.store.location import Source
+
+        settings = load_settings(Path(argv[1]))
+        Source.export_dsn(settings)
+        try:
+            publish_site(settings, argv[2] if len(argv) > 2 else None)
+        except GeoPublishError as err:
+            print(f"error: {err.one_line()}", file=sys.stderr)
+            sys.exit(2)
+    else:
+        run(Path(argv[0]), argv[1] if len(argv) > 1 else None)
