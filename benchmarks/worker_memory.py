@@ -45,8 +45,8 @@ def make_raster(path: Path) -> None:
     import rasterio
     from rasterio.transform import from_origin
 
-    data = np.random.default_rng(0).random((1, 1000, 1000)).astype("float32")
-    with rasterio.open(path, "w", driver="GTiff", width=1000, height=1000, count=1, dtype="float32",
+    data = np.random.default_rng(0).random((1, 707, 707)).astype("float32")
+    with rasterio.open(path, "w", driver="GTiff", width=707, height=707, count=1, dtype="float32",
                        crs="EPSG:4326", transform=from_origin(66, 42, 0.004, 0.004)) as d:
         d.write(data)
 
@@ -81,8 +81,8 @@ def main() -> None:
         ("largest page, limit=10000", "GET", "/collections/pts/items?limit=10000", None),
         ("largest page, skipGeometry", "GET", "/collections/pts/items?limit=10000&skipGeometry=true", None),
         (f"CQL2 JSON body {len(body) / 1e6:.2f} MB, IN of 1000", "POST", "/collections/pts/items?limit=10000", body),
-        ("whole coverage 1000x1000, CoverageJSON", "GET", "/collections/grid/coverage?f=json", None),
-        ("whole coverage 1000x1000, GeoTIFF", "GET", "/collections/grid/coverage?f=GTiff", None),
+        ("whole coverage 707x707, CoverageJSON", "GET", "/collections/grid/coverage?f=json", None),
+        ("whole coverage 707x707, GeoTIFF", "GET", "/collections/grid/coverage?f=GTiff", None),
     ]
     try:
         time.sleep(2)

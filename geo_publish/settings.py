@@ -70,7 +70,7 @@ class ServerSettings(_Model):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest request body (413 above)")
     max_in_list: int = Field(1000, ge=1, description="most values in one CQL2 IN list (400 above)")
     coverage_max_cells: int = Field(
-        1_000_000, ge=1,
+        500_000, ge=1,
         description="most cells (width x height x bands) one coverage request may read; larger "
         "requests are refused with 400 naming this budget (ask for a bbox or fewer bands)")
     statement_timeout: float = Field(

@@ -20,7 +20,7 @@ from rasterio.windows import Window, from_bounds
 
 from geo_publish.serve.errors import QueryTooLarge
 
-DEFAULT_MAX_CELLS = 1_000_000
+DEFAULT_MAX_CELLS = 500_000  # CoverageJSON holds a Python float per cell: ~80 bytes with its text
 _local = threading.local()
 _props: dict[str, Any] = {}
 

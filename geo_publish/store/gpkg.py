@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow as pa
-import pyogrio
 
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
@@ -29,7 +28,8 @@ from geo_publish.store import forked
 from geo_publish.store.base import VersionInfo
 from geo_publish.store.base import now as _now
 
-if TYPE_CHECKING:  # pandas only where a frame is made: an ingest does not need it
+if TYPE_CHECKING:  # pandas and pyogrio only where a frame is made or written: a server's
+    # workers read metadata with sqlite3 and must not carry them (~130 MB)
     import geopandas as gpd
 
 _META = """
@@ -87,10 +87,11 @@ class GeoPackageStore:
     def _create(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        import pandas as pd
+        import pyogrio
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import pandas as pd
-
             pyogrio.write_dataframe(pd.DataFrame({"key": ["format"], "value": ["geo-publish 1"]}),
                                     tmp, layer="gp_meta", driver="GPKG")
         with closing(sqlite3.connect(tmp, isolation_level=None)) as conn:
@@ -215,6 +216,8 @@ class GeoPackageStore:
         return rows[0][0] if rows else None
 
     def read(self, collection: str, version: int | None = None) -> gpd.GeoDataFrame:
+        import pyogrio
+
         v = self.version(collection, version)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -259,6 +262,8 @@ class GeoPackageStaging:
             self._sink = forked.ForkedSink(lambda reader: self._write(reader, geometry_type))
 
     def _write(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
+        import pyogrio
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pyogrio.write_arrow(
@@ -268,6 +273,8 @@ class GeoPackageStaging:
             )
 
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
+        import pyogrio
+
         try:
             if self._sink is not None:
                 self._sink.write(stream)
@@ -287,6 +294,7 @@ class GeoPackageStaging:
 
     def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None:
         import pandas as pd
+        import pyogrio
 
         frame = pd.DataFrame(list(rows))
         if frame.empty:
