@@ -281,20 +281,24 @@ def test_flat_collections_take_a_4_number_bbox(server, path):
     _one_line_4xx(server.get(path, params={"q": "{}", "bbox": "0.0,0.0,0.0,0.0,0.0,0.0"}), 400, "bbox")
 
 
-def test_schemathesis_finds_no_server_error(server, tmp_path):
+def test_schemathesis_finds_no_server_error_and_the_document_is_true(server, tmp_path):
     """Property-based requests from the server's own OpenAPI document (examples, coverage and
-    fuzzing phases, GP_SCHEMATHESIS_SECONDS each backend, 120 by default): not one 5xx."""
+    fuzzing phases, GP_SCHEMATHESIS_SECONDS each backend, 120 by default): not one 5xx, and
+    every status, media type, header and body is what the document says."""
     import os
     import re
 
     budget = os.environ.get("GP_SCHEMATHESIS_SECONDS", "120")
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/openapi?f=json",
-         "--checks", "not_a_server_error", "--phases", "examples,coverage,fuzzing",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+         "response_headers_conformance,response_schema_conformance",
+         "--phases", "examples,coverage,fuzzing",
          "--max-time", budget, "-w", "2", "--seed", "1", "--suppress-health-check", "all"],
         capture_output=True, text=True, timeout=int(budget) + 240, cwd=tmp_path)
-    found = "\n".join(re.findall(r"curl -X .*", done.stdout))
+    found = "\n".join(re.findall(r"- ST\d+ .*|curl -X .*", done.stdout))
     assert "Server error" not in done.stdout, found or done.stdout[-3000:]
+    assert not re.search(r"- ST\d+ ", done.stdout), found
     assert done.returncode == 0, done.stdout[-3000:]
     assert re.search(r"Tested: \d+", done.stdout), done.stdout[-3000:]
 
@@ -363,3 +367,12 @@ def test_output_axis_order_follows_the_crs(server, crs):
         assert got == pytest.approx([plain[1], plain[0]])  # lat, lon
     if crs == "EPSG/0/28412":  # northing ~4.57e6 m, then easting with the zone prefix 12
         assert 4.0e6 < got[0] < 5.0e6 and 12.0e6 < got[1] < 13.0e6
+
+
+def test_json_ld_items_are_json_even_when_empty(server):
+    for params in ({"f": "jsonld", "offset": 99999}, {"f": "jsonld", "limit": 3}):
+        r = server.get("/collections/many/items", params=params)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/ld+json")
+        doc = r.json()
+        assert doc["type"] == "FeatureCollection" and isinstance(doc["features"], list)
+    assert len(server.get("/collections/many/items", params={"f": "jsonld", "limit": 3}).json()["features"]) == 3

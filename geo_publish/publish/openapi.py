@@ -44,7 +44,10 @@ _LANDING = {"type": "object", "required": ["links"], "properties": {
     "title": {"type": "string"}, "description": {"type": "string"},
     "links": {"$ref": "#/components/schemas/gp-links"}}}
 
-SCHEMAS = {"gp-link": _LINK, "gp-links": _LINKS, "gp-geometry": _GEOMETRY, "gp-feature": _FEATURE,
+_CONFORMANCE = {"type": "object", "required": ["conformsTo"], "properties": {
+    "conformsTo": {"type": "array", "items": {"type": "string"}}}}
+
+SCHEMAS = {"gp-conformance": _CONFORMANCE, "gp-link": _LINK, "gp-links": _LINKS, "gp-geometry": _GEOMETRY, "gp-feature": _FEATURE,
            "gp-features": _FEATURES, "gp-exception": _EXCEPTION, "gp-collection": _COLLECTION,
            "gp-landing-page": _LANDING,
            "gp-cql2": {"type": "object", "description": "A CQL2 JSON expression (OGC 21-065)"}}
@@ -57,6 +60,7 @@ def _response(description: str, schema: str, media: str = "application/json") ->
 
 RESPONSES = {
     "gp-LandingPage": _response("The landing page", "gp-landing-page"),
+    "gp-Conformance": _response("The conformance classes this server implements", "gp-conformance"),
     "gp-Collection": _response("Information about the collection", "gp-collection"),
     "gp-Feature": _response("A feature", "gp-feature", "application/geo+json"),
     "gp-Features": _response("The features of the collection that match the query",
@@ -124,6 +128,72 @@ def localise(doc: Any, where: str = "") -> Any:
     return doc
 
 
+_TEXT = {"schema": {"type": "string"}}
+_OBJECT = {"schema": {"type": "object"}}
+# what our middleware answers on every path besides pygeoapi's own statuses
+_ERRORS = {"400": "A parameter or the body is invalid", "404": "No such resource",
+           "503": "The store is unavailable or the query ran past its time limit"}
+_POST_ERRORS = {"413": "The request body is too large", "415": "The body is not CQL2 JSON"}
+CQL2_BODY_TYPES = ("application/query-cql-json", "application/json")
+
+
+def _error(description: str) -> dict[str, Any]:
+    # pygeoapi words errors as HTML when the request asked for HTML
+    return {"description": description, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/gp-exception"}},
+        "text/html": _TEXT}}
+
+
+def _formats(path: str) -> dict[str, dict[str, Any]]:
+    """The media types a GET on ``path`` can answer with besides JSON (the ``f`` parameter)."""
+    extra: dict[str, dict[str, Any]] = {"text/html": _TEXT, "application/ld+json": _OBJECT}
+    if path.endswith("/items"):
+        extra["text/csv"] = _TEXT
+    if path.endswith(("/queryables", "/schema")):
+        extra["application/schema+json"] = _OBJECT
+    if path.endswith("/coverage"):
+        extra = {"image/tiff": {"schema": {"type": "string", "format": "binary"}},
+                 "application/prs.coverage+json": _OBJECT, "text/html": _TEXT}
+    return extra
+
+
+def truthful(oas: dict[str, Any]) -> dict[str, Any]:
+    """Make the document say what the server does: every media type a response can have, every
+    status our layer adds (400, 404, 503; 413 and 415 on POST), the CQL2 JSON body types, and
+    no OPTIONS operations (CORS preflights, answered 204 by the middleware)."""
+    responses = oas.get("components", {}).get("responses", {})
+    conformance = oas.get("paths", {}).get("/conformance", {}).get("get", {}).get("responses", {})
+    if "200" in conformance:  # pygeoapi documents it as a landing page
+        conformance["200"] = {"$ref": "#/components/responses/gp-Conformance"}
+    for path, item in oas.get("paths", {}).items():
+        if not isinstance(item, dict):
+            continue
+        item.pop("options", None)
+        for method, op in item.items():
+            if method not in ("get", "post") or not isinstance(op, dict):
+                continue
+            res = op.setdefault("responses", {})
+            for code, text in {**_ERRORS, **(_POST_ERRORS if method == "post" else {})}.items():
+                res.setdefault(code, _error(text))
+            for code, answer in list(res.items()):
+                if "$ref" in answer:  # a shared response: a copy to add to
+                    shared = responses.get(answer["$ref"].rsplit("/", 1)[-1], {})
+                    answer = res[code] = {**shared, "content": dict(shared.get("content") or {})}
+                    answer.setdefault("description", code)
+                content = answer.setdefault("content", {"application/json": _OBJECT})
+                if not str(code).startswith("2"):  # worded in the format asked for
+                    content.setdefault("text/html", _TEXT)
+                    content.setdefault("application/ld+json", _OBJECT)
+                elif method == "get":
+                    for media, spec in _formats(path).items():
+                        content.setdefault(media, spec)
+            body = op.get("requestBody", {}).get("content")
+            if method == "post" and body:
+                schema = next(iter(body.values())).get("schema", _OBJECT["schema"])
+                op["requestBody"]["content"] = {t: {"schema": schema} for t in CQL2_BODY_TYPES}
+    return oas
+
+
 def generate(config: dict[str, Any]) -> dict[str, Any]:
     oas = get_oas(config, fail_on_invalid_collection=False)
     oas = localise(oas)
@@ -131,4 +201,4 @@ def generate(config: dict[str, Any]) -> dict[str, Any]:
     comp.setdefault("schemas", {}).update(SCHEMAS)
     comp.setdefault("responses", {}).update(RESPONSES)
     comp.setdefault("parameters", {}).update(PARAMETERS)
-    return oas  # type: ignore[no-any-return]
+    return truthful(oas)

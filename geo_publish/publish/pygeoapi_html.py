@@ -40,8 +40,25 @@ def _rewrites() -> list[tuple[re.Pattern[str], str]]:
     ]
 
 
+# the items list as JSON-LD, valid JSON whatever the page holds (pygeoapi's left a trailing comma
+# on an empty page and did not escape values)
+_ITEMS_JSONLD = """{
+    "@context": [{"schema": "https://schema.org/", "type": "@type",
+                  "features": "schema:itemListElement", "FeatureCollection": "schema:itemList"}],
+    "type": "FeatureCollection",
+    "@id": {{ data.get("@id", "") | tojson }},
+    "features": [
+        {%- for ft in data.get("features") or [] %}
+        {"@type": {{ ft.get("type", "Feature") | tojson }}, "@id": {{ ft.get("@id", "") | tojson }}}
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    ]
+}
+"""
+
 # (template, pattern, replacement): fixes of one page
 _PAGE_FIXES = [
+    ("collections/items/index.jsonld", re.compile(r"\A.*\Z", re.S), _ITEMS_JSONLD),
     # the items page titled itself with data['title'], which pygeoapi never sets there: empty
     ("collections/items/index.html",
      re.compile(r"\{% block title %\}\{\{ super\(\) \}\} \{\{ data\['title'\] \}\} \{% endblock %\}"),
@@ -64,13 +81,13 @@ def write_templates(target: Path) -> Path:
             out.mkdir(parents=True, exist_ok=True)
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
-        if src.suffix in (".html", ".j2", ".jinja2"):
+        if src.suffix in (".html", ".j2", ".jinja2", ".jsonld"):
             text = src.read_text(encoding="utf-8")
             for pattern, replacement in rules:
                 text = pattern.sub(replacement, text)
             for page, pattern, replacement in _PAGE_FIXES:
                 if src.relative_to(source).as_posix() == page:
-                    text, n = pattern.subn(replacement, text)
+                    text, n = pattern.subn(lambda _m, r=replacement: r, text, count=1)
                     if not n:  # a pygeoapi that changed the page: say so at build
                         raise RuntimeError(f"pygeoapi's {page} changed: the title fix no longer applies")
             out.write_text(text, encoding="utf-8")
