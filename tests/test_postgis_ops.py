@@ -67,16 +67,19 @@ def test_api_reads_from_the_replica(pair, live):
 def test_database_restart_gives_503_then_recovers(pair, live):
     _, standby = pair
     statuses: list[tuple[float, int]] = []
+    passports: list[tuple[float, int]] = []  # read through the same pool: 503, not 404
     stop = threading.Event()
 
     def poll() -> None:
         with httpx.Client(timeout=30) as c:
             while not stop.is_set():
-                try:
-                    code = c.get(live.url + "/collections/points/items?limit=2").status_code
-                except httpx.HTTPError:
-                    code = -1
-                statuses.append((time.monotonic(), code))
+                for path, seen in (("/collections/points/items?limit=2", statuses),
+                                   ("/passports/points.json", passports)):
+                    try:
+                        code = c.get(live.url + path).status_code
+                    except httpx.HTTPError:
+                        code = -1
+                    seen.append((time.monotonic(), code))
                 time.sleep(0.05)
 
     t = threading.Thread(target=poll)
@@ -96,6 +99,8 @@ def test_database_restart_gives_503_then_recovers(pair, live):
         t.join()
     codes = {code for _, code in statuses}
     assert codes <= {200, 503}, codes  # never a 500, never a dropped connection
+    assert {code for _, code in passports} <= {200, 503}, passports
+    assert any(code == 503 for when, code in passports if down < when < up + 1)
     assert any(code == 503 for when, code in statuses if down < when < up + 1)
     assert all(code == 200 for when, code in statuses if when < down)
     recovered = [when for when, code in statuses if code == 200 and when > up]
