@@ -100,6 +100,7 @@ def test_writes_are_405(server, method):
         r = httpx.request(method, server.url + path, content=b'{"type": "Feature"}',
                           headers={"content-type": "application/geo+json"})
         _one_line_4xx(r, 405, method)
+        assert "GET" in r.headers["allow"] and method not in r.headers["allow"]
     assert server.get("/collections/many/items/1").json() == before
 
 

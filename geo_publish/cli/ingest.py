@@ -24,14 +24,10 @@ def ingest(source: Path, collection: str, layer: str | None, source_crs: str | N
     from geo_publish.workflow import ingest as run_ingest
 
     settings = settings_from(config)
-    import os
-
     if settings.ingest.nice:
+        import os
+
         os.nice(settings.ingest.nice)  # below a server's workers (an ingest is not interactive)
-    # GDAL's SQLite page cache, in MB: a version's table is written in one transaction; with the
-    # default cache SQLite spills pages to the file early, which takes the file's exclusive lock
-    # and keeps a server's readers out for most of the ingest; held in memory, only the commit does
-    os.environ.setdefault("OGR_SQLITE_CACHE", "512")
     outcome = run_ingest(settings, source, collection, layer=layer, source_crs=source_crs,
                          encoding=encoding, report_path=report, dry_run=dry_run)
     r = outcome.report

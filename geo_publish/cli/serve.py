@@ -80,7 +80,7 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
                " Ctrl-C stops", err=True)
     builder = site_builder.start(config_path.resolve(), public_url)
     try:
-        uvicorn.run("geo_publish.serve.app:create_app", factory=True, host=host, port=port,
+        uvicorn.run("geo_publish.serve.wiring:create_app", factory=True, host=host, port=port,
                     workers=workers, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=5)
     finally:

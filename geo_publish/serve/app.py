@@ -9,19 +9,16 @@ to keep the per-request cost small. Whatever reads the store runs on a worker th
 (``_plan``), never on the event loop; errors become responses through one table
 (``serve/errors.py``).
 
-Run by ``geo-publish serve`` as ``uvicorn --factory geo_publish.serve.app:create_app``; the
-config file comes from ``GEO_PUBLISH_CONFIG``.
+Wired to pygeoapi by ``serve/wiring.py`` (uvicorn's factory).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,20 +28,18 @@ from starlette.concurrency import run_in_threadpool
 from geo_publish.errors import GeoPublishError
 from geo_publish.serve import fastpath, gpkg_read, own_routes, validate
 from geo_publish.serve.common import dumps
+from geo_publish.serve.http import VARY, Headers, cors, exception, json_response, replay
 from geo_publish.serve.errors import (
     BadRequest, BodyTooLarge, MethodNotAllowed, UnsupportedMediaType, status_of,
 )
 from geo_publish.serve.readers import reader
 from geo_publish.store.location import Source
-from geo_publish.serve.runtime import Runtime, patch_pygeoapi, write_build
-from geo_publish.settings import Settings, load_settings
+from geo_publish.serve.runtime import Runtime
+from geo_publish.settings import Settings
 
 Scope = dict[str, Any]
-Headers = list[tuple[bytes, bytes]]
 
 _COLLECTION = validate.COLLECTION
-# every API answer depends on these request headers (format, language, compression)
-VARY = (b"vary", b"Accept, Accept-Language, Accept-Encoding")
 CQL2_JSON_TYPES = ("application/query-cql-json", "application/json")
 _CONF = "http://www.opengis.net/spec/"
 # what pygeoapi declares but this server does not do (no transactions here)
@@ -59,15 +54,6 @@ IMPLEMENTED = [_CONF + "ogcapi-features-3/1.0/conf/filter",
                _CONF + "cql2/1.0/conf/basic-spatial-functions",
                _CONF + "cql2/1.0/conf/basic-spatial-functions-plus",
                _CONF + "cql2/1.0/conf/spatial-functions"]
-
-
-def _json_response(status: int, body: dict[str, Any] | str, ctype: str = "application/json") -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    data = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-    return status, [(b"content-type", f"{ctype}; charset=utf-8".encode())], data.encode()
-
-
-def _exception(status: int, code: str, description: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    return _json_response(status, {"code": code, "type": code, "description": description})
 
 
 @dataclass
@@ -116,14 +102,15 @@ class GeoPublishApp:
                 raise
             status, code = status_of(err)
             text = getattr(err, "message", None) or str(err) or code
-            answer = _exception(status, code, " ".join(str(text).split()))
-            await self._send(guarded_send, answer[0], answer[1] + _cors() + [VARY], answer[2])
+            answer = exception(status, code, " ".join(str(text).split()))
+            extra = [(b"allow", err.allow.encode())] if isinstance(err, MethodNotAllowed) else []
+            await self._send(guarded_send, answer[0], answer[1] + cors() + [VARY] + extra, answer[2])
 
     async def _handle(self, scope: Scope, receive: Any, send: Any) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
         if method == "OPTIONS":
-            await self._send(send, 204, _cors() + [
+            await self._send(send, 204, cors() + [
                 (b"access-control-allow-methods", b"GET, HEAD, POST, OPTIONS"),
                 (b"access-control-allow-headers", b"Content-Type, If-None-Match, Accept, Accept-Language"),
                 (b"access-control-max-age", b"86400")], b"")
@@ -133,7 +120,7 @@ class GeoPublishApp:
             return
         if path.startswith("/site/"):
             if method not in ("GET", "HEAD"):
-                raise MethodNotAllowed(f"{method} is not allowed on the site (GET, HEAD)")
+                raise MethodNotAllowed(f"{method} is not allowed on the site (GET, HEAD)", "GET, HEAD")
             scope = {**scope, "path": path[len("/site"):], "root_path": "/site"}
             await self.site(scope, receive, send)
             return
@@ -143,7 +130,7 @@ class GeoPublishApp:
             scope, receive = await self._cql2_body(scope, receive)
         elif method not in ("GET", "HEAD"):
             allow = "GET, HEAD, POST, OPTIONS" if is_items else "GET, HEAD, OPTIONS"
-            raise MethodNotAllowed(f"{method} is not allowed here (allowed: {allow})")
+            raise MethodNotAllowed(f"{method} is not allowed here (allowed: {allow})", allow)
         plan = await run_in_threadpool(self._plan, scope, match)
         if plan.answer is not None:
             status, hdrs, body = plan.answer
@@ -191,7 +178,7 @@ class GeoPublishApp:
                                     if h[0].lower() not in (b"content-length", b"content-type")]
                + [(b"content-type", b"application/query-cql-json"),
                   (b"content-length", str(len(body)).encode())]}
-        return new, _replay(body)
+        return new, replay(body)
 
     def _plan(self, scope: Scope, match: re.Match[str] | None) -> Plan:
         """Everything that reads the store before pygeoapi: runs on a worker thread, so a slow
@@ -199,7 +186,7 @@ class GeoPublishApp:
         path: str = scope["path"]
         method: str = scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        cors = _cors() + [VARY]
+        common = cors() + [VARY]
         own = own_routes.PATH.match(path)
         if own:
             kind, cid, ext = own.groups()
@@ -208,11 +195,11 @@ class GeoPublishApp:
                 found = own_routes.document(self.reader, kind, cid, ext,
                                             self.runtime.config.get("server", {}).get("url", ""))
             if found is None:
-                status, hdrs, body = _exception(404, "NotFound", f"no published collection {cid!r}"
+                status, hdrs, body = exception(404, "NotFound", f"no published collection {cid!r}"
                                                 if (kind, ext) in own_routes.KINDS else "not found")
             else:
-                status, hdrs, body = _json_response(200, found[1], found[0])
-            return Plan((status, hdrs + cors, body))
+                status, hdrs, body = json_response(200, found[1], found[0])
+            return Plan((status, hdrs + common, body))
 
         query = scope.get("query_string", b"").decode("latin-1")
         params = parse_qsl(query, keep_blank_values=True)
@@ -220,8 +207,8 @@ class GeoPublishApp:
         pub = self.reader.published(feature_cid) if feature_cid else None
         problem = self._check_params(path, match, pub, params)
         if problem:
-            status, hdrs, body = _exception(400, "InvalidParameterValue", problem)
-            return Plan((status, hdrs + cors, body))
+            status, hdrs, body = exception(400, "InvalidParameterValue", problem)
+            return Plan((status, hdrs + common, body))
 
         new_scope = None
         if match and match.group(2) == "/items" and dict(params).get("filter-lang") == "cql2-json" \
@@ -235,9 +222,9 @@ class GeoPublishApp:
             star = "*" in tags and feature_cid is not None and pub is not None and not (
                 match and match.group(3))
             if etag and (star or etag in tags):
-                return Plan((304, cors + [(b"etag", etag.encode()),
+                return Plan((304, common + [(b"etag", etag.encode()),
                                           (b"cache-control", self.cache_control)], b""))
-        extra = list(cors)
+        extra = list(common)
         if etag:
             extra += [(b"etag", etag.encode()), (b"cache-control", self.cache_control)]
         if (method == "GET" and feature_cid and match and match.group(2)
@@ -320,7 +307,7 @@ class GeoPublishApp:
     async def _forward(self, scope: Scope, receive: Any, send: Any,
                        extra: list[tuple[bytes, bytes]], rewrite: Callable[[bytes], bytes] | None) -> None:
         if "gp_body" in scope:
-            receive = _replay(scope["gp_body"])
+            receive = replay(scope["gp_body"])
         geojson = (scope["path"].endswith("/items") or "/items/" in scope["path"])
         if rewrite is None:
             async def add_headers(message: dict[str, Any]) -> None:
@@ -395,44 +382,3 @@ class GeoPublishApp:
                           "roles": ["pointOfContact"]}],
         })
         return dumps(doc).encode()
-
-
-def _cors() -> Headers:
-    return [(b"access-control-allow-origin", b"*"),
-            (b"access-control-expose-headers", b"ETag, Content-Crs, Link")]
-
-
-def _replay(body: bytes) -> Callable[[], Any]:
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
-
-
-def create_app() -> Any:
-    """Factory for uvicorn (one call per worker process)."""
-    from starlette.middleware.gzip import GZipMiddleware
-
-    settings = load_settings(os.environ.get("GEO_PUBLISH_CONFIG", "config.yml"))
-    Source.export_dsn(settings)
-    if os.environ.get("GEO_PUBLISH_URL"):
-        settings.server.url = os.environ["GEO_PUBLISH_URL"]
-    if "PYGEOAPI_CONFIG" not in os.environ or not Path(os.environ["PYGEOAPI_CONFIG"]).exists():
-        paths = write_build(settings)
-        os.environ["PYGEOAPI_CONFIG"] = str(paths["config"])
-        os.environ["PYGEOAPI_OPENAPI"] = str(paths["openapi"])
-    import pygeoapi.starlette_app as sa
-
-    patch_pygeoapi()
-    sa.APP.debug = False
-    runtime = Runtime(settings)
-    runtime.refresh(force=True)
-    runtime.watch()
-    app = GeoPublishApp(settings, sa.APP, runtime)
-    return GZipMiddleware(app, minimum_size=1024)

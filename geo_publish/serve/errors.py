@@ -43,7 +43,11 @@ class BadRequest(GeoPublishError):
 
 
 class MethodNotAllowed(GeoPublishError):
-    """The method is not served on this path: 405."""
+    """The method is not served on this path: 405, with the methods that are (``allow``)."""
+
+    def __init__(self, message: str, allow: str = "GET, HEAD, OPTIONS") -> None:
+        super().__init__(message)
+        self.allow = allow
 
 
 # most specific first: status_of walks it in order

@@ -148,7 +148,10 @@ class PostGISReader:
                         self.dsn, min_size=1, max_size=8, open=True, timeout=2,
                         kwargs={"autocommit": True, "application_name": "geo-publish-serve",
                                 "connect_timeout": 3,
-                                "options": f"-c statement_timeout={int(self.timeout * 1000)}"},
+                                # one core per query: parallel workers let a few slow queries
+                                # take every core from the many quick ones
+                                "options": f"-c statement_timeout={int(self.timeout * 1000)} "
+                                           "-c max_parallel_workers_per_gather=0"},
                         check=ConnectionPool.check_connection, reconnect_timeout=0)
                     self._pools[self.dsn] = pool
                     atexit.register(pool.close, timeout=1)

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS gp_staging (
   layer TEXT PRIMARY KEY, collection TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
   started TEXT NOT NULL);
 """
+WRITE_CACHE_MB = 512
 _META_TABLES = ("gp_versions", "gp_published", "gp_staging")
 
 
@@ -264,13 +265,22 @@ class GeoPackageStaging:
     def _write(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
         import pyogrio
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pyogrio.write_arrow(
-                stream, self.store.path, layer=self.layer, driver="GPKG",
-                geometry_name="geometry", geometry_type=geometry_type, crs="EPSG:4326",
-                encoding="UTF-8", layer_options={"SPATIAL_INDEX": "YES"},
-            )
+        # GDAL's SQLite page cache (MB) for this write only: a version's table is one
+        # transaction; with the default cache SQLite spills pages to the file early, which takes
+        # its exclusive lock and keeps a server's readers out for most of the ingest. Held in
+        # memory, only the commit takes it.
+        before = pyogrio.get_gdal_config_option("OGR_SQLITE_CACHE")
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": WRITE_CACHE_MB})
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pyogrio.write_arrow(
+                    stream, self.store.path, layer=self.layer, driver="GPKG",
+                    geometry_name="geometry", geometry_type=geometry_type, crs="EPSG:4326",
+                    encoding="UTF-8", layer_options={"SPATIAL_INDEX": "YES"},
+                )
+        finally:
+            pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": before})
 
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
         import pyogrio

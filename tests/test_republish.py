@@ -1,0 +1,141 @@
+"""A 1,000,000-point layer republished while the server answers, on both stores: no failed or
+slow request, the new version on every worker within seconds of the ingest's end, no worker
+restarted (the site is rebuilt beside them, not in them), and the site swapped in once complete
+while /site/ keeps answering. Also: a killed worker comes back serving at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from server_testlib import LiveServer, start
+
+pytestmark = pytest.mark.slow
+N = 1_000_000
+
+
+def _points(path: Path) -> Path:
+    import geopandas as gpd
+
+    rng = np.random.default_rng(5)
+    frame = gpd.GeoDataFrame({"value": rng.integers(0, 1000, N)},
+                             geometry=shapely.points(rng.uniform(66, 72, N), rng.uniform(38, 42, N)),
+                             crs="OGC:CRS84")
+    pyogrio.write_dataframe(frame, path, layer="pts", use_arrow=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _points(tmp_path_factory.mktemp("million") / "pts.gpkg")
+
+
+@pytest.fixture(params=["geopackage", "postgis"])
+def server(request: pytest.FixtureRequest, tmp_path: Path, source: Path) -> LiveServer:
+    if request.param == "postgis":
+        os.environ["GEO_PUBLISH_DSN"] = request.getfixturevalue("pg_database")
+        (tmp_path / "config.yml").write_text(
+            "store:\n  backend: postgis\n  dsn: ${GEO_PUBLISH_DSN}\n  schema: million\n")
+    else:
+        (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(tmp_path / "config.yml"),
+                           "ingest", str(source), "--collection", "pts"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    srv = start(tmp_path, workers=2)
+    yield srv
+    srv.stop()
+
+
+def _workers(serve_pid: int) -> set[int]:
+    """uvicorn's worker processes under serve (not the site builder)."""
+    from gp_testlib import child_pids
+
+    out = set()
+    for pid in child_pids(serve_pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"spawn_main" in cmd:  # multiprocessing's spawned workers (not the site builder,
+            out.add(pid)         # not multiprocessing's resource tracker)
+    return out
+
+
+def _version_everywhere(url: str, want: int) -> bool:
+    return all(httpx.get(url + "/collections/pts", timeout=5).json().get("version") == want
+               for _ in range(12))
+
+
+def test_republish_under_load(server: LiveServer, source: Path):
+    url = server.url
+    workers = _workers(server.proc.pid)
+    assert len(workers) == 2, workers
+    site_before = (server.root / "build" / "site").resolve()
+    results: list[tuple[str, int, float]] = []
+    stop = threading.Event()
+
+    def load(paths: list[str]) -> None:
+        with httpx.Client(timeout=10) as c:
+            i = 0
+            while not stop.is_set():
+                path = paths[i % len(paths)]
+                i += 1
+                t0 = time.monotonic()
+                try:
+                    code = c.get(url + path).status_code
+                except httpx.HTTPError:
+                    code = -1
+                results.append((path, code, time.monotonic() - t0))
+
+    paths = ["/collections/pts/items?limit=10", "/collections/pts/items?bbox=68,39,68.1,39.1&limit=10",
+             "/site/index.html"]
+    threads = [threading.Thread(target=load, args=(paths[k % 3:] + paths[:k % 3],)) for k in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2)
+        done = server.cli("ingest", str(source), "--collection", "pts")
+        assert done.returncode == 0, done.stderr
+        ended = time.monotonic()
+        while not _version_everywhere(url, 2):
+            assert time.monotonic() - ended < 5, "version 2 not served by every worker within 5 s"
+            time.sleep(0.2)
+        time.sleep(5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    bad = [(p, c) for p, c, _ in results if c != 200]
+    slow = [(p, round(s, 2)) for p, _, s in results if s > 2]
+    assert len(results) > 200 and not bad and not slow, (len(results), bad[:5], slow[:5])
+    assert _workers(server.proc.pid) == workers, "a worker was restarted"
+    # the site builder swaps the new site in once it is complete
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        if "pts.v2." in httpx.get(url + "/site/layer-pts.html", timeout=10).text:
+            break
+        assert httpx.get(url + "/site/index.html", timeout=10).status_code == 200
+        time.sleep(2)
+    else:
+        raise AssertionError("the site for version 2 never came")
+    assert (server.root / "build" / "site").resolve() != site_before
+    # a killed worker comes back serving at once: it builds nothing
+    victim = sorted(workers)[0]
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.monotonic()
+    while len(_workers(server.proc.pid) - {victim}) < 2:
+        assert time.monotonic() - t0 < 10, "no new worker"
+        time.sleep(0.2)
+    codes = [httpx.get(url + "/collections/pts/items?limit=1", timeout=5).status_code for _ in range(20)]
+    assert codes == [200] * 20 and time.monotonic() - t0 < 15
