@@ -73,6 +73,10 @@ class ServerSettings(_Model):
         500_000, ge=1,
         description="most cells (width x height x bands) one coverage request may read; larger "
         "requests are refused with 400 naming this budget (ask for a bbox or fewer bands)")
+    heavy_queries: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1,
+        description="filtered, searched or sorted queries one worker runs at once (others wait "
+        "their turn, up to statement_timeout): a few slow ones cannot starve quick requests")
     statement_timeout: float = Field(
         10.0, gt=0, description="seconds one store query may run before it is cancelled (503)")
 

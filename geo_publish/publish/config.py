@@ -60,6 +60,7 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
         "collection": cid, "crs": CRS_LIST, "storage_crs": CRS_LIST[0],
         "statement_timeout": settings.server.statement_timeout,
         "max_in_list": settings.server.max_in_list,
+        "heavy_queries": settings.server.heavy_queries,
     }
     if info.geometry_type == "Raster":  # a COG: OGC API - Coverages
         provider = {"type": "coverage", "name": COVERAGE_PROVIDER, "data": info.layer,
