@@ -239,16 +239,16 @@ class StoreProvider(BaseProvider):
         boxes = [(x0, y0, x1, y1)] if x0 <= x1 else [(x0, y0, 180.0, y1), (-180.0, y0, x1, y1)]
         parts = []
         for box in boxes:
+            if t.geometry_type in ("POINT", "MULTIPOINT"):
+                # the index's boxes are float32, rounded outward: the points themselves decide
+                parts.append(f"({self.reader.points_in_box(t, box, params)})")
+                continue
             try:
                 prefilter = self.reader.envelope(t, box, params)
             except ValueError as err:
                 raise ProviderQueryError(str(err)) from err
-            if t.geometry_type in ("POINT", "MULTIPOINT"):
-                # the index's boxes are float32, rounded outward: test the points themselves
-                parts.append(f"({prefilter} AND {self.reader.points_in_box(t, box, params)})")
-            else:
-                test = self.reader.relate(t, "intersects", shapely.box(*box), params)
-                parts.append(f"({prefilter} AND {test})")
+            test = self.reader.relate(t, "intersects", shapely.box(*box), params)
+            parts.append(f"({prefilter} AND {test})")
         return "(" + " OR ".join(parts) + ")"
 
     def _datetime_sql(self, value: str, params: list[Any]) -> str:

@@ -97,8 +97,23 @@ class GeoPackageReader:
 
     @staticmethod
     def points_in_box(t: Table, box: tuple[float, float, float, float], params: list[Any]) -> str:
-        params.extend(box)
-        return f"gp_in_box({quote(t.geometry)}, ?, ?, ?, ?) = 1"
+        """Exactly the points in the box. The R-tree's float32 boxes are rounded outward: an
+        entry wholly inside the box is a point inside it; only entries across its edges (points
+        within a float32 step of an edge) are tested on their coordinates."""
+        if t.rtree is None:
+            params.extend(box)
+            return f"gp_in_box({quote(t.geometry)}, ?, ?, ?, ?) = 1"
+        x0, y0, x1, y1 = box
+        overlap = "maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?"
+        inside = "minx >= ? AND maxx <= ? AND miny >= ? AND maxy <= ?"
+        params.extend([x0, x1, y0, y1, x0, x1, y0, y1,  # wholly inside
+                       x0, x1, y0, y1, x0, x1, y0, y1, x0, y0, x1, y1])  # across an edge
+        rtree, table = quote(t.rtree), quote(t.name)
+        return (f"fid IN (SELECT id FROM {rtree} WHERE {overlap} AND {inside} "
+                f"UNION ALL SELECT r.id FROM {rtree} r JOIN {table} f ON f.fid = r.id "
+                f"WHERE {overlap.replace('max', 'r.max').replace('min', 'r.min')} AND NOT "
+                f"({inside.replace('max', 'r.max').replace('min', 'r.min')}) "
+                f"AND gp_in_box(f.{quote(t.geometry)}, ?, ?, ?, ?) = 1)")
 
     @staticmethod
     def fold(column: str) -> str:
