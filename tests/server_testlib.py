@@ -53,6 +53,18 @@ class LiveServer:
                 self.proc.kill()
 
 
+def write_config(root: Path, request: object, schema: str, extra: str = "") -> Path:
+    """config.yml for the backend ``request.param`` names (a PostGIS database per test run, its
+    DSN in the environment as the store requires), plus ``extra`` settings."""
+    if request.param == "postgis":  # type: ignore[attr-defined]
+        os.environ["GEO_PUBLISH_DSN"] = request.getfixturevalue("pg_database")  # type: ignore[attr-defined]
+        store = f"store:\n  backend: postgis\n  dsn: ${{GEO_PUBLISH_DSN}}\n  schema: {schema}\n"
+    else:
+        store = "store: {backend: geopackage, path: data/store.gpkg}\n"
+    (root / "config.yml").write_text(store + extra)
+    return root / "config.yml"
+
+
 def make_sources(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     pts = canonical_points()

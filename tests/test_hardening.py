@@ -17,7 +17,7 @@ import pytest
 import shapely
 
 from geo_publish.cli.main import main
-from server_testlib import LiveServer, make_sources, start
+from server_testlib import LiveServer, make_sources, start, write_config
 
 pytestmark = pytest.mark.slow
 EVENTS = ["2024-03-01T08:00:00", "2024-03-01T23:59:59", "2024-03-02T00:00:00", "2024-03-05T12:30:15",
@@ -27,18 +27,11 @@ SPECIAL = ["100% done", "a_b", "plain", "ab"]
 
 @pytest.fixture(scope="module", params=["geopackage", "postgis"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
-    import os
-
     from test_raster import make_raster
 
     root = tmp_path_factory.mktemp(f"hard-{request.param}")
     limits = "server: {coverage_max_cells: 200000, max_body_bytes: 4096, max_in_list: 50}\n"
-    if request.param == "postgis":
-        os.environ["GEO_PUBLISH_DSN"] = request.getfixturevalue("pg_database")
-        (root / "config.yml").write_text(
-            "store:\n  backend: postgis\n  dsn: ${GEO_PUBLISH_DSN}\n  schema: hard\n" + limits)
-    else:
-        (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n" + limits)
+    write_config(root, request, "hard", limits)
     sources = make_sources(root / "sources")
     events = gpd.GeoDataFrame(
         {"name": SPECIAL + ["x"], "at": np.array(EVENTS, dtype="datetime64[ms]")},

@@ -13,8 +13,8 @@ import pytest
 def patched():
     import pygeoapi.api  # noqa: F401 - modules that bind to_json/get_crs by name
     import pygeoapi.api.itemtypes  # noqa: F401
-    import pygeoapi.crs
-    import pygeoapi.util
+    import pygeoapi.crs  # noqa: F401
+    import pygeoapi.util  # noqa: F401
 
     from geo_publish.serve.runtime import patch_pygeoapi
 

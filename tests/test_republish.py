@@ -19,7 +19,7 @@ import pyogrio
 import pytest
 import shapely
 
-from server_testlib import LiveServer, start
+from server_testlib import LiveServer, start, write_config
 
 pytestmark = pytest.mark.slow
 N = 1_000_000
@@ -43,12 +43,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(params=["geopackage", "postgis"])
 def server(request: pytest.FixtureRequest, tmp_path: Path, source: Path) -> LiveServer:
-    if request.param == "postgis":
-        os.environ["GEO_PUBLISH_DSN"] = request.getfixturevalue("pg_database")
-        (tmp_path / "config.yml").write_text(
-            "store:\n  backend: postgis\n  dsn: ${GEO_PUBLISH_DSN}\n  schema: million\n")
-    else:
-        (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    write_config(tmp_path, request, "million")
     done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(tmp_path / "config.yml"),
                            "ingest", str(source), "--collection", "pts"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

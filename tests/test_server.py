@@ -19,7 +19,7 @@ import shapely
 
 from geo_publish.cli.main import main
 from gp_testlib import LONLAT, NAMES
-from server_testlib import XSS, LiveServer, make_sources, start
+from server_testlib import XSS, LiveServer, make_sources, start, write_config
 
 pytestmark = pytest.mark.slow
 CONF = "http://www.opengis.net/spec/"
@@ -28,15 +28,8 @@ CONF = "http://www.opengis.net/spec/"
 @pytest.fixture(scope="module", params=["geopackage", "postgis"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
     """The same API on each store backend: every test runs against both."""
-    import os
-
     root = tmp_path_factory.mktemp(f"live-{request.param}")
-    if request.param == "postgis":
-        os.environ["GEO_PUBLISH_DSN"] = request.getfixturevalue("pg_database")
-        (root / "config.yml").write_text(
-            "store:\n  backend: postgis\n  dsn: ${GEO_PUBLISH_DSN}\n  schema: live\n")
-    else:
-        (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    write_config(root, request, "live")
     for cid, path in make_sources(root / "sources").items():
         assert main(["--config", str(root / "config.yml"), "ingest", str(path), "--collection", cid]) == 0
     srv = start(root)
