@@ -166,3 +166,18 @@ def write_template(collections_dir: Path, manifest: Manifest) -> Path | None:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_manifest(collections_dir: Path, manifest: Manifest, note: str = "") -> Path:
+    """Replace a collection's manifest, whole (readers see the old file or the new one)."""
+    import os
+
+    path = manifest_path(collections_dir, manifest.id)
+    collections_dir.mkdir(parents=True, exist_ok=True)
+    data = manifest.model_dump(mode="json", by_alias=True)
+    text = (f"# Collection manifest for {manifest.id!r}{note}\n"
+            + yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -81,6 +81,18 @@ class ServerSettings(_Model):
         10.0, gt=0, description="seconds one store query may run before it is cancelled (503)")
 
 
+class PortalSettings(_Model):
+    max_upload_bytes: int = Field(
+        4 * 1024**3, ge=1024, description="largest file an officer may upload (413 above); "
+        "uploads are streamed to disk in parts and resumable, so this is a policy, not a memory limit")
+    uploads_dir: Path = Field(Path("data/uploads"), description="uploaded files and job work areas")
+    session_hours: float = Field(8, gt=0, description="a sign-in lasts this long")
+    token_days: int = Field(90, ge=1, le=366, description="default lifetime of a new API token")
+    secret_key: SecretStr | None = Field(
+        None, description="signs session cookies: ${GEO_PUBLISH_SECRET_KEY}; unset, a random key "
+        "is kept in <uploads_dir>/../portal.key (mode 600), the same for every worker")
+
+
 class Settings(_Model):
     store: StoreSettings = Field(default_factory=GeoPackageStoreSettings)
     collections_dir: Path = Path("collections")
@@ -90,6 +102,7 @@ class Settings(_Model):
     build_dir: Path = Path("build")
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
     root: Path = Field(default=Path("."), exclude=True)
 
     def path(self, p: Path) -> Path:
@@ -122,13 +135,17 @@ def _expand(value: object, where: str) -> object:
 def _secrets_from_environment(raw: dict[str, object], cfg: Path) -> None:
     """A connection string written into config.yml would end up in version control."""
     store = raw.get("store")
-    if not isinstance(store, dict):
-        return
-    for key in ("dsn", "read_dsn"):
-        value = store.get(key)
+    for key in ("dsn", "read_dsn") if isinstance(store, dict) else ():
+        value = store.get(key)  # type: ignore[union-attr]
         if isinstance(value, str) and not _PLACEHOLDER.fullmatch(value.strip()):
             raise ConfigError(f"{cfg}: store.{key} must come from the environment, not the file",
                               hint=f"write `{key}: ${{GEO_PUBLISH_{key.upper()}}}` and export it")
+    portal = raw.get("portal")
+    if isinstance(portal, dict):
+        value = portal.get("secret_key")
+        if isinstance(value, str) and not _PLACEHOLDER.fullmatch(value.strip()):
+            raise ConfigError(f"{cfg}: portal.secret_key must come from the environment, not the file",
+                              hint="write `secret_key: ${GEO_PUBLISH_SECRET_KEY}` and export it")
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from geo_publish.errors import GeoPublishError
+from geo_publish.errors import GeoPublishError, UsageError
 from geo_publish.filing import Outcome, file_version
 from geo_publish.ingest.pipeline import Run
 from geo_publish.ingest.plan import make_plan
@@ -23,7 +23,17 @@ from geo_publish.settings import Settings
 from geo_publish.store import open_store
 
 
-def _progress(total: int | None, enabled: bool) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+def _progress(total: int | None, enabled: bool | Callable[[int, int | None], None]
+              ) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    if callable(enabled):
+        report = enabled
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            report(done[0], total)
+
+        return advance, lambda: report(done[0], total)
     if not enabled:
         return None, lambda: None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -58,8 +68,12 @@ def ingest(
     encoding: str | None = None,
     report_path: Path | None = None,
     dry_run: bool = False,
-    progress: bool | None = None,
+    progress: bool | Callable[[int, int | None], None] | None = None,
+    publish: bool = True,
 ) -> Outcome:
+    """Ingest ``source`` as a new version of ``collection``. ``publish=False`` makes a draft:
+    a version in the store that the API does not serve until ``publish_version``. ``progress``
+    is True/False for a bar on the terminal, or a callable given (features done, total)."""
     check_collection_id(collection)
     collections_dir = settings.path(settings.collections_dir)
     manifest = load_manifest(collections_dir, collection)
@@ -71,6 +85,9 @@ def ingest(
     if is_raster(source):
         from geo_publish.raster_workflow import ingest_raster_source
 
+        if not publish and not dry_run:
+            raise UsageError(f"{source.name}: rasters are published directly; a draft is for "
+                             "vector layers", hint="use `geo-publish ingest` for rasters")
         try:
             report, paths, written = ingest_raster_source(
                 settings, source, collection, manifest, source_crs=source_crs or spec.crs,
@@ -93,7 +110,7 @@ def ingest(
             run = Run(plan, settings.ingest, collection)
             if not dry_run:
                 return _publish(settings, run, manifest, collection, source, report_path,
-                                lambda: _progress(plan.insp.count, show))
+                                lambda: _progress(plan.insp.count, show), publish)
             advance, stop = _progress(plan.insp.count, show)
             try:
                 for _ in run.batches(advance):
@@ -114,7 +131,8 @@ def ingest(
 
 def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection: str,
              source: Path, report_path: Path | None,
-             start_progress: Callable[[], tuple[Callable[[int], None] | None, Callable[[], None]]]) -> Outcome:
+             start_progress: Callable[[], tuple[Callable[[int], None] | None, Callable[[], None]]],
+             publish: bool = True) -> Outcome:
     store = open_store(settings)
     first_published = store.first_published(collection)
     staging = store.begin(collection)
@@ -157,6 +175,7 @@ def _publish(settings: Settings, run: Run, manifest: Manifest | None, collection
             passport=passport.model_dump(mode="json"), report=report.model_dump(mode="json"),
             feature_count=report.counts.published, quarantined=report.counts.quarantined,
             bbox=report.extent, sha256=run.plan.sha256, geometry_type=run.plan.geometry_type,
+            publish=publish,
         )
     except BaseException:
         staging.abort()

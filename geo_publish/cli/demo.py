@@ -40,11 +40,45 @@ def _demo_config(settings: Settings, demo_dir: Path) -> Path:
     collections, styles = _manifests(settings, demo_dir)
     data["collections_dir"] = str(collections)
     data["styles_dir"] = str(styles)
+    data["portal"]["uploads_dir"] = str(demo_dir / "uploads")
+    if settings.portal.secret_key is not None:  # never the key itself in a file
+        data["portal"]["secret_key"] = "${GEO_PUBLISH_SECRET_KEY}"
+    else:
+        data["portal"].pop("secret_key", None)
     path = demo_dir / "config.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# written by `geo-publish demo`\n" + yaml.safe_dump(data, allow_unicode=True),
                     encoding="utf-8")
     return path
+
+
+DEMO_ORG = "demo-ministry"
+DEMO_ADMIN = "admin@example.org"
+
+
+def _first_admin(store: object) -> tuple[str, str]:
+    """The demo's organisation (owning every sample layer) and its first admin, a site admin,
+    with a new password each run (only its hash is kept, so it cannot be shown again)."""
+    from geo_publish.portal import auth
+    from geo_publish.portal.web import add_person, create_org
+
+    accounts = store.accounts()  # type: ignore[attr-defined]
+    if accounts.org(DEMO_ORG) is None:
+        create_org(accounts, DEMO_ORG, "Demo ministry")
+    password = auth.new_password()
+    user = accounts.user_by_email(DEMO_ADMIN)
+    if user is None:
+        add_person(accounts, DEMO_ORG, DEMO_ADMIN, "Demo administrator", "admin", password)
+        user = accounts.user_by_email(DEMO_ADMIN)
+    else:
+        accounts.set_password(user["id"], auth.hash_password(password))
+        accounts.set_member(user["id"], DEMO_ORG, "admin")
+    accounts.set_site_admin(user["id"], True)
+    owners = accounts.owners()
+    for v in store.collections():  # type: ignore[attr-defined]
+        if v.collection not in owners:
+            accounts.set_owner(v.collection, DEMO_ORG)
+    return DEMO_ADMIN, password
 
 
 @click.command()
@@ -89,6 +123,9 @@ def demo(keep: bool, serve_: bool, port: int | None, workers: int | None, config
         p = store.passport(v.collection)
         click.echo(f"  {v.collection}: {p['title'].get('en')}, {p['organization'] or '(no organisation)'}, "
                    f"licence {p['license'] or '-'}, extent {p['extent']}")
+    email, password = _first_admin(store)
+    click.echo(f"\npublishing portal: /publish/ (sign in as {email}, password {password}; "
+               "shown once, a new one on each demo run)")
     if serve_:
         run_server(settings, config_path, None, port, workers)
     else:

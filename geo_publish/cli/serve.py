@@ -76,14 +76,17 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
     os.environ["PYGEOAPI_CONFIG"] = str(paths["config"])
     os.environ["PYGEOAPI_OPENAPI"] = str(paths["openapi"])
-    click.echo(f"serving {url} (OGC API at /, map viewer at {url}/site/) with {workers} worker(s);"
-               " Ctrl-C stops", err=True)
+    click.echo(f"serving {url} (OGC API at /, map viewer at {url}/site/, publishing portal at "
+               f"{url}/publish/) with {workers} worker(s); Ctrl-C stops", err=True)
     builder = site_builder.start(config_path.resolve(), public_url)
+    # the portal's ingest jobs, outside the serving workers (more: python -m geo_publish.portal.runner)
+    runner = site_builder.spawn("geo_publish.portal.runner", str(config_path.resolve()))
     try:
         uvicorn.run("geo_publish.serve.wiring:create_app", factory=True, host=host, port=port,
                     workers=workers, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=5)
     finally:
+        site_builder.stop(runner)
         site_builder.stop(builder)
 
 

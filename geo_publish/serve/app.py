@@ -76,9 +76,18 @@ class GeoPublishApp:
         self.cache_control = f"public, max-age={settings.server.cache_max_age}".encode()
         from starlette.staticfiles import StaticFiles
 
+        self._portal: Any = None
         # build/site is a link swapped to each new complete site; StaticFiles resolves it per request
         self.site = StaticFiles(directory=settings.path(settings.build_dir) / "site", html=True,
                                 check_dir=False)
+
+    def portal(self) -> Any:
+        """The publishing portal's ASGI app, made on first use."""
+        if self._portal is None:
+            from geo_publish.portal.web import Portal
+
+            self._portal = Portal(self.settings).asgi
+        return self._portal
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -109,6 +118,9 @@ class GeoPublishApp:
     async def _handle(self, scope: Scope, receive: Any, send: Any) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
+        if path == "/publish" or path.startswith("/publish/"):
+            await self.portal()(scope, receive, send)  # same-origin only: no CORS there
+            return
         if method == "OPTIONS":
             await self._send(send, 204, cors() + [
                 (b"access-control-allow-methods", b"GET, HEAD, POST, OPTIONS"),

@@ -50,6 +50,14 @@ class MethodNotAllowed(GeoPublishError):
         self.allow = allow
 
 
+class Conflict(GeoPublishError):
+    """The request does not fit the resource's state (an upload's offset, a job not ready): 409."""
+
+
+class PreconditionFailed(GeoPublishError):
+    """``If-Match`` names a state the resource is no longer in: 412."""
+
+
 # most specific first: status_of walks it in order
 TABLE: list[tuple[type[BaseException], HTTPStatus, str]] = [
     (QueryTimeout, HTTPStatus.SERVICE_UNAVAILABLE, "QueryTimeout"),
@@ -59,6 +67,8 @@ TABLE: list[tuple[type[BaseException], HTTPStatus, str]] = [
     (UnsupportedMediaType, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType"),
     (MethodNotAllowed, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed"),
     (BadRequest, HTTPStatus.BAD_REQUEST, "InvalidParameterValue"),
+    (Conflict, HTTPStatus.CONFLICT, "Conflict"),
+    (PreconditionFailed, HTTPStatus.PRECONDITION_FAILED, "PreconditionFailed"),
     (ProviderInvalidQueryError, HTTPStatus.BAD_REQUEST, "InvalidQuery"),
     (ProviderItemNotFoundError, HTTPStatus.NOT_FOUND, "NotFound"),
     (NotFound, HTTPStatus.NOT_FOUND, "NotFound"),

@@ -37,11 +37,14 @@ def _lower_priority() -> None:
         pass
 
 
+def spawn(module: str, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m module args`` beside the server, below it in priority, dying with it."""
+    return subprocess.Popen([sys.executable, "-m", module, *args], preexec_fn=_lower_priority,  # noqa: PLW1509
+                            stdin=subprocess.DEVNULL)
+
+
 def start(config: Path, api_url: str | None) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "geo_publish.serve.site_builder", str(config)]
-    if api_url:
-        args.append(api_url)
-    return subprocess.Popen(args, preexec_fn=_lower_priority, stdin=subprocess.DEVNULL)  # noqa: PLW1509
+    return spawn("geo_publish.serve.site_builder", str(config), *([api_url] if api_url else []))
 
 
 def build_once(config: Path, api_url: str | None) -> None:

@@ -11,6 +11,8 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import geopandas as gpd
 
+    from geo_publish.store.accounts import Accounts
+
 
 def now() -> str:
     """The time a store records (versions, publishing): UTC, whole seconds, ISO 8601."""
@@ -54,7 +56,7 @@ class Staging(Protocol):
 
     def commit(self, *, passport: dict[str, Any], report: dict[str, Any], feature_count: int,
                quarantined: int, bbox: list[float] | None, sha256: str | None,
-               geometry_type: str) -> int: ...
+               geometry_type: str, publish: bool = True) -> int: ...
 
     def abort(self) -> None: ...
 
@@ -76,6 +78,13 @@ class Store(Protocol):
 
     def quarantine(self, collection: str, version: int | None = None) -> list[dict[str, Any]]: ...
 
-    def rollback(self, collection: str, to: int) -> VersionInfo: ...
+    def rollback(self, collection: str, to: int) -> VersionInfo:
+        """Publish version ``to`` (an older one, or a draft never published)."""
+
+    def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
+        """Replace the passport kept with a version (edited in the portal before publishing)."""
 
     def first_published(self, collection: str) -> str | None: ...
+
+    def accounts(self) -> Accounts:
+        """The publishing portal's tables: organisations, people, tokens, jobs, audit log."""

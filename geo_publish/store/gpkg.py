@@ -25,6 +25,7 @@ import pyarrow as pa
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store import forked
+from geo_publish.store.accounts import Accounts
 from geo_publish.store.base import VersionInfo
 from geo_publish.store.base import now as _now
 
@@ -145,6 +146,10 @@ class GeoPackageStore:
             except sqlite3.OperationalError:
                 pass
 
+    def accounts(self) -> Accounts:
+        """The portal's tables (accounts, jobs, audit log) in this GeoPackage file."""
+        return Accounts(lambda: self._db(write=True), "sqlite")
+
     # -- writing -----------------------------------------------------------------------------
     def begin(self, collection: str) -> GeoPackageStaging:
         with self._db(write=True) as conn:
@@ -242,6 +247,12 @@ class GeoPackageStore:
             conn.execute("COMMIT")
         return self.version(collection, to)
 
+    def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
+        self.version(collection, version)
+        with self._db(write=True) as conn:
+            conn.execute("UPDATE gp_versions SET passport = ? WHERE collection = ? AND version = ?",
+                         (json.dumps(passport, ensure_ascii=False), collection, version))
+
 
 class GeoPackageStaging:
     def __init__(self, store: GeoPackageStore, collection: str, layer: str) -> None:
@@ -316,7 +327,8 @@ class GeoPackageStaging:
 
     def commit(self, *, passport: dict[str, Any], report: dict[str, Any], feature_count: int,
                quarantined: int, bbox: list[float] | None, sha256: str | None,
-               geometry_type: str) -> int:
+               geometry_type: str, publish: bool = True) -> int:
+        """Record the version and (unless ``publish`` is False: a draft) publish it."""
         with self.store._db(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -333,8 +345,9 @@ class GeoPackageStaging:
                      geometry_type, json.dumps(passport, ensure_ascii=False),
                      json.dumps(report, ensure_ascii=False)),
                 )
-                conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)",
-                             (self.collection, version, _now()))
+                if publish:
+                    conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)",
+                                 (self.collection, version, _now()))
                 conn.execute("DELETE FROM gp_staging WHERE layer = ?", (self.layer,))
                 conn.execute("COMMIT")
             except BaseException:

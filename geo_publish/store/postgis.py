@@ -29,6 +29,7 @@ import shapely
 
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
+from geo_publish.store.accounts import Accounts
 from geo_publish.store.base import VersionInfo, quote
 from geo_publish.store.base import now as _now
 
@@ -130,6 +131,10 @@ class PostGISStore:
 
     def q(self, name: str) -> str:
         return f"{quote(self.schema)}.{quote(name)}"
+
+    def accounts(self) -> Accounts:
+        """The portal's tables (accounts, jobs, audit log) in the store's schema."""
+        return Accounts(self._db, "postgres", quote(self.schema) + ".")
 
     # -- writing -----------------------------------------------------------------------------
     def begin(self, collection: str) -> PostGISStaging:
@@ -244,6 +249,14 @@ class PostGISStore:
                          "ON CONFLICT (collection) DO UPDATE SET version = excluded.version, "
                          "updated = excluded.updated", (collection, target.version, _now()))
         return self.version(collection, to)
+
+    def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
+        from psycopg.types.json import Jsonb
+
+        self.version(collection, version)
+        with self._db() as conn:
+            conn.execute(f"UPDATE {self.q('gp_versions')} SET passport = %s "
+                         "WHERE collection = %s AND version = %s", (Jsonb(passport), collection, version))
 
     def tables(self) -> list[str]:
         """Every table of the store's schema (for tests and migrations)."""

@@ -1,0 +1,168 @@
+"""The job runner: ingests uploaded files as drafts, outside the serving workers.
+
+Jobs are rows in the store (``gp_jobs``), so they survive a restart and several servers can
+share one queue: a runner claims the oldest queued job with a conditional UPDATE, runs the same
+``ingest`` as the CLI with ``publish=False`` (a draft version the API does not serve), and
+records the report, the problems' map and the diff against the published version. A job left
+``running`` by a runner that died is queued again when a runner starts.
+
+``geo-publish serve`` starts one runner at a lower priority; ``python -m
+geo_publish.portal.runner CONFIG`` starts more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from geo_publish.errors import GeoPublishError
+from geo_publish.settings import Settings
+from geo_publish.store import open_store
+from geo_publish.store.accounts import Accounts
+
+LOG = logging.getLogger("geo_publish.runner")
+DIFF_IDS = 50  # ids listed per kind of change
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_alive(name: str) -> bool:
+    host, _, pid = name.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's runner: it requeues its own
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def upload_path(settings: Settings, upload: dict[str, Any]) -> Path:
+    """Where an upload's bytes are: its own folder under uploads_dir, named by its safe name."""
+    from geo_publish.portal.uploads import safe_name
+
+    return settings.path(settings.portal.uploads_dir) / upload["id"] / safe_name(upload["filename"])
+
+
+def _diff(settings: Settings, collection: str, draft: int) -> dict[str, Any] | None:
+    from geo_publish.diff import diff_versions
+    from geo_publish.manifest import load_manifest
+
+    store = open_store(settings)
+    try:
+        published = store.version(collection).version
+    except GeoPublishError:
+        return None  # a new collection: everything is new
+    old = store.version(collection, published)
+    manifest = load_manifest(settings.path(settings.collections_dir), collection)
+    id_field = manifest.schema_.id_field if manifest else None
+    out: dict[str, Any] = {"published": published, "old_count": old.feature_count,
+                           "id_field": id_field}
+    if not id_field:
+        return out
+    try:
+        d = diff_versions(store, collection, id_field, published, draft)
+    except GeoPublishError as err:
+        out["error"] = err.one_line()
+        return out
+    for kind in ("added", "removed", "changed"):
+        ids = getattr(d, kind)
+        out[kind] = len(ids)
+        out[kind + "_ids"] = ids[:DIFF_IDS]
+    return out
+
+
+def run_job(settings: Settings, accounts: Accounts, job: dict[str, Any]) -> None:
+    """Ingest one job's upload as a draft and record what came of it on the job's row."""
+    from geo_publish.ingest.report import _map_points
+    from geo_publish.workflow import ingest
+
+    upload = accounts.upload(job["upload_id"])
+    if upload is None or not upload["completed"]:
+        accounts.update_job(job["id"], status="rejected", message="the upload is incomplete")
+        return
+    path = upload_path(settings, upload)
+    opts = job["options"]
+    last = [0.0]
+
+    def progress(done: int, total: int | None) -> None:
+        t = time.monotonic()
+        if t - last[0] >= 0.5:
+            last[0] = t
+            accounts.update_job(job["id"], done=done, total=total)
+
+    report_path = path.parent / f"report-{job['id']}.json"
+    try:
+        outcome = ingest(settings, path, job["collection"], layer=opts.get("layer") or None,
+                         source_crs=opts.get("crs") or None, encoding=opts.get("encoding") or None,
+                         report_path=report_path, progress=progress, publish=False)
+    except GeoPublishError as err:
+        report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.exists() else None
+        accounts.update_job(job["id"], status="rejected", message=err.one_line(),
+                            result={"report": report})
+        return
+    report = outcome.report
+    version = report.version
+    result = {
+        "report": report.model_dump(mode="json"),
+        "map": _map_points(report),
+        "diff": _diff(settings, job["collection"], version) if version else None,
+    }
+    accounts.update_job(job["id"], status="ready", version=version, done=report.counts.read,
+                        total=report.counts.read, message="", result=result)
+
+
+def run(config: Path, interval: float = 0.5, once: bool = False) -> None:
+    from geo_publish.settings import load_settings
+    from geo_publish.store.location import Source
+
+    settings = load_settings(config)
+    Source.export_dsn(settings)
+    accounts = open_store(settings).accounts()
+    name = worker_name()
+    stopping = False
+
+    def on_term(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        raise SystemExit(0)  # the job in progress is queued again by the next runner
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    requeued = accounts.requeue(worker_alive)
+    if requeued:
+        LOG.warning("geo-publish: %d interrupted job(s) queued again", requeued)
+    while not stopping:
+        try:
+            job = accounts.claim_job(name)
+        except GeoPublishError as err:
+            LOG.error("geo-publish: job queue unavailable: %s", err.one_line())
+            job = None
+        if job is None:
+            if once:
+                return
+            time.sleep(interval)
+            continue
+        try:
+            run_job(settings, accounts, job)
+        except Exception as err:  # noqa: BLE001 - a bug of ours: the job says so, the runner lives
+            LOG.exception("geo-publish: job %s failed", job["id"])
+            accounts.update_job(job["id"], status="failed",
+                                message=f"internal error: {type(err).__name__} (see the server log)")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(format="%(message)s")
+    args = sys.argv[1:]
+    run(Path(args[-1]), once="--once" in args)
