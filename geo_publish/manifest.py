@@ -72,6 +72,7 @@ class Manifest(StrictModel):
     schema_: SchemaSpec = Field(default_factory=SchemaSpec, alias="schema")
     passport: PassportSpec = Field(default_factory=PassportSpec)
     style: str | None = None
+    editable: bool = False  # OGC API - Features Part 4 writes by the owning organisation's tokens
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

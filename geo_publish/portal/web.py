@@ -39,7 +39,9 @@ from geo_publish.manifest import (
 from geo_publish.portal import auth, uploads
 from geo_publish.portal.auth import Principal, Refused
 from geo_publish.portal.i18n import NAMES, T, pick
-from geo_publish.serve.errors import BodyTooLarge, Conflict, status_of
+from geo_publish.serve.errors import (
+    BodyTooLarge, Conflict, MethodNotAllowed, UnsupportedMediaType, status_of,
+)
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
 
@@ -124,6 +126,10 @@ class Portal:
             Route("/publish/api/collections/{cid}/rollback", self.api(self.a_rollback),
                   methods=["POST"]),
             Route("/publish/api/audit", self.api(self.a_audit)),
+            # OGC API - Features Part 4 on editable collections (routed here by the app)
+            Route("/collections/{cid}/items", self.api(self.a_items), methods=["POST"]),
+            Route("/collections/{cid}/items/{fid}", self.api(self.a_items),
+                  methods=["PUT", "PATCH", "DELETE", "POST"]),
         ]
         router = Router(routes)
         router.mount("/publish/static", static)
@@ -203,7 +209,9 @@ class Portal:
                 return await handler(request)
             except (GeoPublishError, Refused, ValidationError) as err:
                 status, text = self._status(err)
-                headers = {"www-authenticate": "Bearer"} if status == 401 else None
+                headers = {"www-authenticate": "Bearer"} if status == 401 else {}
+                if isinstance(err, MethodNotAllowed):
+                    headers["allow"] = err.allow
                 return JSONResponse({"code": _CODES.get(status, "Error"), "description": text},
                                     status, headers=headers)
             except ClientDisconnect:
@@ -693,6 +701,64 @@ class Portal:
                                       data.get("version"))
         return JSONResponse(out)
 
+    async def a_items(self, request: Request) -> Response:
+        """Part 4: POST a feature to items; PUT, PATCH or DELETE one item. Only on collections
+        whose manifest says ``editable: true``, only by the owning organisation's people; each
+        accepted write is a new version. ``If-Match`` (the item's ETag) makes it conditional."""
+        from geo_publish.store import features as ft
+
+        cid, fid = request.path_params["cid"], request.path_params.get("fid")
+        method = request.method
+        kind = {"POST": "create", "PUT": "replace", "PATCH": "update", "DELETE": "delete"}[method]
+        if (fid is None) != (kind == "create"):
+            raise MethodNotAllowed(f"{method} is not allowed here", "GET, HEAD, OPTIONS" if fid else
+                                   "GET, HEAD, POST, OPTIONS")
+        manifest = await run_in_threadpool(self._editable, cid, fid is None)
+        who = await self._who(request)
+        org = await run_in_threadpool(self.accounts.owner, cid)
+        if not who.can_publish(org):
+            raise Refused(403, f"{cid} belongs to another organisation")
+        body = b""
+        if kind != "delete":
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            allowed = _FEATURE_TYPES + (("application/merge-patch+json",) if kind == "update" else ())
+            if ctype not in allowed:
+                raise UnsupportedMediaType(f"send the feature as {' or '.join(allowed)} (got {ctype or 'none'})")
+            crs = request.headers.get("content-crs", "").strip("<> ")
+            if crs and crs not in _CRS84:
+                raise UsageError("Content-Crs: features are written in CRS84 (longitude, latitude)")
+            limit = self.settings.server.max_body_bytes
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise BodyTooLarge(f"the feature is larger than {limit:,} bytes")
+        try:
+            doc = json.loads(body) if body else None
+        except (ValueError, UnicodeDecodeError):
+            raise UsageError("the body is not JSON") from None
+        id_field = manifest.schema_.id_field
+        edit = ft.parse_feature(doc, kind, fid, request.headers.get("if-match"), id_field)
+        checksum = hashlib.sha256(body or f"DELETE {cid}/{fid}".encode()).hexdigest()
+        (applied,) = await run_in_threadpool(self.store.edit, cid, [edit], id_field, checksum)
+        await run_in_threadpool(self._audit, request, who, f"feature {kind}d",
+                                org, collection=cid, version=applied.version, checksum=checksum,
+                                detail=f"{id_field or 'fid'} {applied.key}")
+        headers = {"etag": applied.etag} if applied.etag else {}
+        base = (self.settings.server.url or "").rstrip("/")
+        if kind == "create":
+            headers["location"] = f"{base}/collections/{cid}/items/{urlquote(applied.key, safe='')}"
+            return Response(status_code=201, headers=headers)
+        return Response(status_code=204, headers=headers)
+
+    def _editable(self, cid: str, collection_path: bool) -> Manifest:
+        check_collection_id(cid)
+        manifest = load_manifest(self.settings.path(self.settings.collections_dir), cid)
+        if manifest is None or not manifest.editable:
+            allow = "GET, HEAD, POST, OPTIONS" if collection_path else "GET, HEAD, OPTIONS"
+            raise MethodNotAllowed(f"{cid} is read-only (its manifest does not say editable: true)",
+                                   allow)
+        return manifest
+
     async def a_audit(self, request: Request) -> Response:
         who = await self._who(request)
         org = request.query_params.get("org", "")
@@ -705,6 +771,8 @@ class Portal:
 _CODES = {400: "InvalidParameterValue", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
           409: "Conflict", 412: "PreconditionFailed", 413: "PayloadTooLarge", 429: "TooManyRequests",
           503: "ServiceUnavailable"}
+_FEATURE_TYPES = ("application/geo+json", "application/json")
+_CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "OGC:CRS84")
 _CRS = re.compile(r"^[A-Za-z0-9:_.\- +=,]{1,100}$")
 
 

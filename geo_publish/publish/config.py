@@ -97,6 +97,7 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
             "contact": {k: responsible.get(k) for k in ("name", "email", "phone") if responsible.get(k)},
             "update_frequency": passport.get("update_frequency"),
             "feature_count": passport.get("feature_count"),
+            "editable": bool(manifest and manifest.editable and info.geometry_type != "Raster"),
         },
     }
     if temporal and (temporal[0] or temporal[1]):

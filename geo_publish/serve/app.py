@@ -138,6 +138,10 @@ class GeoPublishApp:
             return
         match = _COLLECTION.match(path)
         is_items = bool(match and match.group(2) == "/items")
+        if match and match.group(2) and match.group(2).startswith("/items") and (
+                method in ("PUT", "PATCH", "DELETE") or (method == "POST" and self._is_write(scope))):
+            await self.portal()(scope, receive, send)  # Part 4: the portal decides who may write
+            return
         if method == "POST" and is_items:
             scope, receive = await self._cql2_body(scope, receive)
         elif method not in ("GET", "HEAD"):
@@ -149,6 +153,19 @@ class GeoPublishApp:
             await self._send(send, status, hdrs, body)
             return
         await self._forward(plan.scope or scope, receive, send, plan.extra, plan.rewrite)
+
+    def _editable(self, cid: str | None) -> bool:
+        meta = self.runtime.config.get("resources", {}).get(cid, {}).get("geo_publish") or {}
+        return bool(meta.get("editable"))
+
+    @staticmethod
+    def _is_write(scope: Scope) -> bool:
+        """A POST on items that creates a feature (Part 4) rather than a CQL2 JSON query: it
+        carries credentials, or a GeoJSON body, or goes to one item."""
+        headers = dict(scope["headers"])
+        ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        return (b"authorization" in headers or ctype == b"application/geo+json"
+                or not scope["path"].rstrip("/").endswith("/items"))
 
     async def _cql2_body(self, scope: Scope, receive: Any) -> tuple[Scope, Any]:
         """A POSTed CQL2 JSON filter: bounded in size, of the right type, JSON; handed on to
@@ -229,6 +246,13 @@ class GeoPublishApp:
         etag = None
         if method in ("GET", "HEAD"):
             etag = self._etag(path, query, headers, feature_cid, pub)
+            if pub is not None and match and match.group(3) and self._editable(feature_cid):
+                # a strong ETag from the feature itself: what If-Match on a write is checked against
+                from geo_publish.store.features import served_etag
+
+                provider = self.runtime.config["resources"][feature_cid]["providers"][0]
+                etag = served_etag(self.reader, pub.table, provider.get("id_field"),
+                                   match.group(3)[1:]) or etag
             tags = [t.strip() for t in headers.get("if-none-match", "").split(",") if t.strip()]
             # "*" matches any current representation: only where the resource is known to exist
             star = "*" in tags and feature_cid is not None and pub is not None and not (

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow as pa
 
-from geo_publish.errors import NotFound, StoreError
+from geo_publish.errors import NotFound, StoreError, UsageError
 from geo_publish.settings import Settings
 from geo_publish.store import forked
 from geo_publish.store.accounts import Accounts
-from geo_publish.store.base import VersionInfo
+from geo_publish.store.base import VersionInfo, quote
 from geo_publish.store.base import now as _now
 
 if TYPE_CHECKING:  # pandas and pyogrio only where a frame is made or written: a server's
@@ -247,6 +247,12 @@ class GeoPackageStore:
             conn.execute("COMMIT")
         return self.version(collection, to)
 
+    def edit(self, collection: str, edits: list[Any], id_field: str | None,
+             checksum: str) -> list[Any]:
+        """Apply Part 4 edits to a copy of the published version and publish it (see
+        ``store.features``); returns one ``Applied`` per edit."""
+        return _edit_gpkg(self, collection, edits, id_field, checksum)
+
     def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
         self.version(collection, version)
         with self._db(write=True) as conn:
@@ -370,3 +376,150 @@ class GeoPackageStaging:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+
+def _copy_table(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """A version's table copied as another GeoPackage table: same schema, rows, registration,
+    indexes and R-tree (filled from the old one). GDAL's R-tree triggers call functions plain
+    SQLite lacks, so the copy has none: ``edit`` keeps its R-tree itself."""
+    (create,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                             (old,)).fetchone()
+    conn.execute(create.replace(old, new))  # the old name is a random token: no other match
+    conn.execute(f'INSERT INTO "{new}" SELECT * FROM "{old}"')
+    for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND "
+                               "tbl_name = ? AND sql IS NOT NULL", (old,)).fetchall():
+        conn.execute(sql.replace(old, new))
+    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
+                 "last_change, min_x, min_y, max_x, max_y, srs_id) SELECT ?, data_type, ?, "
+                 "description, strftime('%Y-%m-%dT%H:%M:%fZ','now'), min_x, min_y, max_x, max_y, "
+                 "srs_id FROM gpkg_contents WHERE table_name = ?", (new, new, old))
+    conn.execute("INSERT INTO gpkg_geometry_columns SELECT ?, column_name, geometry_type_name, "
+                 "srs_id, z, m FROM gpkg_geometry_columns WHERE table_name = ?", (new, old))
+    conn.execute("INSERT INTO gpkg_extensions SELECT ?, column_name, replace(extension_name, ?, ?), "
+                 "definition, scope FROM gpkg_extensions WHERE lower(table_name) = lower(?)",
+                 (new, old, new, old))
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name "
+                                "LIKE ?", (f"rtree_{old}_%",)).fetchall():
+        if name.endswith(("_node", "_parent", "_rowid")):
+            continue
+        target = name.replace(old, new)
+        conn.execute(f'CREATE VIRTUAL TABLE "{target}" USING rtree(id, minx, maxx, miny, maxy)')
+        conn.execute(f'INSERT INTO "{target}" SELECT * FROM "{name}"')
+
+
+def _edit_gpkg(store: GeoPackageStore, collection: str, edits: list[Any], id_field: str | None,
+               checksum: str) -> list[Any]:
+    from geo_publish.serve.errors import Conflict, PreconditionFailed
+    from geo_publish.store import features as ft
+
+    out = []
+    with store._db(write=True) as conn:
+        conn.row_factory = sqlite3.Row
+        conn.execute("BEGIN IMMEDIATE")  # one writer: concurrent edits queue here
+        try:
+            pub = conn.execute(
+                "SELECT v.* FROM gp_published p JOIN gp_versions v ON v.collection = p.collection "
+                "AND v.version = p.version WHERE p.collection = ?", (collection,)).fetchone()
+            if pub is None or pub["geometry_type"] == "Raster":
+                raise NotFound(f"no published vector collection {collection!r}")
+            old = pub["layer"]
+            geom_col, gtype, srs_id = conn.execute(
+                "SELECT column_name, geometry_type_name, srs_id FROM gpkg_geometry_columns "
+                "WHERE table_name = ?", (old,)).fetchone()
+            columns = {r[1]: (r[2] or "TEXT").upper() for r in conn.execute(f'PRAGMA table_info("{old}")')
+                       if r[1] not in ("fid", geom_col)}
+            key_col = id_field if id_field in columns else "fid"
+            key_decl = columns.get(key_col, "INTEGER")
+            new = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
+            _copy_table(conn, old, new)
+            rtree = f"rtree_{new}_{geom_col}"
+            has_rtree = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone()
+            conn.row_factory = None
+
+            def find(key: str) -> tuple[Any, ...]:
+                rows = conn.execute(f'SELECT * FROM "{new}" WHERE "{key_col}" = ?',
+                                    (ft.key_value(key, key_decl),)).fetchall()
+                if not rows:
+                    raise NotFound(f"no feature {key[:80]!r} in {collection}")
+                if len(rows) > 1:
+                    raise Conflict(f"{key_col} {key!r} is not unique in {collection}: edit by fid")
+                return rows[0]  # type: ignore[no-any-return]
+
+            def write_geometry(fid: int, geojson: Any) -> None:
+                geom = ft.fit_geometry(geojson, gtype)
+                conn.execute(f'UPDATE "{new}" SET "{geom_col}" = ? WHERE fid = ?',
+                             (ft.gpkg_blob(geom, srs_id), fid))
+                if has_rtree:
+                    x0, y0, x1, y1 = geom.bounds
+                    conn.execute(f'INSERT OR REPLACE INTO "{rtree}" VALUES (?, ?, ?, ?, ?)',
+                                 (fid, x0, x1, y0, y1))
+
+            for e in edits:
+                if e.kind == "create":
+                    props = ft.check_properties(e.properties, columns, partial=False)
+                    if key_col != "fid":
+                        if props.get(key_col) is None:
+                            raise UsageError(f"a new feature needs its id in properties.{key_col}")
+                        if conn.execute(f'SELECT 1 FROM "{new}" WHERE "{key_col}" = ?',
+                                        (props[key_col],)).fetchone():
+                            raise Conflict(f"a feature with {key_col} {props[key_col]!r} exists")
+                    names = list(props)
+                    cur = conn.execute(
+                        f'INSERT INTO "{new}" ({", ".join(quote(n) for n in names) or "fid"}) '
+                        f'VALUES ({", ".join("?" for _ in names) or "NULL"})', [props[n] for n in names])
+                    fid = int(cur.lastrowid)  # type: ignore[arg-type]
+                    write_geometry(fid, e.geometry)
+                    key = str(fid if key_col == "fid" else props[key_col])
+                else:
+                    row = find(e.key)
+                    if e.if_match is not None and e.if_match.strip() != "*" and \
+                            ft.etag(row) not in [t.strip() for t in e.if_match.split(",")]:
+                        raise PreconditionFailed(f"feature {e.key} has changed since that ETag "
+                                                 "(GET it again, then retry)")
+                    fid, key = row[0], e.key
+                    if e.kind == "delete":
+                        conn.execute(f'DELETE FROM "{new}" WHERE fid = ?', (fid,))
+                        if has_rtree:
+                            conn.execute(f'DELETE FROM "{rtree}" WHERE id = ?', (fid,))
+                        out.append((key, None))
+                        continue
+                    props = ft.check_properties(e.properties, columns, partial=e.kind == "update")
+                    if props:
+                        conn.execute(f'UPDATE "{new}" SET {", ".join(f"{quote(n)} = ?" for n in props)} '
+                                     "WHERE fid = ?", [*props.values(), fid])
+                    if e.geometry is not None:
+                        write_geometry(fid, e.geometry)
+                out.append((key, fid))
+            (count,) = conn.execute(f'SELECT count(*) FROM "{new}"').fetchone()
+            bbox = None
+            if has_rtree:
+                box = conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "{rtree}"').fetchone()
+                bbox = list(box) if box[0] is not None else None
+            try:
+                conn.execute("INSERT INTO gpkg_ogr_contents VALUES (?, ?)", (new, count))
+            except sqlite3.OperationalError:
+                pass  # a GeoPackage written without GDAL's feature-count table
+            (last,) = conn.execute("SELECT max(version) FROM gp_versions WHERE collection = ?",
+                                   (collection,)).fetchone()
+            version, when = last + 1, _now()
+            passport = json.loads(pub["passport"]) | {"version": version, "feature_count": count,
+                                                      "last_modified": when}
+            if bbox:
+                passport["extent"] = bbox
+            report = json.loads(pub["report"]) | {"version": version}
+            conn.execute("INSERT INTO gp_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                         (collection, version, new, pub["quarantine"], when, count, pub["quarantined"],
+                          json.dumps(bbox) if bbox else pub["bbox"], checksum, pub["geometry_type"],
+                          json.dumps(passport, ensure_ascii=False), json.dumps(report, ensure_ascii=False)))
+            conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)", (collection, version, when))
+            result = []
+            for key, fid in out:
+                tag = None
+                if fid is not None:
+                    tag = ft.etag(conn.execute(f'SELECT * FROM "{new}" WHERE fid = ?', (fid,)).fetchone())
+                result.append(ft.Applied(version, key, tag))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return result

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import shapely
 
-from geo_publish.errors import NotFound, StoreError
+from geo_publish.errors import NotFound, StoreError, UsageError
 from geo_publish.settings import Settings
 from geo_publish.store.accounts import Accounts
 from geo_publish.store.base import VersionInfo, quote
@@ -250,6 +250,12 @@ class PostGISStore:
                          "updated = excluded.updated", (collection, target.version, _now()))
         return self.version(collection, to)
 
+    def edit(self, collection: str, edits: list[Any], id_field: str | None,
+             checksum: str) -> list[Any]:
+        """Apply Part 4 edits to a copy of the published version and publish it (see
+        ``store.features``); returns one ``Applied`` per edit."""
+        return _edit_pg(self, collection, edits, id_field, checksum)
+
     def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
         from psycopg.types.json import Jsonb
 
@@ -418,3 +424,126 @@ def _csv(batch: pa.RecordBatch, attrs: list[pa.Field], first_fid: int) -> bytes:
 
 def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+_PG_DECL = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
+            "double precision": "DOUBLE", "real": "REAL", "numeric": "DOUBLE", "boolean": "BOOLEAN",
+            "date": "DATE", "timestamp without time zone": "DATETIME",
+            "timestamp with time zone": "DATETIME", "text": "TEXT"}
+
+
+def _edit_pg(store: PostGISStore, collection: str, edits: list[Any], id_field: str | None,
+             checksum: str) -> list[Any]:
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from geo_publish.serve.errors import Conflict, PreconditionFailed
+    from geo_publish.store import features as ft
+
+    q = store.q
+    with store._db() as conn:
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"gp:{collection}",))
+                pub = conn.execute(
+                    f"SELECT v.layer, v.quarantine, v.version, v.quarantined, v.bbox, "
+                    f"v.geometry_type, v.passport, v.report FROM {q('gp_published')} p JOIN "
+                    f"{q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version "
+                    "WHERE p.collection = %s", (collection,)).fetchone()
+                if pub is None or pub[5] == "Raster":
+                    raise NotFound(f"no published vector collection {collection!r}")
+                old, quarantine, published, quarantined, old_bbox, gtype_name, passport, report = pub
+                cols = conn.execute(
+                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+                    "attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    (q(old),)).fetchall()
+                columns = {n: _PG_DECL.get(t, "TEXT") for n, t in cols if n not in ("fid", GEOM)}
+                geom_decl = next((t for n, t in cols if n == GEOM), "geometry")
+                has_z = "Z," in geom_decl.upper()
+                key_col = id_field if id_field in columns else "fid"
+                key_decl = columns.get(key_col, "INTEGER")
+                new = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
+                conn.execute(f"CREATE TABLE {q(new)} (LIKE {q(old)} INCLUDING ALL)")
+                conn.execute(f"INSERT INTO {q(new)} SELECT * FROM {q(old)}")
+                geom_sql = "ST_SetSRID(ST_GeomFromWKB(%s), 4326)"
+                if has_z:
+                    geom_sql = f"ST_Force3D({geom_sql})"
+
+                def find(key: str) -> tuple[Any, ...]:
+                    rows = conn.execute(f"SELECT * FROM {q(new)} WHERE {quote(key_col)} = %s",
+                                        (ft.key_value(key, key_decl),)).fetchall()
+                    if not rows:
+                        raise NotFound(f"no feature {key[:80]!r} in {collection}")
+                    if len(rows) > 1:
+                        raise Conflict(f"{key_col} {key!r} is not unique in {collection}: edit by fid")
+                    return rows[0]  # type: ignore[no-any-return]
+
+                def wkb(geojson: Any) -> bytes:
+                    return shapely.to_wkb(ft.fit_geometry(geojson, gtype_name or "GEOMETRY"))
+
+                out: list[tuple[str, int | None]] = []
+                for e in edits:
+                    if e.kind == "create":
+                        props = ft.check_properties(e.properties, columns, partial=False)
+                        if key_col != "fid":
+                            if props.get(key_col) is None:
+                                raise UsageError(f"a new feature needs its id in properties.{key_col}")
+                            if conn.execute(f"SELECT 1 FROM {q(new)} WHERE {quote(key_col)} = %s",
+                                            (props[key_col],)).fetchone():
+                                raise Conflict(f"a feature with {key_col} {props[key_col]!r} exists")
+                        (fid,) = conn.execute(f"SELECT coalesce(max(fid), 0) + 1 FROM {q(new)}").fetchone()
+                        names = [quote(n) for n in props]
+                        conn.execute(
+                            f"INSERT INTO {q(new)} (fid, {', '.join([*names, GEOM])}) VALUES "
+                            f"(%s, {', '.join(['%s'] * len(names) + [geom_sql])})",
+                            (fid, *props.values(), wkb(e.geometry)))
+                        out.append((str(fid if key_col == "fid" else props[key_col]), fid))
+                        continue
+                    row = find(e.key)
+                    if e.if_match is not None and e.if_match.strip() != "*" and \
+                            ft.etag(row) not in [t.strip() for t in e.if_match.split(",")]:
+                        raise PreconditionFailed(f"feature {e.key} has changed since that ETag "
+                                                 "(GET it again, then retry)")
+                    fid = row[0]
+                    if e.kind == "delete":
+                        conn.execute(f"DELETE FROM {q(new)} WHERE fid = %s", (fid,))
+                        out.append((e.key, None))
+                        continue
+                    props = ft.check_properties(e.properties, columns, partial=e.kind == "update")
+                    sets = [f"{quote(n)} = %s" for n in props]
+                    args: list[Any] = list(props.values())
+                    if e.geometry is not None:
+                        sets.append(f"{GEOM} = {geom_sql}")
+                        args.append(wkb(e.geometry))
+                    if sets:
+                        conn.execute(f"UPDATE {q(new)} SET {', '.join(sets)} WHERE fid = %s", (*args, fid))
+                    out.append((e.key, fid))
+                count, x0, y0, x1, y1 = conn.execute(
+                    f"SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
+                    f"count(*) AS n, ST_Extent({GEOM}) AS e FROM {q(new)}) s").fetchone()
+                bbox = [x0, y0, x1, y1] if x0 is not None else old_bbox
+                (last,) = conn.execute(f"SELECT max(version) FROM {q('gp_versions')} WHERE "
+                                       "collection = %s", (collection,)).fetchone()
+                version, when = last + 1, _now()
+                passport = {**passport, "version": version, "feature_count": count, "last_modified": when}
+                if bbox:
+                    passport["extent"] = bbox
+                conn.execute(
+                    f"INSERT INTO {q('gp_versions')} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                    (collection, version, new, quarantine, when, count, quarantined,
+                     Jsonb(bbox) if bbox else None, checksum, gtype_name, Jsonb(passport),
+                     Jsonb({**report, "version": version})))
+                conn.execute(f"INSERT INTO {q('gp_quarantine')} SELECT collection, %s, ord, row FROM "
+                             f"{q('gp_quarantine')} WHERE collection = %s AND version = %s",
+                             (version, collection, published))
+                conn.execute(f"UPDATE {q('gp_published')} SET version = %s, updated = %s "
+                             "WHERE collection = %s", (version, when, collection))
+                result = []
+                for key, fid in out:
+                    tag = None
+                    if fid is not None:
+                        tag = ft.etag(conn.execute(f"SELECT * FROM {q(new)} WHERE fid = %s", (fid,)).fetchone())
+                    result.append(ft.Applied(version, key, tag))
+        except psycopg.Error as err:
+            raise StoreError(f"{store.where}: editing {collection} failed ({_first_line(err)})") from err
+    return result
