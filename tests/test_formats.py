@@ -134,3 +134,13 @@ def test_kmz_goes_through_the_archive_guards_and_ingests(project, points, tmp_pa
         zf.writestr("files/icon.png", b"\x89PNG")
     assert project.run("ingest", str(kmz), "--collection", "z") == 0
     assert project.report("z")["counts"]["published"] == 6
+
+
+def test_geojson_with_an_id_property_beside_feature_ids(project, points, tmp_path):
+    """GDAL names the FID column "id" for GeoJSON; a property "id" is kept, not confused with it
+    (Arrow refused the layer: 'Field "id" exists 2 times')."""
+    src = tmp_path / "ids.geojson"
+    points.rename(columns={"ID": "id"}).assign(geometry=points.geometry).to_file(src, driver="GeoJSON")
+    assert project.run("ingest", str(src), "--collection", "ids") == 0
+    got = published(project, "ids")
+    assert sorted(got["id"]) == list(range(1, 13))

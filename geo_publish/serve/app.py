@@ -42,7 +42,8 @@ Scope = dict[str, Any]
 _COLLECTION = validate.COLLECTION
 CQL2_JSON_TYPES = ("application/query-cql-json", "application/json")
 _CONF = "http://www.opengis.net/spec/"
-# what pygeoapi declares but this server does not do (no transactions here)
+# what pygeoapi declares but this server does not do as pygeoapi means it (its transactions;
+# ours are PART4 below, on editable collections only)
 NOT_IMPLEMENTED = {_CONF + "ogcapi-features-4/1.0/conf/create-replace-delete",
                    _CONF + "ogcapi-common-3/1.0/conf/advanced-property-roles"}
 # what our provider adds (Part 3 filtering, CQL2 text and JSON, basic + spatial)
@@ -54,6 +55,12 @@ IMPLEMENTED = [_CONF + "ogcapi-features-3/1.0/conf/filter",
                _CONF + "cql2/1.0/conf/basic-spatial-functions",
                _CONF + "cql2/1.0/conf/basic-spatial-functions-plus",
                _CONF + "cql2/1.0/conf/spatial-functions"]
+
+
+# Part 4, declared when a collection is editable (manifest: editable: true)
+PART4 = [_CONF + "ogcapi-features-4/1.0/conf/create-replace-delete",
+         _CONF + "ogcapi-features-4/1.0/conf/update",
+         _CONF + "ogcapi-features-4/1.0/conf/features"]
 
 
 @dataclass
@@ -396,7 +403,8 @@ class GeoPublishApp:
         except ValueError:
             return body
         classes = [c for c in doc.get("conformsTo", []) if c not in NOT_IMPLEMENTED]
-        doc["conformsTo"] = sorted(set(classes) | set(IMPLEMENTED))
+        part4 = PART4 if any(map(self._editable, self.runtime.feature_collections)) else []
+        doc["conformsTo"] = sorted(set(classes) | set(IMPLEMENTED) | set(part4))
         return json.dumps(doc).encode()
 
     def _with_passport(self, cid: str, body: bytes) -> bytes:
@@ -416,5 +424,7 @@ class GeoPublishApp:
                           "emails": [{"value": meta["contact"]["email"]}] if meta.get("contact", {}).get("email") else [],
                           "phones": [{"value": meta["contact"]["phone"]}] if meta.get("contact", {}).get("phone") else [],
                           "roles": ["pointOfContact"]}],
+            # OGC API - Features Part 4 (POST/PUT/PATCH/DELETE with a token of the owner)
+            "editable": bool(meta.get("editable")),
         })
         return dumps(doc).encode()

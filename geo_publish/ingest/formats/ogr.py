@@ -118,9 +118,14 @@ class OGRReader:
 
     def _batch(self, insp: Inspection, rb: pa.RecordBatch, fid_col: str, geom_col: str) -> Batch:
         table = pa.Table.from_batches([rb])
-        fids = table[fid_col].to_numpy() if fid_col in table.column_names else np.arange(len(table))
-        if geom_col in table.column_names:
-            wkb = table[geom_col].to_numpy(zero_copy_only=False)
+        names = table.column_names
+        # by position: GDAL's stream has the FID first and the geometry last, and a property may
+        # carry either's name too (a GeoJSON "id" property beside the features' ids)
+        fid_at = names.index(fid_col) if fid_col in names else None
+        geom_at = len(names) - 1 - names[::-1].index(geom_col) if geom_col in names else None
+        fids = table.column(fid_at).to_numpy() if fid_at is not None else np.arange(len(table))
+        if geom_at is not None:
+            wkb = table.column(geom_at).to_numpy(zero_copy_only=False)
             geoms, curves, unparseable = parse_wkb(wkb)
             if curves.any():
                 try:
@@ -131,7 +136,9 @@ class OGRReader:
             wkb = None
             geoms = np.full(len(table), None, dtype=object)
             unparseable = np.zeros(len(table), bool)
-        attrs = table.drop_columns([c for c in (fid_col, geom_col) if c in table.column_names])
+        attrs = table
+        for at in sorted((i for i in (fid_at, geom_at) if i is not None), reverse=True):
+            attrs = attrs.remove_column(at)
         return Batch(fids=np.asarray(fids), geoms=geoms, unparseable=unparseable, attrs=attrs,
                      raw=wkb)
 

@@ -1,0 +1,408 @@
+"""The publishing portal on a live server, on both stores: scripts with tokens (upload, job,
+report, diff, publish, rollback), OGC API - Features Part 4 writes, and attacks (another
+organisation, no/expired/revoked token, forms without CSRF, guessed ids, path traversal and
+script in names, brute force), each refused with the store, the versions and the audit log
+unchanged."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import httpx
+import pytest
+import shapely
+
+from gp_testlib import canonical_points
+from portal_testlib import (
+    PASSPORT, PASSWORD, Portal, csrf_of, run_job, setup_people, state, upload, wait_for,
+)
+from server_testlib import XSS, start, write_config
+
+
+def _geojson(frame: gpd.GeoDataFrame) -> bytes:
+    return frame.to_json().encode()
+
+
+@pytest.fixture(scope="module", params=["geopackage", "postgis"])
+def portal(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Portal:
+    root = tmp_path_factory.mktemp(f"portal-{request.param}")
+    schema = f"portal_{secrets.token_hex(4)}"
+    write_config(root, request, schema)
+    src = root / "points.geojson"
+    canonical_points().to_file(src, driver="GeoJSON")  # property ID (-> id) 1..12, no feature ids
+    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"),
+                           "ingest", str(src), "--collection", "points"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    server = start(root, workers=2)
+    p = Portal(server)
+    p.backend, p.schema = request.param, schema  # type: ignore[attr-defined]
+    setup_people(p)
+    # the migration: a store made before the portal gets its collections assigned
+    done = p.cli("admin", "assign", "--org", "emergency")
+    assert done.returncode == 0 and "points: emergency" in done.stdout, done.stderr
+    yield p
+    server.stop()
+
+
+def _state(portal: Portal) -> dict:
+    return state(portal.server.root, portal.backend, portal.schema)  # type: ignore[attr-defined]
+
+
+def test_assign_refuses_to_move_another_organisations_layer(portal: Portal) -> None:
+    before = _state(portal)
+    done = portal.cli("admin", "assign", "points", "--org", "health")
+    assert done.returncode == 1 and "points belongs to emergency" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert _state(portal) == before
+
+
+def test_script_uploads_checks_publishes_diffs_and_rolls_back(portal: Portal) -> None:
+    alice = portal.api("alice")
+    pts = canonical_points().rename(columns={"ID": "id"})
+    up = upload(alice, "emergency", "shelters.geojson", _geojson(pts), chunk=700)
+    # a resumed upload starts from what the server has: a wrong offset is a 409 naming it
+    head = alice.head(up["location"])
+    assert head.status_code == 200 and head.headers["upload-offset"] == head.headers["upload-length"]
+    job = run_job(alice, up["id"], "shelters")
+    assert job["status"] == "ready", job
+    report = job["result"]["report"]
+    assert report["counts"]["read"] == 12 and report["counts"]["published"] == 12
+    assert job["result"]["diff"] is None  # a new layer
+    # a draft is not public
+    assert httpx.get(portal.url + "/collections/shelters").status_code == 404
+    # publishing needs a passport with someone to answer for the data
+    r = alice.post(f"/publish/api/jobs/{job['id']}/publish", json={"passport": {"title_en": "x"}})
+    assert r.status_code == 400 and "responsible_email" in r.json()["description"]
+    assert httpx.get(portal.url + "/collections/shelters").status_code == 404
+    r = alice.post(f"/publish/api/jobs/{job['id']}/publish", json={"passport": PASSPORT})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == job["version"]
+    # live on every worker within seconds (each request may land on either worker)
+    ok = wait_for(lambda: all(httpx.get(portal.url + "/collections/shelters/items?limit=1").status_code == 200
+                              for _ in range(6)))
+    assert ok
+    meta = httpx.get(portal.url + "/collections/shelters?f=json").json()
+    assert wait_for(lambda: httpx.get(portal.url + "/passports/shelters.json").json()
+                    .get("responsible", {}).get("email") == "alice@example.org")
+    assert meta["title"] in ("Shelters", "Boshpanalar", "Убежища")
+
+    # version 2: one removed, one changed, one added; the diff says so by the id field
+    v2 = pts[pts["id"] != 1].copy()
+    v2.loc[v2["id"] == 2, "ВМЕСТ"] = 9999
+    extra = gpd.GeoDataFrame({"id": [50], "НАЗВАНИЕ": ["Новый"], "ВМЕСТ": [5], "nomi": ["yangi"]},
+                             geometry=shapely.points([(69.3, 41.3)]), crs="OGC:CRS84")
+    v2 = gpd.GeoDataFrame(__import__("pandas").concat([v2, extra], ignore_index=True), crs="OGC:CRS84")
+    up2 = upload(alice, "emergency", "shelters.geojson", _geojson(v2))
+    job2 = run_job(alice, up2["id"], "shelters")
+    diff = job2["result"]["diff"]
+    assert (diff["added"], diff["removed"], diff["changed"]) == (1, 1, 1), diff
+    assert diff["added_ids"] == ["50"] and diff["removed_ids"] == ["1"] and diff["changed_ids"] == ["2"]
+    assert alice.post(f"/publish/api/jobs/{job2['id']}/publish", json={}).status_code == 200
+    assert wait_for(lambda: httpx.get(portal.url + "/collections/shelters/items/50").status_code == 200)
+    versions = alice.get("/publish/api/collections/shelters/versions").json()["versions"]
+    assert [v["published"] for v in versions] == [False, True]
+    # a published job cannot be published again, nor checked again
+    assert alice.post(f"/publish/api/jobs/{job2['id']}/publish", json={}).status_code == 409
+    # rollback
+    r = alice.post("/publish/api/collections/shelters/rollback", json={"version": 1})
+    assert r.status_code == 200 and r.json()["version"] == 1
+    assert wait_for(lambda: httpx.get(portal.url + "/collections/shelters/items/50").status_code == 404)
+    # the audit log says who did what, from where, with which version and checksum
+    audit = portal.api("anna").get("/publish/api/audit", params={"org": "emergency"}).json()["entries"]
+    actions = [(a["action"], a["email"], a["version"]) for a in audit]
+    assert ("rollback", "alice@example.org", 1) in actions
+    assert ("publish", "alice@example.org", 2) in actions
+    publish = next(a for a in audit if a["action"] == "publish" and a["version"] == 1)
+    assert publish["checksum"] == report["source"]["sha256"] and publish["address"] == "127.0.0.1"
+
+
+def test_officer_overrides_encoding_and_crs_and_checks_again(portal: Portal, tmp_path: Path) -> None:
+    """A cp1251 shapefile without .cpg in Pulkovo 1942: the officer sets what the file lacks."""
+    from gp_testlib import write_shapefile, zip_folder
+
+    frame = canonical_points().to_crs("EPSG:28412")
+    shp = write_shapefile(frame, tmp_path / "shp", "obekty", "cp1251")
+    shp.with_suffix(".prj").unlink()  # no .prj at all: the CRS must be given
+    data = zip_folder(tmp_path / "shp", tmp_path / "obekty.zip").read_bytes()
+    alice = portal.api("alice")
+    up = upload(alice, "emergency", "obekty.zip", data)
+    job = run_job(alice, up["id"], "obekty")
+    assert job["status"] == "rejected" and "CRS" in job["message"], job
+    r = alice.post(f"/publish/api/jobs/{job['id']}/rerun", json={"crs": "EPSG:28412", "encoding": "cp1251"})
+    assert r.status_code == 202, r.text
+    from portal_testlib import wait_job
+
+    job = wait_job(alice, job["id"])
+    assert job["status"] == "ready", job
+    src = job["result"]["report"]["source"]
+    assert (src["encoding"], src["encoding_from"]) == ("cp1251", "option")
+    assert "28412" in src["crs"] and src["crs_from"] == "option"
+    # the override goes into the manifest on publish, so the next ingest reads the file the same way
+    assert alice.post(f"/publish/api/jobs/{job['id']}/publish",
+                      json={"passport": PASSPORT | {"id_field": ""}}).status_code == 200
+    manifest = (portal.server.root / "collections" / "obekty.yml").read_text(encoding="utf-8")
+    assert "encoding: cp1251" in manifest and "EPSG:28412" in manifest
+    # bad overrides are a one-line 400
+    r = alice.post(f"/publish/api/jobs/{job['id']}/rerun", json={"encoding": "klingon"})
+    assert r.status_code == 409  # published: upload again for a new version
+    up = upload(alice, "emergency", "obekty.zip", data)
+    r = alice.post("/publish/api/jobs", json={"upload": up["id"], "collection": "obekty",
+                                              "encoding": "klingon"})
+    assert r.status_code == 400 and "klingon" in r.json()["description"]
+
+
+def test_attacks_are_refused_and_change_nothing(portal: Portal) -> None:
+    alice, bob = portal.api("alice"), portal.api("bob")
+    up = upload(alice, "emergency", "pts.geojson", _geojson(canonical_points()))
+    job = run_job(alice, up["id"], "attacked")
+    assert job["status"] == "ready"
+    bob_up = upload(bob, "health", "pts.geojson", _geojson(canonical_points()))
+    anon = httpx.Client(base_url=portal.url, timeout=30)
+    accounts = portal.accounts()
+    # an expired token and a revoked one
+    from geo_publish.portal import auth
+
+    expired = auth.TOKEN_PREFIX + secrets.token_urlsafe(32)
+    uid = accounts.user_by_email("alice@example.org")["id"]
+    accounts.create_token(uid, "emergency", "old", auth.token_digest(expired), "2020-01-01T00:00:00+00:00")
+    revoked, tid = auth.issue_token(accounts, uid, "emergency", "revoked", 30)
+    assert accounts.revoke_token(tid)
+    session_bob = portal.session("bob@example.org")
+    session_alice = portal.session("alice@example.org")
+    alice_csrf = csrf_of(session_alice.get("/publish/").text)
+    bob_csrf = csrf_of(session_bob.get("/publish/").text)
+    before = _state(portal)
+
+    jid, uid_ = job["id"], up["id"]
+    guessed = secrets.token_urlsafe(16)
+    attempts = [
+        # another organisation's publisher, by token
+        (bob.get(f"/publish/api/jobs/{jid}"), 404),
+        (bob.post(f"/publish/api/jobs/{jid}/publish", json={"passport": PASSPORT}), 404),
+        (bob.post(f"/publish/api/jobs/{jid}/rerun", json={}), 404),
+        (bob.get("/publish/api/collections/points/versions"), 404),
+        (bob.post("/publish/api/collections/points/rollback", json={"version": 1}), 404),
+        (bob.post("/publish/api/uploads", json={"org": "emergency", "filename": "a.geojson", "size": 10}), 404),
+        (bob.head(up["location"]), 404),
+        (bob.patch(up["location"], content=b"x", headers={"Upload-Offset": "0"}), 404),
+        (bob.post("/publish/api/jobs", json={"upload": uid_, "collection": "points"}), 404),
+        (bob.post("/publish/api/jobs", json={"upload": bob_up["id"], "collection": "points"}), 403),
+        (bob.get("/publish/api/audit", params={"org": "emergency"}), 404),
+        # a publisher is not an admin
+        (alice.get("/publish/api/audit", params={"org": "emergency"}), 404),
+        # guessed ids
+        (alice.get(f"/publish/api/jobs/{guessed}"), 404),
+        (alice.head(f"/publish/api/uploads/{guessed}"), 404),
+        # no token, a malformed one, an expired one, a revoked one
+        (anon.get(f"/publish/api/jobs/{jid}"), 401),
+        (anon.post(f"/publish/api/jobs/{jid}/publish", json={}), 401),
+        (anon.post("/publish/api/uploads", json={"org": "emergency", "filename": "a", "size": 1}), 401),
+        (anon.get(f"/publish/api/jobs/{jid}", headers={"Authorization": "Basic YTpi"}), 401),
+        (anon.get(f"/publish/api/jobs/{jid}", headers={"Authorization": f"Bearer {expired}"}), 401),
+        (anon.get(f"/publish/api/jobs/{jid}", headers={"Authorization": f"Bearer {revoked}"}), 401),
+        (anon.post(f"/publish/api/jobs/{jid}/publish", json={},
+                   headers={"Authorization": f"Bearer {revoked}"}), 401),
+        # forms and API calls by session without the CSRF token, with another session's, from
+        # another site
+        (session_alice.post(f"/publish/jobs/{jid}/publish", data=PASSPORT), 403),
+        (session_alice.post(f"/publish/jobs/{jid}/publish", data=PASSPORT | {"csrf": bob_csrf}), 403),
+        (session_alice.post("/publish/collections/points/rollback", data={"version": "1"}), 403),
+        (session_alice.post(f"/publish/api/jobs/{jid}/publish", json={}), 403),
+        (session_alice.post(f"/publish/api/jobs/{jid}/publish", json={},
+                            headers={"X-CSRF-Token": alice_csrf, "Origin": "https://evil.example"}), 403),
+        (session_alice.post("/publish/orgs/emergency/tokens", data={"name": "x"}), 403),
+        (session_alice.post("/publish/logout"), 403),
+        # another organisation's publisher, by session with a valid CSRF token
+        (session_bob.get(f"/publish/jobs/{jid}"), 404),
+        (session_bob.post(f"/publish/jobs/{jid}/publish", data=PASSPORT | {"csrf": bob_csrf}), 404),
+        (session_bob.post("/publish/collections/points/rollback", data={"version": "1", "csrf": bob_csrf}), 404),
+        (session_bob.post("/publish/orgs/emergency/members",
+                          data={"email": "evil@example.org", "name": "E", "role": "admin", "csrf": bob_csrf}), 404),
+        (session_bob.post("/publish/orgs/emergency/tokens", data={"name": "x", "csrf": bob_csrf}), 404),
+        (session_bob.get("/publish/orgs/emergency"), 404),
+        (session_bob.post("/publish/admin", data={"id": "evil", "name": "E", "csrf": bob_csrf}), 404),
+        # a publisher cannot add people to their own organisation
+        (session_alice.post("/publish/orgs/emergency/members",
+                            data={"email": "evil@example.org", "name": "E", "role": "admin",
+                                  "csrf": alice_csrf}), 403),
+    ]
+    for i, (response, status) in enumerate(attempts):
+        assert response.status_code == status, (i, response.status_code, response.text[:300])
+        assert "Traceback" not in response.text
+        if response.request.method != "HEAD" and \
+                response.headers.get("content-type", "").startswith("application/json"):
+            assert set(response.json()) == {"code", "description"}
+    assert _state(portal) == before
+    # the draft stays invisible to the public and to the other organisation
+    assert anon.get("/collections/attacked").status_code == 404
+    assert "attacked" not in session_bob.get("/publish/").text
+
+
+def test_login_is_throttled_per_account(portal: Portal) -> None:
+    before = _state(portal)
+    client = httpx.Client(base_url=portal.url, timeout=30)
+    csrf = csrf_of(client.get("/publish/login").text)
+    for _ in range(5):
+        r = client.post("/publish/login", data={"csrf": csrf, "email": "anna@example.org",
+                                                "password": "guess" + secrets.token_hex(3)})
+        assert r.status_code == 401 and "wrong e-mail or password" in r.text
+    # now even the right password is refused for a while, and nothing was recorded but failures
+    r = client.post("/publish/login", data={"csrf": csrf, "email": "anna@example.org", "password": PASSWORD})
+    assert r.status_code == 429
+    assert client.get("/publish/", follow_redirects=False).status_code == 303  # not signed in
+    after = _state(portal)
+    assert after == before
+    # an unknown account takes as long to refuse and says the same
+    r = client.post("/publish/login", data={"csrf": csrf, "email": "nobody@example.org", "password": "x" * 12})
+    assert r.status_code == 401 and "wrong e-mail or password" in r.text
+    portal.accounts().forget_failures("account:anna@example.org")
+
+
+def test_script_and_traversal_in_names_are_text(portal: Portal) -> None:
+    alice = portal.api("alice")
+    name = f"../../{XSS}<script>alert(1)</script>.geojson"
+    up = upload(alice, "emergency", name, _geojson(canonical_points()))
+    uploads_dir = portal.server.root / "data" / "uploads"
+    stored = list((uploads_dir / up["id"]).iterdir())
+    assert len(stored) == 1 and stored[0].suffix == ".geojson" and "/" not in stored[0].name
+    assert "<" not in stored[0].name and not (portal.server.root / "data" / "etc").exists()
+    job = run_job(alice, up["id"], "scripted")
+    assert job["status"] == "ready", job
+    passport = PASSPORT | {"title_en": XSS, "lineage": "<script>alert(2)</script>", "id_field": ""}
+    session = portal.session("alice@example.org")
+    page = session.get(f"/publish/jobs/{job['id']}")
+    assert XSS not in page.text and "<script>alert" not in page.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
+    r = session.post(f"/publish/jobs/{job['id']}/publish", data=passport | {"csrf": csrf_of(page.text)})
+    assert r.status_code == 303, r.text[:500]
+    audit = portal.session("anna@example.org").get("/publish/orgs/emergency").text
+    assert XSS not in audit and "<script>alert" not in audit
+    assert "Content-Security-Policy" in {k.title() for k in page.headers}
+
+
+def test_part4_writes_with_optimistic_locking(portal: Portal) -> None:
+    root = portal.server.root
+    manifest = root / "collections" / "points.yml"
+    text = manifest.read_text(encoding="utf-8")
+    if "editable: true" not in text:
+        import yaml
+
+        doc = yaml.safe_load(text)
+        doc["editable"] = True
+        doc["schema"]["id_field"] = "id"
+        manifest.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    alice, bob = portal.api("alice"), portal.api("bob")
+    url = portal.url + "/collections/points/items"
+    assert wait_for(lambda: httpx.get(portal.url + "/collections/points?f=json").json()
+                    .get("editable") is True)
+    first = httpx.get(url + "/3")
+    etag = first.headers["etag"]
+    assert not etag.startswith("W/")
+    before = _state(portal)
+    patch = {"properties": {"vmest": 777}}
+    merge = {"Content-Type": "application/merge-patch+json"}
+    assert httpx.patch(url + "/3", json=patch).status_code == 401
+    assert bob.patch(url + "/3", json=patch).status_code == 403
+    assert alice.patch(url + "/3", json={"properties": {"vmest": "many"}}).status_code == 400
+    assert alice.patch(url + "/3", json={"properties": {"unknown": 1}}).status_code == 400
+    assert alice.patch(url + "/3", content=b"<xml/>", headers={"Content-Type": "text/xml"}).status_code == 415
+    assert alice.patch(url + "/3", json=patch, headers={"If-Match": '"stale"'}).status_code == 412
+    assert alice.put(url + "/3", json={"type": "Feature", "properties": {},
+                                       "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}}
+                     ).status_code == 400
+    assert alice.patch(url + "/999999", json=patch).status_code == 404
+    assert alice.patch(portal.url + "/collections/shelters/items/3", json=patch).status_code in (405, 404)
+    assert _state(portal) == before
+
+    r = alice.patch(url + "/3", json=patch, headers={"If-Match": etag, **merge})
+    assert r.status_code == 204, r.text
+    new_etag = r.headers["etag"]
+    assert new_etag != etag
+    got = httpx.get(url + "/3")
+    assert got.json()["properties"]["vmest"] == 777 and got.headers["etag"] == new_etag
+    assert alice.patch(url + "/3", json=patch, headers={"If-Match": etag}).status_code == 412
+
+    # concurrent writers: different features all land; one feature with one ETag: one wins
+    ids = [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    results: dict[int, int] = {}
+
+    def patch_one(i: int) -> None:
+        with portal.api("alice") as c:
+            r = c.patch(f"{url}/{i}", json={"properties": {"vmest": 10_000 + i}})
+            results[i] = r.status_code if r.status_code == 204 else (r.status_code, r.text)
+
+    threads = [threading.Thread(target=patch_one, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(results.values()) == {204}, results
+    items = httpx.get(url, params={"limit": 100}).json()["features"]
+    assert {f["properties"]["id"]: f["properties"]["vmest"] for f in items if f["properties"]["id"] in ids} \
+        == {i: 10_000 + i for i in ids}
+    tag = httpx.get(url + "/3").headers["etag"]
+    same: list[int] = []
+
+    def patch_same(n: int) -> None:
+        with portal.api("alice") as c:
+            same.append(c.patch(url + "/3", json={"properties": {"vmest": n}},
+                                headers={"If-Match": tag}).status_code)
+
+    threads = [threading.Thread(target=patch_same, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(same) == [204] + [412] * 7, same
+
+    # create and delete; each write is a version with history and rollback
+    r = alice.post(url, json={"type": "Feature", "properties": {"id": 500, "nazvanie": "Yangi boshpana"},
+                              "geometry": {"type": "Point", "coordinates": [69.25, 41.31]}},
+                   headers={"Content-Type": "application/geo+json"})
+    assert r.status_code == 201 and r.headers["location"].endswith("/collections/points/items/500")
+    assert httpx.get(url + "/500").json()["properties"]["nazvanie"] == "Yangi boshpana"
+    assert alice.post(url, json={"type": "Feature", "properties": {"id": 500},
+                                 "geometry": {"type": "Point", "coordinates": [69, 41]}},
+                      headers={"Content-Type": "application/geo+json"}).status_code == 409
+    assert alice.delete(url + "/500").status_code == 204
+    assert httpx.get(url + "/500").status_code == 404
+    versions = alice.get("/publish/api/collections/points/versions").json()["versions"]
+    assert len(versions) == 1 + 1 + len(ids) + 1 + 2  # ingest, patch, 11 patches, 1 winner, create, delete
+    assert alice.post("/publish/api/collections/points/rollback", json={"version": 1}).status_code == 200
+    assert wait_for(lambda: httpx.get(url + "/3").json()["properties"]["vmest"] == 300)
+    audit = portal.api("anna").get("/publish/api/audit", params={"org": "emergency"}).json()["entries"]
+    assert any(a["action"] == "feature updated" and a["detail"] == "id 3" for a in audit)
+    # the conformance declares Part 4 now that a collection is editable
+    conf = httpx.get(portal.url + "/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete" in conf
+
+
+def test_pages_in_three_languages_and_on_a_phone(portal: Portal) -> None:
+    session = portal.session("anna@example.org")
+    for lang, word in (("uz", "Nashr portali"), ("ru", "Портал публикации"), ("en", "Publishing portal")):
+        page = session.get("/publish/", params={"lang": lang})
+        assert page.status_code == 200 and word in page.text and f'lang="{lang}"' in page.text
+    page = session.get("/publish/orgs/emergency")
+    assert "alice@example.org" in page.text and 'name="viewport"' in page.text
+    for path in ("/publish/static/portal.css", "/publish/static/portal.js"):
+        assert session.get(path).status_code == 200
+    # nothing off-origin in the portal's pages
+    assert "http://" not in page.text.replace(portal.url, "") and "https://" not in page.text
+    anon = httpx.get(portal.url + "/publish/", follow_redirects=False)
+    assert anon.status_code == 303 and anon.headers["location"].startswith("/publish/login")
+    client = httpx.Client(base_url=portal.url, timeout=30)
+    form = client.get("/publish/login").text
+    signed_in = client.post("/publish/login", data={"csrf": csrf_of(form), "email": "anna@example.org",
+                                                    "password": PASSWORD})
+    assert signed_in.status_code == 303
+    cookie = signed_in.headers["set-cookie"].lower()
+    assert cookie.startswith("gp_session=") and "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookie  # served over http here; over https the cookie is Secure
