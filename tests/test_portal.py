@@ -406,3 +406,82 @@ def test_pages_in_three_languages_and_on_a_phone(portal: Portal) -> None:
     cookie = signed_in.headers["set-cookie"].lower()
     assert cookie.startswith("gp_session=") and "httponly" in cookie and "samesite=lax" in cookie
     assert "secure" not in cookie  # served over http here; over https the cookie is Secure
+
+
+def test_org_admin_adds_a_person_and_manages_tokens_in_the_pages(portal: Portal) -> None:
+    import re
+
+    anna = portal.session("anna@example.org")
+    page = anna.get("/publish/orgs/emergency")
+    r = anna.post("/publish/orgs/emergency/members", data={
+        "csrf": csrf_of(page.text), "email": "dilnoza@example.org", "name": "Dilnoza", "role": "publisher"})
+    assert r.status_code == 200, r.text[:300]
+    first = re.search(r'<code id="new-password">([^<]+)</code>', r.text).group(1)
+    dilnoza = portal.session("dilnoza@example.org", first)
+    assert "Ministry of Emergency Situations" in dilnoza.get("/publish/").text
+    # a token, shown once, works for scripts; revoked, it does not
+    page = dilnoza.get("/publish/orgs/emergency")
+    r = dilnoza.post("/publish/orgs/emergency/tokens", data={"csrf": csrf_of(page.text), "name": "cron", "days": "7"})
+    token = re.search(r'<code id="new-token">([^<]+)</code>', r.text).group(1)
+    assert token.startswith("gpt_") and token not in dilnoza.get("/publish/orgs/emergency").text
+    api = httpx.Client(base_url=portal.url, headers={"Authorization": f"Bearer {token}"})
+    assert api.get("/publish/api/collections/points/versions").status_code == 200
+    row = next(t for t in portal.accounts().tokens("emergency") if t["name"] == "cron")
+    assert row["last_used"] is not None
+    assert token not in json.dumps(portal.accounts().run("SELECT * FROM {s}gp_tokens"))  # hashed
+    page = anna.get("/publish/orgs/emergency")
+    r = anna.post(f"/publish/orgs/emergency/tokens/{row['id']}/revoke", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 303
+    assert api.get("/publish/api/collections/points/versions").status_code == 401
+    # the password is kept as an argon2id hash
+    user = portal.accounts().user_by_email("dilnoza@example.org")
+    assert user["password"].startswith("$argon2id$") and first not in user["password"]
+
+
+def test_a_job_left_running_by_a_dead_runner_runs_again(project, tmp_path: Path) -> None:
+    """Jobs are rows in the store: a runner that starts queues again what a dead one held."""
+    from geo_publish.portal.runner import upload_path
+    from geo_publish.settings import load_settings
+    from geo_publish.store import open_store
+
+    settings = load_settings(project.config)
+    accounts = open_store(settings).accounts()
+    accounts.create_org("emergency", "MES")
+    uid = accounts.create_user("a@example.org", "A", "x")
+    up = accounts.create_upload("emergency", uid, "pts.geojson", 1)
+    path = upload_path(settings, accounts.upload(up))
+    path.parent.mkdir(parents=True)
+    canonical_points().to_file(path, driver="GeoJSON")
+    accounts.set_received(up, path.stat().st_size, True)
+    jid = accounts.create_job("emergency", uid, "restart", up, {})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+
+    assert accounts.claim_job(f"{socket.gethostname()}:{dead.pid}")["id"] == jid
+    assert accounts.job(jid)["status"] == "running"
+    assert accounts.claim_job("another:1") is None  # claimed once only
+    done = subprocess.run([sys.executable, "-m", "geo_publish.portal.runner", "--once",
+                           str(project.config)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    job = accounts.job(jid)
+    assert job["status"] == "ready" and job["result"]["report"]["counts"]["published"] == 12
+    # a draft: in the store, not published
+    store = open_store(settings)
+    assert [v.published for v in store.history("restart")] == [False]
+    assert store.collections() == [] or "restart" not in [v.collection for v in store.collections()]
+
+
+@pytest.mark.parametrize("given, stored", [
+    ("../../etc/passwd.geojson", "passwd.geojson"),
+    ("..\\..\\windows\\obekty.zip", "obekty.zip"),
+    (".hidden.gpkg", "hidden.gpkg"),
+    ("", "upload"),
+    ("Объекты 2024 (final).zip", "Объекты_2024_final_.zip"),
+    ("a\x00b\x1b.kml", "ab.kml"),
+    ("x" * 400 + ".geojson", "x" * 151 + ".geojson"),
+])
+def test_upload_names_are_made_safe(given: str, stored: str) -> None:
+    from geo_publish.portal.uploads import safe_name
+
+    assert safe_name(given) == stored

@@ -480,15 +480,17 @@ class Portal:
                            chosen=request.query_params.get("collection", ""),
                            max_bytes=self.settings.portal.max_upload_bytes)
 
-    def h_job(self, request: Request, form: FormData | None, **extra: Any) -> Response:
-        who = self.require(request)
+    def h_job(self, request: Request, form: FormData | None, who: Principal | None = None,
+              **extra: Any) -> Response:
+        who = who or self.require(request)
         job = self._job(who, request.path_params["jid"])
         manifest = load_manifest(self.settings.path(self.settings.collections_dir), job["collection"])
         org = self.accounts.org(job["org_id"]) or {"name": job["org_id"]}
         upload = self.accounts.upload(job["upload_id"])
         values = extra.pop("values", None) or _form_values(manifest, job["collection"], org["name"])
-        return self.render(request, "job.html", who=who, job=job, upload=upload, values=values,
-                           report=(job["result"] or {}).get("report"), org=org, **extra)
+        status = extra.pop("status", 200)
+        return self.render(request, "job.html", status=status, who=who, job=job, upload=upload,
+                           values=values, report=(job["result"] or {}).get("report"), org=org, **extra)
 
     def h_rerun(self, request: Request, form: FormData | None) -> Response:
         who = self.require(request, form)
@@ -504,7 +506,7 @@ class Portal:
             out = self.op_publish(request, who, jid, fields)
         except (UsageError, ValidationError) as err:
             _, text = self._status(err)
-            return self.h_job(request, None, values=fields, error=text)
+            return self.h_job(request, None, who, values=fields, error=text, status=400)
         return RedirectResponse(f"/publish/collections/{out['collection']}?published={out['version']}", 303)
 
     def h_collection(self, request: Request, form: FormData | None) -> Response:
@@ -533,8 +535,9 @@ class Portal:
             raise NotFound(f"no organisation {org!r} among yours")
         return row
 
-    def h_org(self, request: Request, form: FormData | None, **extra: Any) -> Response:
-        who = self.require(request)
+    def h_org(self, request: Request, form: FormData | None, who: Principal | None = None,
+              **extra: Any) -> Response:
+        who = who or self.require(request)
         org = request.path_params["org"]
         row = self._org_for(who, org)
         admin = who.can_admin(org)
@@ -554,7 +557,7 @@ class Portal:
         password = add_person(self.accounts, org, email, name, role or None)
         self._audit(request, who, "person added" if role else "person removed", org,
                     detail=f"{email} {role or ''}".strip())
-        return self.h_org(request, None, new_password=password, new_email=email)
+        return self.h_org(request, None, who, new_password=password, new_email=email)
 
     def h_token(self, request: Request, form: FormData | None) -> Response:
         who = self.require(request, form)
@@ -570,7 +573,7 @@ class Portal:
             raise UsageError("days must be a number") from None
         token, tid = auth.issue_token(self.accounts, who.user_id, org, name, days)
         self._audit(request, who, "token created", org, detail=f"{name} ({tid}, {days} days)")
-        return self.h_org(request, None, new_token=token)
+        return self.h_org(request, None, who, new_token=token)
 
     def h_revoke(self, request: Request, form: FormData | None) -> Response:
         who = self.require(request, form)
