@@ -479,7 +479,7 @@ def test_a_job_left_running_by_a_dead_runner_runs_again(project, tmp_path: Path)
     ("", "upload"),
     ("Объекты 2024 (final).zip", "Объекты_2024_final_.zip"),
     ("a\x00b\x1b.kml", "ab.kml"),
-    ("x" * 400 + ".geojson", "x" * 151 + ".geojson"),
+    ("x" * 400 + ".geojson", "x" * 152 + ".geojson"),  # 160 characters
 ])
 def test_upload_names_are_made_safe(given: str, stored: str) -> None:
     from geo_publish.portal.uploads import safe_name
