@@ -772,7 +772,7 @@ class Portal:
 
 
 _CODES = {400: "InvalidParameterValue", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-          409: "Conflict", 412: "PreconditionFailed", 413: "PayloadTooLarge", 429: "TooManyRequests",
+          405: "MethodNotAllowed", 409: "Conflict", 415: "UnsupportedMediaType", 412: "PreconditionFailed", 413: "PayloadTooLarge", 429: "TooManyRequests",
           503: "ServiceUnavailable"}
 _FEATURE_TYPES = ("application/geo+json", "application/json")
 _CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "OGC:CRS84")

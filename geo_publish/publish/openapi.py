@@ -201,4 +201,153 @@ def generate(config: dict[str, Any]) -> dict[str, Any]:
     comp.setdefault("schemas", {}).update(SCHEMAS)
     comp.setdefault("responses", {}).update(RESPONSES)
     comp.setdefault("parameters", {}).update(PARAMETERS)
-    return truthful(oas)
+    comp.setdefault("securitySchemes", {})["gp-token"] = {
+        "type": "http", "scheme": "bearer",
+        "description": "a personal API token (gpt_...), issued in the publishing portal or by "
+                       "`geo-publish admin token`"}
+    oas = truthful(oas)
+    oas["paths"].update(portal_paths())
+    editable = [cid for cid, r in config.get("resources", {}).items()
+                if (r.get("geo_publish") or {}).get("editable")]
+    return add_writes(oas, editable)
+
+
+# -- the publishing portal's API and Part 4 writes ---------------------------------------------
+_AUTH_ERRORS = {"400": "A parameter or the body is invalid",
+                "401": "No token, or an unknown, expired or revoked one",
+                "403": "The token's organisation may not do this",
+                "404": "No such resource in the token's organisations",
+                "409": "The resource is not in a state that allows this",
+                "413": "The body is too large", "429": "Too many requests",
+                "503": "The store is unavailable"}
+_JSON_OBJ = {"application/json": _OBJECT}
+
+
+def _op(summary: str, ok: str, *, body: dict[str, Any] | None = None, status: str = "200",
+        params: tuple[str, ...] | list[str] = (), ok_content: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    responses: dict[str, Any] = {status: {"description": ok}}
+    if status != "204":
+        responses[status]["content"] = ok_content if ok_content is not None else _JSON_OBJ
+    if headers:
+        responses[status]["headers"] = headers
+    for code, text in _AUTH_ERRORS.items():
+        responses[code] = {"description": text, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/gp-exception"}}}}
+    op: dict[str, Any] = {"summary": summary, "tags": ["publishing"], "responses": responses,
+                          "security": [{"gp-token": []}],
+                          "parameters": [{"name": p, "in": "path", "required": True,
+                                          "schema": {"type": "string"}} for p in params]}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def _obj(**props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props}
+
+
+_S, _I = {"type": "string"}, {"type": "integer"}
+_OPTIONS = {"encoding": _S, "crs": _S, "layer": _S}
+
+
+def portal_paths() -> dict[str, Any]:
+    """The token API for scripts: upload (resumable), job, report, publish, rollback, audit."""
+    offset = {"Upload-Offset": {"schema": _I, "description": "bytes the server has"}}
+    return {
+        "/publish/api/uploads": {
+            "get": _op("Unfinished uploads of the caller in an organisation (to resume one)",
+                       "The uploads"),
+            "post": _op("Declare an upload (file name and size); send its bytes with PATCH",
+                        "The upload, with the address to PATCH", status="201",
+                        body={**_obj(org=_S, filename=_S, size=_I), "required": ["org", "filename", "size"]}),
+        },
+        "/publish/api/uploads/{uploadId}": {
+            "get": _op("An upload and how many bytes arrived", "The upload", params=["uploadId"],
+                       headers=offset),
+            "patch": {**_op("Append bytes at Upload-Offset (streamed to disk); repeat until complete",
+                            "Appended", status="204", params=["uploadId"], headers=offset),
+                      "requestBody": {"required": True, "content": {"application/offset+octet-stream": {
+                          "schema": {"type": "string", "format": "binary"}}}}},
+        },
+        "/publish/api/jobs": {
+            "post": _op("Check an upload as a draft version of a collection (a background job)",
+                        "The job, queued", status="202",
+                        body={**_obj(upload=_S, collection=_S, **_OPTIONS),
+                              "required": ["upload", "collection"]}),
+        },
+        "/publish/api/jobs/{jobId}": {
+            "get": _op("A job: status, progress, report, problems, diff against the published version",
+                       "The job", params=["jobId"]),
+        },
+        "/publish/api/jobs/{jobId}/rerun": {
+            "post": _op("Check again with another encoding, source CRS or layer", "The job, queued",
+                        status="202", params=["jobId"], body=_obj(**_OPTIONS)),
+        },
+        "/publish/api/jobs/{jobId}/publish": {
+            "post": _op("Publish the job's draft; with a passport, write it to the manifest first",
+                        "The published version", params=["jobId"],
+                        body=_obj(passport={"type": "object", "description":
+                                            "title_uz/ru/en, description_*, organization, "
+                                            "responsible_name, responsible_email, "
+                                            "responsible_phone, license, update_frequency, "
+                                            "lineage, keywords, id_field"})),
+        },
+        "/publish/api/collections/{collectionId}/versions": {
+            "get": _op("The versions of a collection of the caller's organisation", "The versions",
+                       params=["collectionId"]),
+        },
+        "/publish/api/collections/{collectionId}/rollback": {
+            "post": _op("Publish an earlier version (or a draft) again", "The published version",
+                        params=["collectionId"], body={**_obj(version=_I), "required": ["version"]}),
+        },
+        "/publish/api/audit": {
+            "get": {**_op("The audit log of an organisation (its admins only)", "The entries"),
+                    "parameters": [{"name": "org", "in": "query", "required": True, "schema": _S}]},
+        },
+    }
+
+
+_FEATURE_BODY = {"application/geo+json": {"schema": {"$ref": "#/components/schemas/gp-feature"}},
+                 "application/json": {"schema": {"$ref": "#/components/schemas/gp-feature"}}}
+_ETAG = {"ETag": {"schema": _S, "description": "the feature's new ETag (for If-Match)"}}
+
+
+def add_writes(oas: dict[str, Any], editable: list[str]) -> dict[str, Any]:
+    """Part 4 on the editable collections: POST on items (beside the CQL2 JSON query, told
+    apart by the body's type), PUT, PATCH and DELETE on an item, with If-Match."""
+    if_match = {"name": "If-Match", "in": "header", "required": False, "schema": _S,
+                "description": "the item's ETag: the write happens only if it is still current (412)"}
+    paths = oas.setdefault("paths", {})
+    for cid in editable:
+        items = paths.setdefault(f"/collections/{cid}/items", {})
+        post = items.get("post")
+        create = _op(f"Add a feature to {cid} (a new version)", "Created", status="201",
+                     headers={**_ETAG, "Location": {"schema": _S}})
+        if post:  # one operation: a CQL2 JSON body queries, a GeoJSON feature creates
+            post["requestBody"]["content"].update({"application/geo+json": _FEATURE_BODY["application/geo+json"]})
+            post["responses"].setdefault("201", create["responses"]["201"])
+            for code in ("401", "403", "409"):
+                post["responses"].setdefault(code, create["responses"][code])
+            post["description"] = (post.get("description", "") + " A GeoJSON Feature body "
+                                   "(application/geo+json) with a token adds the feature.").strip()
+        else:
+            items["post"] = {**create, "requestBody": {"required": True, "content": _FEATURE_BODY}}
+        item = paths.setdefault(f"/collections/{cid}/items/{{featureId}}", {})
+        fid = [{"$ref": "#/components/parameters/gp-featureId"}, if_match]
+        for method, summary in (("put", "Replace"), ("patch", "Update (merge patch)"), ("delete", "Delete")):
+            op = _op(f"{summary} a feature of {cid} (a new version)", "Done", status="204",
+                     headers=_ETAG if method != "delete" else None)
+            op["parameters"] = fid
+            op["responses"]["412"] = {"description": "The feature changed since that ETag",
+                                      "content": {"application/json": {"schema": {
+                                          "$ref": "#/components/schemas/gp-exception"}}}}
+            op["responses"]["405"] = op["responses"]["412"] | {"description": "Not editable"}
+            op["responses"]["415"] = op["responses"]["412"] | {"description": "Not a GeoJSON body"}
+            if method != "delete":
+                content = dict(_FEATURE_BODY)
+                if method == "patch":
+                    content["application/merge-patch+json"] = {"schema": {"type": "object"}}
+                op["requestBody"] = {"required": True, "content": content}
+            item[method] = op
+    return oas

@@ -145,8 +145,9 @@ class GeoPublishApp:
             return
         match = _COLLECTION.match(path)
         is_items = bool(match and match.group(2) == "/items")
-        if match and match.group(2) and match.group(2).startswith("/items") and (
-                method in ("PUT", "PATCH", "DELETE") or (method == "POST" and self._is_write(scope))):
+        if match and match.group(2) and match.group(2).startswith("/items") and self._editable(
+                match.group(1)) and (method in ("PUT", "PATCH", "DELETE") or (
+                method == "POST" and self._is_write(scope))):
             await self.portal()(scope, receive, send)  # Part 4: the portal decides who may write
             return
         if method == "POST" and is_items:
