@@ -22,7 +22,7 @@ def rasters_dir(settings: Settings) -> Path:
 
 def ingest_raster_source(settings: Settings, source: Path, collection: str, manifest: Manifest | None,
                          *, source_crs: str | None, report_path: Path | None,
-                         dry_run: bool) -> tuple[Report, tuple[Path, Path] | None, Path | None]:
+                         dry_run: bool, publish: bool = True) -> tuple[Report, tuple[Path, Path] | None, Path | None]:
     folder = rasters_dir(settings) / collection
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="geo-publish-raster-", dir=folder) as tmp:
@@ -49,7 +49,7 @@ def ingest_raster_source(settings: Settings, source: Path, collection: str, mani
             data["raster"] = result.summary()
             version = staging.commit(passport=data, report=report.model_dump(mode="json"),
                                      feature_count=0, quarantined=0, bbox=result.extent,
-                                     sha256=result.sha256, geometry_type="Raster")
+                                     sha256=result.sha256, geometry_type="Raster", publish=publish)
         except BaseException:
             staging.abort()
             raise

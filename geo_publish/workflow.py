@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from geo_publish.errors import GeoPublishError, UsageError
+from geo_publish.errors import GeoPublishError
 from geo_publish.filing import Outcome, file_version
 from geo_publish.ingest.pipeline import Run
 from geo_publish.ingest.plan import make_plan
@@ -85,13 +85,10 @@ def ingest(
     if is_raster(source):
         from geo_publish.raster_workflow import ingest_raster_source
 
-        if not publish and not dry_run:
-            raise UsageError(f"{source.name}: rasters are published directly; a draft is for "
-                             "vector layers", hint="use `geo-publish ingest` for rasters")
         try:
             report, paths, written = ingest_raster_source(
                 settings, source, collection, manifest, source_crs=source_crs or spec.crs,
-                report_path=report_path, dry_run=dry_run)
+                report_path=report_path, dry_run=dry_run, publish=publish)
         except GeoPublishError as err:
             if report_path is not None:
                 Report(collection=collection, status="rejected", error=err.one_line(),

@@ -1,3 +1,4 @@
 """Fixtures; helpers live in gp_testlib (a site-packages 'tests' package would shadow ours)."""
 
 from gp_testlib import pg_database, points, polygons, project  # noqa: F401  (fixtures)
+from viewer_testlib import browser  # noqa: F401  (fixture)

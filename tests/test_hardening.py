@@ -297,6 +297,35 @@ def test_schemathesis_finds_no_server_error_and_the_document_is_true(server, tmp
     assert re.search(r"Tested: \d+", done.stdout), done.stdout[-3000:]
 
 
+def test_schemathesis_with_a_token_on_the_publishing_api(server, tmp_path):
+    """The portal's token API fuzzed as a signed-in script would call it (uploads, jobs,
+    publish, rollback, audit with made-up bodies and ids): no 5xx, and every answer as
+    documented; nothing it sends may publish anything."""
+    import os
+    import re
+
+    assert server.cli("admin", "org-add", "fuzz", "--name", "Fuzz ministry").returncode == 0
+    done = server.cli("admin", "person", "fuzz@example.org", "--org", "fuzz", "--role", "admin",
+                      "--name", "Fuzz")
+    assert done.returncode == 0, done.stderr
+    token = server.cli("admin", "token", "fuzz@example.org", "--org", "fuzz").stdout.split()[-1]
+    published = server.get("/collections", params={"f": "json"}).json()["collections"]
+    budget = os.environ.get("GP_SCHEMATHESIS_SECONDS_PORTAL", "45")
+    done = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/openapi?f=json",
+         "--include-path-regex", "^/publish/api", "-H", f"Authorization: Bearer {token}",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+         "response_headers_conformance,response_schema_conformance",
+         "--phases", "examples,coverage,fuzzing", "--max-time", budget, "-w", "2", "--seed", "2",
+         "--suppress-health-check", "all"],
+        capture_output=True, text=True, timeout=int(budget) + 240, cwd=tmp_path)
+    found = "\n".join(re.findall(r"- ST\d+ .*|curl -X .*", done.stdout))
+    assert "Server error" not in done.stdout, found or done.stdout[-3000:]
+    assert not re.search(r"- ST\d+ ", done.stdout), found
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert server.get("/collections", params={"f": "json"}).json()["collections"] == published
+
+
 def test_empty_q_means_no_search(server):
     assert server.get("/collections/many/items", params={"q": ""}).json()["numberMatched"] == 2500
     assert server.get("/collections/catalogue/items", params={"q": ""}).status_code == 200

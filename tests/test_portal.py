@@ -6,13 +6,11 @@ unchanged."""
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
 import subprocess
 import sys
 import threading
-import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -301,8 +299,8 @@ def test_part4_writes_with_optimistic_locking(portal: Portal) -> None:
         manifest.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     alice, bob = portal.api("alice"), portal.api("bob")
     url = portal.url + "/collections/points/items"
-    assert wait_for(lambda: httpx.get(portal.url + "/collections/points?f=json").json()
-                    .get("editable") is True)
+    assert wait_for(lambda: all(httpx.get(portal.url + "/collections/points?f=json").json()
+                                .get("editable") is True for _ in range(6)))  # on both workers
     first = httpx.get(url + "/3")
     etag = first.headers["etag"]
     assert not etag.startswith("W/")
@@ -485,3 +483,33 @@ def test_upload_names_are_made_safe(given: str, stored: str) -> None:
     from geo_publish.portal.uploads import safe_name
 
     assert safe_name(given) == stored
+
+
+def test_upload_limits_and_a_raster_draft(portal: Portal, tmp_path: Path) -> None:
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    alice = portal.api("alice")
+    r = alice.post("/publish/api/uploads", json={"org": "emergency", "filename": "huge.gpkg",
+                                                 "size": 5 * 1024**4})
+    assert r.status_code == 413 and "max_upload_bytes" in r.json()["description"]
+    r = alice.post("/publish/api/uploads", json={"org": "emergency", "filename": "x.gpkg", "size": 10})
+    up = r.json()
+    r = alice.patch(up["location"], content=b"y" * 11, headers={"Upload-Offset": "0"})
+    assert r.status_code == 400 and "declared size" in r.json()["description"]
+    assert alice.head(up["location"]).headers["upload-offset"] == "0"
+    # a job needs a complete upload
+    assert alice.post("/publish/api/jobs", json={"upload": up["id"], "collection": "x"}).status_code == 409
+    # a raster upload is a draft too, published when the officer says so
+    tif = tmp_path / "dem.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=60, height=40, count=1, dtype="float32",
+                       crs="EPSG:32642", transform=from_origin(500_000, 4_600_000, 100, 100)) as ds:
+        ds.write(np.arange(2400, dtype="float32").reshape(1, 40, 60))
+    up = upload(alice, "emergency", "dem.tif", tif.read_bytes())
+    job = run_job(alice, up["id"], "dem")
+    assert job["status"] == "ready" and job["result"]["report"]["raster"]["width"] > 0, job
+    assert httpx.get(portal.url + "/collections/dem").status_code == 404
+    assert alice.post(f"/publish/api/jobs/{job['id']}/publish",
+                      json={"passport": PASSPORT | {"title_en": "Elevation", "id_field": ""}}).status_code == 200
+    assert wait_for(lambda: httpx.get(portal.url + "/collections/dem/coverage?f=json").status_code == 200)

@@ -15,7 +15,7 @@ import pytest
 from gp_testlib import NAMES, canonical_points, write_shapefile, zip_folder
 from portal_testlib import PASSWORD, Portal, setup_people, wait_for
 from server_testlib import start, write_config
-from viewer_testlib import ARTIFACTS, CHROMIUM_ARGS, chromium_path
+from viewer_testlib import ARTIFACTS
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -34,17 +34,6 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Portal:
     setup_people(p)
     yield p
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    path = chromium_path()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from viewer_testlib import (ARTIFACTS, CHROMIUM_ARGS, ORG, TITLE_EN, XSS, Site, build_site,
-                            chromium_path, serve_dir)
+from viewer_testlib import (ARTIFACTS, ORG, TITLE_EN, XSS, Site, build_site,
+                            serve_dir)
 
 pytestmark = pytest.mark.slow
 PHONE = {"width": 390, "height": 844}
@@ -37,17 +37,6 @@ def live(site: Site):
     srv = start(site.root, workers=1)
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    path = chromium_path()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @dataclass
@@ -104,13 +93,13 @@ def layer_js(page, cid: str, expr: str) -> Any:
 
 
 def feature_index(page, cid: str, name: str) -> int:
-    page.wait_for_function("geoPublish.state.layers.every(l => l.props || l.error)")
+    page.wait_for_function("geoPublish.state.layers.every(l => typeof l.props === 'object' || l.error)")
     return layer_js(page, cid, f"l.props.rows.findIndex(r => r[l.props.fields.indexOf(l.label)] === {json.dumps(name)})")
 
 
 def click_point(page, cid: str, i: int, zoom: int | None = None, lift: int = 0) -> None:
     """Click feature i of a point layer where it is drawn (``lift``: pins stand above the point)."""
-    page.wait_for_function("geoPublish.state.layers.every(l => l.props || l.error)")
+    page.wait_for_function("geoPublish.state.layers.every(l => typeof l.props === 'object' || l.error)")
     xy = page.evaluate(
         "([cid, i, zoom]) => { const s = geoPublish.state, l = s.layers.find(x => x.id === cid);"
         " const ll = [l.points[2*i+1], l.points[2*i]];"
@@ -243,7 +232,7 @@ def test_locate_me_lists_the_nearest_feature(browser, site):
     here = (39.6542 + 0.0009, 66.9597)  # 100 m north of "Самарканд спортзал"
     with open_page(browser, site, "map.html", position=here) as w:
         page = w.page
-        page.wait_for_function("geoPublish.state.layers.every(l => l.props || l.error)")
+        page.wait_for_function("geoPublish.state.layers.every(l => typeof l.props === 'object' || l.error)")
         page.click("#gp-locate")
         page.wait_for_selector(".gp-nearest-item", timeout=10000)
         first = page.locator(".gp-nearest-item").first

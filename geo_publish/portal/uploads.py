@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from geo_publish.errors import UsageError
-from geo_publish.serve.errors import Conflict
+from geo_publish.serve.errors import BodyTooLarge, Conflict
 
 MAX_NAME = 160
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
@@ -40,14 +40,14 @@ def safe_name(filename: str) -> str:
 
 
 def check_declared(filename: str, size: int, limit: int) -> str:
-    """A one-line refusal (UsageError) for a declared upload the server will not take."""
+    """A one-line refusal for a declared upload the server will not take (400; 413 too large)."""
     name = (filename or "").strip()
     if not name or len(name) > 255:
         raise UsageError("the file name is empty or longer than 255 characters")
     if size <= 0:
         raise UsageError("the file is empty")
     if size > limit:
-        raise UsageError(f"the file is {size} bytes; this server takes at most {limit} "
+        raise BodyTooLarge(f"the file is {size} bytes; this server takes at most {limit} "
                          "(portal.max_upload_bytes in config.yml)")
     return name
 

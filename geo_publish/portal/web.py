@@ -546,13 +546,19 @@ class Portal:
                            members=self.accounts.members(org) if admin else [],
                            audit=self.accounts.audit_log(org) if admin else [], **extra)
 
-    def h_member(self, request: Request, form: FormData | None) -> Response:
+    def _org_form(self, request: Request, form: FormData | None, admin: bool) -> tuple[Principal, str, FormData]:
+        """Who posts a form of an organisation's page, which organisation, and the form; 404
+        outside their organisations, 403 without the role the form needs."""
         who = self.require(request, form)
         org = request.path_params["org"]
         self._org_for(who, org)
-        if not who.can_admin(org):
-            raise Refused(403, "only the organisation's admins add people")
-        f = form or FormData()
+        if not (who.can_admin(org) if admin else who.can_publish(org)):
+            raise Refused(403, "only the organisation's admins add people" if admin else
+                          "only the organisation's publishers and admins hold tokens")
+        return who, org, form or FormData()
+
+    def h_member(self, request: Request, form: FormData | None) -> Response:
+        who, org, f = self._org_form(request, form, admin=True)
         email, name, role = (str(f.get(k) or "").strip() for k in ("email", "name", "role"))
         password = add_person(self.accounts, org, email, name, role or None)
         self._audit(request, who, "person added" if role else "person removed", org,
@@ -560,12 +566,7 @@ class Portal:
         return self.h_org(request, None, who, new_password=password, new_email=email)
 
     def h_token(self, request: Request, form: FormData | None) -> Response:
-        who = self.require(request, form)
-        org = request.path_params["org"]
-        self._org_for(who, org)
-        if not who.can_publish(org):
-            raise Refused(403, "only the organisation's publishers and admins hold tokens")
-        f = form or FormData()
+        who, org, f = self._org_form(request, form, admin=False)
         name = str(f.get("name") or "").strip()[:100] or "token"
         try:
             days = int(str(f.get("days") or self.settings.portal.token_days))

@@ -267,8 +267,10 @@ def portal_paths() -> dict[str, Any]:
                        headers=offset),
             "patch": {**_op("Append bytes at Upload-Offset (streamed to disk); repeat until complete",
                             "Appended", status="204", params=["uploadId"], headers=offset),
-                      "requestBody": {"required": True, "content": {"application/offset+octet-stream": {
-                          "schema": {"type": "string", "format": "binary"}}}}},
+                      "requestBody": {"required": True, "description": "the next bytes of the "
+                                      "file (tus clients' application/offset+octet-stream is taken too)",
+                                      "content": {"application/octet-stream": {
+                                          "schema": {"type": "string", "format": "binary"}}}}},
         },
         "/publish/api/jobs": {
             "post": _op("Check an upload as a draft version of a collection (a background job)",

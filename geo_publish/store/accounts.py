@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from geo_publish.errors import StoreError
+from geo_publish.errors import StoreError, UsageError
 from geo_publish.store.base import now
 
 ROLES = ("publisher", "admin")
@@ -87,7 +87,14 @@ class Accounts:
     def _conn(self) -> AbstractContextManager[Any]:
         return self._connect()
 
+    @staticmethod
+    def _check(args: tuple[Any, ...]) -> None:
+        """PostgreSQL text cannot hold NUL: refused alike on both backends, as the client's error."""
+        if any(isinstance(a, str) and "\x00" in a for a in args):
+            raise UsageError("text with a NUL character is not accepted")
+
     def run(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        self._check(args)
         with self._conn() as conn:
             if not self._ready:
                 self._setup(conn)
@@ -99,6 +106,7 @@ class Accounts:
 
     def count(self, sql: str, args: tuple[Any, ...] = ()) -> int:
         """Rows changed by an UPDATE or DELETE (used for claims that must happen once)."""
+        self._check(args)
         with self._conn() as conn:
             if not self._ready:
                 self._setup(conn)

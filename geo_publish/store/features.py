@@ -16,7 +16,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import shapely
 
@@ -54,6 +54,8 @@ def etag(row: tuple[Any, ...]) -> str:
 
 def key_value(key: str, decl: str) -> Any:
     """The id from a URL as the column holds it; NotFound for an id the column cannot hold."""
+    if "\x00" in key:
+        raise NotFound("no feature with a NUL character in its id")
     if decl.split("(")[0] in ("INTEGER", "BIGINT", "INT", "SMALLINT", "MEDIUMINT", "TINYINT"):
         try:
             value = int(key)
@@ -119,6 +121,8 @@ def _convert(name: str, value: Any, decl: str) -> Any:
         return value
     if not isinstance(value, str):
         raise bad("text")
+    if "\x00" in value:
+        raise UsageError(f"property {name!r}: text with a NUL character is not accepted")
     if len(value) > 100_000:
         raise bad("text of at most 100,000 characters")
     return value
@@ -195,3 +199,66 @@ def served_etag(reader: Any, table: str, id_field: str | None, key: str) -> str 
     name = table if table.startswith('"') else quote(table)
     rows = reader.rows(f"SELECT * FROM {name} WHERE {quote(key_col)} = ?", [value])
     return etag(rows[0]) if len(rows) == 1 else None
+
+
+class EditTable(Protocol):
+    """A store's copy of the published table, as ``apply`` edits it (one transaction)."""
+
+    columns: dict[str, str]  # property -> declared type, as the readers report them
+    key_col: str  # the id field, or "fid"
+    geometry_type: str
+
+    def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
+        """SELECT * (fid first) where ``column`` = ``value``."""
+
+    def insert(self, props: dict[str, Any], geom: shapely.Geometry) -> int:
+        """A new row; its fid."""
+
+    def update(self, fid: int, props: dict[str, Any], geom: shapely.Geometry | None) -> None: ...
+
+    def delete(self, fid: int) -> None: ...
+
+
+def apply(table: EditTable, edits: list[Edit], collection: str) -> list[tuple[str, int | None]]:
+    """Check and apply edits to ``table``; (key, fid) per edit, fid None for a deletion.
+    NotFound, Conflict (duplicate or ambiguous id), PreconditionFailed (If-Match) or
+    UsageError (properties, geometry) leave the transaction to be rolled back."""
+    from geo_publish.serve.errors import Conflict, PreconditionFailed
+
+    key_col, out = table.key_col, []
+    for e in edits:
+        if e.kind == "create":
+            props = check_properties(e.properties, table.columns, partial=False)
+            if key_col != "fid":
+                if props.get(key_col) is None:
+                    raise UsageError(f"a new feature needs its id in properties.{key_col}")
+                if table.rows(key_col, props[key_col]):
+                    raise Conflict(f"a feature with {key_col} {props[key_col]!r} exists")
+            fid = table.insert(props, fit_geometry(e.geometry, table.geometry_type))
+            out.append((str(fid if key_col == "fid" else props[key_col]), fid))
+            continue
+        assert e.key is not None
+        found = table.rows(key_col, key_value(e.key, table.columns.get(key_col, "INTEGER")))
+        if not found:
+            raise NotFound(f"no feature {e.key[:80]!r} in {collection}")
+        if len(found) > 1:
+            raise Conflict(f"{key_col} {e.key!r} is not unique in {collection}: edit by fid")
+        if e.if_match is not None and e.if_match.strip() != "*" and \
+                etag(found[0]) not in [t.strip() for t in e.if_match.split(",")]:
+            raise PreconditionFailed(f"feature {e.key} has changed since that ETag "
+                                     "(GET it again, then retry)")
+        fid = found[0][0]
+        if e.kind == "delete":
+            table.delete(fid)
+            out.append((e.key, None))
+            continue
+        props = check_properties(e.properties, table.columns, partial=e.kind == "update")
+        geom = fit_geometry(e.geometry, table.geometry_type) if e.geometry is not None else None
+        table.update(fid, props, geom)
+        out.append((e.key, fid))
+    return out
+
+
+def applied(table: EditTable, version: int, out: list[tuple[str, int | None]]) -> list[Applied]:
+    return [Applied(version, key, etag(table.rows("fid", fid)[0]) if fid is not None else None)
+            for key, fid in out]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow as pa
 
-from geo_publish.errors import NotFound, StoreError, UsageError
+from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store import forked
 from geo_publish.store.accounts import Accounts
@@ -407,12 +407,54 @@ def _copy_table(conn: sqlite3.Connection, old: str, new: str) -> None:
         conn.execute(f'INSERT INTO "{target}" SELECT * FROM "{name}"')
 
 
+class _GpkgEdit:
+    """The copy being edited, for ``features.apply``; keeps the copy's R-tree by hand."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str, geom_col: str, geometry_type: str,
+                 srs_id: int, columns: dict[str, str], key_col: str, rtree: str | None) -> None:
+        self.conn, self.table, self.geom_col, self.srs_id = conn, table, geom_col, srs_id
+        self.geometry_type, self.columns, self.key_col, self.rtree = geometry_type, columns, key_col, rtree
+
+    def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
+        return self.conn.execute(f'SELECT * FROM "{self.table}" WHERE {quote(column)} = ?',
+                                 (value,)).fetchall()
+
+    def _geometry(self, fid: int, geom: Any) -> None:
+        from geo_publish.store.features import gpkg_blob
+
+        self.conn.execute(f'UPDATE "{self.table}" SET {quote(self.geom_col)} = ? WHERE fid = ?',
+                          (gpkg_blob(geom, self.srs_id), fid))
+        if self.rtree:
+            x0, y0, x1, y1 = geom.bounds
+            self.conn.execute(f'INSERT OR REPLACE INTO "{self.rtree}" VALUES (?, ?, ?, ?, ?)',
+                              (fid, x0, x1, y0, y1))
+
+    def insert(self, props: dict[str, Any], geom: Any) -> int:
+        names = list(props)
+        cur = self.conn.execute(
+            f'INSERT INTO "{self.table}" ({", ".join(quote(n) for n in names) or "fid"}) '
+            f'VALUES ({", ".join("?" for _ in names) or "NULL"})', [props[n] for n in names])
+        fid = int(cur.lastrowid)  # type: ignore[arg-type]
+        self._geometry(fid, geom)
+        return fid
+
+    def update(self, fid: int, props: dict[str, Any], geom: Any) -> None:
+        if props:
+            self.conn.execute(f'UPDATE "{self.table}" SET {", ".join(f"{quote(n)} = ?" for n in props)} '
+                              "WHERE fid = ?", [*props.values(), fid])
+        if geom is not None:
+            self._geometry(fid, geom)
+
+    def delete(self, fid: int) -> None:
+        self.conn.execute(f'DELETE FROM "{self.table}" WHERE fid = ?', (fid,))
+        if self.rtree:
+            self.conn.execute(f'DELETE FROM "{self.rtree}" WHERE id = ?', (fid,))
+
+
 def _edit_gpkg(store: GeoPackageStore, collection: str, edits: list[Any], id_field: str | None,
                checksum: str) -> list[Any]:
-    from geo_publish.serve.errors import Conflict, PreconditionFailed
     from geo_publish.store import features as ft
 
-    out = []
     with store._db(write=True) as conn:
         conn.row_factory = sqlite3.Row
         conn.execute("BEGIN IMMEDIATE")  # one writer: concurrent edits queue here
@@ -429,67 +471,14 @@ def _edit_gpkg(store: GeoPackageStore, collection: str, edits: list[Any], id_fie
             columns = {r[1]: (r[2] or "TEXT").upper() for r in conn.execute(f'PRAGMA table_info("{old}")')
                        if r[1] not in ("fid", geom_col)}
             key_col = id_field if id_field in columns else "fid"
-            key_decl = columns.get(key_col, "INTEGER")
             new = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
             _copy_table(conn, old, new)
             rtree = f"rtree_{new}_{geom_col}"
             has_rtree = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone()
             conn.row_factory = None
-
-            def find(key: str) -> tuple[Any, ...]:
-                rows = conn.execute(f'SELECT * FROM "{new}" WHERE "{key_col}" = ?',
-                                    (ft.key_value(key, key_decl),)).fetchall()
-                if not rows:
-                    raise NotFound(f"no feature {key[:80]!r} in {collection}")
-                if len(rows) > 1:
-                    raise Conflict(f"{key_col} {key!r} is not unique in {collection}: edit by fid")
-                return rows[0]  # type: ignore[no-any-return]
-
-            def write_geometry(fid: int, geojson: Any) -> None:
-                geom = ft.fit_geometry(geojson, gtype)
-                conn.execute(f'UPDATE "{new}" SET "{geom_col}" = ? WHERE fid = ?',
-                             (ft.gpkg_blob(geom, srs_id), fid))
-                if has_rtree:
-                    x0, y0, x1, y1 = geom.bounds
-                    conn.execute(f'INSERT OR REPLACE INTO "{rtree}" VALUES (?, ?, ?, ?, ?)',
-                                 (fid, x0, x1, y0, y1))
-
-            for e in edits:
-                if e.kind == "create":
-                    props = ft.check_properties(e.properties, columns, partial=False)
-                    if key_col != "fid":
-                        if props.get(key_col) is None:
-                            raise UsageError(f"a new feature needs its id in properties.{key_col}")
-                        if conn.execute(f'SELECT 1 FROM "{new}" WHERE "{key_col}" = ?',
-                                        (props[key_col],)).fetchone():
-                            raise Conflict(f"a feature with {key_col} {props[key_col]!r} exists")
-                    names = list(props)
-                    cur = conn.execute(
-                        f'INSERT INTO "{new}" ({", ".join(quote(n) for n in names) or "fid"}) '
-                        f'VALUES ({", ".join("?" for _ in names) or "NULL"})', [props[n] for n in names])
-                    fid = int(cur.lastrowid)  # type: ignore[arg-type]
-                    write_geometry(fid, e.geometry)
-                    key = str(fid if key_col == "fid" else props[key_col])
-                else:
-                    row = find(e.key)
-                    if e.if_match is not None and e.if_match.strip() != "*" and \
-                            ft.etag(row) not in [t.strip() for t in e.if_match.split(",")]:
-                        raise PreconditionFailed(f"feature {e.key} has changed since that ETag "
-                                                 "(GET it again, then retry)")
-                    fid, key = row[0], e.key
-                    if e.kind == "delete":
-                        conn.execute(f'DELETE FROM "{new}" WHERE fid = ?', (fid,))
-                        if has_rtree:
-                            conn.execute(f'DELETE FROM "{rtree}" WHERE id = ?', (fid,))
-                        out.append((key, None))
-                        continue
-                    props = ft.check_properties(e.properties, columns, partial=e.kind == "update")
-                    if props:
-                        conn.execute(f'UPDATE "{new}" SET {", ".join(f"{quote(n)} = ?" for n in props)} '
-                                     "WHERE fid = ?", [*props.values(), fid])
-                    if e.geometry is not None:
-                        write_geometry(fid, e.geometry)
-                out.append((key, fid))
+            table = _GpkgEdit(conn, new, geom_col, gtype, srs_id, columns, key_col,
+                              rtree if has_rtree else None)
+            out = ft.apply(table, edits, collection)
             (count,) = conn.execute(f'SELECT count(*) FROM "{new}"').fetchone()
             bbox = None
             if has_rtree:
@@ -512,12 +501,7 @@ def _edit_gpkg(store: GeoPackageStore, collection: str, edits: list[Any], id_fie
                           json.dumps(bbox) if bbox else pub["bbox"], checksum, pub["geometry_type"],
                           json.dumps(passport, ensure_ascii=False), json.dumps(report, ensure_ascii=False)))
             conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)", (collection, version, when))
-            result = []
-            for key, fid in out:
-                tag = None
-                if fid is not None:
-                    tag = ft.etag(conn.execute(f'SELECT * FROM "{new}" WHERE fid = ?', (fid,)).fetchone())
-                result.append(ft.Applied(version, key, tag))
+            result = ft.applied(table, version, out)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

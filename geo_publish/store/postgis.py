@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import shapely
 
-from geo_publish.errors import NotFound, StoreError, UsageError
+from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store.accounts import Accounts
 from geo_publish.store.base import VersionInfo, quote
@@ -133,8 +133,36 @@ class PostGISStore:
         return f"{quote(self.schema)}.{quote(name)}"
 
     def accounts(self) -> Accounts:
-        """The portal's tables (accounts, jobs, audit log) in the store's schema."""
-        return Accounts(self._db, "postgres", quote(self.schema) + ".")
+        """The portal's tables (accounts, jobs, audit log) in the store's schema, through a
+        small connection pool (a signed-in request asks several small questions)."""
+        return Accounts(self._pooled, "postgres", quote(self.schema) + ".")
+
+    _pools: dict[str, Any] = {}
+
+    @contextmanager
+    def _pooled(self) -> Iterator[Any]:
+        import psycopg
+        import psycopg_pool
+
+        pool = self._pools.get(self.dsn)
+        if pool is None:
+            pool = self._pools[self.dsn] = psycopg_pool.ConnectionPool(
+                self.dsn, min_size=1, max_size=4, open=True, timeout=10,
+                kwargs={"autocommit": True, "application_name": "geo-publish-portal",
+                        "connect_timeout": 10},
+                check=psycopg_pool.ConnectionPool.check_connection)
+            import atexit
+
+            atexit.register(pool.close, timeout=1)
+        try:
+            with pool.connection() as conn:
+                if not self._ready:
+                    self._setup(conn)
+                yield conn
+        except psycopg_pool.PoolTimeout as err:
+            raise StoreError(f"{self.where}: no connection free ({_first_line(err)})") from err
+        except psycopg.Error as err:
+            raise StoreError(f"{self.where}: store error ({_first_line(err)})") from err
 
     # -- writing -----------------------------------------------------------------------------
     def begin(self, collection: str) -> PostGISStaging:
@@ -432,12 +460,47 @@ _PG_DECL = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
             "timestamp with time zone": "DATETIME", "text": "TEXT"}
 
 
+class _PgEdit:
+    """The copy being edited, for ``features.apply``."""
+
+    def __init__(self, conn: Any, table: str, geometry_type: str, columns: dict[str, str],
+                 key_col: str, has_z: bool) -> None:
+        self.conn, self.table, self.geometry_type = conn, table, geometry_type
+        self.columns, self.key_col = columns, key_col
+        self.geom_sql = "ST_SetSRID(ST_GeomFromWKB(%s), 4326)"
+        if has_z:
+            self.geom_sql = f"ST_Force3D({self.geom_sql})"
+
+    def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
+        return self.conn.execute(f"SELECT * FROM {self.table} WHERE {quote(column)} = %s",  # type: ignore[no-any-return]
+                                 (value,)).fetchall()
+
+    def insert(self, props: dict[str, Any], geom: Any) -> int:
+        (fid,) = self.conn.execute(f"SELECT coalesce(max(fid), 0) + 1 FROM {self.table}").fetchone()
+        names = [quote(n) for n in props]
+        self.conn.execute(f"INSERT INTO {self.table} (fid, {', '.join([*names, GEOM])}) VALUES "
+                          f"(%s, {', '.join(['%s'] * len(names) + [self.geom_sql])})",
+                          (fid, *props.values(), shapely.to_wkb(geom)))
+        return int(fid)
+
+    def update(self, fid: int, props: dict[str, Any], geom: Any) -> None:
+        sets = [f"{quote(n)} = %s" for n in props]
+        args: list[Any] = list(props.values())
+        if geom is not None:
+            sets.append(f"{GEOM} = {self.geom_sql}")
+            args.append(shapely.to_wkb(geom))
+        if sets:
+            self.conn.execute(f"UPDATE {self.table} SET {', '.join(sets)} WHERE fid = %s", (*args, fid))
+
+    def delete(self, fid: int) -> None:
+        self.conn.execute(f"DELETE FROM {self.table} WHERE fid = %s", (fid,))
+
+
 def _edit_pg(store: PostGISStore, collection: str, edits: list[Any], id_field: str | None,
              checksum: str) -> list[Any]:
     import psycopg
     from psycopg.types.json import Jsonb
 
-    from geo_publish.serve.errors import Conflict, PreconditionFailed
     from geo_publish.store import features as ft
 
     q = store.q
@@ -461,63 +524,11 @@ def _edit_pg(store: PostGISStore, collection: str, edits: list[Any], id_field: s
                 geom_decl = next((t for n, t in cols if n == GEOM), "geometry")
                 has_z = "Z," in geom_decl.upper()
                 key_col = id_field if id_field in columns else "fid"
-                key_decl = columns.get(key_col, "INTEGER")
                 new = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
                 conn.execute(f"CREATE TABLE {q(new)} (LIKE {q(old)} INCLUDING ALL)")
                 conn.execute(f"INSERT INTO {q(new)} SELECT * FROM {q(old)}")
-                geom_sql = "ST_SetSRID(ST_GeomFromWKB(%s), 4326)"
-                if has_z:
-                    geom_sql = f"ST_Force3D({geom_sql})"
-
-                def find(key: str) -> tuple[Any, ...]:
-                    rows = conn.execute(f"SELECT * FROM {q(new)} WHERE {quote(key_col)} = %s",
-                                        (ft.key_value(key, key_decl),)).fetchall()
-                    if not rows:
-                        raise NotFound(f"no feature {key[:80]!r} in {collection}")
-                    if len(rows) > 1:
-                        raise Conflict(f"{key_col} {key!r} is not unique in {collection}: edit by fid")
-                    return rows[0]  # type: ignore[no-any-return]
-
-                def wkb(geojson: Any) -> bytes:
-                    return shapely.to_wkb(ft.fit_geometry(geojson, gtype_name or "GEOMETRY"))
-
-                out: list[tuple[str, int | None]] = []
-                for e in edits:
-                    if e.kind == "create":
-                        props = ft.check_properties(e.properties, columns, partial=False)
-                        if key_col != "fid":
-                            if props.get(key_col) is None:
-                                raise UsageError(f"a new feature needs its id in properties.{key_col}")
-                            if conn.execute(f"SELECT 1 FROM {q(new)} WHERE {quote(key_col)} = %s",
-                                            (props[key_col],)).fetchone():
-                                raise Conflict(f"a feature with {key_col} {props[key_col]!r} exists")
-                        (fid,) = conn.execute(f"SELECT coalesce(max(fid), 0) + 1 FROM {q(new)}").fetchone()
-                        names = [quote(n) for n in props]
-                        conn.execute(
-                            f"INSERT INTO {q(new)} (fid, {', '.join([*names, GEOM])}) VALUES "
-                            f"(%s, {', '.join(['%s'] * len(names) + [geom_sql])})",
-                            (fid, *props.values(), wkb(e.geometry)))
-                        out.append((str(fid if key_col == "fid" else props[key_col]), fid))
-                        continue
-                    row = find(e.key)
-                    if e.if_match is not None and e.if_match.strip() != "*" and \
-                            ft.etag(row) not in [t.strip() for t in e.if_match.split(",")]:
-                        raise PreconditionFailed(f"feature {e.key} has changed since that ETag "
-                                                 "(GET it again, then retry)")
-                    fid = row[0]
-                    if e.kind == "delete":
-                        conn.execute(f"DELETE FROM {q(new)} WHERE fid = %s", (fid,))
-                        out.append((e.key, None))
-                        continue
-                    props = ft.check_properties(e.properties, columns, partial=e.kind == "update")
-                    sets = [f"{quote(n)} = %s" for n in props]
-                    args: list[Any] = list(props.values())
-                    if e.geometry is not None:
-                        sets.append(f"{GEOM} = {geom_sql}")
-                        args.append(wkb(e.geometry))
-                    if sets:
-                        conn.execute(f"UPDATE {q(new)} SET {', '.join(sets)} WHERE fid = %s", (*args, fid))
-                    out.append((e.key, fid))
+                table = _PgEdit(conn, q(new), gtype_name or "GEOMETRY", columns, key_col, has_z)
+                out = ft.apply(table, edits, collection)
                 count, x0, y0, x1, y1 = conn.execute(
                     f"SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
                     f"count(*) AS n, ST_Extent({GEOM}) AS e FROM {q(new)}) s").fetchone()
@@ -538,12 +549,7 @@ def _edit_pg(store: PostGISStore, collection: str, edits: list[Any], id_field: s
                              (version, collection, published))
                 conn.execute(f"UPDATE {q('gp_published')} SET version = %s, updated = %s "
                              "WHERE collection = %s", (version, when, collection))
-                result = []
-                for key, fid in out:
-                    tag = None
-                    if fid is not None:
-                        tag = ft.etag(conn.execute(f"SELECT * FROM {q(new)} WHERE fid = %s", (fid,)).fetchone())
-                    result.append(ft.Applied(version, key, tag))
+                result = ft.applied(table, version, out)
         except psycopg.Error as err:
             raise StoreError(f"{store.where}: editing {collection} failed ({_first_line(err)})") from err
     return result
