@@ -41,6 +41,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     (root / "collections").mkdir()
     (root / "collections" / "events.yml").write_text(
         "id: events\ntitle: {en: Events}\nschema: {date_field: at}\n")
+    (root / "collections" / "points.yml").write_text(  # Part 4: fuzzed too
+        "id: points\ntitle: {en: Points}\nschema: {id_field: id}\neditable: true\n")
     sources["hazard"] = make_raster(root / "sources" / "hazard.tif", width=800, height=600)
     for cid, path in sources.items():
         assert main(["--config", str(root / "config.yml"), "ingest", str(path), "--collection", cid]) == 0
@@ -298,9 +300,9 @@ def test_schemathesis_finds_no_server_error_and_the_document_is_true(server, tmp
 
 
 def test_schemathesis_with_a_token_on_the_publishing_api(server, tmp_path):
-    """The portal's token API fuzzed as a signed-in script would call it (uploads, jobs,
-    publish, rollback, audit with made-up bodies and ids): no 5xx, and every answer as
-    documented; nothing it sends may publish anything."""
+    """The portal's token API and Part 4 writes fuzzed as a signed-in script of the owning
+    organisation would call them (uploads, jobs, publish, rollback, audit, feature writes with
+    made-up bodies and ids): no 5xx, and every answer as documented."""
     import os
     import re
 
@@ -309,11 +311,13 @@ def test_schemathesis_with_a_token_on_the_publishing_api(server, tmp_path):
                       "--name", "Fuzz")
     assert done.returncode == 0, done.stderr
     token = server.cli("admin", "token", "fuzz@example.org", "--org", "fuzz").stdout.split()[-1]
-    published = server.get("/collections", params={"f": "json"}).json()["collections"]
+    assert server.cli("admin", "assign", "points", "--org", "fuzz").returncode == 0
+    published = {c["id"] for c in server.get("/collections", params={"f": "json"}).json()["collections"]}
     budget = os.environ.get("GP_SCHEMATHESIS_SECONDS_PORTAL", "45")
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/openapi?f=json",
-         "--include-path-regex", "^/publish/api", "-H", f"Authorization: Bearer {token}",
+         "--include-path-regex", "^/publish/api|^/collections/points/items",
+         "-H", f"Authorization: Bearer {token}",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
          "response_headers_conformance,response_schema_conformance",
          "--phases", "examples,coverage,fuzzing", "--max-time", budget, "-w", "2", "--seed", "2",
@@ -323,7 +327,8 @@ def test_schemathesis_with_a_token_on_the_publishing_api(server, tmp_path):
     assert "Server error" not in done.stdout, found or done.stdout[-3000:]
     assert not re.search(r"- ST\d+ ", done.stdout), found
     assert done.returncode == 0, done.stdout[-3000:]
-    assert server.get("/collections", params={"f": "json"}).json()["collections"] == published
+    assert {c["id"] for c in server.get("/collections", params={"f": "json"}).json()["collections"]} \
+        == published
 
 
 def test_empty_q_means_no_search(server):
@@ -399,3 +404,11 @@ def test_json_ld_items_are_json_even_when_empty(server):
         doc = r.json()
         assert doc["type"] == "FeatureCollection" and isinstance(doc["features"], list)
     assert len(server.get("/collections/many/items", params={"f": "jsonld", "limit": 3}).json()["features"]) == 3
+
+
+def test_a_control_character_in_the_address_is_a_json_404(server):
+    """Found by schemathesis: pygeoapi's router answered such a path in plain text."""
+    for path in ("/collections/many/items/a%0Ab", "/collections/many%09/items", "/collections/%C2%9D"):
+        r = server.get(path, params={"f": "json"})
+        _one_line_4xx(r, 404, "control character")
+        assert r.headers["content-type"].startswith("application/json")

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 from pygeoapi.provider.base import ProviderGenericError
 from starlette.concurrency import run_in_threadpool
 
-from geo_publish.errors import GeoPublishError
+from geo_publish.errors import GeoPublishError, NotFound
 from geo_publish.serve import fastpath, gpkg_read, own_routes, validate
 from geo_publish.serve.common import dumps
 from geo_publish.serve.http import VARY, Headers, cors, exception, json_response, replay
@@ -40,6 +40,7 @@ from geo_publish.settings import Settings
 Scope = dict[str, Any]
 
 _COLLECTION = validate.COLLECTION
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CQL2_JSON_TYPES = ("application/query-cql-json", "application/json")
 _CONF = "http://www.opengis.net/spec/"
 # what pygeoapi declares but this server does not do as pygeoapi means it (its transactions;
@@ -134,6 +135,8 @@ class GeoPublishApp:
                 (b"access-control-allow-headers", b"Content-Type, If-None-Match, Accept, Accept-Language"),
                 (b"access-control-max-age", b"86400")], b"")
             return
+        if _CONTROL.search(path):  # no resource has one; pygeoapi's router would say so in plain text
+            raise NotFound("no resource has a control character in its address")
         if path == "/site":  # relative links in the site need the trailing slash
             await self._send(send, 308, [(b"location", b"/site/")], b"")
             return
