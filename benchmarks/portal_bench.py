@@ -55,7 +55,7 @@ def serve(config: Path, port: int, workers: int = 2, env: dict | None = None) ->
     proc = subprocess.Popen([sys.executable, "-m", "geo_publish", "--config", str(config), "serve",
                              "--port", str(port), "--workers", str(workers)],
                             stdout=log, stderr=subprocess.STDOUT, env=env or os.environ.copy(),
-                            cwd=config.parent)
+                            cwd=config.parent, start_new_session=True)
     wait(f"http://127.0.0.1:{port}/conformance", proc)
     return proc
 
@@ -199,6 +199,7 @@ def bench_patch(work: Path, rounds: int = 200) -> None:
     for backend in ("geopackage", "postgis"):
         config, env = editable_layer(work / f"patch-{backend}", backend)
         token = people(config, env)
+        gp(config, "admin", "assign", "--org", "bench", env=env)
         port = free_port()
         proc = serve(config, port, env=env)
         url = f"http://127.0.0.1:{port}/collections/live/items"
