@@ -278,11 +278,13 @@ def bench_read(work: Path) -> None:
         config.write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
         make_points(root / "pts.gpkg", 100_000)
         gp(config, "ingest", str(root / "pts.gpkg"), "--collection", "pts")
+        manifest = root / "collections" / "pts.yml"  # BASE's model does not know "editable"
+        manifest.write_text(manifest.read_text().replace("editable: false\n", ""))
         paths = {"items?limit=10": "/collections/pts/items?limit=10",
                  "one item": "/collections/pts/items/500",
                  "bbox": "/collections/pts/items?bbox=64,40,64.5,40.5&limit=1000"}
         figures: dict[str, dict[str, list[float]]] = {k: {"base": [], "head": []} for k in paths}
-        for _round in range(2):
+        for _round in range(3):
             for which in ("base", "head"):
                 env = os.environ.copy()
                 if which == "base":
@@ -298,7 +300,7 @@ def bench_read(work: Path) -> None:
         for name, f in figures.items():
             b, h = statistics.mean(f["base"]), statistics.mean(f["head"])
             print(f"read {name}: before the portal ({BASE}) {b:,.0f} req/s, with it {h:,.0f} req/s: "
-                  f"{(h / b - 1) * 100:+.1f} % (target > -5 %)")
+                  f"{(h / b - 1) * 100:+.1f} % (target > -5 %); rounds {f['base']} {f['head']}")
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
                        capture_output=True)
