@@ -551,3 +551,32 @@ def test_an_edit_is_a_new_version_that_gdal_reads(project, tmp_path: Path) -> No
     with pytest.raises(Exception, match="no feature"):
         store.edit("pts", [Edit("update", "1", {"vmest": 5}), Edit("delete", "999")], "id", "d" * 64)
     assert project.state() == before
+
+
+def test_an_interrupted_upload_continues_where_it_stopped(portal: Portal) -> None:
+    """The connection drops in the middle of a part: what arrived stays, HEAD says how much,
+    and the upload continues from there to a file identical to the original."""
+    import socket
+    from urllib.parse import urlsplit
+
+    alice = portal.api("alice")
+    data = _geojson(canonical_points()) * 40  # ~100 KB: not a layer, only bytes to move
+    r = alice.post("/publish/api/uploads", json={"org": "emergency", "filename": "cut.bin", "size": len(data)})
+    up = r.json()
+    host = urlsplit(portal.url)
+    half = len(data) // 2
+    with socket.create_connection((host.hostname, host.port)) as s:
+        s.sendall((f"PATCH {up['location']} HTTP/1.1\r\nHost: {host.netloc}\r\n"
+                   f"Authorization: Bearer {portal.tokens['alice']}\r\n"
+                   f"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+                   f"Content-Length: {len(data)}\r\n\r\n").encode() + data[:half])
+        import time
+
+        time.sleep(0.5)
+    have = wait_for(lambda: int(alice.head(up["location"]).headers["upload-offset"]) or None)
+    assert have and 0 < have <= half
+    r = alice.patch(up["location"], content=data[have:], headers={"Upload-Offset": str(have)})
+    assert r.status_code == 204 and int(r.headers["upload-offset"]) == len(data)
+    stored = portal.server.root / "data" / "uploads" / up["id"] / "cut.bin"
+    assert stored.read_bytes() == data
+    assert alice.get(up["location"]).json()["complete"] is True
