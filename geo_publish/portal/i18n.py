@@ -70,6 +70,8 @@ _T: dict[str, tuple[str, str, str]] = {  # en, ru, uz
     "frequency": ("Update frequency", "Периодичность обновления", "Yangilanish davriyligi"),
     "lineage": ("Lineage (where the data come from)", "Происхождение данных",
                 "Ma'lumotlar kelib chiqishi"),
+    "keywords": ("Keywords (comma-separated)", "Ключевые слова (через запятую)",
+                 "Kalit so'zlar (vergul bilan)"),
     "id_field": ("Id field (for the diff and for editing)", "Поле идентификатора",
                  "Identifikator maydoni"),
     "publish": ("Publish", "Опубликовать", "Nashr qilish"),
