@@ -93,6 +93,24 @@ class PortalSettings(_Model):
         "is kept in <uploads_dir>/../portal.key (mode 600), the same for every worker")
 
 
+class MailSettings(_Model):
+    host: str | None = Field(None, description="SMTP server; none: mail waits in the outbox")
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field("geo-publish@localhost", description="From: address")
+    helpdesk: str = Field("", description="copied on every problem report (Cc:), as data.gov does")
+    username: str | None = None
+    password: SecretStr | None = Field(None, description="${GEO_PUBLISH_SMTP_PASSWORD}, never in the file")
+    starttls: bool = False
+    timeout: float = Field(10.0, gt=0)
+    max_attempts: int = Field(50, ge=1, description="then a message stays in the outbox, marked")
+
+
+class FeedbackSettings(_Model):
+    max_text: int = Field(2000, ge=100, description="longest report text")
+    per_address: int = Field(5, ge=1, description="reports one address may send per window")
+    window_minutes: float = Field(10, gt=0, le=15)
+
+
 class Settings(_Model):
     store: StoreSettings = Field(default_factory=GeoPackageStoreSettings)
     collections_dir: Path = Path("collections")
@@ -103,6 +121,8 @@ class Settings(_Model):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     portal: PortalSettings = Field(default_factory=PortalSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     root: Path = Field(default=Path("."), exclude=True)
 
     def path(self, p: Path) -> Path:
@@ -140,12 +160,13 @@ def _secrets_from_environment(raw: dict[str, object], cfg: Path) -> None:
         if isinstance(value, str) and not _PLACEHOLDER.fullmatch(value.strip()):
             raise ConfigError(f"{cfg}: store.{key} must come from the environment, not the file",
                               hint=f"write `{key}: ${{GEO_PUBLISH_{key.upper()}}}` and export it")
-    portal = raw.get("portal")
-    if isinstance(portal, dict):
-        value = portal.get("secret_key")
+    for section, key, env in (("portal", "secret_key", "GEO_PUBLISH_SECRET_KEY"),
+                              ("mail", "password", "GEO_PUBLISH_SMTP_PASSWORD")):
+        part = raw.get(section)
+        value = part.get(key) if isinstance(part, dict) else None
         if isinstance(value, str) and not _PLACEHOLDER.fullmatch(value.strip()):
-            raise ConfigError(f"{cfg}: portal.secret_key must come from the environment, not the file",
-                              hint="write `secret_key: ${GEO_PUBLISH_SECRET_KEY}` and export it")
+            raise ConfigError(f"{cfg}: {section}.{key} must come from the environment, not the file",
+                              hint=f"write `{key}: ${{{env}}}` and export it")
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

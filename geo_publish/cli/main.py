@@ -21,7 +21,7 @@ def cli(config: str | None) -> None:
 
 
 def _register() -> None:
-    from geo_publish.cli import admin, demo, ingest, migrate, serve, versions
+    from geo_publish.cli import admin, demo, ingest, mail, migrate, serve, versions
 
     cli.add_command(ingest.ingest)
     for cmd in versions.COMMANDS:
@@ -31,6 +31,7 @@ def _register() -> None:
     cli.add_command(demo.demo)
     cli.add_command(migrate.migrate)
     cli.add_command(admin.admin)
+    cli.add_command(mail.mail_)
 
 
 _register()

@@ -1,4 +1,5 @@
-"""The job runner: ingests uploaded files as drafts, outside the serving workers.
+"""The job runner: ingests uploaded files as drafts, outside the serving workers, and sends
+the mail outbox between jobs.
 
 Jobs are rows in the store (``gp_jobs``), so they survive a restart and several servers can
 share one queue: a runner claims the oldest queued job with a conditional UPDATE, runs the same
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from geo_publish import mail
 from geo_publish.errors import GeoPublishError
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
@@ -29,6 +31,7 @@ from geo_publish.store.accounts import Accounts
 
 LOG = logging.getLogger("geo_publish.runner")
 DIFF_IDS = 50  # ids listed per kind of change
+MAIL_EVERY = 1.0  # seconds between looks at the outbox
 
 
 def worker_name() -> str:
@@ -143,7 +146,14 @@ def run(config: Path, interval: float = 0.5, once: bool = False) -> None:
     requeued = accounts.requeue(worker_alive)
     if requeued:
         LOG.warning("geo-publish: %d interrupted job(s) queued again", requeued)
+    last_mail = 0.0
     while not stopping:
+        if time.monotonic() - last_mail >= MAIL_EVERY:  # the outbox, between jobs
+            last_mail = time.monotonic()
+            try:
+                mail.deliver(settings, accounts)
+            except GeoPublishError as err:
+                LOG.error("geo-publish: outbox unavailable: %s", err.one_line())
         try:
             job = accounts.claim_job(name)
         except GeoPublishError as err:

@@ -36,6 +36,8 @@ from geo_publish.manifest import (
     LANGS, Contact, Manifest, PassportSpec, SourceSpec, check_collection_id, load_manifest,
     template,
 )
+from geo_publish import feedback
+from geo_publish.feedback import TooMany
 from geo_publish.portal import auth, uploads
 from geo_publish.portal.auth import Principal, Refused
 from geo_publish.portal.i18n import NAMES, T, pick
@@ -126,6 +128,11 @@ class Portal:
             Route("/publish/api/collections/{cid}/rollback", self.api(self.a_rollback),
                   methods=["POST"]),
             Route("/publish/api/audit", self.api(self.a_audit)),
+            Route("/feedback/{cid}", self.api(self.a_feedback, cors=True), methods=["GET", "POST"]),
+            Route("/publish/feedback", self.page(self.h_feedback_list)),
+            Route("/publish/feedback/{fid}", self.page(self.h_feedback), methods=["GET", "POST"]),
+            Route("/publish/api/feedback", self.api(self.a_feedback_list)),
+            Route("/publish/api/feedback/{fid}", self.api(self.a_feedback_answer), methods=["POST"]),
             # OGC API - Features Part 4 on editable collections (routed here by the app)
             Route("/collections/{cid}/items", self.api(self.a_items), methods=["POST"]),
             Route("/collections/{cid}/items/{fid}", self.api(self.a_items),
@@ -161,6 +168,8 @@ class Portal:
     def _status(err: BaseException) -> tuple[int, str]:
         if isinstance(err, Refused):
             return err.status, err.message
+        if isinstance(err, TooMany):
+            return 429, str(err)
         if isinstance(err, ValidationError):
             first = err.errors()[0]
             return 400, f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
@@ -200,14 +209,20 @@ class Portal:
 
         return endpoint
 
-    def api(self, handler: Callable[[Request], Awaitable[Response]]
+    def api(self, handler: Callable[[Request], Awaitable[Response]], cors: bool = False
             ) -> Callable[[Request], Awaitable[Response]]:
         """A JSON endpoint: errors as ``{"code", "description"}`` with their status."""
 
         async def endpoint(request: Request) -> Response:
+            response = await answer(request)
+            if cors:  # public and anonymous: a viewer hosted elsewhere may use it
+                response.headers["access-control-allow-origin"] = "*"
+            return response
+
+        async def answer(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (GeoPublishError, Refused, ValidationError) as err:
+            except (GeoPublishError, Refused, ValidationError, TooMany) as err:
                 status, text = self._status(err)
                 headers = {"www-authenticate": "Bearer"} if status == 401 else {}
                 if isinstance(err, MethodNotAllowed):
@@ -762,6 +777,81 @@ class Portal:
             raise MethodNotAllowed(f"{cid} is read-only (its manifest does not say editable: true)",
                                    allow)
         return manifest
+
+    # -- problem reports ---------------------------------------------------------------------
+    async def a_feedback(self, request: Request) -> Response:
+        """Anyone may report a problem (POST, JSON or a form) and read a layer's reports (GET)."""
+        cid = request.path_params["cid"]
+        check_collection_id(cid)
+        if request.method == "GET":
+            return JSONResponse(await run_in_threadpool(feedback.public, self.accounts, cid))
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/json":
+            data: Any = await self._json(request)
+        elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            if int(request.headers.get("content-length") or 0) > MAX_JSON:
+                raise BodyTooLarge(f"the report is larger than {MAX_JSON} bytes")
+            data = {k: v for k, v in (await request.form(max_files=0, max_fields=20)).items()
+                    if isinstance(v, str)}
+        else:
+            raise UnsupportedMediaType("send the report as application/json or a form")
+        out = await run_in_threadpool(feedback.submit, self.settings, self.accounts, self.store,
+                                      cid, data, self.address(request), self.settings.server.url or "")
+        return JSONResponse(out, 201)
+
+    def _feedback_row(self, who: Principal, fid: str) -> dict[str, Any]:
+        row = self.accounts.feedback(fid)
+        if row is None or not who.can_publish(self.accounts.owner(row["collection"])):
+            raise NotFound("no such report")
+        return row
+
+    def _reports(self, who: Principal) -> list[dict[str, Any]]:
+        owners = self.accounts.owners()
+        mine = [c for c, org in owners.items() if who.can_publish(org)]
+        return self.accounts.feedback_of(mine)
+
+    def h_feedback_list(self, request: Request, form: FormData | None) -> Response:
+        who = self.require(request)
+        return self.render(request, "feedback_list.html", who=who, reports=self._reports(who),
+                           categories=feedback.CATEGORIES)
+
+    def h_feedback(self, request: Request, form: FormData | None) -> Response:
+        who = self.require(request, form)
+        row = self._feedback_row(who, request.path_params["fid"])
+        error = None
+        if form is not None:
+            try:
+                row = feedback.answer(self.accounts, self.store, row["id"], str(form.get("status") or ""),
+                                      str(form.get("answer") or ""), form.get("fixed_version") or None)
+                self._audit(request, who, f"report {row['status']}", self.accounts.owner(row["collection"]),
+                            collection=row["collection"], version=row["fixed_version"], detail=row["id"])
+            except (UsageError, NotFound) as err:
+                error = err.one_line()
+        try:
+            versions = [v.version for v in self.store.history(row["collection"])]
+        except NotFound:
+            versions = []
+        return self.render(request, "feedback.html", status=400 if error else 200, who=who, r=row,
+                           error=error, categories=feedback.CATEGORIES, versions=versions,
+                           next_statuses=sorted(feedback.NEXT[row["status"]]))
+
+    async def a_feedback_list(self, request: Request) -> Response:
+        who = await self._who(request)
+        return JSONResponse({"reports": await run_in_threadpool(self._reports, who)})
+
+    async def a_feedback_answer(self, request: Request) -> Response:
+        data = await self._json(request)
+        who = await self._who(request)
+
+        def work() -> dict[str, Any]:
+            row = self._feedback_row(who, request.path_params["fid"])
+            row = feedback.answer(self.accounts, self.store, row["id"], str(data.get("status") or ""),
+                                  str(data.get("answer") or ""), data.get("fixed_version"))
+            self._audit(request, who, f"report {row['status']}", self.accounts.owner(row["collection"]),
+                        collection=row["collection"], version=row["fixed_version"], detail=row["id"])
+            return row
+
+        return JSONResponse(await run_in_threadpool(work))
 
     async def a_audit(self, request: Request) -> Response:
         who = await self._who(request)

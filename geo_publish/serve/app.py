@@ -137,6 +137,9 @@ class GeoPublishApp:
             return
         if _CONTROL.search(path):  # no resource has one; pygeoapi's router would say so in plain text
             raise NotFound("no resource has a control character in its address")
+        if path.startswith("/feedback/"):  # citizens' problem reports: the portal keeps them
+            await self.portal()(scope, receive, send)
+            return
         if path == "/site":  # relative links in the site need the trailing slash
             await self._send(send, 308, [(b"location", b"/site/")], b"")
             return

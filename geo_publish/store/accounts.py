@@ -47,6 +47,17 @@ CREATE TABLE IF NOT EXISTS {s}gp_audit (
   seq {serial}, at TEXT NOT NULL, user_id TEXT, org_id TEXT, action TEXT NOT NULL,
   collection TEXT, version INTEGER, checksum TEXT, address TEXT, detail TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS {s}gp_failures (key TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}gp_feedback (
+  id TEXT PRIMARY KEY, collection TEXT NOT NULL, version INTEGER, feature TEXT, category TEXT NOT NULL,
+  text TEXT NOT NULL, email TEXT, lon DOUBLE PRECISION, lat DOUBLE PRECISION, address TEXT,
+  created TEXT NOT NULL, status TEXT NOT NULL, fixed_version INTEGER, answer TEXT NOT NULL DEFAULT '',
+  answered TEXT, updated TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS gp_feedback_collection ON {s}gp_feedback (collection, created);
+CREATE TABLE IF NOT EXISTS {s}gp_outbox (
+  id TEXT PRIMARY KEY, recipient TEXT NOT NULL, cc TEXT NOT NULL DEFAULT '', subject TEXT NOT NULL,
+  body TEXT NOT NULL, created TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_try DOUBLE PRECISION NOT NULL, sent TEXT, last_error TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS gp_outbox_due ON {s}gp_outbox (sent, next_try);
 CREATE INDEX IF NOT EXISTS gp_failures_key ON {s}gp_failures (key, at);
 """
 
@@ -299,6 +310,68 @@ class Accounts:
             self.run("DELETE FROM {s}gp_failures WHERE key = ?", (key,))
         else:
             self.run("DELETE FROM {s}gp_failures WHERE at < ?", (before,))
+
+
+class Channel(Accounts):
+    """Citizens' problem reports and the mail outbox, on the same tables' connection."""
+
+    # -- problem reports -----------------------------------------------------------------------
+    def add_feedback(self, collection: str, version: int | None, feature: str | None,
+                     category: str, text: str, email: str | None, lon: float | None,
+                     lat: float | None, address: str) -> str:
+        fid = new_id(12)
+        t = now()
+        self.run("INSERT INTO {s}gp_feedback (id, collection, version, feature, category, text, "
+                 "email, lon, lat, address, created, status, updated) VALUES "
+                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+                 (fid, collection, version, feature, category, text, email, lon, lat, address, t, t))
+        return fid
+
+    def feedback(self, feedback_id: str) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM {s}gp_feedback WHERE id = ?", (feedback_id,))
+
+    def feedback_of(self, collections: list[str], limit: int = 500) -> list[dict[str, Any]]:
+        if not collections:
+            return []
+        marks = ", ".join("?" for _ in collections)
+        return self.run(f"SELECT * FROM {{s}}gp_feedback WHERE collection IN ({marks}) "
+                        "ORDER BY created DESC LIMIT ?", (*collections, limit))
+
+    def set_feedback(self, feedback_id: str, status: str, answer: str,
+                     fixed_version: int | None) -> None:
+        t = now()
+        self.run("UPDATE {s}gp_feedback SET status = ?, answer = ?, fixed_version = ?, updated = ?, "
+                 "answered = coalesce(answered, ?) WHERE id = ?",
+                 (status, answer, fixed_version, t, t, feedback_id))
+
+    # -- the mail outbox -----------------------------------------------------------------------
+    def enqueue(self, message_id: str, recipient: str, subject: str, body: str, cc: str = "") -> bool:
+        """Queue a message once: a second call with the same id adds nothing (False)."""
+        import time
+
+        return self.count("INSERT INTO {s}gp_outbox (id, recipient, cc, subject, body, created, "
+                          "next_try) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                          (message_id, recipient, cc, subject, body, now(), time.time())) == 1
+
+    def due_mail(self, at: float, limit: int = 20) -> list[dict[str, Any]]:
+        return self.run("SELECT * FROM {s}gp_outbox WHERE sent IS NULL AND next_try <= ? "
+                        "ORDER BY next_try LIMIT ?", (at, limit))
+
+    def lease_mail(self, message_id: str, seen_next_try: float, until: float) -> bool:
+        """Take a message for sending (until ``until``); one sender wins it."""
+        return self.count("UPDATE {s}gp_outbox SET next_try = ? WHERE id = ? AND next_try = ? "
+                          "AND sent IS NULL", (until, message_id, seen_next_try)) == 1
+
+    def mail_sent(self, message_id: str) -> None:
+        self.run("UPDATE {s}gp_outbox SET sent = ?, attempts = attempts + 1, last_error = '' "
+                 "WHERE id = ?", (now(), message_id))
+
+    def mail_failed(self, message_id: str, error: str, retry_at: float) -> None:
+        self.run("UPDATE {s}gp_outbox SET attempts = attempts + 1, last_error = ?, next_try = ? "
+                 "WHERE id = ?", (error[:500], retry_at, message_id))
+
+    def outbox(self) -> list[dict[str, Any]]:
+        return self.run("SELECT * FROM {s}gp_outbox ORDER BY created")
 
 
 def _job(row: dict[str, Any]) -> dict[str, Any]:

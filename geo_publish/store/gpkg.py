@@ -25,7 +25,7 @@ import pyarrow as pa
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store import forked
-from geo_publish.store.accounts import Accounts
+from geo_publish.store.accounts import Accounts, Channel
 from geo_publish.store.base import VersionInfo, quote
 from geo_publish.store.base import now as _now
 
@@ -148,7 +148,7 @@ class GeoPackageStore:
 
     def accounts(self) -> Accounts:
         """The portal's tables (accounts, jobs, audit log) in this GeoPackage file."""
-        return Accounts(lambda: self._db(write=True), "sqlite")
+        return Channel(lambda: self._db(write=True), "sqlite")
 
     # -- writing -----------------------------------------------------------------------------
     def begin(self, collection: str) -> GeoPackageStaging:

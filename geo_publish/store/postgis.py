@@ -29,7 +29,7 @@ import shapely
 
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
-from geo_publish.store.accounts import Accounts
+from geo_publish.store.accounts import Accounts, Channel
 from geo_publish.store.base import VersionInfo, quote
 from geo_publish.store.base import now as _now
 
@@ -135,7 +135,7 @@ class PostGISStore:
     def accounts(self) -> Accounts:
         """The portal's tables (accounts, jobs, audit log) in the store's schema, through a
         small connection pool (a signed-in request asks several small questions)."""
-        return Accounts(self._pooled, "postgres", quote(self.schema) + ".")
+        return Channel(self._pooled, "postgres", quote(self.schema) + ".")
 
     _pools: dict[str, Any] = {}
 

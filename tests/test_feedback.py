@@ -1,0 +1,214 @@
+"""Citizens report problems; the responsible person is mailed through the outbox (a real SMTP
+server, aiosmtpd, stopped and restarted: nothing lost, nothing twice); the officer answers and
+the reporter is told; the public sees the reports without e-mails; spam is held off. Both
+stores."""
+
+from __future__ import annotations
+
+import email
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gp_testlib import canonical_points
+from portal_testlib import Portal, setup_people, wait_for
+from server_testlib import XSS, free_port, start, write_config
+
+MANIFEST = """\
+id: shelters
+title: {en: Shelters, ru: Убежища, uz: Boshpanalar}
+passport:
+  organization: Ministry of Emergency Situations
+  responsible: {name: Dilnoza Karimova, email: dilnoza@mchs.example}
+  license: CC-BY-4.0
+  update_frequency: daily
+schema: {id_field: id}
+"""
+
+
+class Inbox:
+    """An aiosmtpd server on 127.0.0.1 that keeps every message it accepts."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.messages: list[email.message.Message] = []
+        self.controller = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        inbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+                msg = email.message_from_bytes(envelope.content)
+                msg["X-Rcpt"] = ", ".join(envelope.rcpt_tos)
+                inbox.messages.append(msg)
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def to(self, address: str) -> list[email.message.Message]:
+        return [m for m in self.messages if address in m["X-Rcpt"]]
+
+
+@pytest.fixture(scope="module", params=["geopackage", "postgis"])
+def channel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp(f"feedback-{request.param}")
+    inbox = Inbox(free_port())
+    inbox.start()
+    write_config(root, request, f"fb_{secrets.token_hex(4)}",
+                 f"mail: {{host: 127.0.0.1, port: {inbox.port}, sender: portal@gov.example, "
+                 "helpdesk: helpdesk@gov.example}\nfeedback: {per_address: 5, window_minutes: 10}\n")
+    (root / "collections").mkdir()
+    (root / "collections" / "shelters.yml").write_text(MANIFEST, encoding="utf-8")
+    src = root / "shelters.geojson"
+    canonical_points().to_file(src, driver="GeoJSON")
+    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"),
+                           "ingest", str(src), "--collection", "shelters"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    server = start(root, workers=2)
+    portal = Portal(server)
+    portal.backend = request.param  # type: ignore[attr-defined]
+    setup_people(portal)
+    assert portal.cli("admin", "assign", "--org", "emergency").returncode == 0
+    yield portal, inbox
+    server.stop()
+    inbox.stop()
+
+
+def _from(address: str) -> httpx.Client:
+    """A client whose requests come from another loopback address (another citizen)."""
+    return httpx.Client(timeout=30, transport=httpx.HTTPTransport(local_address=address))
+
+
+def test_a_report_reaches_the_responsible_person_and_the_public_list(channel) -> None:
+    portal, inbox = channel
+    citizen = _from("127.0.0.11")
+    r = citizen.post(portal.url + "/feedback/shelters", json={
+        "category": "closed_or_moved", "text": f"The shelter is closed since Monday {XSS}",
+        "email": "citizen@mail.example", "feature": "3", "lon": 71.67, "lat": 40.99})
+    assert r.status_code == 201, r.text
+    fid = r.json()["id"]
+    assert r.headers["access-control-allow-origin"] == "*"
+    got = wait_for(lambda: inbox.to("dilnoza@mchs.example"), timeout=15)
+    assert len(got) == 1
+    msg = got[0]
+    assert msg["Cc"] == "helpdesk@gov.example" and "helpdesk@gov.example" in msg["X-Rcpt"]
+    assert msg["Message-ID"] == f"<report.{fid}@geo-publish>"
+    body = msg.get_payload(decode=True).decode()
+    assert "closed since Monday" in body and "citizen@mail.example" in body and f"/publish/feedback/{fid}" in body
+    public = httpx.get(portal.url + "/feedback/shelters").json()
+    assert public["open"] >= 1
+    mine = next(x for x in public["reports"] if x["id"] == fid)
+    assert mine["status"] == "open" and mine["version"] == 1 and mine["feature"] == "3"
+    assert "citizen@mail.example" not in json_text(public) and "127.0.0" not in json_text(public)
+
+    # the officer answers: acknowledged, then fixed in a version; the reporter is told each time
+    alice = portal.api("alice")
+    r = alice.post(f"/publish/api/feedback/{fid}", json={"status": "acknowledged", "answer": "We are checking."})
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged"
+    assert alice.post(f"/publish/api/feedback/{fid}", json={"status": "fixed"}).status_code == 400
+    assert alice.post(f"/publish/api/feedback/{fid}", json={"status": "fixed", "fixed_version": 99}).status_code == 404
+    r = alice.post(f"/publish/api/feedback/{fid}", json={"status": "fixed", "fixed_version": 1,
+                                                           "answer": "Marked closed."})
+    assert r.status_code == 200 and r.json()["fixed_version"] == 1
+    assert alice.post(f"/publish/api/feedback/{fid}", json={"status": "open"}).status_code == 400
+    told = wait_for(lambda: len(inbox.to("citizen@mail.example")) >= 2 and inbox.to("citizen@mail.example"), 15)
+    assert told and "acknowledged" in told[0]["Subject"] and "fixed in version 1" in told[1]["Subject"]
+    public = httpx.get(portal.url + "/feedback/shelters").json()
+    mine = next(x for x in public["reports"] if x["id"] == fid)
+    assert mine["status"] == "fixed" and mine["answer"] == "Marked closed."
+    assert public["median_hours_to_answer"] is not None
+    # another organisation cannot see or answer it
+    bob = portal.api("bob")
+    assert bob.post(f"/publish/api/feedback/{fid}", json={"status": "declined", "answer": "x"}).status_code == 404
+    assert all(x["id"] != fid for x in bob.get("/publish/api/feedback").json()["reports"])
+    # the officer's page shows the report as text
+    page = portal.session("alice@example.org").get(f"/publish/feedback/{fid}")
+    assert page.status_code == 200 and XSS not in page.text and "&lt;img" in page.text
+
+
+def json_text(doc: object) -> str:
+    import json
+
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def test_bad_reports_are_one_line_400s_and_change_nothing(channel) -> None:
+    portal, _ = channel
+    client = _from("127.0.0.12")
+    before = client.get(portal.url + "/feedback/shelters").json()["reports"]
+    url = portal.url + "/feedback/shelters"
+    for body, word in (({"category": "nonsense", "text": "x"}, "category"),
+                       ({"category": "other", "text": ""}, "text"),
+                       ({"category": "other", "text": "x" * 5000}, "longer"),
+                       ({"category": "other", "text": "x", "email": "not-an-address"}, "email"),
+                       ({"category": "other", "text": "x", "lon": 200, "lat": 40}, "lon"),
+                       ({"category": "other", "text": "x", "lon": 70}, "both"),
+                       ({"category": "other", "text": "a\u0000b"}, "NUL")):
+        r = client.post(url, json=body)
+        assert r.status_code == 400 and word in r.json()["description"], (body, r.text)
+    assert client.post(url, content=b"<xml/>", headers={"content-type": "text/xml"}).status_code == 415
+    assert client.post(portal.url + "/feedback/nosuchlayer", json={"category": "other", "text": "x"}).status_code == 404
+    # a robot fills the hidden field: answered as if accepted, kept nowhere
+    r = client.post(url, data={"category": "other", "text": "buy pills", "website": "http://spam.example"})
+    assert r.status_code == 201 and r.json()["id"] is None
+    assert client.get(url).json()["reports"] == before
+
+
+def test_one_address_is_limited_and_others_still_get_through(channel) -> None:
+    portal, inbox = channel
+    url = portal.url + "/feedback/shelters"
+    flood = _from("127.0.0.13")
+    statuses = [flood.post(url, json={"category": "other", "text": f"flood {i}"}).status_code
+                for i in range(40)]
+    assert statuses[:5] == [201] * 5 and set(statuses[5:]) == {429}
+    other = _from("127.0.0.14")
+    assert other.post(url, json={"category": "missing_feature", "text": "A new shelter at school 5"}).status_code == 201
+    stored = [x for x in httpx.get(url).json()["reports"] if x["text"].startswith("flood")]
+    assert len(stored) == 5
+    # the outbox holds one message per accepted report, no more
+    outbox = portal.accounts().outbox()
+    assert sum("flood" in m["body"] for m in outbox) == 5
+
+
+def test_an_smtp_outage_loses_no_mail_and_sends_none_twice(channel) -> None:
+    portal, inbox = channel
+    inbox.stop()
+    citizen = _from("127.0.0.15")
+    ids = [citizen.post(portal.url + "/feedback/shelters", json={
+        "category": "wrong_information", "text": f"outage report {i}"}).json()["id"] for i in range(3)]
+    waiting = wait_for(lambda: [m for m in portal.accounts().outbox()
+                                if any(i in m["body"] for i in ids) and m["attempts"] >= 1], 15)
+    assert len(waiting) == 3 and all(not m["sent"] and "connect" in m["last_error"] for m in waiting)
+    inbox.start()  # the same address: the retries find it
+    ok = wait_for(lambda: sum(any(i in (m.get_payload(decode=True) or b"").decode() for i in ids)
+                              for m in inbox.to("dilnoza@mchs.example")) >= 3, timeout=60)
+    assert ok
+    time.sleep(3)  # a second delivery would have happened by now
+    got = [m for m in inbox.to("dilnoza@mchs.example")
+           if any(i in m.get_payload(decode=True).decode() for i in ids)]
+    assert sorted(m["Message-ID"] for m in got) == sorted(f"<report.{i}@geo-publish>" for i in ids)
+    done = portal.cli("mail")
+    assert done.returncode == 0 and "0 waiting" in done.stdout
+
+
+def test_mail_password_must_come_from_the_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yml"
+    cfg.write_text("mail: {host: smtp.example, password: hunter2hunter2}\n")
+    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(cfg), "mail"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "mail.password must come from the environment" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
