@@ -131,6 +131,8 @@ def test_a_report_reaches_the_responsible_person_and_the_public_list(channel) ->
     mine = next(x for x in public["reports"] if x["id"] == fid)
     assert mine["status"] == "fixed" and mine["answer"] == "Marked closed."
     assert public["median_hours_to_answer"] is not None
+    meta = httpx.get(portal.url + "/collections/shelters", params={"f": "json"}).json()
+    assert meta["freshness"]["state"] == "fresh" and meta["freshness"]["frequency"] == "daily"
     # another organisation cannot see or answer it
     bob = portal.api("bob")
     assert bob.post(f"/publish/api/feedback/{fid}", json={"status": "declined", "answer": "x"}).status_code == 404

@@ -28,3 +28,25 @@ def mail_(send: bool, config: str | None) -> None:
     for r in waiting:
         click.echo(f"  {r['id']} to {r['recipient']}: {r['subject']} "
                    f"({r['attempts']} attempt(s){', ' + r['last_error'] if r['last_error'] else ''})")
+
+
+@click.command()
+@click.option("--at", "at", default=None, help="as of this ISO date-time (to see what a later run will do)")
+@config_option
+def remind(at: str | None, config: str | None) -> None:
+    """Mail the people responsible for layers that became overdue (and the organisation's
+    contact for delinquent ones), once per version and state. Safe to run as often as you like
+    (cron, a systemd timer)."""
+    from geo_publish.errors import UsageError
+    from geo_publish.freshness import parse, remind as run
+
+    settings = settings_from(config)
+    try:
+        when = parse(at) if at else None
+    except ValueError:
+        raise UsageError(f"--at {at!r} is not an ISO 8601 date-time") from None
+    queued = run(settings, when)
+    for cid, state, to in queued:
+        click.echo(f"{cid}: {state}, reminder to {to}")
+    if not queued:
+        click.echo("no new reminders")

@@ -32,6 +32,7 @@ def _register() -> None:
     cli.add_command(migrate.migrate)
     cli.add_command(admin.admin)
     cli.add_command(mail.mail_)
+    cli.add_command(mail.remind)
 
 
 _register()

@@ -98,6 +98,7 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
             "update_frequency": passport.get("update_frequency"),
             "feature_count": passport.get("feature_count"),
             "editable": bool(manifest and manifest.editable and info.geometry_type != "Raster"),
+            "version_created": info.created,
         },
     }
     if temporal and (temporal[0] or temporal[1]):

@@ -251,6 +251,26 @@ _S, _I = {"type": "string"}, {"type": "integer"}
 _OPTIONS = {"encoding": _S, "crs": _S, "layer": _S}
 
 
+_CID = {"name": "collectionId", "in": "path", "required": True, "schema": {"type": "string"}}
+_REPORT = {"type": "object", "required": ["category", "text"], "properties": {
+    "category": {"type": "string", "enum": ["wrong_location", "closed_or_moved", "wrong_information",
+                                            "missing_feature", "other"]},
+    "text": {"type": "string", "maxLength": 2000}, "email": {"type": "string"},
+    "feature": {"type": "string"}, "lon": {"type": "number"}, "lat": {"type": "number"},
+    "website": {"type": "string", "description": "leave empty (a field robots fill in)"}}}
+
+
+def _public(summary: str, ok: str, status: str = "200") -> dict[str, Any]:
+    op = _op(summary, ok, status=status)
+    op.pop("security")
+    op["tags"] = ["feedback"]
+    for code in ("401", "403", "409"):
+        op["responses"].pop(code)
+    op["responses"]["415"] = {"description": "Not JSON or a form", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/gp-exception"}}}}
+    return op
+
+
 def portal_paths() -> dict[str, Any]:
     """The token API for scripts: upload (resumable), job, report, publish, rollback, audit."""
     offset = {"Upload-Offset": {"schema": _I, "description": "bytes the server has"}}
@@ -302,6 +322,16 @@ def portal_paths() -> dict[str, Any]:
         "/publish/api/collections/{collectionId}/rollback": {
             "post": _op("Publish an earlier version (or a draft) again", "The published version",
                         params=["collectionId"], body={**_obj(version=_I), "required": ["version"]}),
+        },
+        "/feedback/{collectionId}": {
+            "get": {**_public("A layer's problem reports (no e-mails), the number open and the "
+                              "median time to a first answer", "The reports"),
+                    "parameters": [_CID]},
+            "post": {**_public("Report a problem: category, text, optional e-mail, feature and point",
+                               "Received", status="201"), "parameters": [_CID],
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": _REPORT},
+                         "application/x-www-form-urlencoded": {"schema": _REPORT}}}},
         },
         "/publish/api/audit": {
             "get": {**_op("The audit log of an organisation (its admins only)", "The entries"),

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 from pygeoapi.provider.base import ProviderGenericError
 from starlette.concurrency import run_in_threadpool
 
+from geo_publish import freshness
 from geo_publish.errors import GeoPublishError, NotFound
 from geo_publish.serve import fastpath, gpkg_read, own_routes, validate
 from geo_publish.serve.common import dumps
@@ -433,5 +434,7 @@ class GeoPublishApp:
                           "roles": ["pointOfContact"]}],
             # OGC API - Features Part 4 (POST/PUT/PATCH/DELETE with a token of the owner)
             "editable": bool(meta.get("editable")),
+            # fresh / due / overdue / delinquent, from the update frequency and the version's age
+            "freshness": freshness.rate(meta.get("update_frequency"), meta.get("version_created")),
         })
         return dumps(doc).encode()
