@@ -163,6 +163,11 @@ def test_bad_reports_are_one_line_400s_and_change_nothing(channel) -> None:
         r = client.post(url, json=body)
         assert r.status_code == 400 and word in r.json()["description"], (body, r.text)
     assert client.post(url, content=b"<xml/>", headers={"content-type": "text/xml"}).status_code == 415
+    # found by schemathesis: a multipart body without its boundary was a 500
+    assert client.post(url, content=b"{}", headers={"content-type": "multipart/form-data"}).status_code == 415
+    login = client.post(portal.url + "/publish/login", content=b"x",
+                        headers={"content-type": "multipart/form-data"})
+    assert login.status_code == 415 and "Traceback" not in login.text
     assert client.post(portal.url + "/feedback/nosuchlayer", json={"category": "other", "text": "x"}).status_code == 404
     # a robot fills the hidden field: answered as if accepted, kept nowhere
     r = client.post(url, data={"category": "other", "text": "buy pills", "website": "http://spam.example"})
@@ -214,3 +219,61 @@ def test_mail_password_must_come_from_the_environment(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert done.returncode != 0 and "mail.password must come from the environment" in done.stderr
     assert "hunter2" not in done.stderr + done.stdout
+
+
+def test_the_report_form_on_a_phone(channel, browser) -> None:
+    """The citizen's side in Chromium at phone size: a layer card's form, and a feature
+    popup's form (its feature and point go along); the reports arrive, and are mailed."""
+    from viewer_testlib import ARTIFACTS
+
+    portal, inbox = channel
+    url = portal.url
+    assert wait_for(lambda: httpx.get(url + "/site/index.html").status_code == 200, timeout=60)
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
+    try:
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.goto(url + "/site/index.html?lang=ru")
+        card = page.locator("#layer-shelters")
+        card.locator(".gp-report-open").click()
+        card.locator("select[name=category]").select_option("closed_or_moved")
+        card.locator("textarea[name=text]").fill("Убежище в школе №5 закрыто <b>сейчас</b>")
+        card.locator("input[name=email]").fill("fotima@mail.example")
+        card.locator("button[type=submit]").click()
+        page.wait_for_function("document.querySelector('#layer-shelters .gp-report-status').textContent.length > 0")
+        assert "Спасибо" in card.locator(".gp-report-status").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        card.screenshot(path=str(ARTIFACTS / "report-form-card-phone.png"))
+        page.wait_for_function("document.querySelector('#layer-shelters .gp-open-reports').textContent !== '–'")
+
+        page.goto(url + "/site/layer-shelters.html?lang=ru")
+        page.wait_for_selector("html[data-gp-drawn]", state="attached", timeout=20_000)
+        page.wait_for_function("geoPublish.state.layers.every(l => typeof l.props === 'object')")
+        page.evaluate("""() => { const s = geoPublish.state, l = s.layers[0];
+            s.map.setView([l.points[5], l.points[4]], 14, {animate: false}); }""")
+        page.wait_for_timeout(300)
+        page.locator(".leaflet-marker-icon").first.click(force=True)
+        page.wait_for_selector(".leaflet-popup-content .gp-report-open", timeout=5000)
+        page.locator(".leaflet-popup-content .gp-report-open").click()
+        page.locator(".leaflet-popup-content textarea[name=text]").fill("Wrong place: it is across the road")
+        page.wait_for_timeout(400)  # the popup stays open, fully shown (it used to close itself)
+        assert page.evaluate("getComputedStyle(document.querySelector('.leaflet-popup')).opacity") == "1"
+        page.locator(".leaflet-popup-content select[name=category]").select_option("wrong_location")
+        page.screenshot(path=str(ARTIFACTS / "report-form-popup-phone.png"))
+        page.locator(".leaflet-popup-content button[type=submit]").click()
+        page.wait_for_function("(document.querySelector('.leaflet-popup-content .gp-report-status') || "
+                               "{}).textContent", timeout=10_000)
+        status = page.locator(".leaflet-popup-content .gp-report-status").inner_text()
+        assert "Спасибо" in status, status
+        assert errors == [], errors
+    finally:
+        ctx.close()
+    reports = httpx.get(url + "/feedback/shelters").json()["reports"]
+    card_report = next(r for r in reports if r["text"].startswith("Убежище в школе"))
+    assert card_report["category"] == "closed_or_moved" and card_report["feature"] is None
+    popup_report = next(r for r in reports if r["text"].startswith("Wrong place"))
+    assert popup_report["feature"] and popup_report["lat"] is not None and popup_report["lon"] is not None
+    assert wait_for(lambda: any("Wrong place" in m.get_payload(decode=True).decode()
+                                for m in inbox.to("dilnoza@mchs.example")), timeout=20)

@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
@@ -190,7 +191,10 @@ class Portal:
                 if request.method == "POST":
                     if int(request.headers.get("content-length") or 0) > MAX_JSON:
                         raise BodyTooLarge(f"the form is larger than {MAX_JSON} bytes")
-                    form = await request.form(max_files=0, max_fields=60)
+                    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+                    if ctype not in ("", "application/x-www-form-urlencoded"):  # the pages' forms
+                        raise UnsupportedMediaType("send the form as application/x-www-form-urlencoded")
+                    form = await request.form(max_files=0, max_fields=60) if ctype else FormData()
                 return await run_in_threadpool(handler, request, form)
             except (GeoPublishError, Refused, ValidationError) as err:
                 status, text = self._status(err)
@@ -199,13 +203,9 @@ class Portal:
                 return self.render(request, "message.html", status=status, message=text)
             except ClientDisconnect:
                 return Response(status_code=400)
-            except Exception as err:  # noqa: BLE001 - starlette's own form errors are the client's
-                from starlette.exceptions import HTTPException
-
-                if isinstance(err, HTTPException):
-                    return self.render(request, "message.html", status=err.status_code,
-                                       message=str(err.detail))
-                raise
+            except HTTPException as err:  # starlette's own form errors are the client's
+                return self.render(request, "message.html", status=err.status_code,
+                                   message=str(err.detail))
 
         return endpoint
 
@@ -231,6 +231,9 @@ class Portal:
                                     status, headers=headers)
             except ClientDisconnect:
                 return Response(status_code=400)
+            except HTTPException as err:  # starlette's own (a malformed form body)
+                return JSONResponse({"code": _CODES.get(err.status_code, "Error"),
+                                     "description": str(err.detail)}, err.status_code)
 
         return endpoint
 
@@ -788,13 +791,14 @@ class Portal:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "application/json":
             data: Any = await self._json(request)
-        elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        elif ctype == "application/x-www-form-urlencoded":
             if int(request.headers.get("content-length") or 0) > MAX_JSON:
                 raise BodyTooLarge(f"the report is larger than {MAX_JSON} bytes")
             data = {k: v for k, v in (await request.form(max_files=0, max_fields=20)).items()
                     if isinstance(v, str)}
         else:
-            raise UnsupportedMediaType("send the report as application/json or a form")
+            raise UnsupportedMediaType("send the report as application/json or "
+                                       "application/x-www-form-urlencoded")
         out = await run_in_threadpool(feedback.submit, self.settings, self.accounts, self.store,
                                       cid, data, self.address(request), self.settings.server.url or "")
         return JSONResponse(out, 201)

@@ -243,7 +243,7 @@ class SiteBuilder:
                              max_zoom=19, control=False).add_to(m)
         cfg = {
             "layers": [layer.js() | ({"visible": True} if all_visible else {}) for layer in layers],
-            "bounds": bbox, "index": "index.html",
+            "bounds": bbox, "index": "index.html", "api": self.api,
             "title": title, "ui": i18n.UI,
             "languages": [{"code": c, "name": i18n.NAMES[c]} for c in i18n.LANGS],
         }
@@ -317,9 +317,11 @@ class SiteBuilder:
                 "api": f"{self.api}/collections/{layer.id}",
                 "passport_url": f"{self.api}/passports/{layer.id}.json",
                 "report_url": f"{self.api}/reports/{layer.id}.html",
+                "feedback": f"{self.api}/feedback/{layer.id}",
             })
         html = env.get_template("index.html").render(
             layers=cards, ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,
+            ui_json=script_json(i18n.UI),
             viewer_js=static["viewer.js"], viewer_css=static["viewer.css"],
             fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
             fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"))

@@ -58,6 +58,85 @@
     return String(v);
   }
 
+  /* ---------------- reporting a problem (layer cards and popups) ---------------- */
+
+  var CATEGORIES = ["wrong_location", "closed_or_moved", "wrong_information", "missing_feature", "other"];
+
+  // A form that posts a problem report to the API; every text goes in by textContent/value.
+  function reportForm(url, words, lang, feature, latlng) {
+    function w(key) { return tr(words[key], lang); }
+    var form = el("form", "gp-report");
+    var select = el("select");
+    select.name = "category";
+    select.setAttribute("aria-label", w("report_problem"));
+    CATEGORIES.forEach(function (c) {
+      var o = el("option", null, w("cat_" + c));
+      o.value = c;
+      select.appendChild(o);
+    });
+    var text = el("textarea");
+    text.name = "text";
+    text.required = true;
+    text.maxLength = 2000;
+    text.rows = 3;
+    text.setAttribute("aria-label", w("report_text"));
+    text.placeholder = w("report_text");
+    var mail = el("input");
+    mail.type = "email";
+    mail.name = "email";
+    mail.maxLength = 254;
+    mail.placeholder = w("report_email");
+    mail.setAttribute("aria-label", w("report_email"));
+    var trap = el("input", "gp-hp");  // people do not see it; robots fill it in
+    trap.name = "website";
+    trap.tabIndex = -1;
+    trap.autocomplete = "off";
+    trap.setAttribute("aria-hidden", "true");
+    var send = el("button", null, w("send"));
+    send.type = "submit";
+    var status = el("p", "gp-report-status");
+    status.setAttribute("role", "status");
+    [select, text, mail, trap, send, status].forEach(function (n) { form.appendChild(n); });
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var body = {category: select.value, text: text.value, email: mail.value, website: trap.value};
+      if (feature !== null && feature !== undefined) body.feature = String(feature);
+      if (latlng) { body.lat = latlng[0]; body.lon = latlng[1]; }
+      send.disabled = true;
+      fetch(url, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})
+        .then(function (r) {
+          return r.json().then(function (d) { return {ok: r.ok, d: d}; });
+        })
+        .then(function (res) {
+          if (res.ok) {
+            status.textContent = w("sent");
+            form.classList.add("gp-report-done");
+          } else {
+            status.textContent = (res.d && res.d.description) || "error";
+            send.disabled = false;
+          }
+        })
+        .catch(function (err) { status.textContent = String(err); send.disabled = false; });
+    });
+    return form;
+  }
+
+  function reportButton(makeForm, words, lang, after) {
+    var b = el("button", "gp-report-open", tr(words.report_problem, lang));
+    b.type = "button";
+    b.addEventListener("click", function (ev) {
+      // the button stays in the page (hidden): a click whose target left the page looks to
+      // Leaflet like a click on the map, which closes the popup
+      ev.stopPropagation();
+      var form = makeForm();
+      b.hidden = true;
+      b.after(form);
+      if (after) after();
+      form.querySelector("textarea").focus({preventScroll: true});  // a focus that scrolls moves the map pane
+    });
+    return b;
+  }
+
   /* ---------------- index page: language switch and search ---------------- */
 
   function index() {
@@ -84,6 +163,21 @@
       });
     });
     mark();
+    var words = JSON.parse((document.getElementById("gp-ui") || {}).textContent || "{}");
+    document.querySelectorAll("[data-feedback]").forEach(function (card) {
+      var url = card.getAttribute("data-feedback");
+      var slot = card.querySelector(".gp-report-slot");
+      if (slot && words.report_problem) {
+        slot.appendChild(reportButton(function () { return reportForm(url, words, lang, null, null); },
+                                      words, lang));
+      }
+      var open = card.querySelector(".gp-open-reports");
+      if (open) fetch(url).then(function (r) { return r.ok ? r.json() : null; }).then(function (d) {
+        if (!d) return;
+        open.textContent = String(d.open) + (d.median_hours_to_answer === null ? "" :
+          " · " + tr(words.median_answer, lang) + " " + d.median_hours_to_answer + " " + tr(words.hours, lang));
+      }).catch(function () { /* the API is not reachable: the card says nothing */ });
+    });
     var input = document.getElementById("gp-search");
     var cards = document.querySelectorAll("[data-search]");
     var none = document.getElementById("gp-no-match");
@@ -297,11 +391,21 @@
         table.appendChild(row);
       });
       box.appendChild(table);
+      if (cfg.api) {
+        var url = cfg.api + "/feedback/" + encodeURIComponent(layer.id);
+        var ll = centreOf(layer, i);
+        box.appendChild(reportButton(function () {
+          return reportForm(url, ui, lang, featureId(layer, i), ll);
+        }, ui, lang, function () { if (state.popup) state.popup.update(); }));  // grown: pan to show it
+      }
       return box;
+    }
+    function featureId(layer, i) {
+      return i + 1;  // the feature's number in the layer (its fid); the point goes along too
     }
     function openPopup(layer, i, latlng) {
       layer.propsReady.then(function () {
-        L.popup({maxWidth: 320, autoPanPadding: [20, 20]})
+        state.popup = L.popup({maxWidth: 320, autoPanPadding: [20, 20]})
           .setLatLng(latlng || centreOf(layer, i))
           .setContent(popupContent(layer, i))
           .openOn(map);
