@@ -97,7 +97,7 @@ class Portal:
 
         self.settings = settings
         self.store = open_store(settings)
-        self.accounts = self.store.accounts()
+        self.accounts = self.store.accounts(pooled=True)
         self.uploads_dir = settings.path(settings.portal.uploads_dir)
         self.env = Environment(loader=PackageLoader("geo_publish.portal", "templates"),
                                autoescape=select_autoescape(["html"]))

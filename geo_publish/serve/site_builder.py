@@ -85,7 +85,7 @@ def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     last_error = ""
     while not stopping:
         try:
-            _, built = publish_site(settings, api_url)
+            _, built = publish_site(settings, api_url, live=True)
             if built:
                 LOG.warning("geo-publish: viewer site rebuilt")
             last_error = ""
@@ -110,7 +110,7 @@ if __name__ == "__main__":
         settings = load_settings(Path(argv[1]))
         Source.export_dsn(settings)
         try:
-            publish_site(settings, argv[2] if len(argv) > 2 else None)
+            publish_site(settings, argv[2] if len(argv) > 2 else None, live=True)
         except GeoPublishError as err:
             print(f"error: {err.one_line()}", file=sys.stderr)
             sys.exit(2)

@@ -86,5 +86,5 @@ class Store(Protocol):
 
     def first_published(self, collection: str) -> str | None: ...
 
-    def accounts(self) -> Accounts:
+    def accounts(self, pooled: bool = False) -> Accounts:
         """The publishing portal's tables: organisations, people, tokens, jobs, audit log."""

@@ -25,7 +25,7 @@ import pyarrow as pa
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store import forked
-from geo_publish.store.accounts import Accounts, Channel
+from geo_publish.store.accounts import Channel
 from geo_publish.store.base import VersionInfo, quote
 from geo_publish.store.base import now as _now
 
@@ -146,8 +146,9 @@ class GeoPackageStore:
             except sqlite3.OperationalError:
                 pass
 
-    def accounts(self) -> Accounts:
-        """The portal's tables (accounts, jobs, audit log) in this GeoPackage file."""
+    def accounts(self, pooled: bool = False) -> Channel:
+        """The portal's tables (accounts, jobs, audit log) in this GeoPackage file (a
+        connection per question: SQLite opens in microseconds; ``pooled`` changes nothing)."""
         return Channel(lambda: self._db(write=True), "sqlite")
 
     # -- writing -----------------------------------------------------------------------------

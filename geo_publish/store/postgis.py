@@ -29,7 +29,7 @@ import shapely
 
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
-from geo_publish.store.accounts import Accounts, Channel
+from geo_publish.store.accounts import Channel
 from geo_publish.store.base import VersionInfo, quote
 from geo_publish.store.base import now as _now
 
@@ -132,10 +132,12 @@ class PostGISStore:
     def q(self, name: str) -> str:
         return f"{quote(self.schema)}.{quote(name)}"
 
-    def accounts(self) -> Accounts:
-        """The portal's tables (accounts, jobs, audit log) in the store's schema, through a
-        small connection pool (a signed-in request asks several small questions)."""
-        return Channel(self._pooled, "postgres", quote(self.schema) + ".")
+    def accounts(self, pooled: bool = False) -> Channel:
+        """The portal's tables (accounts, jobs, audit log) in the store's schema; ``pooled``
+        (the server's workers: a signed-in request asks several small questions) through a
+        small connection pool, else a connection per question (a pool's threads would keep a
+        command from forking its writer, and a command asks few)."""
+        return Channel(self._pooled if pooled else self._db, "postgres", quote(self.schema) + ".")
 
     _pools: dict[str, Any] = {}
 

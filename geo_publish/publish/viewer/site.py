@@ -127,8 +127,11 @@ class SiteBuilder:
     a rebuild after one layer changed reads only that layer."""
 
     def __init__(self, settings: Settings, api_url: str | None = None, site: Path | None = None,
-                 previous: Path | None = None) -> None:
+                 previous: Path | None = None, live: bool = False) -> None:
         self.settings = settings
+        # live: the site talks to a running API (problem reports, their counts); a static
+        # export without a known API address has none of that, so it asks nothing of a server
+        self.live = live or bool(api_url)
         self.site = site or settings.path(settings.build_dir) / "site"
         self.previous = previous if previous and previous.is_dir() else None
         # API links: absolute when the public URL is configured, else the server's layout (site at /site/)
@@ -243,7 +246,7 @@ class SiteBuilder:
                              max_zoom=19, control=False).add_to(m)
         cfg = {
             "layers": [layer.js() | ({"visible": True} if all_visible else {}) for layer in layers],
-            "bounds": bbox, "index": "index.html", "api": self.api,
+            "bounds": bbox, "index": "index.html", "api": self.api if self.live else None,
             "title": title, "ui": i18n.UI,
             "languages": [{"code": c, "name": i18n.NAMES[c]} for c in i18n.LANGS],
         }
@@ -317,7 +320,7 @@ class SiteBuilder:
                 "api": f"{self.api}/collections/{layer.id}",
                 "passport_url": f"{self.api}/passports/{layer.id}.json",
                 "report_url": f"{self.api}/reports/{layer.id}.html",
-                "feedback": f"{self.api}/feedback/{layer.id}",
+                "feedback": f"{self.api}/feedback/{layer.id}" if self.live else None,
             })
         html = env.get_template("index.html").render(
             layers=cards, ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,
@@ -355,7 +358,7 @@ def site_link(settings: Settings) -> Path:
 
 
 def publish_site(settings: Settings, api_url: str | None = None,
-                 signature: str | None = None) -> tuple[Path, bool]:
+                 signature: str | None = None, live: bool = False) -> tuple[Path, bool]:
     """Build the site in a new folder ``<build>/sites/<n>`` and, once complete, point the link
     ``<build>/site`` at it in one rename: a web server (or the API's /site/) serves the old site
     or the new one, never a half-built one. Nothing is done when the served site was built from
@@ -371,7 +374,7 @@ def publish_site(settings: Settings, api_url: str | None = None,
     sites.mkdir(parents=True, exist_ok=True)
     with open(build / ".site.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        want = f"{signature or state_signature(settings)} {fingerprint()} {api_url or ''}"
+        want = f"{signature or state_signature(settings)} {fingerprint()} {api_url or ''} {live}"
         if link.is_dir() and not link.is_symlink():  # a site built in place by geo-publish < 0.2
             os.rename(link, sites / f"legacy-{time.time_ns()}")
         current = link.resolve() if link.is_symlink() and link.exists() else None
@@ -381,7 +384,7 @@ def publish_site(settings: Settings, api_url: str | None = None,
         tmp = sites / f".building-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            SiteBuilder(settings, api_url, tmp, current).build()
+            SiteBuilder(settings, api_url, tmp, current, live).build()
             (tmp / ".state").write_text(want)
             new = sites / f"{time.time_ns()}"
             os.rename(tmp, new)
