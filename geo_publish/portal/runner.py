@@ -64,10 +64,10 @@ def _diff(settings: Settings, collection: str, draft: int) -> dict[str, Any] | N
 
     store = open_store(settings)
     try:
-        published = store.version(collection).version
+        old = store.version(collection)  # the published one
     except GeoPublishError:
         return None  # a new collection: everything is new
-    old = store.version(collection, published)
+    published = old.version
     manifest = load_manifest(settings.path(settings.collections_dir), collection)
     id_field = manifest.schema_.id_field if manifest else None
     out: dict[str, Any] = {"published": published, "old_count": old.feature_count,
