@@ -62,6 +62,12 @@ class PassportSpec(StrictModel):
     update_frequency: Frequency = "unknown"
     lineage: str = ""
 
+    @property
+    def complete(self) -> bool:
+        """Someone to answer for the layer, reachable, and a licence."""
+        return bool(self.organization and self.responsible.name and self.responsible.email
+                    and self.license)
+
 
 class Manifest(StrictModel):
     id: str

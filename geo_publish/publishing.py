@@ -9,22 +9,15 @@ from geo_publish.manifest import Manifest, load_manifest, write_manifest
 from geo_publish.settings import Settings
 from geo_publish.store import VersionInfo, open_store
 
-# the passport fields that come from the manifest (the rest the pipeline measured)
-_FROM_MANIFEST = ("title", "description", "keywords")
-
 
 def passport_from(stored: dict[str, Any], manifest: Manifest) -> dict[str, Any]:
     """A version's passport with the manifest's current text, contact and licence."""
     p = manifest.passport
-    out = dict(stored)
-    for key in _FROM_MANIFEST:
-        out[key] = getattr(manifest, key)
-    out["title"] = manifest.title or {"en": manifest.id}
-    out.update(organization=p.organization, responsible=p.responsible.model_dump(mode="json"),
-               license=p.license, update_frequency=p.update_frequency, lineage=p.lineage,
-               complete=bool(p.organization and p.responsible.name and p.responsible.email
-                             and p.license))
-    return out
+    return {**stored, "title": manifest.title or {"en": manifest.id},
+            "description": manifest.description, "keywords": manifest.keywords,
+            "organization": p.organization, "responsible": p.responsible.model_dump(mode="json"),
+            "license": p.license, "update_frequency": p.update_frequency, "lineage": p.lineage,
+            "complete": p.complete}
 
 
 def publish_version(settings: Settings, collection: str, version: int,

@@ -43,5 +43,5 @@ def build_passport(
         temporal_extent=temporal_extent,
         quality=Quality(**report.counts.model_dump(), warnings=report.warnings),
         report=report_link,
-        complete=bool(p.organization and p.responsible.name and p.responsible.email and p.license),
+        complete=p.complete,
     )
