@@ -621,14 +621,22 @@ class Portal:
                            created=message, unowned=unowned)
 
     # -- API -------------------------------------------------------------------------------------
-    async def _json(self, request: Request) -> dict[str, Any]:
-        if int(request.headers.get("content-length") or 0) > MAX_JSON:
-            raise BodyTooLarge(f"the body is larger than {MAX_JSON} bytes")
-        body = b""
+    @staticmethod
+    async def _body(request: Request, limit: int, what: str = "the body") -> bytes:
+        """The request body, refused (413) as soon as it is known to exceed ``limit``."""
+        too_large = BodyTooLarge(f"{what} is larger than {limit:,} bytes")
+        if int(request.headers.get("content-length") or 0) > limit:
+            raise too_large
+        chunks, size = [], 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_JSON:
-                raise BodyTooLarge(f"the body is larger than {MAX_JSON} bytes")
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        body = await self._body(request, MAX_JSON)
         try:
             data = json.loads(body or b"{}")
         except (ValueError, UnicodeDecodeError):
@@ -749,11 +757,7 @@ class Portal:
             crs = request.headers.get("content-crs", "").strip("<> ")
             if crs and crs not in _CRS84:
                 raise UsageError("Content-Crs: features are written in CRS84 (longitude, latitude)")
-            limit = self.settings.server.max_body_bytes
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise BodyTooLarge(f"the feature is larger than {limit:,} bytes")
+            body = await self._body(request, self.settings.server.max_body_bytes, "the feature")
         try:
             doc = json.loads(body) if body else None
         except (ValueError, UnicodeDecodeError):
@@ -814,6 +818,16 @@ class Portal:
         mine = [c for c, org in owners.items() if who.can_publish(org)]
         return self.accounts.feedback_of(mine)
 
+    def op_answer(self, request: Request, who: Principal, row: dict[str, Any],
+                  fields: dict[str, Any]) -> dict[str, Any]:
+        """Answer a report of the caller's organisation and move it on; in the audit log."""
+        version = fields.get("fixed_version")
+        row = feedback.answer(self.accounts, self.store, row["id"], str(fields.get("status") or ""),
+                              str(fields.get("answer") or ""), None if version == "" else version)
+        self._audit(request, who, f"report {row['status']}", self.accounts.owner(row["collection"]),
+                    collection=row["collection"], version=row["fixed_version"], detail=row["id"])
+        return row
+
     def h_feedback_list(self, request: Request, form: FormData | None) -> Response:
         who = self.require(request)
         return self.render(request, "feedback_list.html", who=who, reports=self._reports(who),
@@ -825,10 +839,7 @@ class Portal:
         error = None
         if form is not None:
             try:
-                row = feedback.answer(self.accounts, self.store, row["id"], str(form.get("status") or ""),
-                                      str(form.get("answer") or ""), form.get("fixed_version") or None)
-                self._audit(request, who, f"report {row['status']}", self.accounts.owner(row["collection"]),
-                            collection=row["collection"], version=row["fixed_version"], detail=row["id"])
+                row = self.op_answer(request, who, row, dict(form))
             except (UsageError, NotFound) as err:
                 error = err.one_line()
         try:
@@ -848,12 +859,7 @@ class Portal:
         who = await self._who(request)
 
         def work() -> dict[str, Any]:
-            row = self._feedback_row(who, request.path_params["fid"])
-            row = feedback.answer(self.accounts, self.store, row["id"], str(data.get("status") or ""),
-                                  str(data.get("answer") or ""), data.get("fixed_version"))
-            self._audit(request, who, f"report {row['status']}", self.accounts.owner(row["collection"]),
-                        collection=row["collection"], version=row["fixed_version"], detail=row["id"])
-            return row
+            return self.op_answer(request, who, self._feedback_row(who, request.path_params["fid"]), data)
 
         return JSONResponse(await run_in_threadpool(work))
 
