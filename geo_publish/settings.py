@@ -111,6 +111,19 @@ class FeedbackSettings(_Model):
     window_minutes: float = Field(10, gt=0, le=15)
 
 
+class CatalogueSettings(_Model):
+    """The DCAT-AP catalogue a national portal harvests (``/catalog``): who publishes it."""
+    title: dict[str, str] = Field(default_factory=lambda: {
+        "en": "Open geographic data", "ru": "Открытые геоданные", "uz": "Ochiq geografik ma'lumotlar"})
+    description: dict[str, str] = Field(default_factory=lambda: {
+        "en": "Published layers with their data passports",
+        "ru": "Опубликованные слои с паспортами данных",
+        "uz": "E'lon qilingan qatlamlar va ularning pasportlari"})
+    publisher: str = Field("GIS office", min_length=1, description="the office that runs the catalogue")
+    publisher_email: str = ""
+    page_size: int = Field(100, ge=1, le=1000, description="datasets per catalogue page (hydra paging)")
+
+
 class Settings(_Model):
     store: StoreSettings = Field(default_factory=GeoPackageStoreSettings)
     collections_dir: Path = Path("collections")
@@ -123,6 +136,7 @@ class Settings(_Model):
     portal: PortalSettings = Field(default_factory=PortalSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+    catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
     root: Path = Field(default=Path("."), exclude=True)
 
     def path(self, p: Path) -> Path:

@@ -85,7 +85,8 @@ def test_collections_carry_the_passport(server):
     assert ("describedby", "application/ld+json") in rels and ("items", "application/geo+json") in rels
     dcat = server.get("/passports/points.jsonld")
     assert dcat.status_code == 200 and dcat.headers["content-type"].startswith("application/ld+json")
-    assert dcat.json()["@type"] == "dcat:Dataset"
+    assert {"@id": f"{server.url}/collections/points", "@type": "dcat:Dataset"}.items() <= next(
+        n for n in dcat.json()["@graph"] if n.get("@type") == "dcat:Dataset").items()
     report = server.get("/reports/points.json").json()
     assert report["counts"]["read"] == 13
     records = items(server, "catalogue", limit=50)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_publish.manifest import load_manifest
-from geo_publish.passport import dcat
+from geo_publish.passport import licenses
 from geo_publish.store.location import Source
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
@@ -82,7 +82,7 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
     ]
     if passport.get("license"):
         links.append({"type": "text/html", "rel": "license", "title": passport["license"],
-                      "href": dcat.license_url(passport["license"])})
+                      "href": licenses.license_url(passport["license"])})
     resource: dict[str, Any] = {
         "type": "collection", "title": title, "description": description,
         "keywords": keywords, "links": links,

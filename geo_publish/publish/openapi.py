@@ -207,6 +207,7 @@ def generate(config: dict[str, Any]) -> dict[str, Any]:
                        "`geo-publish admin token`"}
     oas = truthful(oas)
     oas["paths"].update(portal_paths())
+    oas["paths"].update(catalog_paths())
     editable = [cid for cid, r in config.get("resources", {}).items()
                 if (r.get("geo_publish") or {}).get("editable")]
     return add_writes(oas, editable)
@@ -338,6 +339,39 @@ def portal_paths() -> dict[str, Any]:
                     "parameters": [{"name": "org", "in": "query", "required": True, "schema": _S}]},
         },
     }
+
+
+def catalog_paths() -> dict[str, Any]:
+    """The DCAT-AP catalogue (serve/catalog.py): by content negotiation, and by extension."""
+    rdf = {"schema": {"type": "string"}}
+    media = {"ttl": "text/turtle", "rdf": "application/rdf+xml", "xml": "application/rdf+xml",
+             "jsonld": "application/ld+json"}
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/gp-exception"}}}}
+    page = {"name": "page", "in": "query", "required": False,
+            "schema": {"type": "integer", "minimum": 1, "default": 1},
+            "description": "the page (catalogue.page_size datasets each; hydra links the pages)"}
+
+    def op(summary: str, types: list[str], params: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"get": {"summary": summary, "tags": ["catalogue"], "parameters": params,
+                        "responses": {
+                            "200": {"description": "A page of the catalogue: dcat:Catalog, its "
+                                    "datasets and distributions, the OGC API as a dcat:DataService, "
+                                    "hydra paging", "content": {
+                                        t: {"schema": {"type": "object"}} if t.endswith("json")
+                                        else rdf for t in types}},
+                            "400": {"description": "A parameter is invalid", **error},
+                            "404": {"description": "No such page", **error},
+                            "406": {"description": "None of the accepted types is offered", **error},
+                            "503": {"description": "The store is unavailable", **error}}}}
+
+    paths = {"/catalog": op(
+        "The DCAT-AP 3 catalogue for harvesters (Turtle, RDF/XML or JSON-LD by Accept or f)",
+        sorted(set(media.values())),
+        [page, {"name": "f", "in": "query", "required": False,
+                "schema": {"type": "string", "enum": list(media)}}])}
+    for ext, kind in media.items():
+        paths[f"/catalog.{ext}"] = op(f"The DCAT-AP 3 catalogue as {kind}", [kind], [page])
+    return paths
 
 
 _FEATURE_BODY = {"application/geo+json": {"schema": {"$ref": "#/components/schemas/gp-feature"}},

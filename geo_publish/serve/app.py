@@ -27,7 +27,8 @@ from starlette.concurrency import run_in_threadpool
 
 from geo_publish import freshness
 from geo_publish.errors import GeoPublishError, NotFound
-from geo_publish.serve import fastpath, gpkg_read, own_routes, validate
+from geo_publish.passport import dcat
+from geo_publish.serve import catalog, fastpath, gpkg_read, own_routes, validate
 from geo_publish.serve.common import dumps
 from geo_publish.serve.http import VARY, Headers, cors, exception, json_response, replay
 from geo_publish.serve.errors import (
@@ -86,6 +87,7 @@ class GeoPublishApp:
         from starlette.staticfiles import StaticFiles
 
         self._portal: Any = None
+        self._catalogue: catalog.Catalogue | None = None
         # build/site is a link swapped to each new complete site; StaticFiles resolves it per request
         self.site = StaticFiles(directory=settings.path(settings.build_dir) / "site", html=True,
                                 check_dir=False)
@@ -169,6 +171,28 @@ class GeoPublishApp:
             return
         await self._forward(plan.scope or scope, receive, send, plan.extra, plan.rewrite)
 
+    def catalogue(self) -> catalog.Catalogue:
+        if self._catalogue is None:
+            self._catalogue = catalog.Catalogue(
+                self.settings, self.runtime.config.get("server", {}).get("url", ""), self.reader)
+        return self._catalogue
+
+    def _catalog(self, path_ext: str | None, scope: Scope,
+                 headers: dict[str, str]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """A page of the DCAT-AP catalogue in the serialisation asked for."""
+        params: dict[str, list[str]] = {}
+        for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+            params.setdefault(k, []).append(v)
+        problem = validate.unknown(set(params), catalog.PARAMS)
+        if problem:
+            raise BadRequest(problem)
+        ext = catalog.negotiate(path_ext, {k: v[-1] for k, v in params.items()},
+                                headers.get("accept", ""))
+        body = self.catalogue().page(ext, catalog.parse_page(params.get("page", [])), path_ext)
+        media = dcat.SERIALISATIONS[ext][1]
+        return 200, [(b"content-type", f"{media}; charset=utf-8".encode()),
+                     (b"cache-control", self.cache_control)] + cors() + [VARY], body
+
     def _editable(self, cid: str | None) -> bool:
         meta = self.runtime.config.get("resources", {}).get(cid, {}).get("geo_publish") or {}
         return bool(meta.get("editable"))
@@ -231,16 +255,22 @@ class GeoPublishApp:
         method: str = scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         common = cors() + [VARY]
+        cat = catalog.PATH.match(path)
+        if cat:
+            return Plan(self._catalog(cat.group(1), scope, headers))
         own = own_routes.PATH.match(path)
         if own:
             kind, cid, ext = own.groups()
             found = None
-            if (kind, ext) in own_routes.KINDS:
-                found = own_routes.document(self.reader, kind, cid, ext,
-                                            self.runtime.config.get("server", {}).get("url", ""))
+            known = (kind, ext) in own_routes.KINDS or (kind == "passports" and ext in dcat.SERIALISATIONS)
+            if kind == "passports" and ext in dcat.SERIALISATIONS:
+                rdf = self.catalogue().one(cid, ext)
+                found = (dcat.SERIALISATIONS[ext][1], rdf.decode()) if rdf is not None else None
+            elif known:
+                found = own_routes.document(self.reader, kind, cid, ext)
             if found is None:
                 status, hdrs, body = exception(404, "NotFound", f"no published collection {cid!r}"
-                                                if (kind, ext) in own_routes.KINDS else "not found")
+                                                if known else "not found")
             else:
                 status, hdrs, body = json_response(200, found[1], found[0])
             return Plan((status, hdrs + common, body))

@@ -50,6 +50,10 @@ class MethodNotAllowed(GeoPublishError):
         self.allow = allow
 
 
+class NotAcceptable(GeoPublishError):
+    """None of the media types the client accepts is offered here: 406."""
+
+
 class Conflict(GeoPublishError):
     """The request does not fit the resource's state (an upload's offset, a job not ready): 409."""
 
@@ -67,6 +71,7 @@ TABLE: list[tuple[type[BaseException], HTTPStatus, str]] = [
     (UnsupportedMediaType, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType"),
     (MethodNotAllowed, HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed"),
     (BadRequest, HTTPStatus.BAD_REQUEST, "InvalidParameterValue"),
+    (NotAcceptable, HTTPStatus.NOT_ACCEPTABLE, "NotAcceptable"),
     (Conflict, HTTPStatus.CONFLICT, "Conflict"),
     (PreconditionFailed, HTTPStatus.PRECONDITION_FAILED, "PreconditionFailed"),
     (ProviderInvalidQueryError, HTTPStatus.BAD_REQUEST, "InvalidQuery"),

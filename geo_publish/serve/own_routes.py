@@ -1,6 +1,7 @@
-"""The server's own documents beside the OGC API: each layer's passport (JSON, DCAT JSON-LD) and
-its public validation report (JSON, HTML), read through the same reader pool as the features (so
-from the replica when ``read_dsn`` is set, and a 503 in an outage rather than a 404)."""
+"""The server's own documents beside the OGC API: each layer's passport (JSON; its DCAT forms
+come from the catalogue, ``serve/catalog.py``) and its public validation report (JSON, HTML),
+read through the same reader pool as the features (so from the replica when ``read_dsn`` is
+set, and a 503 in an outage rather than a 404)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 from geo_publish.serve.readers import Reader
 
-PATH = re.compile(r"^/(passports|reports)/([a-z0-9_-]+)\.(json|jsonld|html)$")
-KINDS = {("passports", "json"), ("passports", "jsonld"), ("reports", "json"), ("reports", "html")}
+PATH = re.compile(r"^/(passports|reports)/([a-z0-9_-]+)\.(json|jsonld|ttl|rdf|html)$")
+# the passports' DCAT forms (jsonld, ttl, rdf) are the catalogue's (serve/catalog.py)
+KINDS = {("passports", "json"), ("reports", "json"), ("reports", "html")}
 
 
 def public_report(report: dict[str, Any]) -> dict[str, Any]:
@@ -24,18 +26,13 @@ def public_report(report: dict[str, Any]) -> dict[str, Any]:
     return {**report, "source": source}
 
 
-def document(reader: Reader, kind: str, cid: str, ext: str,
-             base_url: str) -> tuple[str, str] | None:
+def document(reader: Reader, kind: str, cid: str, ext: str) -> tuple[str, str] | None:
     """(media type, body) of a published layer's passport or report; None when there is none."""
     doc = reader.document(cid, "passport" if kind == "passports" else "report")
     if doc is None:
         return None
     if kind == "passports":
-        if ext == "json":
-            return "application/json", json.dumps(doc, ensure_ascii=False)
-        from geo_publish.passport.dcat import to_dcat
-
-        return "application/ld+json", json.dumps(to_dcat(doc, base_url), ensure_ascii=False)
+        return "application/json", json.dumps(doc, ensure_ascii=False)
     report = public_report(doc)
     if ext == "json":
         return "application/json", json.dumps(report, ensure_ascii=False)

@@ -111,6 +111,20 @@ FORMATS = {  # format -> (extension, GDAL driver, layer creation options)
 }
 
 
+def checksum(path: Path) -> None:
+    """``<file>.sha256`` beside a download (sha256sum's format), which the DCAT catalogue quotes."""
+    import hashlib
+
+    side = path.with_name(path.name + ".sha256")
+    if side.exists():
+        return
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    _write(side, f"{digest.hexdigest()}  {path.name}\n".encode())
+
+
 def write_downloads(frame: gpd.GeoDataFrame, collection: str, version: int,
                     site: Path) -> dict[str, tuple[str, int]]:
     import pyogrio
@@ -131,6 +145,7 @@ def write_downloads(frame: gpd.GeoDataFrame, collection: str, version: int,
                 pyogrio.write_dataframe(frame, tmp, driver=driver, layer=collection,
                                         layer_options=opts)
             os.replace(tmp, path)
+        checksum(path)
         result[fmt] = (f"downloads/{path.name}", path.stat().st_size)
     return result
 
@@ -234,6 +249,7 @@ def write_raster_layer(cog: str, collection: str, version: int, style: Style, si
 
             shutil.copyfile(cog, tmp)
         os.replace(tmp, tif)
+    checksum(tif)
     return RasterFiles(f"data/{png.name}", f"data/{grid.name}", [s, w, n, e],
                        [(float(v), c) for v, c in ramp], unit, name,
                        {"GeoTIFF (COG)": (f"downloads/{tif.name}", tif.stat().st_size)})

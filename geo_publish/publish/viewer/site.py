@@ -290,7 +290,7 @@ class SiteBuilder:
     def _index(self, layers: list[LayerView], static: dict[str, str]) -> None:
         from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-        from geo_publish.passport.dcat import license_url
+        from geo_publish.passport.licenses import license_url
 
         env = Environment(loader=FileSystemLoader(str(files("geo_publish.publish.viewer") / "templates")),
                           autoescape=select_autoescape(["html"]), keep_trailing_newline=True)

@@ -1,0 +1,209 @@
+"""The DCAT-AP catalogue at stable addresses, for the national portal to harvest:
+``/catalog`` (content negotiation: Turtle, RDF/XML, JSON-LD) and ``/catalog.ttl``, ``.rdf``,
+``.xml``, ``.jsonld``; ``?page=N`` pages of ``catalogue.page_size`` datasets, linked with hydra.
+
+What it says comes from the store (the published versions and their passports, read through the
+server's reader), the portal's accounts (who owns each layer) and the viewer site (the download
+files, their sizes and checksums). Each dataset's part of a page is kept, per serialisation,
+while what it says stays the same, and a page is assembled from the parts: rdflib takes some
+10 ms to describe one layer, so only what changed is described again. Whole pages are kept for a
+minute per worker, and dropped at once when anything is published or the site is rebuilt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from geo_publish import freshness
+from geo_publish.passport import dcat
+from geo_publish.serve.errors import BadRequest, NotAcceptable, NotFound
+from geo_publish.settings import Settings
+
+PATH = re.compile(r"^/catalog(?:\.([^/]*))?$")
+PARAMS = {"page", "f"}
+TTL = 60.0  # seconds a page is reused (freshness states change by the day)
+_ACCEPT = {"text/turtle": "ttl", "application/x-turtle": "ttl", "application/rdf+xml": "rdf",
+           "application/ld+json": "jsonld", "application/json": "jsonld",
+           "text/n3": "ttl", "application/xml": "rdf", "text/xml": "rdf"}
+# download format -> file extension in the viewer site's downloads folder
+_DOWNLOADS = {"GeoJSON": "geojson", "GeoPackage": "gpkg", "CSV": "csv", "GeoTIFF (COG)": "tif"}
+
+
+def negotiate(ext: str | None, params: dict[str, str], accept: str) -> str:
+    """The serialisation asked for: the extension, else ``f=``, else the Accept header (by
+    q-value; Turtle for */* and for browsers)."""
+    if ext is not None:
+        if ext not in dcat.SERIALISATIONS:
+            raise NotFound("the catalogue is at /catalog.ttl, /catalog.rdf (or .xml) and "
+                           "/catalog.jsonld, or /catalog with an Accept header")
+        return ext
+    if params.get("f"):
+        f = params["f"]
+        if f not in dcat.SERIALISATIONS:
+            raise BadRequest(f"f: the catalogue is offered as {', '.join(dcat.SERIALISATIONS)} (not {f!r})")
+        return f
+    if not accept.strip():
+        return "ttl"
+    ranked = []
+    for i, part in enumerate(accept.split(",")):
+        kind, _, rest = part.strip().partition(";")
+        q = 1.0
+        for p in rest.split(";"):
+            name, _, value = p.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        ranked.append((-q, i, kind.strip().lower()))
+    for q, _, kind in sorted(ranked):
+        if q == 0:
+            continue
+        if kind in _ACCEPT:
+            return _ACCEPT[kind]
+        if kind in ("*/*", "text/*", "application/*", "text/html", "application/xhtml+xml"):
+            return "ttl"
+    raise NotAcceptable("the catalogue is offered as text/turtle, application/rdf+xml and "
+                        "application/ld+json")
+
+
+class Catalogue:
+    """Builds and keeps the catalogue's pages for one server worker."""
+
+    def __init__(self, settings: Settings, base: str, reader: Any) -> None:
+        c = settings.catalogue
+        self.settings = settings
+        self.reader = reader
+        self.site = dcat.Site(base=base.rstrip("/"), title=c.title, description=c.description,
+                              publisher=c.publisher, publisher_email=c.publisher_email,
+                              homepage=f"{base.rstrip('/')}/site/")
+        self.site_dir = settings.path(settings.build_dir) / "site"
+        self.per_page = c.page_size
+        self._pages: dict[tuple[Any, ...], tuple[float, bytes]] = {}
+        self._parts: dict[tuple[str, ...], str] = {}
+        self._lock = threading.Lock()
+        self._channel: Any = None
+
+    # -- what the store says -----------------------------------------------------------------
+    def _rows(self) -> list[tuple[str, int, str, dict[str, Any]]]:
+        q = getattr(self.reader, "q", lambda name: name)
+        rows = self.reader.rows(
+            f"SELECT p.collection, v.version, v.created, v.passport FROM {q('gp_published')} p "
+            f"JOIN {q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version "
+            "ORDER BY p.collection", [])
+        return [(c, int(v), created, p if isinstance(p, dict) else json.loads(p))
+                for c, v, created, p in rows]
+
+    def _owners(self) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        """Who owns each layer, and the organisations (none when the portal was never used)."""
+        if self._channel is None:
+            from geo_publish.store import open_store
+
+            self._channel = open_store(self.settings).accounts(pooled=True)
+        return self._channel.owners(), {o["id"]: o for o in self._channel.orgs()}
+
+    def _downloads(self, cid: str, version: int) -> list[dcat.Download]:
+        out = []
+        for fmt, ext in _DOWNLOADS.items():
+            path = self.site_dir / "downloads" / f"{cid}.v{version}.{ext}"
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            out.append(dcat.Download(fmt, f"{self.site.base}/site/downloads/{path.name}", size,
+                                     _sidecar(path)))
+        return out
+
+    def entries(self, collections: list[str] | None = None) -> list[dcat.Entry]:
+        owners, orgs = self._owners()
+        out = []
+        for cid, version, created, passport in self._rows():
+            if collections is not None and cid not in collections:
+                continue
+            org = orgs.get(owners.get(cid, ""))
+            page = self.site_dir / f"layer-{cid}.html"
+            out.append(dcat.Entry(passport, version, created, org, self._downloads(cid, version),
+                                  f"{self.site.base}/site/{page.name}" if page.is_file() else None))
+        return out
+
+    # -- answers -------------------------------------------------------------------------------
+    def _part(self, entry: dcat.Entry, ext: str, at: datetime) -> str:
+        """One dataset's part of a page, kept while what it says stays the same (its version,
+        owner, downloads, and its freshness state of the day)."""
+        state = freshness.rate(entry.passport.get("update_frequency"), entry.published, at)["state"]
+        key = (ext, at.date().isoformat(), state, json.dumps(
+            [entry.passport, entry.version, entry.published, entry.org, entry.landing_page,
+             [dataclasses.astuple(d) for d in entry.downloads]], sort_keys=True, default=str))
+        with self._lock:
+            found = self._parts.get(key)
+        if found is None:
+            found = dcat.part(dcat.one(self.site, entry, at), ext)
+            with self._lock:
+                if len(self._parts) > 20_000:
+                    self._parts.clear()
+                self._parts[key] = found
+        return found
+
+    def page(self, ext: str, page: int, path_ext: str | None) -> bytes:
+        published = tuple(sorted(self.reader.all_published().items()))
+        key = (ext, page, path_ext, published, self._site_stamp())
+        now = time.monotonic()
+        with self._lock:
+            hit = self._pages.get(key)
+            if hit and now - hit[0] < TTL:
+                return hit[1]
+        entries = self.entries()
+        total = len(entries)
+        last = max(1, -(-total // self.per_page))
+        if page > last:
+            raise NotFound(f"page {page} of the catalogue does not exist (it has {last})")
+        suffix = f".{path_ext}" if path_ext else ""
+        chunk = entries[(page - 1) * self.per_page: page * self.per_page]
+        at = datetime.now(UTC)
+        # what the catalogue says of itself is the same on every page (a harvester merges them)
+        head = dcat.header(self.site, [e.collection for e in chunk],
+                           raster=any(e.raster for e in entries),
+                           modified=max((e.published for e in entries), default=None), total=total,
+                           page=page, per_page=self.per_page,
+                           page_url=f"{self.site.base}/catalog{suffix}?page={{}}")
+        body = dcat.document(ext, [dcat.part(head, ext)] + [self._part(e, ext, at) for e in chunk])
+        with self._lock:
+            if len(self._pages) > 256:
+                self._pages.clear()
+            self._pages[key] = (now, body)
+        return body
+
+    def one(self, cid: str, ext: str) -> bytes | None:
+        found = self.entries([cid])
+        return dcat.document(ext, [self._part(found[0], ext, datetime.now(UTC))]) if found else None
+
+    def _site_stamp(self) -> float:
+        """Changes when a new site (with new downloads) is swapped in."""
+        try:
+            return (self.site_dir / "index.html").stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def _sidecar(path: Path) -> str | None:
+    try:
+        text = path.with_name(path.name + ".sha256").read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    digest = text.split()[0] if text.split() else ""
+    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
+
+
+def parse_page(values: list[str]) -> int:
+    if not values:
+        return 1
+    if len(values) > 1 or not values[0].isdigit() or not 1 <= int(values[0]) <= 10**9:
+        raise BadRequest("page: a whole number from 1 (the catalogue's pages count from 1)")
+    return int(values[0])
