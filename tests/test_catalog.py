@@ -1,5 +1,5 @@
 """The DCAT-AP catalogue a national portal harvests, read from a live server on both stores:
-validated with pyshacl against the official DCAT-AP 3.0.1 shapes (kept in tests/data), walked
+validated with pyshacl against the official DCAT-AP 3.0.1 shapes (kept in tests/fixtures), walked
 through its hydra pages as ckanext-dcat and udata walk them, in every serialisation, with the
 downloads it describes fetched and checked against their sizes and checksums.
 
@@ -26,7 +26,7 @@ from gp_testlib import canonical_points
 from server_testlib import XSS, start, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPES = Path(__file__).parent / "data" / "dcat-ap-3.0.1"
+SHAPES = Path(__file__).parent / "fixtures" / "dcat-ap-3.0.1"
 DCAT = rdflib.Namespace("http://www.w3.org/ns/dcat#")
 DCT = rdflib.Namespace("http://purl.org/dc/terms/")
 FOAF = rdflib.Namespace("http://xmlns.com/foaf/0.1/")
