@@ -141,6 +141,24 @@ def test_a_report_reaches_the_responsible_person_and_the_public_list(channel) ->
     page = portal.session("alice@example.org").get(f"/publish/feedback/{fid}")
     assert page.status_code == 200 and XSS not in page.text and "&lt;img" in page.text
 
+    # the layer's public page of reports: status to the version that fixed it, the answer, no
+    # e-mail, no cookie; in the language asked for; JSON stays the default for scripts
+    for kw in ({"params": {"f": "html", "lang": "ru"}},
+               {"headers": {"Accept": "text/html,application/xhtml+xml", "Accept-Language": "ru"}}):
+        page = httpx.get(portal.url + "/feedback/shelters", **kw)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "set-cookie" not in page.headers
+        row = page.text[page.text.index(f'id="report-{fid}"'):]
+        row = row[:row.index("</tr>")]
+        assert "closed since Monday" in row and "&lt;img" in row and XSS not in page.text
+        assert "исправлено (v1)" in row and "Marked closed." in row and "Закрыто или перемещено" in row
+        assert "citizen@mail.example" not in page.text and "127.0.0" not in page.text
+        assert 'id="freshness" data-state="fresh"' in page.text and "dilnoza@mchs.example" in page.text
+    assert httpx.get(portal.url + "/feedback/shelters",
+                     headers={"Accept": "application/json, text/html"}).json()["collection"] == "shelters"
+    missing = httpx.get(portal.url + "/feedback/nothing", params={"f": "html"})
+    assert missing.status_code == 404 and str(portal.server.root) not in missing.text
+
 
 def json_text(doc: object) -> str:
     import json
@@ -247,6 +265,22 @@ def test_the_report_form_on_a_phone(channel, browser) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         card.screenshot(path=str(ARTIFACTS / "report-form-card-phone.png"))
         page.wait_for_function("document.querySelector('#layer-shelters .gp-open-reports').textContent !== '–'")
+        fresh = card.locator(".gp-freshness")
+        assert fresh.get_attribute("data-state") == "fresh" and "актуально" in fresh.inner_text()
+        assert card.locator(".gp-reports-link").get_attribute("href").endswith("/feedback/shelters?f=html")
+
+        # a card's freshness is asked of the API on each visit, not frozen at the build
+        def stale(route):
+            body = route.fetch().json()
+            body["freshness"]["state"] = "delinquent"
+            route.fulfill(json=body)
+
+        page.route("**/collections/shelters?f=json", stale)
+        page.reload()
+        page.wait_for_function(
+            "document.querySelector('#layer-shelters .gp-freshness').dataset.state === 'delinquent'")
+        assert "давно не обновлялось" in fresh.inner_text()
+        page.unroute("**/collections/shelters?f=json")
 
         page.goto(url + "/site/layer-shelters.html?lang=ru")
         page.wait_for_selector("html[data-gp-drawn]", state="attached", timeout=20_000)

@@ -791,6 +791,8 @@ class Portal:
         cid = request.path_params["cid"]
         check_collection_id(cid)
         if request.method == "GET":
+            if _wants_html(request):
+                return await run_in_threadpool(self._public_reports, request, cid)
             return JSONResponse(await run_in_threadpool(feedback.public, self.accounts, cid))
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "application/json":
@@ -806,6 +808,27 @@ class Portal:
         out = await run_in_threadpool(feedback.submit, self.settings, self.accounts, self.store,
                                       cid, data, self.address(request), self.settings.server.url or "")
         return JSONResponse(out, 201)
+
+    def _public_reports(self, request: Request, cid: str) -> Response:
+        """A layer's public page of reports: what was reported, its status (to the version that
+        fixed it) and the answer; never an e-mail. No session: a citizen's page sets no cookie."""
+        from geo_publish import freshness
+        from geo_publish.publish.viewer.i18n import UI
+
+        try:  # (the store's own message names its file: not for the public)
+            info = self.store.version(cid)
+            passport = self.store.passport(cid, info.version)
+        except NotFound:
+            raise NotFound(f"no published collection {cid!r}") from None
+        lang = pick(request.headers.get("accept-language", ""), request.query_params.get("lang"))
+        title = passport.get("title") or {}
+        html = self.env.get_template("public_reports.html").render(
+            lang=lang, langs=NAMES, t=lambda key: T[key][lang], ui=lambda key: UI[key][lang],
+            cid=cid, title=title.get(lang) or title.get("en") or cid, passport=passport,
+            fresh=freshness.rate(passport.get("update_frequency"), info.created),
+            data=feedback.public(self.accounts, cid))
+        return Response(html, media_type="text/html; charset=utf-8",
+                        headers={"cache-control": "no-cache", "vary": "Accept, Accept-Language"})
 
     def _feedback_row(self, who: Principal, fid: str) -> dict[str, Any]:
         row = self.accounts.feedback(fid)
@@ -878,6 +901,16 @@ _CODES = {400: "InvalidParameterValue", 401: "Unauthorized", 403: "Forbidden", 4
 _FEATURE_TYPES = ("application/geo+json", "application/json")
 _CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "OGC:CRS84")
 _CRS = re.compile(r"^[A-Za-z0-9:_.\- +=,]{1,100}$")
+
+
+def _wants_html(request: Request) -> bool:
+    """``f=html``, or a browser's Accept (HTML before JSON); scripts get JSON."""
+    f = request.query_params.get("f")
+    if f:
+        return f == "html"
+    accept = request.headers.get("accept", "").lower()
+    html, json_at = accept.find("text/html"), accept.find("json")
+    return html >= 0 and (json_at < 0 or html < json_at)
 
 
 def _options(data: dict[str, Any]) -> dict[str, str]:

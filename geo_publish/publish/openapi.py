@@ -274,6 +274,13 @@ def _public(summary: str, ok: str, status: str = "200") -> dict[str, Any]:
 
 def portal_paths() -> dict[str, Any]:
     """The token API for scripts: upload (resumable), job, report, publish, rollback, audit."""
+    paths = _portal_paths()
+    reports = paths["/feedback/{collectionId}"]["get"]["responses"]["200"]
+    reports["content"] = {**reports["content"], "text/html": {"schema": {"type": "string"}}}
+    return paths
+
+
+def _portal_paths() -> dict[str, Any]:
     offset = {"Upload-Offset": {"schema": _I, "description": "bytes the server has"}}
     return {
         "/publish/api/uploads": {
@@ -326,8 +333,12 @@ def portal_paths() -> dict[str, Any]:
         },
         "/feedback/{collectionId}": {
             "get": {**_public("A layer's problem reports (no e-mails), the number open and the "
-                              "median time to a first answer", "The reports"),
-                    "parameters": [_CID]},
+                              "median time to a first answer; f=html (or a browser's Accept) "
+                              "gives the layer's public page of reports", "The reports"),
+                    "parameters": [_CID, {"name": "f", "in": "query", "required": False,
+                                          "schema": {"type": "string", "enum": ["json", "html"]}},
+                                   {"name": "lang", "in": "query", "required": False,
+                                    "schema": {"type": "string", "enum": ["en", "ru", "uz"]}}]},
             "post": {**_public("Report a problem: category, text, optional e-mail, feature and point",
                                "Received", status="201"), "parameters": [_CID],
                      "requestBody": {"required": True, "content": {

@@ -68,6 +68,16 @@ UI: dict[str, dict[str, str]] = {
     "median_answer": {"en": "median time to an answer", "ru": "медианное время ответа",
                       "uz": "javobning o'rtacha vaqti"},
     "hours": {"en": "h", "ru": "ч", "uz": "soat"},
+    "see_reports": {"en": "Reports and answers", "ru": "Сообщения и ответы",
+                    "uz": "Xabarlar va javoblar"},
+    "freshness": {"en": "Freshness", "ru": "Актуальность", "uz": "Dolzarblik"},
+    "fresh_fresh": {"en": "up to date", "ru": "актуально", "uz": "dolzarb"},
+    "fresh_due": {"en": "update due", "ru": "пора обновить", "uz": "yangilash vaqti keldi"},
+    "fresh_overdue": {"en": "overdue", "ru": "просрочено", "uz": "muddati o'tgan"},
+    "fresh_delinquent": {"en": "long overdue", "ru": "давно не обновлялось",
+                         "uz": "uzoq vaqtdan beri yangilanmagan"},
+    "fresh_unknown": {"en": "no schedule", "ru": "без графика", "uz": "jadvalsiz"},
+    "as_of": {"en": "as of", "ru": "на", "uz": "holatiga ko'ra"},
 }
 
 FREQUENCY = {

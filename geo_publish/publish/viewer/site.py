@@ -17,10 +17,12 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from geo_publish import freshness
 from geo_publish.manifest import load_manifest
 from geo_publish.publish.viewer import assets, data, i18n
 from geo_publish.publish.viewer.style import PopupField, Style, check_style, load_style
@@ -38,6 +40,7 @@ class LayerView:
     count: int
     bbox: list[float] | None
     version: int
+    created: str = ""  # when this version was published: the freshness clock
 
     def js(self) -> dict[str, Any]:
         """What viewer.js needs to draw the layer (values are text for textContent)."""
@@ -183,7 +186,7 @@ class SiteBuilder:
                     rfiles = data.write_raster_layer(info.layer, cid, info.version, style, self.site)
                     self._remember(stem, key, dataclasses.asdict(rfiles))
                 out.append(LayerView(cid, store.passport(cid), style, rfiles, 0, info.bbox,
-                                     info.version))
+                                     info.version, info.created))
                 continue
             if cached is not None:
                 fields, styled = cached["fields"], Style(**cached["style"])
@@ -191,7 +194,7 @@ class SiteBuilder:
                 out.append(LayerView(cid, store.passport(cid), styled,
                                      data.LayerFiles(**{**cached["files"], "downloads": {
                                          k: tuple(v) for k, v in cached["files"]["downloads"].items()}}),
-                                     info.feature_count, info.bbox, info.version))
+                                     info.feature_count, info.bbox, info.version, info.created))
                 continue
             frame = store.read(cid)
             fields = [c for c in frame.columns if c != frame.geometry.name]
@@ -204,7 +207,7 @@ class SiteBuilder:
             self._remember(stem, key, {"fields": fields, "style": style.model_dump(mode="json"),
                                        "files": dataclasses.asdict(layer_files)})
             out.append(LayerView(cid, store.passport(cid), style, layer_files, info.feature_count,
-                                 info.bbox, info.version))
+                                 info.bbox, info.version, info.created))
         return out
 
     def build(self) -> Path:
@@ -321,6 +324,9 @@ class SiteBuilder:
                 "passport_url": f"{self.api}/passports/{layer.id}.json",
                 "report_url": f"{self.api}/reports/{layer.id}.html",
                 "feedback": f"{self.api}/feedback/{layer.id}" if self.live else None,
+                # rated when the site is built; a live site asks the API again on each visit
+                "freshness": freshness.rate(p.get("update_frequency"), layer.created or None)["state"],
+                "built": datetime.now(UTC).date().isoformat(),
             })
         html = env.get_template("index.html").render(
             layers=cards, ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,

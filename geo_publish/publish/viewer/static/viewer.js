@@ -178,6 +178,21 @@
           " · " + tr(words.median_answer, lang) + " " + d.median_hours_to_answer + " " + tr(words.hours, lang));
       }).catch(function () { /* the API is not reachable: the card says nothing */ });
     });
+    document.querySelectorAll(".gp-freshness[data-collection]").forEach(function (dd) {
+      /* the state the site was built with may be stale by now: ask the API */
+      fetch(dd.getAttribute("data-collection") + "?f=json").then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (d) {
+        var state = d && d.freshness && d.freshness.state;
+        if (!state || !words["fresh_" + state]) return;
+        dd.setAttribute("data-state", state);
+        dd.querySelectorAll("b [data-l]").forEach(function (span) {
+          span.textContent = words["fresh_" + state][span.getAttribute("data-l")] || "";
+        });
+        var when = dd.querySelector("time");
+        if (when) when.textContent = new Date().toISOString().slice(0, 10);
+      }).catch(function () { /* offline: the built state stays */ });
+    });
     var input = document.getElementById("gp-search");
     var cards = document.querySelectorAll("[data-search]");
     var none = document.getElementById("gp-no-match");
