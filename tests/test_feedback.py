@@ -230,6 +230,30 @@ def test_an_smtp_outage_loses_no_mail_and_sends_none_twice(channel) -> None:
     assert done.returncode == 0 and "0 waiting" in done.stdout
 
 
+def test_a_long_job_does_not_hold_the_mail_up(channel) -> None:
+    """``serve`` sends mail from a process of its own: with the job runner held (as a long
+    ingest holds it), a report's mail still goes out."""
+    import os
+    import signal
+
+    from gp_testlib import child_pids
+
+    portal, inbox = channel
+    children = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                for pid in child_pids(portal.server.proc.pid)}
+    runner = [pid for pid, cmd in children.items() if b"--jobs-only" in cmd]
+    sender = [pid for pid, cmd in children.items() if b"--mail-only" in cmd]
+    assert len(runner) == 1 and len(sender) == 1, children
+    os.kill(runner[0], signal.SIGSTOP)
+    try:
+        fid = _from("127.0.0.12").post(portal.url + "/feedback/shelters", json={
+            "category": "other", "text": "sent while a job runs"}).json()["id"]
+        assert wait_for(lambda: any(m["Message-ID"] == f"<report.{fid}@geo-publish>"
+                                    for m in inbox.to("dilnoza@mchs.example")), timeout=30)
+    finally:
+        os.kill(runner[0], signal.SIGCONT)
+
+
 def test_mail_password_must_come_from_the_environment(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yml"
     cfg.write_text("mail: {host: smtp.example, password: hunter2hunter2}\n")

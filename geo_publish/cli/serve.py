@@ -79,13 +79,16 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     click.echo(f"serving {url} (OGC API at /, map viewer at {url}/site/, publishing portal at "
                f"{url}/publish/) with {workers} worker(s); Ctrl-C stops", err=True)
     builder = site_builder.start(config_path.resolve(), public_url)
-    # the portal's ingest jobs, outside the serving workers (more: python -m geo_publish.portal.runner)
-    runner = site_builder.spawn("geo_publish.portal.runner", str(config_path.resolve()))
+    # the portal's ingest jobs, outside the serving workers (more: python -m geo_publish.portal.runner),
+    # and the mail outbox in a process of its own, so that a long ingest does not hold mail up
+    runner = site_builder.spawn("geo_publish.portal.runner", "--jobs-only", str(config_path.resolve()))
+    sender = site_builder.spawn("geo_publish.portal.runner", "--mail-only", str(config_path.resolve()))
     try:
         uvicorn.run("geo_publish.serve.wiring:create_app", factory=True, host=host, port=port,
                     workers=workers, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=5)
     finally:
+        site_builder.stop(sender)
         site_builder.stop(runner)
         site_builder.stop(builder)
 

@@ -1,5 +1,5 @@
-"""The job runner: ingests uploaded files as drafts, outside the serving workers, and sends
-the mail outbox between jobs.
+"""The job runner: ingests uploaded files as drafts, outside the serving workers; and the mail
+sender, which delivers the outbox (``--jobs-only`` and ``--mail-only`` split the two).
 
 Jobs are rows in the store (``gp_jobs``), so they survive a restart and several servers can
 share one queue: a runner claims the oldest queued job with a conditional UPDATE, runs the same
@@ -7,8 +7,9 @@ share one queue: a runner claims the oldest queued job with a conditional UPDATE
 records the report, the problems' map and the diff against the published version. A job left
 ``running`` by a runner that died is queued again when a runner starts.
 
-``geo-publish serve`` starts one runner at a lower priority; ``python -m
-geo_publish.portal.runner CONFIG`` starts more.
+``geo-publish serve`` starts one job runner and one mail sender, at a lower priority (a long
+ingest would otherwise hold the mail up); ``python -m geo_publish.portal.runner CONFIG`` starts a
+process that does both, ``--jobs-only`` more runners.
 """
 
 from __future__ import annotations
@@ -126,7 +127,10 @@ def run_job(settings: Settings, accounts: Accounts, job: dict[str, Any]) -> None
                         total=report.counts.read, message="", result=result)
 
 
-def run(config: Path, interval: float = 0.5, once: bool = False) -> None:
+def run(config: Path, interval: float = 0.5, once: bool = False, jobs: bool = True,
+        outbox: bool = True) -> None:
+    """Run jobs (``jobs``) and send the outbox (``outbox``) until SIGTERM. ``serve`` runs the
+    two in separate processes, so that mail is not held up while a long ingest runs."""
     from geo_publish.settings import load_settings
     from geo_publish.store.location import Source
 
@@ -143,17 +147,23 @@ def run(config: Path, interval: float = 0.5, once: bool = False) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    requeued = accounts.requeue(worker_alive)
-    if requeued:
-        LOG.warning("geo-publish: %d interrupted job(s) queued again", requeued)
+    if jobs:
+        requeued = accounts.requeue(worker_alive)
+        if requeued:
+            LOG.warning("geo-publish: %d interrupted job(s) queued again", requeued)
     last_mail = 0.0
     while not stopping:
-        if time.monotonic() - last_mail >= MAIL_EVERY:  # the outbox, between jobs
+        if outbox and time.monotonic() - last_mail >= MAIL_EVERY:  # the outbox, between jobs
             last_mail = time.monotonic()
             try:
                 mail.deliver(settings, accounts)
             except GeoPublishError as err:
                 LOG.error("geo-publish: outbox unavailable: %s", err.one_line())
+        if not jobs:
+            if once:
+                return
+            time.sleep(MAIL_EVERY)
+            continue
         try:
             job = accounts.claim_job(name)
         except GeoPublishError as err:
@@ -175,4 +185,5 @@ def run(config: Path, interval: float = 0.5, once: bool = False) -> None:
 if __name__ == "__main__":
     logging.basicConfig(format="%(message)s")
     args = sys.argv[1:]
-    run(Path(args[-1]), once="--once" in args)
+    run(Path(args[-1]), once="--once" in args, jobs="--mail-only" not in args,
+        outbox="--jobs-only" not in args)
