@@ -246,7 +246,7 @@ def test_a_long_job_does_not_hold_the_mail_up(channel) -> None:
     assert len(runner) == 1 and len(sender) == 1, children
     os.kill(runner[0], signal.SIGSTOP)
     try:
-        fid = _from("127.0.0.12").post(portal.url + "/feedback/shelters", json={
+        fid = _from("127.0.0.16").post(portal.url + "/feedback/shelters", json={
             "category": "other", "text": "sent while a job runs"}).json()["id"]
         assert wait_for(lambda: any(m["Message-ID"] == f"<report.{fid}@geo-publish>"
                                     for m in inbox.to("dilnoza@mchs.example")), timeout=30)
