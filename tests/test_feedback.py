@@ -312,7 +312,11 @@ def test_the_report_form_on_a_phone(channel, browser) -> None:
         page.evaluate("""() => { const s = geoPublish.state, l = s.layers[0];
             s.map.setView([l.points[5], l.points[4]], 14, {animate: false}); }""")
         page.wait_for_timeout(300)
-        page.locator(".leaflet-marker-icon").first.click(force=True)
+        inside = page.evaluate("""() => [...document.querySelectorAll('.leaflet-marker-icon')]
+            .findIndex(e => { const r = e.getBoundingClientRect();
+                return r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight; })""")
+        assert inside >= 0
+        page.locator(".leaflet-marker-icon").nth(inside).click(force=True)
         page.wait_for_selector(".leaflet-popup-content .gp-report-open", timeout=5000)
         page.locator(".leaflet-popup-content .gp-report-open").click()
         page.locator(".leaflet-popup-content textarea[name=text]").fill("Wrong place: it is across the road")
