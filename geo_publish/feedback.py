@@ -84,11 +84,9 @@ def submit(settings: Settings, channel: Channel, store: Any, collection: str, da
     info = store.version(collection)  # NotFound: no such published layer
     now = time.time()
     window = settings.feedback.window_minutes * 60
-    key = f"feedback:{address}"
-    if channel.failures(key, now - window) >= settings.feedback.per_address:
+    if not channel.take({f"feedback:{address}": settings.feedback.per_address}, now, now - window):
         raise TooMany(f"at most {settings.feedback.per_address} reports per "
                       f"{settings.feedback.window_minutes:g} minutes from one address")
-    channel.fail(key, now)
     fid = channel.add_feedback(collection, info.version, feature, category, text, email, lon, lat, address)
     passport = store.passport(collection)
     contact = (passport.get("responsible") or {}).get("email")

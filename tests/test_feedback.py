@@ -200,10 +200,19 @@ def test_one_address_is_limited_and_others_still_get_through(channel) -> None:
     statuses = [flood.post(url, json={"category": "other", "text": f"flood {i}"}).status_code
                 for i in range(40)]
     assert statuses[:5] == [201] * 5 and set(statuses[5:]) == {429}
+    # at once, the limit holds too: it is taken atomically, not checked then counted
+    from concurrent.futures import ThreadPoolExecutor
+
+    burst = _from("127.0.0.17")
+    with ThreadPoolExecutor(16) as pool:
+        at_once = list(pool.map(lambda i: burst.post(url, json={
+            "category": "other", "text": f"burst {i}"}).status_code, range(32)))
+    assert sorted(at_once) == [201] * 5 + [429] * 27
     other = _from("127.0.0.14")
     assert other.post(url, json={"category": "missing_feature", "text": "A new shelter at school 5"}).status_code == 201
     stored = [x for x in httpx.get(url).json()["reports"] if x["text"].startswith("flood")]
     assert len(stored) == 5
+    assert len([x for x in httpx.get(url).json()["reports"] if x["text"].startswith("burst")]) == 5
     # the outbox holds one message per accepted report, no more
     outbox = portal.accounts().outbox()
     assert sum("flood" in m["body"] for m in outbox) == 5

@@ -264,6 +264,28 @@ def test_login_is_throttled_per_account(portal: Portal) -> None:
     portal.accounts().forget_failures("account:anna@example.org")
 
 
+def test_a_burst_of_guesses_gets_no_more_tries_than_guesses_one_by_one(portal: Portal) -> None:
+    """Sixteen wrong passwords at once for one account: five are checked, the rest refused
+    before their password is (the limit is taken atomically, not checked then counted)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = httpx.Client(base_url=portal.url, timeout=60,
+                          transport=httpx.HTTPTransport(local_address="127.0.0.22"))
+    csrf = csrf_of(client.get("/publish/login").text)
+
+    def guess(i: int) -> int:
+        return client.post("/publish/login", data={"csrf": csrf, "email": "anna@example.org",
+                                                   "password": f"guess {i} {secrets.token_hex(3)}"}).status_code
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            statuses = sorted(pool.map(guess, range(16)))
+        assert statuses == [401] * 5 + [429] * 11
+    finally:
+        portal.accounts().forget_failures("account:anna@example.org")
+        portal.accounts().forget_failures("address:127.0.0.22")
+
+
 def test_script_and_traversal_in_names_are_text(portal: Portal) -> None:
     alice = portal.api("alice")
     name = f"../../{XSS}<script>alert(1)</script>.geojson"

@@ -98,8 +98,9 @@ def login(accounts: Accounts, email: str, password: str, address: str) -> Princi
     t = time.time()
     since = t - THROTTLE_WINDOW
     keys = (f"account:{email.strip().lower()}", f"address:{address}")
-    if (accounts.failures(keys[0], since) >= MAX_FAILURES_ACCOUNT
-            or accounts.failures(keys[1], since) >= MAX_FAILURES_ADDRESS):
+    # each attempt counts as a failure before the password is checked (atomically, so a burst
+    # of guesses at once gets no more tries than guesses one by one), taken back if it is right
+    if not accounts.take({keys[0]: MAX_FAILURES_ACCOUNT, keys[1]: MAX_FAILURES_ADDRESS}, t, since):
         raise Refused(429, "too many failed sign-ins; try again in 15 minutes")
     user = accounts.user_by_email(email.strip())
     try:
@@ -107,10 +108,9 @@ def login(accounts: Accounts, email: str, password: str, address: str) -> Princi
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None or user["disabled"]:
-        for key in keys:
-            accounts.fail(key, t)
         raise Refused(401, "wrong e-mail or password")
     accounts.forget_failures(keys[0])
+    accounts.release(keys[1], t)
     accounts.forget_failures("", before=since)  # old entries of everyone
     if _hasher.check_needs_rehash(user["password"]):
         accounts.set_password(user["id"], _hasher.hash(password))

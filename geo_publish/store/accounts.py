@@ -296,14 +296,47 @@ class Accounts:
         return self.run("SELECT a.*, u.email FROM {s}gp_audit a LEFT JOIN {s}gp_users u "
                         f"ON u.id = a.user_id {where} ORDER BY a.seq DESC LIMIT ?", (*args, limit))
 
-    # -- failed logins -------------------------------------------------------------------------
-    def fail(self, key: str, at: float) -> None:
-        self.run("INSERT INTO {s}gp_failures VALUES (?, ?)", (key, at))
+    # -- rate limits: failed sign-ins, reports per address ---------------------------------------
+    def take(self, limits: dict[str, int], at: float, since: float) -> bool:
+        """Count one more hit (at ``at``) against each key, if every key has had fewer than its
+        limit since ``since``; else count nothing and return False. Atomic (a lock per key on
+        PostgreSQL, the write lock on SQLite): sixteen requests at once cannot all pass a check
+        that only one of them should. A key's hits older than ``since`` are dropped."""
+        self._check(tuple(limits))
+        count = self._sql("SELECT count(*) FROM {s}gp_failures WHERE key = ? AND at > ?")
+        insert = self._sql("INSERT INTO {s}gp_failures VALUES (?, ?)")
+        prune = self._sql("DELETE FROM {s}gp_failures WHERE key = ? AND at <= ?")
+        with self._conn() as conn:
+            if not self._ready:
+                self._setup(conn)
+            if self.dialect == "postgres":
+                with conn.transaction():
+                    for key in sorted(limits):  # in one order: two takes cannot deadlock
+                        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+                    return self._take(conn, limits, at, since, count, insert, prune)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                ok = self._take(conn, limits, at, since, count, insert, prune)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return ok
 
-    def failures(self, key: str, since: float) -> int:
-        row = self.one("SELECT count(*) AS n FROM {s}gp_failures WHERE key = ? AND at > ?",
-                       (key, since))
-        return int(row["n"]) if row else 0
+    @staticmethod
+    def _take(conn: Any, limits: dict[str, int], at: float, since: float, count: str, insert: str,
+              prune: str) -> bool:
+        for key, limit in limits.items():
+            conn.execute(prune, (key, since))
+            if conn.execute(count, (key, since)).fetchone()[0] >= limit:
+                return False
+        for key in limits:
+            conn.execute(insert, (key, at))
+        return True
+
+    def release(self, key: str, at: float) -> None:
+        """Take back the hit ``take`` counted at ``at`` (a sign-in that succeeded)."""
+        self.run("DELETE FROM {s}gp_failures WHERE key = ? AND at = ?", (key, at))
 
     def forget_failures(self, key: str, before: float | None = None) -> None:
         if before is None:
