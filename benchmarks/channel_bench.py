@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from portal_bench import gp, make_points, serve, wrk  # noqa: E402
-from serve_bench import free_port, stop  # noqa: E402
+from serve_bench import free_port, stop, wait  # noqa: E402
 
 LANGS = {"en": "Shelters of district {i}", "ru": "Убежища района {i}", "uz": "{i}-tuman boshpanalari"}
 
@@ -92,16 +92,51 @@ def make_layers(root: Path, n: int) -> Path:
     return config
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds used by ``pid`` and its descendants."""
+    total, todo = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
+        except OSError:
+            continue
+    return total
+
+
+def settle(proc: subprocess.Popen[bytes], timeout: float = 900) -> float:
+    """Wait until the server's processes are idle (the site builder done): less than 0.1 CPU
+    second in 2 s. Returns the seconds waited."""
+    t = time.monotonic()
+    before = _cpu(proc.pid)
+    while time.monotonic() - t < timeout:
+        time.sleep(2)
+        now = _cpu(proc.pid)
+        if now - before < 0.1:
+            break
+        before = now
+    return time.monotonic() - t
+
+
 def bench_catalog(work: Path, layers: int) -> None:
     print(f"catalog: {layers} layers, 2 workers, pages of 100 datasets")
     config = make_layers(work / "catalog", layers)
     port = free_port()
     t = time.perf_counter()
-    proc = serve(config, port)
+    log = open(config.parent / "server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "geo_publish", "--config", str(config), "serve",
+                             "--port", str(port), "--workers", "2"], stdout=log,
+                            stderr=subprocess.STDOUT, cwd=config.parent, start_new_session=True)
+    wait(f"http://127.0.0.1:{port}/conformance", proc, timeout=1800)
     print(f"  server up (site with every layer's downloads built) in {time.perf_counter() - t:.0f} s")
     base = f"http://127.0.0.1:{port}"
+    print(f"  idle after another {settle(proc):.0f} s (the site builder's live rebuild)")
     try:
-        client = httpx.Client(timeout=120)
+        client = httpx.Client(timeout=120, headers={"Accept-Encoding": "identity"})
         rows = []
         for ext in ("ttl", "rdf", "jsonld"):
             first = [timed(client, f"{base}/catalog.{ext}")[0] for _ in range(2)]  # each worker once
@@ -111,8 +146,10 @@ def bench_catalog(work: Path, layers: int) -> None:
         # a new version of one layer: the page is assembled again from the other layers' parts
         src = work / "catalog" / "sources" / "layer0000.geojson"
         gp(config, "ingest", str(src), "--collection", "layer0000")
+        time.sleep(3)  # the workers see the new version (their configuration is regenerated)
         after = {ext: [timed(client, f"{base}/catalog.{ext}")[0] for _ in range(2)]
                  for ext in ("ttl", "rdf", "jsonld")}
+        print(f"  (the site builder's rebuild after the new version: idle after {settle(proc):.0f} s)")
         anchor_url = f"{base}/collections/catalogue/items?limit=100&f=json"
         anchor = [timed(client, anchor_url)[0] for _ in range(100)]
         n_anchor = len(client.get(anchor_url).json()["features"])

@@ -89,7 +89,7 @@ class Catalogue:
         self._pages: dict[tuple[Any, ...], tuple[float, bytes]] = {}
         self._parts: dict[tuple[str, ...], str] = {}
         self._lock = threading.Lock()
-        self._channel: Any = None
+        self._accounts_ready = False
 
     # -- what the store says -----------------------------------------------------------------
     def _rows(self) -> list[tuple[str, int, str, dict[str, Any]]]:
@@ -102,12 +102,18 @@ class Catalogue:
                 for c, v, created, p in rows]
 
     def _owners(self) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
-        """Who owns each layer, and the organisations (none when the portal was never used)."""
-        if self._channel is None:
+        """Who owns each layer, and the organisations, through the reader's kept connection (a
+        new connection to a GeoPackage of hundreds of layers costs tens of milliseconds)."""
+        if not self._accounts_ready:  # the portal's tables, made if the portal was never used
             from geo_publish.store import open_store
 
-            self._channel = open_store(self.settings).accounts(pooled=True)
-        return self._channel.owners(), {o["id"]: o for o in self._channel.orgs()}
+            open_store(self.settings).accounts(pooled=True).orgs()
+            self._accounts_ready = True
+        q = getattr(self.reader, "q", lambda name: name)
+        owners = {c: o for c, o in self.reader.rows(f"SELECT collection, org_id FROM {q('gp_owners')}", [])}
+        orgs = {i: {"id": i, "name": n, "email": e}
+                for i, n, e in self.reader.rows(f"SELECT id, name, email FROM {q('gp_orgs')}", [])}
+        return owners, orgs
 
     def _downloads(self, cid: str, version: int) -> list[dcat.Download]:
         out = []
