@@ -207,6 +207,15 @@ def test_bad_requests_get_a_clear_4xx(server, path, params, headers, status) -> 
     assert r.json()["description"] and "Traceback" not in r.text
 
 
+def test_the_landing_page_links_the_catalogue(server) -> None:
+    links = server.get("/", params={"f": "json"}).json()["links"]
+    found = {link["type"]: link["href"] for link in links if "DCAT" in link.get("title", "")}
+    assert found == {"text/turtle": f"{server.url}/catalog.ttl",
+                     "application/rdf+xml": f"{server.url}/catalog.rdf",
+                     "application/ld+json": f"{server.url}/catalog.jsonld"}
+    assert all(server.get(href[len(server.url):]).status_code == 200 for href in found.values())
+
+
 def test_paging_as_harvesters_follow_it(server) -> None:
     _, pages = walk(server, "jsonld")
     ids: list[str] = []

@@ -323,6 +323,8 @@ class GeoPublishApp:
         rewrite = None
         if method == "GET" and path.rstrip("/") == "/conformance":
             rewrite = self._conformance
+        elif method == "GET" and path in ("", "/") and self._wants_json(params, headers):
+            rewrite = self._landing
         elif method == "GET" and match and match.group(2) is None and self._wants_json(params, headers):
             cid = match.group(1)
             rewrite = lambda body: self._with_passport(cid, body)  # noqa: E731
@@ -443,6 +445,21 @@ class GeoPublishApp:
         classes = [c for c in doc.get("conformsTo", []) if c not in NOT_IMPLEMENTED]
         part4 = PART4 if any(map(self._editable, self.runtime.feature_collections)) else []
         doc["conformsTo"] = sorted(set(classes) | set(IMPLEMENTED) | set(part4))
+        return json.dumps(doc).encode()
+
+    def _landing(self, body: bytes) -> bytes:
+        """The landing page links the DCAT-AP catalogue, for harvesters that start there."""
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return body
+        base = self.runtime.config.get("server", {}).get("url", "")
+        doc.setdefault("links", []).extend(
+            {"rel": "describedby", "type": media, "title": f"DCAT-AP catalogue ({name})",
+             "href": f"{base}/catalog.{ext}"}
+            for ext, name, media in (("ttl", "Turtle", "text/turtle"),
+                                     ("rdf", "RDF/XML", "application/rdf+xml"),
+                                     ("jsonld", "JSON-LD", "application/ld+json")))
         return json.dumps(doc).encode()
 
     def _with_passport(self, cid: str, body: bytes) -> bytes:
