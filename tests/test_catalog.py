@@ -207,6 +207,35 @@ def test_bad_requests_get_a_clear_4xx(server, path, params, headers, status) -> 
     assert r.json()["description"] and "Traceback" not in r.text
 
 
+@pytest.mark.parametrize("ext", sorted(FORMATS))
+def test_pages_joined_from_kept_parts_are_the_whole_graph(server, ext) -> None:
+    """The server joins a page from each layer's kept part (dcat.part, dcat.document): the
+    same graph as the page described in one piece (dcat.catalog)."""
+    from datetime import UTC, datetime
+
+    from rdflib.compare import isomorphic
+
+    from geo_publish.passport import dcat
+    from geo_publish.serve.catalog import Catalogue
+    from geo_publish.serve.readers import reader
+    from geo_publish.settings import load_settings
+    from geo_publish.store.location import Source
+
+    settings = load_settings(server.config)
+    Source.export_dsn(settings)
+    cat = Catalogue(settings, server.url, reader(Source.of(settings).data))
+    entries, at = cat.entries(), datetime.now(UTC)
+    url = f"{server.url}/catalog.{ext}?page={{}}"
+    whole = dcat.catalog(cat.site, entries[:PAGE], total=len(entries), page=1, per_page=PAGE,
+                         page_url=url, at=at)
+    head = dcat.header(cat.site, [e.collection for e in entries[:PAGE]],
+                       raster=any(e.raster for e in entries[:PAGE]),
+                       modified=max(e.published for e in entries[:PAGE]), total=len(entries),
+                       page=1, per_page=PAGE, page_url=url)
+    joined = dcat.document(ext, [dcat.part(head, ext)] + [cat._part(e, ext, at) for e in entries[:PAGE]])
+    assert isomorphic(graph_of(joined, ext), whole)
+
+
 def test_the_landing_page_links_the_catalogue(server) -> None:
     links = server.get("/", params={"f": "json"}).json()["links"]
     found = {link["type"]: link["href"] for link in links if "DCAT" in link.get("title", "")}

@@ -237,7 +237,7 @@ def dataset(g: Graph, site: Site, entry: Entry, at: datetime | None = None) -> U
     """Add one published layer, as a ``dcat:Dataset`` with its distributions, to ``g``."""
     p = entry.passport
     cid = entry.collection
-    ds = URIRef(f"{site.base}/collections/{cid}")
+    ds = dataset_iri(site, cid)
     g.add((ds, RDF.type, DCAT.Dataset))
     g.add((ds, DCTERMS.identifier, Literal(cid)))
     title = {k: v for k, v in (p.get("title") or {}).items() if v} or {"en": cid}
@@ -383,8 +383,9 @@ def header(site: Site, collections: list[str], *, raster: bool, modified: str | 
     datasets = [dataset_iri(site, c) for c in collections]
     for ds in datasets:
         g.add((cat, DCAT.dataset, ds))
-    if _when(modified) is not None:
-        g.add((cat, DCTERMS.modified, _when(modified)))
+    when = _when(modified)
+    if when is not None:
+        g.add((cat, DCTERMS.modified, when))
     g.add((cat, DCAT.service, service(g, site, datasets, raster)))
     _paging(g, cat, total=total, page=page, per_page=per_page, page_url=page_url)
     return g
