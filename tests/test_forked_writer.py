@@ -87,26 +87,47 @@ def _source(tmp_path: Path, n: int = 3000) -> Path:
     return path
 
 
+_PROBE = textwrap.dedent("""
+    import sys
+    from geo_publish.store import forked
+    real = forked.ForkedSink.__init__
+    def spy(self, target):
+        real(self, target)
+        print("writer child", self.pid, file=sys.stderr)
+    forked.ForkedSink.__init__ = spy
+    from geo_publish.cli.main import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def _ingest_in_a_new_process(root: Path, src: Path) -> str:
+    """One ingest per process, as a GIS officer runs it; its stderr."""
+    (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    env = {k: v for k, v in os.environ.items() if k != "GEO_PUBLISH_NO_FORK"}
+    proc = subprocess.run([sys.executable, "-c", _PROBE, "--config", str(root / "config.yml"),
+                           "ingest", str(src), "--collection", "parcels"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stderr
+
+
 def test_forked_and_in_process_writes_are_identical(tmp_path, monkeypatch, request):
+    # the forked run is a process of its own: this one may hold threads of earlier tests (a
+    # PostGIS pool), and the writer is only forked from a process with one Python thread
     src = _source(tmp_path)
-    results = {}
-    for mode in ("forked", "in-process"):
-        (tmp_path / mode).mkdir()
-        project = new_project(tmp_path / mode, "geopackage", request)
-        if mode == "in-process":
-            monkeypatch.setenv("GEO_PUBLISH_NO_FORK", "1")
-        calls = []
-        real = forked.ForkedSink.__init__
-
-        def spy(self, target, _real=real, _calls=calls):
-            _calls.append(1)
-            _real(self, target)
-
-        monkeypatch.setattr(forked.ForkedSink, "__init__", spy)
-        assert project.run("ingest", str(src), "--collection", "parcels") == 0
-        assert len(calls) == (1 if mode == "forked" else 0)
-        results[mode] = published(project, "parcels")
-    a, b = results["forked"], results["in-process"]
+    (tmp_path / "forked").mkdir()
+    assert "writer child" in _ingest_in_a_new_process(tmp_path / "forked", src)
+    (tmp_path / "in-process").mkdir()
+    project = new_project(tmp_path / "in-process", "geopackage", request)
+    monkeypatch.setenv("GEO_PUBLISH_NO_FORK", "1")
+    calls = []
+    real = forked.ForkedSink.__init__
+    monkeypatch.setattr(forked.ForkedSink, "__init__",
+                        lambda self, target: (calls.append(1), real(self, target)))
+    assert project.run("ingest", str(src), "--collection", "parcels") == 0
+    assert calls == []
+    a = published(new_project(tmp_path / "forked", "geopackage", request), "parcels")
+    b = published(project, "parcels")
     assert len(a) == len(b) == 3000
     assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
     assert (shapely.to_wkb(a.geometry.array) == shapely.to_wkb(b.geometry.array)).all()
@@ -115,23 +136,7 @@ def test_forked_and_in_process_writes_are_identical(tmp_path, monkeypatch, reque
 def test_cli_process_writes_from_a_child(tmp_path):
     """One ingest per process, as a GIS officer runs it: the writer is a child process."""
     src = _source(tmp_path)
-    (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
-    probe = textwrap.dedent("""
-        import sys
-        from geo_publish.store import forked
-        real = forked.ForkedSink.__init__
-        def spy(self, target):
-            real(self, target)
-            print("writer child", self.pid, file=sys.stderr)
-        forked.ForkedSink.__init__ = spy
-        from geo_publish.cli.main import main
-        sys.exit(main(sys.argv[1:]))
-    """)
-    proc = subprocess.run([sys.executable, "-c", probe, "--config", str(tmp_path / "config.yml"),
-                           "ingest", str(src), "--collection", "parcels"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "writer child" in proc.stderr
+    assert "writer child" in _ingest_in_a_new_process(tmp_path, src)
     import sqlite3
 
     with sqlite3.connect(tmp_path / "data" / "store.gpkg") as c:

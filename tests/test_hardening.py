@@ -5,10 +5,12 @@ a 4xx with a one-line reason, and the store and the answers afterwards are uncha
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import geopandas as gpd
@@ -225,15 +227,26 @@ def test_serve_stops_on_sigterm_within_10_s(tmp_path):
     srv = start(tmp_path)
     pids = _tree(srv.proc.pid)
     assert len(pids) >= 4  # serve, the site builder, two workers
-    slow = subprocess.Popen([sys.executable, "-c", (
-        "import httpx,sys; r = httpx.get(sys.argv[1], timeout=30); print(r.status_code)"),
-        srv.url + "/collections/m/items?limit=2000"], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.2)
+    # the request is sent (and a worker has had 0.3 s to take it) before the signal: sent from a
+    # new process, it could still be importing when the signal came, on a busy machine
+    sent, status = threading.Event(), []
+
+    def slow_request() -> None:
+        conn = http.client.HTTPConnection(srv.url.split("//")[1], timeout=30)
+        conn.request("GET", "/collections/m/items?limit=2000")
+        sent.set()
+        status.append(conn.getresponse().status)
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    assert sent.wait(10)
+    time.sleep(0.3)
     t0 = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
     srv.proc.wait(12)
     assert time.monotonic() - t0 < 10
-    assert slow.communicate(timeout=30)[0].strip() == "200"  # in flight: finished, not dropped
+    client.join(30)
+    assert status == [200]  # in flight: finished, not dropped
     time.sleep(0.5)
     assert not [p for p in pids if _alive(p)], "a child outlived serve"
 

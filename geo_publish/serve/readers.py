@@ -152,12 +152,13 @@ class PostGISReader:
         self._tables: dict[str, Table] = {}
 
     def pool(self) -> Any:
-        pool = self._pools.get(self.dsn)
+        key = f"{self.dsn}\0{self.timeout}"  # the timeout is set per connection
+        pool = self._pools.get(key)
         if pool is None:
             from psycopg_pool import ConnectionPool
 
             with self._lock:
-                pool = self._pools.get(self.dsn)
+                pool = self._pools.get(key)
                 if pool is None:
                     pool = ConnectionPool(
                         self.dsn, min_size=1, max_size=8, open=True, timeout=2,
@@ -168,7 +169,7 @@ class PostGISReader:
                                 "options": f"-c statement_timeout={int(self.timeout * 1000)} "
                                            "-c max_parallel_workers_per_gather=0"},
                         check=ConnectionPool.check_connection, reconnect_timeout=0)
-                    self._pools[self.dsn] = pool
+                    self._pools[key] = pool
                     atexit.register(pool.close, timeout=1)
         return pool
 
