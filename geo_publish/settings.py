@@ -124,6 +124,15 @@ class CatalogueSettings(_Model):
     page_size: int = Field(100, ge=1, le=1000, description="datasets per catalogue page (hydra paging)")
 
 
+class VectorTileSettings(_Model):
+    """OGC API - Tiles on the vector collections (``serve/tiles.py``)."""
+    full_zoom: int = Field(14, ge=0, le=20, description=(
+        "from this zoom every feature is in its tiles; below it, one feature per cell of 1/64 "
+        "of a tile (point thinning), and lines and polygons simplified to the tile's pixels"))
+    max_features: int = Field(50_000, ge=100, description="most features in one tile")
+    cache_mb: int = Field(64, ge=0, description="tiles kept in memory per server process")
+
+
 class Settings(_Model):
     store: StoreSettings = Field(default_factory=GeoPackageStoreSettings)
     collections_dir: Path = Path("collections")
@@ -137,6 +146,7 @@ class Settings(_Model):
     mail: MailSettings = Field(default_factory=MailSettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
+    vector_tiles: VectorTileSettings = Field(default_factory=VectorTileSettings)
     root: Path = Field(default=Path("."), exclude=True)
 
     def path(self, p: Path) -> Path:

@@ -45,6 +45,21 @@ def _base_url(settings: Settings) -> str:
     return f"http://{settings.server.host}:{settings.server.port}"
 
 
+def _tile_fields(settings: Settings, manifest: Any, cid: str) -> list[str]:
+    """The style's popup and label fields and the id field, in that order, once each."""
+    from geo_publish.errors import ConfigError
+    from geo_publish.publish.viewer.style import load_style
+
+    try:
+        style, _ = load_style(settings.path(settings.styles_dir), manifest, cid)
+    except ConfigError:
+        return []
+    names = [p.field for p in style.popup] + [style.label_field or ""]
+    if manifest and manifest.schema_.id_field:
+        names.append(manifest.schema_.id_field)
+    return list(dict.fromkeys(n for n in names if n))
+
+
 def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
                         info: Any) -> dict[str, Any]:
     cid = passport["collection"]
@@ -99,6 +114,9 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
             "feature_count": passport.get("feature_count"),
             "editable": bool(manifest and manifest.editable and info.geometry_type != "Raster"),
             "version_created": info.created,
+            # the attributes in its vector tiles (serve/tiles.py): what the viewer shows of a
+            # feature before asking for it
+            "tile_fields": _tile_fields(settings, manifest, cid),
         },
     }
     if temporal and (temporal[0] or temporal[1]):

@@ -208,6 +208,9 @@ def generate(config: dict[str, Any]) -> dict[str, Any]:
     oas = truthful(oas)
     oas["paths"].update(portal_paths())
     oas["paths"].update(catalog_paths())
+    oas["paths"].update(tile_paths(sorted(
+        cid for cid, r in config.get("resources", {}).items()
+        if r.get("type") == "collection" and (r.get("providers") or [{}])[0].get("type") == "feature")))
     editable = [cid for cid, r in config.get("resources", {}).items()
                 if (r.get("geo_publish") or {}).get("editable")]
     return add_writes(oas, editable)
@@ -382,6 +385,53 @@ def catalog_paths() -> dict[str, Any]:
                 "schema": {"type": "string", "enum": list(media)}}])}
     for ext, kind in media.items():
         paths[f"/catalog.{ext}"] = op(f"The DCAT-AP 3 catalogue as {kind}", [kind], [page])
+    return paths
+
+
+def tile_paths(collections: list[str]) -> dict[str, Any]:
+    """OGC API - Tiles (serve/tiles.py): the tile matrix sets, and per vector collection its
+    tilesets, a tileset's metadata (OGC or TileJSON) and its Mapbox Vector Tiles."""
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/gp-exception"}}}}
+    errors = {"400": {"description": "A parameter is invalid", **error},
+              "404": {"description": "No such collection, tile matrix set or tile", **error},
+              "503": {"description": "The store is unavailable", **error}}
+    json_ok = {"application/json": _OBJECT}
+    fmt = {"name": "f", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json"]}}
+    tms = {"name": "tileMatrixSetId", "in": "path", "required": True,
+           "schema": {"type": "string", "enum": ["WebMercatorQuad", "WorldCRS84Quad"]}}
+
+    def get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], tag: str) -> dict[str, Any]:
+        return {"get": {"summary": summary, "tags": [tag], "parameters": params,
+                        "responses": {**ok, **errors}}}
+
+    paths = {
+        "/tileMatrixSets": get("The tile matrix sets the tiles are offered in", [fmt],
+                               {"200": {"description": "WebMercatorQuad and WorldCRS84Quad",
+                                        "content": json_ok}}, "server"),
+        "/tileMatrixSets/{tileMatrixSetId}": get(
+            "A tile matrix set (OGC Two Dimensional Tile Matrix Set 2.0)", [tms, fmt],
+            {"200": {"description": "The tile matrix set definition", "content": json_ok}}, "server"),
+    }
+    for cid in collections:
+        path = f"/collections/{cid}/tiles"
+        paths[path] = get(f"The vector tilesets of {cid}", [fmt], {"200": {
+            "description": "One tileset per tile matrix set", "content": json_ok}}, cid)
+        paths[path + "/{tileMatrixSetId}"] = get(
+            f"A vector tileset of {cid}: OGC tileset metadata, or TileJSON 3 (WebMercatorQuad)",
+            [tms, {**fmt, "schema": {"type": "string", "enum": ["json", "tilejson"]}}],
+            {"200": {"description": "The tileset metadata", "content": {
+                "application/json": _OBJECT, "application/vnd.mapbox.tile+json": _OBJECT}}}, cid)
+        paths[path + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"] = get(
+            f"A Mapbox Vector Tile of {cid}", [tms] + [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+                for n in ("tileMatrix", "tileRow", "tileCol")] + [
+                {"name": "f", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["mvt"]}}],
+            {"200": {"description": "The tile (thinned below vector_tiles.full_zoom)",
+                     "content": {"application/vnd.mapbox-vector-tile": {
+                         "schema": {"type": "string", "format": "binary"}}}},
+             "204": {"description": "No feature in this tile"},
+             "304": {"description": "Not modified (If-None-Match)"}}, cid)
     return paths
 
 

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from geo_publish import freshness
 from geo_publish.errors import GeoPublishError, NotFound
 from geo_publish.passport import dcat
-from geo_publish.serve import catalog, fastpath, gpkg_read, own_routes, validate
+from geo_publish.serve import catalog, fastpath, gpkg_read, own_routes, tiles, validate
 from geo_publish.serve.common import dumps
 from geo_publish.serve.http import VARY, Headers, cors, exception, json_response, replay
 from geo_publish.serve.errors import (
@@ -66,6 +66,14 @@ PART4 = [_CONF + "ogcapi-features-4/1.0/conf/create-replace-delete",
          _CONF + "ogcapi-features-4/1.0/conf/features"]
 
 
+def _text(value: Any, default: str) -> str:
+    """A title or description of the configuration (a text, or texts per language): English
+    first."""
+    if isinstance(value, dict):
+        return str(value.get("en") or next(iter(value.values()), default) or default)
+    return str(value) if value else default
+
+
 @dataclass
 class Plan:
     """What the synchronous part of a request decided: a complete answer, or pygeoapi's turn."""
@@ -86,6 +94,8 @@ class GeoPublishApp:
         self.cache_control = f"public, max-age={settings.server.cache_max_age}".encode()
         from starlette.staticfiles import StaticFiles
 
+        self.reader_key = Source.of(settings).data
+        self.tile_cache = tiles.TileCache(settings.vector_tiles.cache_mb * 1_048_576)
         self._portal: Any = None
         self._catalogue: catalog.Catalogue | None = None
         # build/site is a link swapped to each new complete site; StaticFiles resolves it per request
@@ -193,6 +203,74 @@ class GeoPublishApp:
         return 200, [(b"content-type", f"{media}; charset=utf-8".encode()),
                      (b"cache-control", self.cache_control)] + cors() + [VARY], body
 
+    # -- OGC API - Tiles (serve/tiles.py) ----------------------------------------------------------
+    @staticmethod
+    def _params(scope: Scope, allowed: set[str], formats: tuple[str, ...]) -> dict[str, str]:
+        params = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        problem = validate.unknown({k for k, _ in params}, allowed)
+        if problem:
+            raise BadRequest(problem)
+        found = dict(params)
+        if found.get("f", formats[0]) not in formats:
+            raise BadRequest(f"f: offered here as {', '.join(formats)} (not {found['f']!r})")
+        return found
+
+    def _base(self) -> str:
+        return str(self.runtime.config.get("server", {}).get("url", "")).rstrip("/")
+
+    def _tile_matrix_sets(self, tms: str | None, scope: Scope) -> tuple[int, Headers, bytes]:
+        self._params(scope, tiles.METADATA_PARAMS, ("json",))
+        doc = tiles.tile_matrix_set(tms) if tms else tiles.tile_matrix_sets(self._base())
+        status, hdrs, body = json_response(200, dumps(doc))
+        return status, hdrs + [(b"cache-control", self.cache_control)] + cors() + [VARY], body
+
+    def _tiles(self, m: re.Match[str], scope: Scope,
+               headers: dict[str, str]) -> tuple[int, Headers, bytes]:
+        """The tilesets of a vector collection, one tileset's metadata, or one tile."""
+        cid, tms, z, row, col = m.groups()
+        params = self._params(scope, tiles.TILE_PARAMS if z else tiles.METADATA_PARAMS,
+                              ("mvt",) if z else ("json", "tilejson") if tms else ("json",))
+        if cid not in self.runtime.feature_collections:
+            raise NotFound(f"no vector collection {cid!r}: tiles are cut from vector collections")
+        pub = self.reader.published(cid)
+        if pub is None:
+            raise NotFound(f"no published collection {cid!r}")
+        s = tiles.scheme(tms) if tms else None
+        at = tiles.address(s, z, row, col) if s and z is not None else None
+        common = cors() + [VARY]
+        etag = self._etag(scope["path"], scope.get("query_string", b"").decode("latin-1"),
+                          headers, cid, pub)
+        cache = [(b"etag", etag.encode()), (b"cache-control", self.cache_control)]
+        tags = [t.strip() for t in headers.get("if-none-match", "").split(",") if t.strip()]
+        if etag in tags or "*" in tags:
+            return 304, common + cache, b""
+        resource = self.runtime.config["resources"][cid]
+        meta = resource.get("geo_publish") or {}
+        fields = list(meta.get("tile_fields") or [])
+        vt = self.settings.vector_tiles
+        if at is not None and s is not None:
+            key = (self.reader_key, pub.table, s.id, *at, tuple(fields), vt.full_zoom)
+            body = self.tile_cache.get(key)
+            if body is None:
+                body = tiles.cut(self.reader, self.reader.table(pub.table), fields, cid, s, *at,
+                                 vt.full_zoom, vt.max_features) or b""
+                self.tile_cache.put(key, body)
+            if not body:
+                return 204, common + cache, b""
+            return 200, [(b"content-type", tiles.MVT.encode())] + common + cache, body
+        title, description = _text(resource.get("title"), cid), _text(resource.get("description"), "")
+        if s is None:
+            doc = tiles.tilesets(self._base(), cid, title)
+        elif params.get("f") == "tilejson":
+            doc = tiles.tilejson(self._base(), cid, title, description, s, pub,
+                                 self.reader.table(pub.table), fields, vt.full_zoom,
+                                 self.settings.server.tiles_attribution)
+        else:
+            doc = tiles.tileset(self._base(), cid, title, description, s, pub,
+                                self.reader.table(pub.table), fields, vt.full_zoom)
+        status, hdrs, body = json_response(200, dumps(doc))
+        return status, hdrs + common + cache, body
+
     def _editable(self, cid: str | None) -> bool:
         meta = self.runtime.config.get("resources", {}).get(cid, {}).get("geo_publish") or {}
         return bool(meta.get("editable"))
@@ -258,6 +336,12 @@ class GeoPublishApp:
         cat = catalog.PATH.match(path)
         if cat:
             return Plan(self._catalog(cat.group(1), scope, headers))
+        tms = tiles.TMS_PATH.match(path)
+        if tms:
+            return Plan(self._tile_matrix_sets(tms.group(1), scope))
+        tile = tiles.TILES_PATH.match(path)
+        if tile:
+            return Plan(self._tiles(tile, scope, headers))
         own = own_routes.PATH.match(path)
         if own:
             kind, cid, ext = own.groups()
@@ -325,6 +409,8 @@ class GeoPublishApp:
             rewrite = self._conformance
         elif method == "GET" and path in ("", "/") and self._wants_json(params, headers):
             rewrite = self._landing
+        elif method == "GET" and path.rstrip("/") == "/collections" and self._wants_json(params, headers):
+            rewrite = self._collections
         elif method == "GET" and match and match.group(2) is None and self._wants_json(params, headers):
             cid = match.group(1)
             rewrite = lambda body: self._with_passport(cid, body)  # noqa: E731
@@ -444,7 +530,8 @@ class GeoPublishApp:
             return body
         classes = [c for c in doc.get("conformsTo", []) if c not in NOT_IMPLEMENTED]
         part4 = PART4 if any(map(self._editable, self.runtime.feature_collections)) else []
-        doc["conformsTo"] = sorted(set(classes) | set(IMPLEMENTED) | set(part4))
+        tiled = tiles.CONFORMANCE if self.runtime.feature_collections else []
+        doc["conformsTo"] = sorted(set(classes) | set(IMPLEMENTED) | set(part4) | set(tiled))
         return json.dumps(doc).encode()
 
     def _landing(self, body: bytes) -> bytes:
@@ -460,6 +547,26 @@ class GeoPublishApp:
             for ext, name, media in (("ttl", "Turtle", "text/turtle"),
                                      ("rdf", "RDF/XML", "application/rdf+xml"),
                                      ("jsonld", "JSON-LD", "application/ld+json")))
+        doc["links"].append({"rel": tiles.REL_SCHEMES, "type": "application/json",
+                             "title": "Tile matrix sets", "href": f"{base}/tileMatrixSets"})
+        return json.dumps(doc).encode()
+
+    def _tile_links(self, cid: str) -> list[dict[str, Any]]:
+        if cid not in self.runtime.feature_collections:
+            return []
+        return [{"rel": tiles.REL_VECTOR, "type": "application/json",
+                 "title": "Vector tilesets (Mapbox Vector Tiles)",
+                 "href": f"{self._base()}/collections/{cid}/tiles"}]
+
+    def _collections(self, body: bytes) -> bytes:
+        """Each vector collection in the list links its tilesets."""
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return body
+        for c in doc.get("collections", []):
+            if isinstance(c, dict) and isinstance(c.get("links"), list):
+                c["links"].extend(self._tile_links(str(c.get("id"))))
         return json.dumps(doc).encode()
 
     def _with_passport(self, cid: str, body: bytes) -> bytes:
@@ -470,6 +577,8 @@ class GeoPublishApp:
             doc = json.loads(body)
         except ValueError:
             return body
+        if isinstance(doc.get("links"), list):
+            doc["links"].extend(self._tile_links(cid))
         doc.update({
             "version": meta.get("version"), "created": meta.get("first_published"),
             "updated": meta.get("last_modified"), "license": meta.get("license"),

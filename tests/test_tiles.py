@@ -1,0 +1,310 @@
+"""OGC API - Tiles on a live server, both stores: tiles decoded with mapbox-vector-tile and
+compared with the features they should hold (computed here with morecantile, not with the
+server's projection code), thinning below full_zoom, the statuses, caching headers, the metadata,
+and the tiles read by GDAL's OGC API and MVT drivers as QGIS reads them."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import httpx
+import mapbox_vector_tile
+import morecantile
+import numpy as np
+import pyogrio
+import pyproj
+import pytest
+import shapely
+
+from server_testlib import XSS, start, write_config
+
+WM = morecantile.tms.get("WebMercatorQuad")
+CRS84Q = morecantile.tms.get("WorldCRS84Quad")
+_MERCATOR = pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:3857", always_xy=True)
+CLUSTER = (69.2401, 41.2995)  # Tashkent: 6,000 points within 0.03 degrees
+PARCELS = (66.9750, 39.6542)  # Samarkand: 900 parcels within 0.02 degrees
+N_SPARSE = 4000
+FULL = 14
+
+
+def _cli(root: Path, *args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"),
+                           *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+
+def _points() -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(11)
+    dense = np.column_stack((rng.normal(CLUSTER[0], 0.01, 6000), rng.normal(CLUSTER[1], 0.01, 6000)))
+    sparse = np.column_stack((rng.uniform(56, 73, N_SPARSE), rng.uniform(37, 45.5, N_SPARSE)))
+    xy = np.vstack((dense, sparse))
+    n = len(xy)
+    names = [f"p{i}" for i in range(n)]
+    names[0] = XSS
+    return gpd.GeoDataFrame({"name": names, "kind": np.arange(n) % 7,
+                             "secret_note": ["not in tiles"] * n},
+                            geometry=shapely.points(xy), crs="OGC:CRS84")
+
+
+def _parcels() -> gpd.GeoDataFrame:
+    side = 30
+    step = 0.02 / side
+    x0, y0 = PARCELS
+    boxes = [shapely.box(x0 + i * step, y0 + j * step, x0 + (i + 0.8) * step, y0 + (j + 0.8) * step)
+             for i in range(side) for j in range(side)]
+    return gpd.GeoDataFrame({"kod": [f"k{i}" for i in range(len(boxes))]}, geometry=boxes,
+                            crs="OGC:CRS84")
+
+
+@pytest.fixture(scope="module", params=["geopackage", "postgis"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    from geo_publish import samples
+
+    root = tmp_path_factory.mktemp(f"tiles-{request.param}")
+    write_config(root, request, f"tl_{secrets.token_hex(4)}",
+                 f"vector_tiles: {{full_zoom: {FULL}}}\n")
+    (root / "styles").mkdir()
+    (root / "styles" / "pts.yml").write_text("label_field: name\npopup: [kind]\n")
+    (root / "styles" / "parcels.yml").write_text("popup: [kod]\n")
+    src = root / "sources"
+    src.mkdir()
+    _points().to_file(src / "pts.gpkg", driver="GPKG")
+    _parcels().to_file(src / "parcels.gpkg", driver="GPKG")
+    _cli(root, "ingest", str(src / "pts.gpkg"), "--collection", "pts")
+    _cli(root, "ingest", str(src / "parcels.gpkg"), "--collection", "parcels")
+    seismic = samples.build(root / "samples")["seismic"]
+    _cli(root, "ingest", str(seismic), "--collection", "seismic")
+    live = start(root)
+    yield live
+    live.stop()
+
+
+def _tile(server, cid: str, z: int, row: int, col: int, tms: str = "WebMercatorQuad") -> httpx.Response:
+    return server.get(f"/collections/{cid}/tiles/{tms}/{z}/{row}/{col}")
+
+
+def _decode(body: bytes) -> list[dict]:
+    layers = mapbox_vector_tile.decode(body, default_options={"y_coord_down": True})
+    assert len(layers) <= 1
+    return next(iter(layers.values()))["features"] if layers else []
+
+
+def _to_tile(tms: morecantile.TileMatrixSet, tile: morecantile.Tile, lon: np.ndarray,
+             lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tile units (4096 across, y down) of CRS84 coordinates, by morecantile."""
+    b = tms.xy_bounds(tile)
+    if tms is WM:
+        x, y = _MERCATOR.transform(lon, lat)
+    else:
+        x, y = lon, lat
+    return ((x - b.left) / (b.right - b.left) * 4096, (b.top - y) / (b.top - b.bottom) * 4096)
+
+
+def _inside(px: np.ndarray, py: np.ndarray, margin: float = 64) -> np.ndarray:
+    return (px >= -margin) & (px <= 4096 + margin) & (py >= -margin) & (py <= 4096 + margin)
+
+
+# -- what a tile holds ----------------------------------------------------------------------------
+@pytest.mark.parametrize("tms", [WM, CRS84Q], ids=["WebMercatorQuad", "WorldCRS84Quad"])
+def test_full_zoom_tile_holds_every_point_of_its_buffer_and_nothing_else(server, tms):
+    pts = _points()
+    lon, lat = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
+    tile = tms.tile(*CLUSTER, FULL)
+    r = _tile(server, "pts", FULL, tile.y, tile.x, tms.id)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    px, py = _to_tile(tms, tile, lon, lat)
+    expected = set(pts["name"][_inside(px, py)])
+    feats = _decode(r.content)
+    got = {f["properties"]["name"] for f in feats}
+    assert len(expected) > 100 and got == expected
+    where = {n: (x, y) for n, x, y in zip(pts["name"], px, py)}
+    for f in feats:
+        assert set(f["properties"]) == {"name", "kind"}  # the style's fields, not secret_note
+        x, y = f["geometry"]["coordinates"]
+        ex, ey = where[f["properties"]["name"]]
+        assert abs(x - ex) <= 1 and abs(y - ey) <= 1
+        assert f["properties"]["kind"] == int(f["properties"]["name"][1:]) % 7 \
+            if f["properties"]["name"] != XSS else True
+
+
+def test_a_tile_below_full_zoom_keeps_one_point_per_cell_and_every_occupied_cell(server):
+    pts = _points()
+    lon, lat = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
+    z = 9
+    tile = WM.tile(*CLUSTER, z)
+    feats = _decode(_tile(server, "pts", z, tile.y, tile.x).content)
+    cell = 360.0 / 2 ** z / 64
+    cells = np.floor((lon + 180) / cell).astype(int) * 10**7 + np.floor((lat + 90) / cell).astype(int)
+    by_name = dict(zip(pts["name"], cells))
+    kept = [by_name[f["properties"]["name"]] for f in feats]
+    assert len(kept) == len(set(kept)), "two points of one cell in a thinned tile"
+    px, py = _to_tile(WM, tile, lon, lat)
+    inside = _inside(px, py, -64)  # well inside: every point of those cells was a candidate
+    occupied = set(cells[inside])
+    assert inside.sum() > 5000 and len(feats) < inside.sum() / 4  # thinned
+    assert len(occupied - set(kept)) <= len(occupied) * 0.01  # the dense area stays drawn
+
+
+def test_a_point_kept_at_one_zoom_is_kept_at_the_next(server):
+    pts = _points()
+    lon, lat = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
+    z = 10
+    parent = WM.tile(*CLUSTER, z)
+    px, py = _to_tile(WM, parent, lon, lat)
+    well_inside = set(pts["name"][_inside(px, py, -200)])
+    above = {f["properties"]["name"] for f in _decode(_tile(server, "pts", z, parent.y, parent.x).content)}
+    below: set[str] = set()
+    for child in WM.children(parent):
+        below |= {f["properties"]["name"] for f in _decode(_tile(server, "pts", z + 1, child.y, child.x).content)}
+    assert above & well_inside and (above & well_inside) <= below
+
+
+def test_polygons_at_full_zoom_keep_their_shape_and_tiny_ones_stay_visible_below(server):
+    parcels = _parcels()
+    tile = WM.tile(PARCELS[0] + 0.005, PARCELS[1] + 0.005, FULL)
+    feats = _decode(_tile(server, "parcels", FULL, tile.y, tile.x).content)
+    projected = {}
+    for kod, g in zip(parcels["kod"], parcels.geometry):
+        x, y = _to_tile(WM, tile, *np.asarray(g.exterior.coords).T)
+        projected[kod] = shapely.Polygon(np.column_stack((x, y)))
+    window = shapely.box(-64, -64, 4160, 4160)
+    expected = {k for k, p in projected.items() if p.intersects(window)}
+    assert len(expected) > 20 and {f["properties"]["kod"] for f in feats} == expected
+    for f in feats:
+        got = shapely.geometry.shape(f["geometry"])
+        want = projected[f["properties"]["kod"]]
+        if window.contains(want):
+            assert abs(got.area - want.area) <= 0.03 * want.area + 40
+            assert got.centroid.distance(want.centroid) <= 2
+        assert window.buffer(1).contains(got), "a shape beyond the tile's buffer"
+    low = WM.tile(*PARCELS, 6)
+    small = _decode(_tile(server, "parcels", 6, low.y, low.x).content)
+    assert small and all(shapely.geometry.shape(f["geometry"]).area > 0 for f in small)
+
+
+def test_empty_outside_and_malformed_tiles(server):
+    far = WM.tile(-100.0, 40.0, 8)  # America: no feature
+    empty = _tile(server, "pts", 8, far.y, far.x)
+    assert empty.status_code == 204 and empty.content == b"" and empty.headers.get("etag")
+    for path, status in [("WebMercatorQuad/3/8/1", 404), ("WebMercatorQuad/3/1/8", 404),
+                         ("WebMercatorQuad/25/0/0", 404), ("WorldCRS84Quad/0/0/2", 404),
+                         ("WebMercatorQuad/a/0/0", 404), ("WebMercatorQuad/-1/0/0", 404),
+                         ("WebMercatorQuad/1/0/99999999999999999999999999", 404),
+                         ("NoSuchQuad/0/0/0", 404), ("NoSuchQuad", 404)]:
+        r = server.get(f"/collections/pts/tiles/{path}")
+        assert r.status_code == status, (path, r.text)
+        assert r.headers["content-type"].startswith("application/json") and r.json()["description"]
+    assert server.get("/collections/seismic/tiles").status_code == 404  # a raster
+    assert server.get("/collections/nosuch/tiles/WebMercatorQuad/0/0/0").status_code == 404
+    assert server.get("/collections/pts/tiles/WebMercatorQuad/0/0/0?f=png").status_code == 400
+    assert server.get("/collections/pts/tiles/WebMercatorQuad/0/0/0?bbox=1,2,3,4").status_code == 400
+    assert server.get("/collections/pts/tiles/WorldCRS84Quad?f=tilejson").status_code == 400
+
+
+def test_tiles_carry_etag_cache_control_and_gzip(server):
+    tile = WM.tile(*CLUSTER, 12)
+    path = f"/collections/pts/tiles/WebMercatorQuad/12/{tile.y}/{tile.x}"
+    plain = server.get(path, headers={"accept-encoding": "identity"})
+    assert plain.status_code == 200 and "max-age" in plain.headers["cache-control"]
+    again = server.get(path, headers={"accept-encoding": "identity",
+                                      "if-none-match": plain.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    with httpx.Client() as c:
+        raw = c.send(c.build_request("GET", server.url + path, headers={"accept-encoding": "gzip"}),
+                     stream=True)
+        body = b"".join(raw.iter_raw())
+    assert raw.headers["content-encoding"] == "gzip" and gzip.decompress(body) == plain.content
+    assert len(body) < len(plain.content)
+
+
+# -- metadata -------------------------------------------------------------------------------------
+def test_tilesets_tileset_tilejson_and_tile_matrix_sets(server):
+    sets = server.get("/collections/pts/tiles").json()
+    assert {t["tileMatrixSetURI"].rsplit("/", 1)[1] for t in sets["tilesets"]} == {
+        "WebMercatorQuad", "WorldCRS84Quad"}
+    meta = server.get("/collections/pts/tiles/WebMercatorQuad").json()
+    assert meta["dataType"] == "vector" and meta["layers"][0]["id"] == "pts"
+    assert meta["layers"][0]["geometryDimension"] == 0
+    assert set(meta["layers"][0]["propertiesSchema"]["properties"]) == {"name", "kind"}
+    item = next(link for link in meta["links"] if link["rel"] == "item")
+    assert item["type"] == "application/vnd.mapbox-vector-tile"
+    tile = WM.tile(*CLUSTER, 12)
+    href = item["href"].format(tileMatrix=12, tileRow=tile.y, tileCol=tile.x)
+    assert httpx.get(href, timeout=30).status_code == 200
+    tj = server.get("/collections/pts/tiles/WebMercatorQuad?f=tilejson").json()
+    assert tj["tilejson"] == "3.0.0" and tj["maxzoom"] == FULL
+    assert tj["vector_layers"][0]["fields"] == {"name": "String", "kind": "Number"}
+    url = tj["tiles"][0].format(z=12, x=tile.x, y=tile.y)
+    assert httpx.get(url, timeout=30).content == httpx.get(href, timeout=30).content
+    listed = server.get("/tileMatrixSets").json()["tileMatrixSets"]
+    for entry in listed:
+        doc = server.get(f"/tileMatrixSets/{entry['id']}").json()
+        parsed = morecantile.TileMatrixSet.model_validate(doc)
+        assert parsed.id == entry["id"] and parsed.matrix(3).matrixWidth == (8 if "Mercator" in parsed.id else 16)
+
+
+def test_tiles_are_announced_in_landing_collections_conformance_and_openapi(server):
+    landing = server.get("/?f=json").json()
+    assert any(link["rel"].endswith("tiling-schemes") for link in landing["links"])
+    rel = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+    one = server.get("/collections/pts?f=json").json()
+    assert any(link["rel"] == rel for link in one["links"])
+    listed = {c["id"]: c for c in server.get("/collections?f=json").json()["collections"]}
+    assert any(link["rel"] == rel for link in listed["parcels"]["links"])
+    assert not any(link["rel"] == rel for link in listed["seismic"]["links"])
+    conf = server.get("/conformance").json()["conformsTo"]
+    base = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
+    assert {base + c for c in ("core", "tileset", "tilesets-list", "geodata-tilesets", "mvt")} <= set(conf)
+    assert base + "png" not in conf and base + "dataset-tilesets" not in conf  # not implemented
+    paths = server.get("/openapi?f=json").json()["paths"]
+    assert "/collections/pts/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}" in paths
+    assert "/tileMatrixSets/{tileMatrixSetId}" in paths
+    assert "/collections/seismic/tiles" not in paths
+
+
+# -- read by GDAL as QGIS reads it ----------------------------------------------------------------
+def test_gdal_ogcapi_driver_reads_the_tiles(server):
+    # GDAL picks WorldCRS84Quad when it is offered, as QGIS does through GDAL
+    frame = pyogrio.read_dataframe(f"OGCAPI:{server.url}/collections/parcels",
+                                   layer=f"Zoom level {FULL}", API="TILES")
+    assert set(frame["kod"]) == set(_parcels()["kod"])  # every parcel, in one tile or several
+    assert "CRS84" in frame.crs.to_string()
+    one = frame.to_crs("OGC:CRS84").dissolve("kod").loc["k0"].geometry
+    want = _parcels().set_index("kod").loc["k0"].geometry
+    assert one.centroid.distance(want.centroid) < 1e-5
+
+
+def test_gdal_mvt_driver_reads_one_tile(server, tmp_path):
+    tile = WM.tile(*CLUSTER, FULL)
+    path = tmp_path / "tile.pbf"
+    path.write_bytes(_tile(server, "pts", FULL, tile.y, tile.x).content)
+    frame = pyogrio.read_dataframe(path, layer="pts", X=str(tile.x), Y=str(tile.y), Z=str(FULL))
+    assert len(frame) > 100 and {"name", "kind"} <= set(frame.columns)
+    frame = frame.set_crs("EPSG:3857", allow_override=True).to_crs("OGC:CRS84")
+    pts = _points().set_index("name")
+    for name, g in zip(frame["name"][:50], frame.geometry[:50]):
+        assert g.distance(pts.loc[name].geometry) < 360 / 2 ** FULL / 4096 * 2
+
+
+def test_a_new_version_is_never_answered_from_an_old_tile(server):
+    tile = WM.tile(*PARCELS, FULL)
+    before = _tile(server, "parcels", FULL, tile.y, tile.x)
+    frame = _parcels()
+    frame["kod"] = [f"v2-{k}" for k in frame["kod"]]
+    frame.to_file(server.root / "sources" / "parcels2.gpkg", driver="GPKG")
+    _cli(server.root, "ingest", str(server.root / "sources" / "parcels2.gpkg"), "--collection", "parcels")
+    deadline = __import__("time").monotonic() + 30
+    while True:
+        after = _tile(server, "parcels", FULL, tile.y, tile.x)
+        names = {f["properties"]["kod"] for f in _decode(after.content)}
+        if all(n.startswith("v2-") for n in names) or __import__("time").monotonic() > deadline:
+            break
+    assert names and all(n.startswith("v2-") for n in names)
+    assert after.headers["etag"] != before.headers["etag"]
+    assert math.isclose(len(names), len(_decode(before.content)))
