@@ -148,11 +148,15 @@ def pygeoapi_config(work: Path, count: bool, port: int) -> tuple[Path, Path]:
     }
     path = work / f"pygeoapi-{count}.yml"
     path.write_text(yaml.safe_dump(cfg))
-    oas = work / f"openapi-{count}.yml"
+    return path, pygeoapi_openapi(path, work / f"openapi-{count}.yml")
+
+
+def pygeoapi_openapi(config: Path, oas: Path) -> Path:
+    """The anchor pygeoapi's OpenAPI document for ``config``, by its own command."""
     py = HERE / ".venv-pygeoapi" / "bin"
-    subprocess.run([str(py / "pygeoapi"), "openapi", "generate", str(path), "--output-file", str(oas)],
-                   check=True, capture_output=True, env={**os.environ, "PYGEOAPI_CONFIG": str(path)})
-    return path, oas
+    subprocess.run([str(py / "pygeoapi"), "openapi", "generate", str(config), "--output-file", str(oas)],
+                   check=True, capture_output=True, env={**os.environ, "PYGEOAPI_CONFIG": str(config)})
+    return oas
 
 
 def main() -> int:
