@@ -308,3 +308,62 @@ def test_a_new_version_is_never_answered_from_an_old_tile(server):
     assert names and all(n.startswith("v2-") for n in names)
     assert after.headers["etag"] != before.headers["etag"]
     assert math.isclose(len(names), len(_decode(before.content)))
+
+
+# -- the encoder, against mapbox-vector-tile ----------------------------------------------------------
+def _reference(geoms, ids, cols) -> bytes:
+    feats = [{"geometry": g, "id": int(i),
+              "properties": {k: v[j] for k, v in cols.items() if v[j] is not None}}
+             for j, (g, i) in enumerate(zip(geoms, ids))]
+    return mapbox_vector_tile.encode([{"name": "l", "features": feats}],
+                                     default_options={"y_coord_down": True})
+
+
+_RNG = np.random.default_rng(4)
+_SHAPES = {
+    "points": shapely.points(_RNG.uniform(-64, 4160, (800, 2))),
+    "multipoints": shapely.multipoints(_RNG.uniform(0, 4096, (100, 3, 2))),
+    "lines": shapely.linestrings(_RNG.uniform(0, 4096, (200, 6, 2))),
+    "multilines": np.array([shapely.MultiLineString([[(0, 0), (10, 10)], [(20, 20), (20, 20.2), (30, 5)]])] * 3),
+    "polygons": shapely.buffer(shapely.points(_RNG.uniform(100, 4000, (200, 2))), _RNG.uniform(2, 60, 200),
+                               quad_segs=3),
+    "holes and parts": np.array([
+        shapely.box(0, 0, 100, 100).difference(shapely.box(20, 20, 40, 40)),
+        shapely.MultiPolygon([shapely.box(200, 200, 300, 300), shapely.box(400, 400, 450, 450)]),
+        shapely.Polygon(list(shapely.box(0, 0, 10, 10).exterior.coords)[::-1]),  # wrong way round
+        shapely.Polygon([(0, 0), (0.2, 0.1), (0.1, 0.3), (0, 0)]),  # collapses when rounded
+        shapely.box(500, 500, 510, 510)]),
+}
+
+
+@pytest.mark.parametrize("kind", list(_SHAPES))
+def test_the_numpy_encoder_decodes_like_mapbox_vector_tile(kind):
+    from geo_publish.serve import mvt
+
+    geoms = _SHAPES[kind]
+    n = len(geoms)
+    ids = np.arange(n) + 7
+    cols = {"name": [f"нукта {i % 9}" if i % 4 else None for i in range(n)],
+            "big": [2**40 + i for i in range(n)], "neg": [-i - 1 for i in range(n)],
+            "share": [i / 3 for i in range(n)], "flag": [bool(i % 2) for i in range(n)],
+            "empty": [None] * n, "xss": [XSS] * n}
+    ours = mapbox_vector_tile.decode(mvt.tile("l", geoms, ids, cols),
+                                     default_options={"y_coord_down": True})["l"]["features"]
+    theirs = mapbox_vector_tile.decode(_reference(geoms, ids, cols),
+                                       default_options={"y_coord_down": True})["l"]["features"]
+    assert len(ours) == len(theirs) > 0
+    for a, b in zip(ours, theirs):
+        assert a["id"] == b["id"] and a["properties"] == b["properties"]
+        ga, gb = shapely.geometry.shape(a["geometry"]), shapely.geometry.shape(b["geometry"])
+        assert ga.equals(gb) and ga.is_valid, (a["geometry"], b["geometry"])
+
+
+def test_the_numpy_encoder_is_read_by_gdal(tmp_path):
+    from geo_publish.serve import mvt
+
+    geoms = _SHAPES["holes and parts"]
+    path = tmp_path / "t.pbf"
+    path.write_bytes(mvt.tile("l", geoms, np.arange(len(geoms)) + 1, {"k": ["a"] * len(geoms)}))
+    frame = pyogrio.read_dataframe(path, layer="l")
+    assert len(frame) == 4 and set(frame["k"]) == {"a"}  # the collapsed polygon is left out
+    assert frame.geometry.is_valid.all()

@@ -201,9 +201,6 @@ def _value(v: Any) -> Any:
 def cut(reader: Any, t: Table, fields: list[str], layer: str, s: Scheme, z: int, row: int,
         col: int, full_zoom: int, max_features: int) -> bytes | None:
     """The tile as MVT bytes; None when no feature is in it."""
-    import mapbox_vector_tile
-    from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
-
     from geo_publish.serve.readers import GeoPackageReader
 
     fields = [f for f in fields if f in t.columns]
@@ -218,6 +215,14 @@ def cut(reader: Any, t: Table, fields: list[str], layer: str, s: Scheme, z: int,
     else:
         geoms = shapely.from_wkb(np.array([bytes(b) if b is not None else None for b in blobs],
                                           dtype=object), on_invalid="ignore")
+    return encode(geoms, [r[0] for r in rows], [r[2:] for r in rows], fields, layer, s, z, row,
+                  col, thin)
+
+
+def encode(geoms: np.ndarray, ids: Any, values: Any, fields: list[str], layer: str, s: Scheme,
+           z: int, row: int, col: int, thin: bool) -> bytes | None:
+    """MVT bytes of features in CRS84 (``values[i]`` holds feature i's ``fields``), cut to the
+    tile and its buffer; None when nothing is left."""
     geoms = shapely.force_2d(geoms)
     geoms = shapely.transform(geoms, s.to_tile(z, row, col))
     lo, hi = -BUFFER, EXTENT + BUFFER
@@ -236,15 +241,34 @@ def cut(reader: Any, t: Table, fields: list[str], layer: str, s: Scheme, z: int,
         cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
         geoms[tiny] = shapely.box(cx - 1, cy - 1, cx + 1, cy + 1)
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    features = []
-    for r, g, k in zip(rows, geoms, keep):
-        if not k:
-            continue
-        props = {f: _value(v) for f, v in zip(fields, r[2:])}
-        features.append({"geometry": g, "id": int(r[0]),
-                         "properties": {k2: v for k2, v in props.items() if v is not None}})
-    if not features:
+    if not keep.any():
         return None
+    geoms, ids = geoms[keep], np.asarray(ids)[keep]
+    rows = [v for v, k in zip(values, keep) if k]
+    families = {_FAMILY.get(int(k), -1) for k in np.unique(shapely.get_type_id(geoms))}
+    if len(families) == 1 and -1 not in families:
+        from geo_publish.serve import mvt
+
+        columns = {f: [_value(r[j]) for r in rows] for j, f in enumerate(fields)}
+        return mvt.tile(layer, geoms, ids, columns, EXTENT)
+    return _encode_mixed(geoms, ids, rows, fields, layer)
+
+
+_FAMILY = {0: 0, 4: 0, 1: 1, 2: 1, 5: 1, 3: 2, 6: 2}  # shapely type id -> points, lines, polygons
+
+
+def _encode_mixed(geoms: np.ndarray, ids: np.ndarray, rows: list[Any], fields: list[str],
+                  layer: str) -> bytes | None:
+    """A tile whose features mix points, lines and polygons (a GEOMETRY layer), or hold a
+    collection: mapbox-vector-tile, a feature at a time."""
+    import mapbox_vector_tile
+    from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
+
+    features = []
+    for fid, vals, g in zip(ids, rows, geoms):
+        props = {f: _value(v) for f, v in zip(fields, vals)}
+        features.append({"geometry": g, "id": int(fid),
+                         "properties": {k: v for k, v in props.items() if v is not None}})
     return mapbox_vector_tile.encode(  # type: ignore[no-any-return]
         [{"name": layer, "features": features}],
         default_options={"y_coord_down": True, "extents": EXTENT,

@@ -1,0 +1,197 @@
+"""A PMTiles archive of a published vector layer: every WebMercatorQuad tile from zoom 0 to
+``vector_tiles.full_zoom``, cut by the same rule as the server's tiles (``serve/tiles.py``), so a
+static site can draw a large layer from any web server or object store that answers range
+requests, with no tile server.
+
+The layer is read once, in fid order and in batches (points keep only their coordinates,
+other geometries their WKB); each feature's first zoom is worked out for every zoom at once
+(the smallest fid of each thinning cell; cells nest, so a feature shown at one zoom is shown at
+every deeper one); then zoom by zoom, the (feature, tile) pairs are sorted in the archive's
+Hilbert order and each tile is encoded and written, gzipped, as it comes: memory holds the
+layer's coordinates and fields, never its tiles.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from geo_publish.serve import tiles
+from geo_publish.serve.gpkg_read import Table
+
+BATCH = 50_000
+
+
+@dataclass
+class Layer:
+    """A published layer in memory, in fid order."""
+
+    fids: np.ndarray
+    bounds: np.ndarray  # n x 4 (CRS84)
+    coords: np.ndarray | None  # n x 2 for a layer of single points; else None
+    wkb: list[bytes] | None  # the geometries of any other layer
+    values: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    tiles: int
+    features: int
+    bytes: int
+
+
+def read(reader: Any, t: Table, fields: list[str]) -> Layer:
+    """The layer's fids, boxes, geometries and ``fields``, read in fid order and in batches."""
+    from geo_publish.serve import gpkg_read
+    from geo_publish.serve.readers import GeoPackageReader
+
+    gpkg = isinstance(reader, GeoPackageReader)
+    cols = "".join(f', "{f}"' for f in fields)
+    sql = (f'SELECT fid, "{t.geometry}"{cols} FROM "{t.name}" WHERE fid > ? ORDER BY fid LIMIT {BATCH}'
+           if gpkg else
+           f"SELECT fid, ST_AsBinary(geom){cols} FROM {t.name} WHERE fid > ? ORDER BY fid LIMIT {BATCH}")
+    fids: list[np.ndarray] = []
+    bounds: list[np.ndarray] = []
+    coords: list[np.ndarray] = []
+    wkb: list[bytes] = []
+    values: list[tuple[Any, ...]] = []
+    points = True
+    last = -(2**62)
+    while True:
+        rows = reader.rows(sql, [last])
+        if not rows:
+            break
+        last = rows[-1][0]
+        blobs = [gpkg_read.wkb_of(r[1]) if gpkg else (bytes(r[1]) if r[1] is not None else None)
+                 for r in rows]
+        geoms = shapely.from_wkb(np.array(blobs, dtype=object), on_invalid="ignore")
+        ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        geoms = geoms[ok]
+        kept = [r for r, k in zip(rows, ok) if k]
+        fids.append(np.array([r[0] for r in kept], dtype=np.int64))
+        bounds.append(shapely.bounds(geoms))
+        points = points and bool((shapely.get_type_id(geoms) == 0).all())
+        if points:
+            coords.append(shapely.get_coordinates(geoms))
+        wkb.extend(b for b, k in zip(blobs, ok) if k)
+        values.extend(r[2:] for r in kept)
+        del geoms, rows, blobs
+    box = np.vstack(bounds) if bounds else np.zeros((0, 4))
+    return Layer(np.concatenate(fids) if fids else np.zeros(0, dtype=np.int64), box,
+                 np.vstack(coords) if points and coords else (np.zeros((0, 2)) if points else None),
+                 None if points else wkb, values)
+
+
+def first_zooms(layer: Layer, full_zoom: int) -> np.ndarray:
+    """Each feature's first zoom: the smallest at which it has the smallest fid of its
+    thinning cell (by the centre of its box), ``full_zoom`` at the latest."""
+    cx = (layer.bounds[:, 0] + layer.bounds[:, 2]) / 2 + 180.0
+    cy = (layer.bounds[:, 1] + layer.bounds[:, 3]) / 2 + 90.0
+    first = np.full(len(layer.fids), full_zoom, dtype=np.int16)
+    for z in range(full_zoom):
+        cell = 360.0 / (1 << z) / tiles.CELLS
+        key = np.floor(cx / cell).astype(np.int64) * (1 << 32) + np.floor(cy / cell).astype(np.int64)
+        _, head = np.unique(key, return_index=True)  # fid order: the first is the smallest fid
+        first[head] = np.minimum(first[head], z)
+    return first
+
+
+def _pairs(layer: Layer, idx: np.ndarray, s: tiles.Scheme, z: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(feature, column, row) of every tile each feature of ``idx`` meets with its buffer."""
+    n = 1 << z
+    b = layer.bounds[idx]
+    u0, v1 = s.unit(b[:, 0], b[:, 1])
+    u1, v0 = s.unit(b[:, 2], b[:, 3])
+    pad = tiles.BUFFER / tiles.EXTENT
+    c0 = np.clip(np.floor(u0 * n - pad), 0, n - 1).astype(np.int64)
+    c1 = np.clip(np.floor(u1 * n + pad), 0, n - 1).astype(np.int64)
+    r0 = np.clip(np.floor(v0 * n - pad), 0, n - 1).astype(np.int64)
+    r1 = np.clip(np.floor(v1 * n + pad), 0, n - 1).astype(np.int64)
+    width = c1 - c0 + 1
+    count = width * (r1 - r0 + 1)
+    feature = np.repeat(idx, count)
+    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return feature, np.repeat(c0, count) + k % np.repeat(width, count), np.repeat(r0, count) + k // np.repeat(width, count)
+
+
+def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_zoom: int,
+          max_features: int, metadata: dict[str, Any]) -> Built:
+    """Write ``out`` (atomically: a temporary file renamed into place)."""
+    from pmtiles.tile import Compression, TileType
+    from pmtiles.writer import Writer
+
+    fields = [f for f in fields if f in t.columns]
+    s = tiles.SCHEMES["WebMercatorQuad"]
+    layer = read(reader, t, fields)
+    first = first_zooms(layer, full_zoom)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}")
+    count = 0
+    with open(tmp, "wb") as fh:
+        writer = Writer(fh)
+        for z in range(full_zoom + 1):
+            idx = np.flatnonzero(first <= z)
+            if not len(idx):
+                continue
+            feature, col, row = _pairs(layer, idx, s, z)
+            ids = _tile_ids(z, col, row)
+            order = np.lexsort((feature, ids))
+            feature, ids, col, row = feature[order], ids[order], col[order], row[order]
+            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+            ends = np.r_[starts[1:], len(ids)]
+            for a, e in zip(starts, ends):
+                sub = feature[a:min(e, a + max_features)]
+                if layer.coords is not None:
+                    geoms = shapely.points(layer.coords[sub])
+                else:
+                    geoms = shapely.from_wkb(np.array([layer.wkb[i] for i in sub], dtype=object))  # type: ignore[index]
+                data = tiles.encode(geoms, layer.fids[sub], [layer.values[i] for i in sub], fields,
+                                    name, s, z, int(row[a]), int(col[a]), z < full_zoom)
+                if data is not None:
+                    writer.write_tile(int(ids[a]), gzip.compress(data, compresslevel=6, mtime=0))
+                    count += 1
+        lon0, lat0, lon1, lat1 = (layer.bounds[:, 0].min(), layer.bounds[:, 1].min(),
+                                  layer.bounds[:, 2].max(), layer.bounds[:, 3].max()) \
+            if len(layer.fids) else (-180.0, -85.0, 180.0, 85.0)
+        header = {"tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
+                  "min_zoom": 0, "max_zoom": full_zoom,
+                  "min_lon_e7": int(lon0 * 1e7), "min_lat_e7": int(max(lat0, -85) * 1e7),
+                  "max_lon_e7": int(lon1 * 1e7), "max_lat_e7": int(min(lat1, 85) * 1e7),
+                  "center_zoom": min(8, full_zoom),
+                  "center_lon_e7": int((lon0 + lon1) / 2 * 1e7),
+                  "center_lat_e7": int((lat0 + lat1) / 2 * 1e7)}
+        if count:
+            writer.finalize(header, {"name": name, "format": "pbf", **metadata})
+    if not count:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"{name}: no feature to tile")
+    os.replace(tmp, out)
+    return Built(out, count, len(layer.fids), out.stat().st_size)
+
+
+def _tile_ids(z: int, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """PMTiles tile ids (the Hilbert index within a zoom, after the tiles of the zooms above),
+    for many tiles at once: the same as ``pmtiles.tile.zxy_to_tileid``."""
+    n = 1 << z
+    x, y = col.astype(np.int64).copy(), row.astype(np.int64).copy()
+    d = np.zeros(len(x), dtype=np.int64)
+    step = n // 2
+    while step > 0:
+        rx = (x & step) > 0
+        ry = (y & step) > 0
+        d += step * step * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
+        # rotate the quadrant
+        flip = ~ry
+        swap_x = np.where(flip & rx, step - 1 - x, x)
+        swap_y = np.where(flip & rx, step - 1 - y, y)
+        x = np.where(flip, swap_y, swap_x)
+        y = np.where(flip, swap_x, swap_y)
+        step //= 2
+    base = ((1 << (2 * z)) - 1) // 3  # tiles of zooms 0 .. z-1
+    return base + d
