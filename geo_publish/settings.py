@@ -131,6 +131,10 @@ class VectorTileSettings(_Model):
         "of a tile (point thinning), and lines and polygons simplified to the tile's pixels"))
     max_features: int = Field(50_000, ge=100, description="most features in one tile")
     cache_mb: int = Field(64, ge=0, description="tiles kept in memory per server process")
+    site_threshold: int = Field(50_000, ge=1, description=(
+        "a vector layer with at least this many features gets a PMTiles archive in the site "
+        "(data/<id>.v<version>.<key>.pmtiles, built with the site), and the server answers its "
+        "WebMercatorQuad tiles from it"))
 
 
 class Settings(_Model):

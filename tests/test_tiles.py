@@ -10,6 +10,7 @@ import math
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -68,7 +69,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
     root = tmp_path_factory.mktemp(f"tiles-{request.param}")
     write_config(root, request, f"tl_{secrets.token_hex(4)}",
-                 f"vector_tiles: {{full_zoom: {FULL}}}\n")
+                 f"vector_tiles: {{full_zoom: {FULL}, site_threshold: 5000}}\n")
     (root / "styles").mkdir()
     (root / "styles" / "pts.yml").write_text("label_field: name\npopup: [kind]\n")
     (root / "styles" / "parcels.yml").write_text("popup: [kod]\n")
@@ -81,6 +82,12 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     seismic = samples.build(root / "samples")["seismic"]
     _cli(root, "ingest", str(seismic), "--collection", "seismic")
     live = start(root)
+    # pts (10,000 points) is over the threshold: the site builder writes its PMTiles archive,
+    # and the server answers its WebMercatorQuad tiles from it once it is there
+    deadline = time.monotonic() + 120
+    while not list((root / "build" / "site" / "data").glob("pts.v1.*.pmtiles")):
+        assert time.monotonic() < deadline, (root / "server.log").read_text()[-2000:]
+        time.sleep(0.5)
     yield live
     live.stop()
 
@@ -299,11 +306,11 @@ def test_a_new_version_is_never_answered_from_an_old_tile(server):
     frame["kod"] = [f"v2-{k}" for k in frame["kod"]]
     frame.to_file(server.root / "sources" / "parcels2.gpkg", driver="GPKG")
     _cli(server.root, "ingest", str(server.root / "sources" / "parcels2.gpkg"), "--collection", "parcels")
-    deadline = __import__("time").monotonic() + 30
+    deadline = time.monotonic() + 30
     while True:
         after = _tile(server, "parcels", FULL, tile.y, tile.x)
         names = {f["properties"]["kod"] for f in _decode(after.content)}
-        if all(n.startswith("v2-") for n in names) or __import__("time").monotonic() > deadline:
+        if all(n.startswith("v2-") for n in names) or time.monotonic() > deadline:
             break
     assert names and all(n.startswith("v2-") for n in names)
     assert after.headers["etag"] != before.headers["etag"]
@@ -367,3 +374,23 @@ def test_the_numpy_encoder_is_read_by_gdal(tmp_path):
     frame = pyogrio.read_dataframe(path, layer="l")
     assert len(frame) == 4 and set(frame["k"]) == {"a"}  # the collapsed polygon is left out
     assert frame.geometry.is_valid.all()
+
+
+def test_large_layers_are_answered_from_their_pmtiles_archive(server):
+    from geo_publish.serve import tiles
+
+    found = list((server.root / "build" / "site" / "data").glob("pts.v1.*.pmtiles"))
+    assert len(found) == 1 and not list((server.root / "build" / "site" / "data").glob("parcels*.pmtiles"))
+    stored = tiles.Archive(str(found[0]))
+    tile = WM.tile(*CLUSTER, 12)
+    raw = stored.get(12, tile.x, tile.y)
+    r = _tile(server, "pts", 12, tile.y, tile.x)
+    assert r.status_code == 200 and r.content == gzip.decompress(raw)
+    with httpx.Client() as c:
+        zipped = c.send(c.build_request("GET", server.url + f"/collections/pts/tiles/WebMercatorQuad/12/{tile.y}/{tile.x}",
+                                        headers={"accept-encoding": "gzip"}), stream=True)
+        assert zipped.headers["content-encoding"] == "gzip" and b"".join(zipped.iter_raw()) == raw
+    far = WM.tile(-100.0, 40.0, 8)
+    assert stored.get(8, far.x, far.y) is None and _tile(server, "pts", 8, far.y, far.x).status_code == 204
+    meta = stored.header
+    assert meta["max_zoom"] == FULL and meta["tile_type"].name == "MVT"

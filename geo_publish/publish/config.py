@@ -45,7 +45,7 @@ def _base_url(settings: Settings) -> str:
     return f"http://{settings.server.host}:{settings.server.port}"
 
 
-def _tile_fields(settings: Settings, manifest: Any, cid: str) -> list[str]:
+def tile_fields(settings: Settings, manifest: Any, cid: str) -> list[str]:
     """The style's popup and label fields and the id field, in that order, once each."""
     from geo_publish.errors import ConfigError
     from geo_publish.publish.viewer.style import load_style
@@ -116,7 +116,7 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
             "version_created": info.created,
             # the attributes in its vector tiles (serve/tiles.py): what the viewer shows of a
             # feature before asking for it
-            "tile_fields": _tile_fields(settings, manifest, cid),
+            "tile_fields": tile_fields(settings, manifest, cid),
         },
     }
     if temporal and (temporal[0] or temporal[1]):

@@ -77,10 +77,15 @@ def read(reader: Any, t: Table, fields: list[str]) -> Layer:
         kept = [r for r, k in zip(rows, ok) if k]
         fids.append(np.array([r[0] for r in kept], dtype=np.int64))
         bounds.append(shapely.bounds(geoms))
-        points = points and bool((shapely.get_type_id(geoms) == 0).all())
+        if points and not (shapely.get_type_id(geoms) == 0).all():
+            # the first geometry that is not a single point: the points so far as WKB too
+            points = False
+            wkb.extend(shapely.to_wkb(shapely.points(np.vstack(coords))).tolist() if coords else [])
+            coords.clear()
         if points:
             coords.append(shapely.get_coordinates(geoms))
-        wkb.extend(b for b, k in zip(blobs, ok) if k)
+        else:
+            wkb.extend(b for b, k in zip(blobs, ok) if k)
         values.extend(r[2:] for r in kept)
         del geoms, rows, blobs
     box = np.vstack(bounds) if bounds else np.zeros((0, 4))
@@ -166,8 +171,12 @@ def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_z
                   "center_zoom": min(8, full_zoom),
                   "center_lon_e7": int((lon0 + lon1) / 2 * 1e7),
                   "center_lat_e7": int((lat0 + lat1) / 2 * 1e7)}
+        layers = [{"id": name, "minzoom": 0, "maxzoom": full_zoom,
+                   "fields": {f: {"integer": "Number", "number": "Number", "boolean": "Boolean"}.get(
+                       t.json_type(f)["type"], "String") for f in fields}}]
         if count:
-            writer.finalize(header, {"name": name, "format": "pbf", **metadata})
+            writer.finalize(header, {"name": name, "format": "pbf", "vector_layers": layers,
+                                     **metadata})
     if not count:
         tmp.unlink(missing_ok=True)
         raise ValueError(f"{name}: no feature to tile")

@@ -248,6 +248,14 @@ class GeoPublishApp:
         meta = resource.get("geo_publish") or {}
         fields = list(meta.get("tile_fields") or [])
         vt = self.settings.vector_tiles
+        if at is not None and s is not None and s.mercator and at[0] <= vt.full_zoom \
+                and pub.feature_count >= vt.site_threshold:
+            stored = self._from_archive(cid, pub.version, fields, at, headers)
+            if stored is not None:
+                body, encoding = stored
+                if not body:
+                    return 204, common + cache, b""
+                return 200, [(b"content-type", tiles.MVT.encode())] + encoding + common + cache, body
         if at is not None and s is not None:
             key = (self.reader_key, pub.table, s.id, *at, tuple(fields), vt.full_zoom)
             body = self.tile_cache.get(key)
@@ -270,6 +278,24 @@ class GeoPublishApp:
                                 self.reader.table(pub.table), fields, vt.full_zoom)
         status, hdrs, body = json_response(200, dumps(doc))
         return status, hdrs + common + cache, body
+
+    def _from_archive(self, cid: str, version: int, fields: list[str], at: tuple[int, int, int],
+                      headers: dict[str, str]) -> tuple[bytes, Headers] | None:
+        """A tile from the version's PMTiles archive in the site (gzip as stored, or inflated
+        for a client that does not take gzip); None when the site has no archive for it."""
+        import gzip
+
+        name = tiles.archive_name(cid, version, fields, self.settings.vector_tiles.full_zoom)
+        found = tiles.archive(str(self.settings.path(self.settings.build_dir) / "site" / "data" / name))
+        if found is None:
+            return None
+        z, row, col = at
+        data = found.get(z, col, row)
+        if data is None:
+            return b"", []
+        if "gzip" in headers.get("accept-encoding", ""):
+            return data, [(b"content-encoding", b"gzip")]
+        return gzip.decompress(data), []
 
     def _editable(self, cid: str | None) -> bool:
         meta = self.runtime.config.get("resources", {}).get(cid, {}).get("geo_publish") or {}

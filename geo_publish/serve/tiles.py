@@ -408,3 +408,79 @@ def tilejson(base: str, cid: str, title: str, description: str, s: Scheme, pub: 
     if attribution:
         doc["attribution"] = attribution
     return doc
+
+
+# -- PMTiles archives (publish/pyramid.py) ---------------------------------------------------------
+def archive_name(cid: str, version: int, fields: list[str], full_zoom: int) -> str:
+    """The site file of a version's archive: named by what its tiles hold, so a new version, a
+    style with other fields or another full_zoom never reads an old archive."""
+    import hashlib
+    import json
+
+    key = hashlib.sha1(json.dumps([fields, full_zoom]).encode()).hexdigest()[:10]
+    return f"{cid}.v{version}.{key}.pmtiles"
+
+
+class Archive:
+    """A PMTiles archive read through mmap, its directories kept once read (pmtiles' Reader
+    parses the root directory again for every tile)."""
+
+    def __init__(self, path: str) -> None:
+        import mmap
+
+        from pmtiles.tile import deserialize_header
+
+        with open(path, "rb") as fh:
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self.header = deserialize_header(self._map[0:127])
+        self._dirs: dict[tuple[int, int], Any] = {}
+        self._lock = threading.Lock()
+
+    def _directory(self, offset: int, length: int) -> Any:
+        from pmtiles.tile import deserialize_directory
+
+        found = self._dirs.get((offset, length))
+        if found is None:
+            found = deserialize_directory(self._map[offset:offset + length])
+            with self._lock:
+                if len(self._dirs) > 256:
+                    self._dirs.clear()
+                self._dirs[(offset, length)] = found
+        return found
+
+    def get(self, z: int, x: int, y: int) -> bytes | None:
+        """The tile's stored bytes (gzip), None when the archive has no such tile."""
+        from pmtiles.tile import find_tile, zxy_to_tileid
+
+        h = self.header
+        if not h["min_zoom"] <= z <= h["max_zoom"]:
+            return None
+        tile_id = zxy_to_tileid(z, x, y)
+        offset, length = h["root_offset"], h["root_length"]
+        for _ in range(4):
+            entry = find_tile(self._directory(offset, length), tile_id)
+            if entry is None:
+                return None
+            if entry.run_length == 0:
+                offset, length = h["leaf_directory_offset"] + entry.offset, entry.length
+                continue
+            start = h["tile_data_offset"] + entry.offset
+            return self._map[start:start + entry.length]
+        return None
+
+
+_archives: dict[str, Archive] = {}
+
+
+def archive(path: str) -> Archive | None:
+    """The archive at ``path`` (opened once per process), None when there is none."""
+    found = _archives.get(path)
+    if found is None:
+        try:
+            found = Archive(path)
+        except (OSError, ValueError):
+            return None
+        if len(_archives) > 64:
+            _archives.clear()
+        _archives[path] = found
+    return found

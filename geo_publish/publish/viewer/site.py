@@ -188,6 +188,8 @@ class SiteBuilder:
                 out.append(LayerView(cid, store.passport(cid), style, rfiles, 0, info.bbox,
                                      info.version, info.created))
                 continue
+            if info.feature_count >= self.settings.vector_tiles.site_threshold:
+                self._archive(cid, info.version, manifest)
             if cached is not None:
                 fields, styled = cached["fields"], Style(**cached["style"])
                 check_style(styled, path, fields, icons)
@@ -209,6 +211,37 @@ class SiteBuilder:
             out.append(LayerView(cid, store.passport(cid), style, layer_files, info.feature_count,
                                  info.bbox, info.version, info.created))
         return out
+
+    def _archive(self, cid: str, version: int, manifest: Any) -> None:
+        """The version's PMTiles archive in data/ (publish/pyramid.py): the static site's tiles,
+        and what the server answers this layer's WebMercatorQuad tiles from. Kept from the
+        previous site when it is there."""
+        from geo_publish.publish import pyramid
+        from geo_publish.publish.config import tile_fields
+        from geo_publish.serve import readers, tiles
+        from geo_publish.store.location import Source
+
+        vt = self.settings.vector_tiles
+        fields = tile_fields(self.settings, manifest, cid)
+        name = tiles.archive_name(cid, version, fields, vt.full_zoom)
+        target = self.site / "data" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = self.previous / "data" / name if self.previous is not None else None
+        if target.exists():
+            return
+        if old is not None and old.exists():
+            _link_or_copy(old, target)
+            return
+        Source.export_dsn(self.settings)
+        reader = readers.reader(Source.of(self.settings).data)
+        pub = reader.published(cid)
+        if pub is None or pub.version != version:  # published again meanwhile: the next build
+            return
+        try:
+            pyramid.build(reader, reader.table(pub.table), fields, cid, target, vt.full_zoom,
+                          vt.max_features, {"version": str(version)})
+        except ValueError:  # no geometry to tile: the layer is drawn as it is
+            return
 
     def build(self) -> Path:
         site = self.site
