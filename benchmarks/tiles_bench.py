@@ -11,6 +11,11 @@ its PostGIS store, pygeoapi 0.24 MVT-postgresql (ST_AsMVT), tipg (ST_AsMVT). Eve
 different random tile (the Lua script draws z, x and y), so in-memory tile caches rarely hit:
 the figure is cutting speed. Printed: requests/s, non-2xx answers, mean tile size, and the
 ratios the issue sets (ours on PostGIS >= 3x each anchor; GeoPackage within 2x of PostGIS).
+Our servers are measured once the site builder has written their PMTiles archives (layers over
+vector_tiles.site_threshold are answered from them).
+
+build: the PMTiles archive of the 1,000,000 points beside GDAL's PMTiles driver (wall time,
+peak memory).
 """
 
 from __future__ import annotations
@@ -129,6 +134,62 @@ def pygeoapi_tiles_config(work: Path, port: int) -> tuple[Path, Path]:
     return path, pygeoapi_openapi(path, work / "openapi-tiles.yml")
 
 
+def timed_run(code: str, cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak resident MB of ``python -c code`` (GNU time)."""
+    import time
+
+    t = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], cwd=cwd,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if done.returncode:
+        raise SystemExit(done.stderr[-2000:])
+    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))  # type: ignore[union-attr]
+    return wall, peak / 1024
+
+
+def bench_build(work: Path, pts: Path) -> None:
+    """The PMTiles archive of the 1,000,000 points, zooms 0-14: ours (publish/pyramid.py, from
+    the GeoPackage store) beside GDAL's PMTiles driver run directly on the same points."""
+    ours = (
+        "from pathlib import Path\n"
+        "from geo_publish.serve import readers\n"
+        "from geo_publish.publish import pyramid\n"
+        "r = readers.reader('store.gpkg', 600)\n"
+        "p = r.published('points')\n"
+        "b = pyramid.build(r, r.table(p.table), ['name', 'value'], 'points', "
+        f"Path({str(work / 'ours.pmtiles')!r}), 14, 50000, {{}})\n"
+        "print(b.tiles)\n")
+    gdal = (
+        "import pyogrio\n"
+        f"meta, table = pyogrio.read_arrow({str(pts)!r})\n"
+        f"pyogrio.write_arrow(table, {str(work / 'gdal.pmtiles')!r}, driver='PMTiles', layer='points', "
+        "geometry_name=meta['geometry_name'] or 'geom', geometry_type='Point', crs=meta['crs'], "
+        "dataset_options={'MINZOOM': '0', 'MAXZOOM': '14'})\n")
+    for f in ("ours.pmtiles", "gdal.pmtiles"):
+        (work / f).unlink(missing_ok=True)
+    w1, m1 = timed_run(ours, work / "proj")
+    w2, m2 = timed_run(gdal, work)
+    print(f"PMTiles build, 1,000,000 points, z0-14: geo-publish {w1:.0f} s, peak {m1:.0f} MB, "
+          f"{(work / 'ours.pmtiles').stat().st_size / 2**20:.0f} MB")
+    print(f"                                   GDAL PMTiles driver {w2:.0f} s, peak {m2:.0f} MB, "
+          f"{(work / 'gdal.pmtiles').stat().st_size / 2**20:.0f} MB")
+    print(f"  ratio geo-publish / GDAL: {w1 / w2:.2f}x (<= 1.5), memory {m1:.0f} MB (<= 500)")
+
+
+def wait_archives(root: Path, timeout: float = 900) -> None:
+    """The site builder's PMTiles archives of both layers (served from then on)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = list((root / "build" / "site" / "data").glob("*.pmtiles"))
+        if {p.name.split(".")[0] for p in got} >= {"points", "parcels"}:
+            return
+        time.sleep(2)
+    raise SystemExit(f"no PMTiles archives in {root / 'build' / 'site' / 'data'}")
+
+
 def reuse_stores(work: Path) -> bool:
     """The stores of an earlier run in ``work`` (--workdir) are kept: ingest and load skipped."""
     return (work / "proj" / "store.gpkg").exists() and (work / "loaded").exists()
@@ -140,7 +201,7 @@ def main() -> int:
     ap.add_argument("--polygons", type=int, default=200_000)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--workdir", type=Path, default=None)
-    ap.add_argument("--only", default="", help="comma-separated server names (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated: build and server names (default: all)")
     a = ap.parse_args()
     work = a.workdir or Path(tempfile.mkdtemp(prefix="gp-tiles-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -202,12 +263,16 @@ def main() -> int:
          "--log-level", "warning"], {"DATABASE_URL": f"{PG}/{DB}"}, f"http://127.0.0.1:{port}",
         {c: f"/collections/public.{c}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}" for c in ("points", "parcels")})
 
+    if not a.only or "build" in a.only.split(","):
+        bench_build(work, pts)
     results: dict[str, dict[str, float]] = {}
     for name, (cmd, env, base, templates) in servers.items():
         if a.only and name not in a.only.split(","):
             continue
         # the landing page: a z0 tile would ask the anchors for every feature
         proc = start(cmd, env, base + "/", work / f"{name.replace(' ', '_')}.log")
+        if name.startswith("geo-publish"):
+            wait_archives(proj if "gpkg" in name else proj_pg)
         try:
             results[name] = {}
             for cid, template in templates.items():

@@ -67,7 +67,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
-    from geo_publish.publish.viewer.site import publish_site
+    from geo_publish.publish.viewer.site import add_archives, publish_site
     from geo_publish.store.location import Source
     from geo_publish.settings import load_settings
 
@@ -83,11 +83,18 @@ def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches serve, which stops us
     last_error = ""
+    archives_due = True  # the first site was built without them (build_once)
     while not stopping:
         try:
-            _, built = publish_site(settings, api_url, live=True)
+            _, built = publish_site(settings, api_url, live=True, archives=False)
             if built:
                 LOG.warning("geo-publish: viewer site rebuilt")
+            # then the tiles of its large layers (the API cuts them meanwhile)
+            if built or archives_due:
+                archives_due = True
+                if add_archives(settings):
+                    LOG.warning("geo-publish: vector tile archives written")
+                archives_due = False
             last_error = ""
         except Exception as err:  # noqa: BLE001 - the previous site stays served
             text = " ".join(str(err).split()) or type(err).__name__
@@ -110,7 +117,8 @@ if __name__ == "__main__":
         settings = load_settings(Path(argv[1]))
         Source.export_dsn(settings)
         try:
-            publish_site(settings, argv[2] if len(argv) > 2 else None, live=True)
+            # the first site before serving: its tile archives come after, in the background
+            publish_site(settings, argv[2] if len(argv) > 2 else None, live=True, archives=False)
         except GeoPublishError as err:
             print(f"error: {err.one_line()}", file=sys.stderr)
             sys.exit(2)

@@ -130,8 +130,12 @@ class SiteBuilder:
     a rebuild after one layer changed reads only that layer."""
 
     def __init__(self, settings: Settings, api_url: str | None = None, site: Path | None = None,
-                 previous: Path | None = None, live: bool = False) -> None:
+                 previous: Path | None = None, live: bool = False, archives: bool = True) -> None:
         self.settings = settings
+        # archives: build the PMTiles archives of large layers as part of the site; the server's
+        # site builder builds them after the site is swapped in (``add_archives``), so that a
+        # new version's pages do not wait for its tiles
+        self.archives = archives
         # live: the site talks to a running API (problem reports, their counts); a static
         # export without a known API address has none of that, so it asks nothing of a server
         self.live = live or bool(api_url)
@@ -212,7 +216,7 @@ class SiteBuilder:
                                  info.bbox, info.version, info.created))
         return out
 
-    def _archive(self, cid: str, version: int, manifest: Any) -> None:
+    def _archive(self, cid: str, version: int, manifest: Any) -> bool:
         """The version's PMTiles archive in data/ (publish/pyramid.py): the static site's tiles,
         and what the server answers this layer's WebMercatorQuad tiles from. Kept from the
         previous site when it is there."""
@@ -228,20 +232,37 @@ class SiteBuilder:
         target.parent.mkdir(parents=True, exist_ok=True)
         old = self.previous / "data" / name if self.previous is not None else None
         if target.exists():
-            return
+            return False
         if old is not None and old.exists():
             _link_or_copy(old, target)
-            return
+            return False
+        if not self.archives:
+            return False
         Source.export_dsn(self.settings)
         reader = readers.reader(Source.of(self.settings).data)
         pub = reader.published(cid)
         if pub is None or pub.version != version:  # published again meanwhile: the next build
-            return
+            return False
         try:
             pyramid.build(reader, reader.table(pub.table), fields, cid, target, vt.full_zoom,
                           vt.max_features, {"version": str(version)})
         except ValueError:  # no geometry to tile: the layer is drawn as it is
-            return
+            return False
+        return True
+
+    def add_archives(self) -> int:
+        """Build the archives the site lacks (its large layers'), into the site as it stands;
+        how many were built."""
+        from geo_publish.store import open_store
+
+        built = 0
+        for info in open_store(self.settings).collections():
+            if info.published and info.geometry_type != "Raster" and \
+                    info.feature_count >= self.settings.vector_tiles.site_threshold:
+                manifest = load_manifest(self.settings.path(self.settings.collections_dir),
+                                         info.collection)
+                built += self._archive(info.collection, info.version, manifest)
+        return built
 
     def build(self) -> Path:
         site = self.site
@@ -396,8 +417,22 @@ def site_link(settings: Settings) -> Path:
     return settings.path(settings.build_dir) / "site"
 
 
+def add_archives(settings: Settings) -> int:
+    """The PMTiles archives the served site lacks, built into it (each file renamed into place
+    once complete); how many were built."""
+    import fcntl
+
+    link = site_link(settings)
+    if not link.exists():
+        return 0
+    with open(settings.path(settings.build_dir) / ".site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return SiteBuilder(settings, site=link.resolve()).add_archives()
+
+
 def publish_site(settings: Settings, api_url: str | None = None,
-                 signature: str | None = None, live: bool = False) -> tuple[Path, bool]:
+                 signature: str | None = None, live: bool = False,
+                 archives: bool = True) -> tuple[Path, bool]:
     """Build the site in a new folder ``<build>/sites/<n>`` and, once complete, point the link
     ``<build>/site`` at it in one rename: a web server (or the API's /site/) serves the old site
     or the new one, never a half-built one. Nothing is done when the served site was built from
@@ -423,7 +458,7 @@ def publish_site(settings: Settings, api_url: str | None = None,
         tmp = sites / f".building-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            SiteBuilder(settings, api_url, tmp, current, live).build()
+            SiteBuilder(settings, api_url, tmp, current, live, archives).build()
             (tmp / ".state").write_text(want)
             new = sites / f"{time.time_ns()}"
             os.rename(tmp, new)
