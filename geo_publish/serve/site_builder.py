@@ -66,6 +66,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def _report(err: Exception, last: str, what: str) -> str:
+    """Log an error once (not again each second while it lasts); the text logged."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if text != last:
+        LOG.error("geo-publish: %s: %s", what, text)
+    return text
+
+
 def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     from geo_publish.publish.viewer.site import add_archives, publish_site
     from geo_publish.store.location import Source
@@ -84,24 +92,26 @@ def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches serve, which stops us
     last_error = ""
     archives_due = True  # the first site was built without them (build_once)
+    retry_at = 0.0  # after a failure, archives are tried again a minute later (or after a build)
     while not stopping:
         try:
             _, built = publish_site(settings, api_url, live=True, archives=False)
             if built:
                 LOG.warning("geo-publish: viewer site rebuilt")
-            # then the tiles of its large layers (the API cuts them meanwhile)
-            if built or archives_due:
-                archives_due = True
+                archives_due, retry_at = True, 0.0
+            last_error = ""
+        except Exception as err:  # noqa: BLE001 - the previous site stays served
+            last_error = _report(err, last_error, "viewer site not rebuilt (the previous one is served)")
+        # then the tiles of the site's large layers (the API cuts them meanwhile)
+        if archives_due and time.monotonic() >= retry_at:
+            try:
                 if add_archives(settings):
                     LOG.warning("geo-publish: vector tile archives written")
                 archives_due = False
-            last_error = ""
-        except Exception as err:  # noqa: BLE001 - the previous site stays served
-            text = " ".join(str(err).split()) or type(err).__name__
-            if text != last_error:
-                LOG.error("geo-publish: viewer site not rebuilt (the previous one is served): %s",
-                          text)
-            last_error = text
+            except Exception as err:  # noqa: BLE001 - the API keeps cutting those tiles
+                retry_at = time.monotonic() + 60
+                last_error = _report(err, last_error, "vector tile archives not written (the API "
+                                                      "cuts those tiles)")
         time.sleep(interval)
 
 
