@@ -58,14 +58,9 @@ class Built:
 
 def read(reader: Any, t: Table, fields: list[str]) -> Layer:
     """The layer's fids, boxes, geometries and ``fields``, read in fid order and in batches."""
-    from geo_publish.serve import gpkg_read
-    from geo_publish.serve.readers import GeoPackageReader
-
-    gpkg = isinstance(reader, GeoPackageReader)
     cols = "".join(f', "{f}"' for f in fields)
-    sql = (f'SELECT fid, "{t.geometry}"{cols} FROM "{t.name}" WHERE fid > ? ORDER BY fid LIMIT {BATCH}'
-           if gpkg else
-           f"SELECT fid, ST_AsBinary(geom){cols} FROM {t.name} WHERE fid > ? ORDER BY fid LIMIT {BATCH}")
+    sql = (f"SELECT fid, {reader.geometry_select(t)}{cols} FROM {tiles.table_sql(reader, t)} "
+           f"WHERE fid > ? ORDER BY fid LIMIT {BATCH}")
     fids: list[np.ndarray] = []
     bounds: list[np.ndarray] = []
     coords: list[np.ndarray] = []
@@ -78,9 +73,7 @@ def read(reader: Any, t: Table, fields: list[str]) -> Layer:
         if not rows:
             break
         last = rows[-1][0]
-        blobs = [gpkg_read.wkb_of(r[1]) if gpkg else (bytes(r[1]) if r[1] is not None else None)
-                 for r in rows]
-        geoms = shapely.from_wkb(np.array(blobs, dtype=object), on_invalid="ignore")
+        geoms = reader.geometries([r[1] for r in rows])
         ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         geoms = geoms[ok]
         kept = [r for r, k in zip(rows, ok) if k]
@@ -94,10 +87,10 @@ def read(reader: Any, t: Table, fields: list[str]) -> Layer:
         if points:
             coords.append(shapely.get_coordinates(geoms))
         else:
-            wkb.extend(b for b, k in zip(blobs, ok) if k)
+            wkb.extend(shapely.to_wkb(geoms).tolist())
         for j, chunks in enumerate(columns):
             chunks.append(_arrow([r[2 + j] for r in kept]))
-        del geoms, rows, blobs, kept
+        del geoms, rows, kept
     box = np.vstack(bounds) if bounds else np.zeros((0, 4))
     return Layer(np.concatenate(fids) if fids else np.zeros(0, dtype=np.int64), box,
                  np.vstack(coords) if points and coords else (np.zeros((0, 2)) if points else None),
@@ -209,8 +202,7 @@ def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_z
                   "center_lon_e7": int((lon0 + lon1) / 2 * 1e7),
                   "center_lat_e7": int((lat0 + lat1) / 2 * 1e7)}
         layers = [{"id": name, "minzoom": 0, "maxzoom": full_zoom,
-                   "fields": {f: {"integer": "Number", "number": "Number", "boolean": "Boolean"}.get(
-                       t.json_type(f)["type"], "String") for f in fields}}]
+                   "fields": tiles.field_types(t, fields)}]
         if count:
             writer.finalize(header, {"name": name, "format": "pbf", "vector_layers": layers,
                                      **metadata})

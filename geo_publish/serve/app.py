@@ -74,6 +74,11 @@ def _text(value: Any, default: str) -> str:
     return str(value) if value else default
 
 
+def _none_match(headers: dict[str, str]) -> list[str]:
+    """The entity tags of If-None-Match."""
+    return [t.strip() for t in headers.get("if-none-match", "").split(",") if t.strip()]
+
+
 @dataclass
 class Plan:
     """What the synchronous part of a request decided: a complete answer, or pygeoapi's turn."""
@@ -241,7 +246,7 @@ class GeoPublishApp:
         etag = self._etag(scope["path"], scope.get("query_string", b"").decode("latin-1"),
                           headers, cid, pub)
         cache = [(b"etag", etag.encode()), (b"cache-control", self.cache_control)]
-        tags = [t.strip() for t in headers.get("if-none-match", "").split(",") if t.strip()]
+        tags = _none_match(headers)
         if etag in tags or "*" in tags:
             return 304, common + cache, b""
         resource = self.runtime.config["resources"][cid]
@@ -408,7 +413,7 @@ class GeoPublishApp:
                 provider = self.runtime.config["resources"][feature_cid]["providers"][0]
                 etag = served_etag(self.reader, pub.table, provider.get("id_field"),
                                    match.group(3)[1:]) or etag
-            tags = [t.strip() for t in headers.get("if-none-match", "").split(",") if t.strip()]
+            tags = _none_match(headers)
             # "*" matches any current representation: only where the resource is known to exist
             star = "*" in tags and feature_cid is not None and pub is not None and not (
                 match and match.group(3))

@@ -33,9 +33,9 @@ import numpy as np
 import shapely
 
 from geo_publish.errors import NotFound
-from geo_publish.serve import gpkg_read
 from geo_publish.serve.errors import BadRequest
 from geo_publish.serve.gpkg_read import Published, Table
+from geo_publish.store.base import quote
 
 EXTENT = 4096  # tile units per side
 BUFFER = 64  # tile units drawn beyond each edge (labels and strokes across tile edges)
@@ -147,6 +147,14 @@ def address(s: Scheme, z: str, row: str, col: str) -> tuple[int, int, int]:
 
 
 # -- choosing and cutting ------------------------------------------------------------------------
+def table_sql(reader: Any, t: Table) -> str:
+    """The version table as SQL names it: a GeoPackage table by its quoted name, a PostGIS one
+    as the reader gives it (schema-qualified and quoted already)."""
+    from geo_publish.serve.readers import GeoPackageReader
+
+    return quote(t.name) if isinstance(reader, GeoPackageReader) else t.name
+
+
 def _select(reader: Any, t: Table, fields: list[str], box: tuple[float, float, float, float],
             cell: float | None, limit: int) -> list[tuple[Any, ...]]:
     """(fid, WKB or GeoPackage blob, *fields) of the features meeting ``box``; with ``cell``,
@@ -158,15 +166,15 @@ def _select(reader: Any, t: Table, fields: list[str], box: tuple[float, float, f
         if t.rtree is None:
             raise NotFound(f"{t.name} has no spatial index: no tiles")
         cols = ", ".join(f't."{f}"' for f in fields)
-        inner = (f'SELECT {"min(r.id)" if cell else "r.id"} FROM "{t.rtree}" r '
+        inner = (f'SELECT {"min(r.id)" if cell else "r.id"} FROM {quote(t.rtree)} r '
                  "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?")
         params += [box[2], box[0], box[3], box[1]]
         if cell:
             inner += (" GROUP BY CAST(((r.minx + r.maxx) * 0.5 + 180.0) / ? AS INTEGER), "
                       "CAST(((r.miny + r.maxy) * 0.5 + 90.0) / ? AS INTEGER)")
             params += [cell, cell]
-        sql = (f'SELECT t.fid, t."{t.geometry}"{", " + cols if cols else ""} FROM "{t.name}" t '
-               f"WHERE t.fid IN ({inner}) LIMIT {int(limit)}")
+        sql = (f'SELECT t.fid, t.{reader.geometry_select(t)}{", " + cols if cols else ""} '
+               f"FROM {table_sql(reader, t)} t WHERE t.fid IN ({inner}) LIMIT {int(limit)}")
         return reader.rows(sql, params)  # type: ignore[no-any-return]
     cols = ", ".join(f'"{f}"' for f in fields)
     envelope = "geom && ST_MakeEnvelope(?, ?, ?, ?, 4326)"
@@ -178,8 +186,8 @@ def _select(reader: Any, t: Table, fields: list[str], box: tuple[float, float, f
         params += [cell, cell]
     else:
         where = envelope
-    sql = (f"SELECT fid, ST_AsBinary(geom){', ' + cols if cols else ''} FROM {t.name} "
-           f"WHERE {where} LIMIT {int(limit)}")
+    sql = (f"SELECT fid, {reader.geometry_select(t)}{', ' + cols if cols else ''} "
+           f"FROM {table_sql(reader, t)} WHERE {where} LIMIT {int(limit)}")
     return reader.rows(sql, params)  # type: ignore[no-any-return]
 
 
@@ -201,20 +209,13 @@ def _value(v: Any) -> Any:
 def cut(reader: Any, t: Table, fields: list[str], layer: str, s: Scheme, z: int, row: int,
         col: int, full_zoom: int, max_features: int) -> bytes | None:
     """The tile as MVT bytes; None when no feature is in it."""
-    from geo_publish.serve.readers import GeoPackageReader
-
     fields = [f for f in fields if f in t.columns]
     thin = z < full_zoom
     cell = 360.0 / (s.w0 << z) / CELLS if thin else None
     rows = _select(reader, t, fields, s.box(z, row, col, BUFFER / EXTENT), cell, max_features)
     if not rows:
         return None
-    blobs = [r[1] for r in rows]
-    if isinstance(reader, GeoPackageReader):
-        geoms = gpkg_read.geometries(blobs)
-    else:
-        geoms = shapely.from_wkb(np.array([bytes(b) if b is not None else None for b in blobs],
-                                          dtype=object), on_invalid="ignore")
+    geoms = reader.geometries([r[1] for r in rows])
     return encode(geoms, [r[0] for r in rows], [r[2:] for r in rows], fields, layer, s, z, row,
                   col, thin)
 
@@ -386,6 +387,11 @@ def tileset(base: str, cid: str, title: str, description: str, s: Scheme, pub: P
 _TILEJSON_TYPES = {"integer": "Number", "number": "Number", "boolean": "Boolean"}
 
 
+def field_types(t: Table, fields: list[str]) -> dict[str, str]:
+    """TileJSON's ``vector_layers[].fields``: each field's type (String, Number, Boolean)."""
+    return {f: _TILEJSON_TYPES.get(t.json_type(f)["type"], "String") for f in fields}
+
+
 def tilejson(base: str, cid: str, title: str, description: str, s: Scheme, pub: Published,
              t: Table, fields: list[str], full_zoom: int, attribution: str = "") -> dict[str, Any]:
     """TileJSON 3.0.0 (XYZ in Web Mercator: WebMercatorQuad only)."""
@@ -402,8 +408,7 @@ def tilejson(base: str, cid: str, title: str, description: str, s: Scheme, pub: 
         "center": [(lon0 + lon1) / 2, (lat0 + lat1) / 2, min(8, full_zoom)],
         "vector_layers": [{"id": cid, "description": title, "minzoom": 0,
                            "maxzoom": min(full_zoom, s.maxzoom),
-                           "fields": {f: _TILEJSON_TYPES.get(t.json_type(f)["type"], "String")
-                                      for f in fields}}],
+                           "fields": field_types(t, fields)}],
     }
     if attribution:
         doc["attribution"] = attribution

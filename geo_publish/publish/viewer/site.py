@@ -192,7 +192,7 @@ class SiteBuilder:
                 out.append(LayerView(cid, store.passport(cid), style, rfiles, 0, info.bbox,
                                      info.version, info.created))
                 continue
-            if info.feature_count >= self.settings.vector_tiles.site_threshold:
+            if self._tiled(info):
                 self._archive(cid, info.version, manifest)
             if cached is not None:
                 fields, styled = cached["fields"], Style(**cached["style"])
@@ -215,6 +215,11 @@ class SiteBuilder:
             out.append(LayerView(cid, store.passport(cid), style, layer_files, info.feature_count,
                                  info.bbox, info.version, info.created))
         return out
+
+    def _tiled(self, info: Any) -> bool:
+        """Does this version get a PMTiles archive (a published vector layer over the threshold)?"""
+        return bool(info.published and info.geometry_type != "Raster"
+                    and info.feature_count >= self.settings.vector_tiles.site_threshold)
 
     def _archive(self, cid: str, version: int, manifest: Any) -> bool:
         """The version's PMTiles archive in data/ (publish/pyramid.py): the static site's tiles,
@@ -257,8 +262,7 @@ class SiteBuilder:
 
         built = 0
         for info in open_store(self.settings).collections():
-            if info.published and info.geometry_type != "Raster" and \
-                    info.feature_count >= self.settings.vector_tiles.site_threshold:
+            if self._tiled(info):
                 manifest = load_manifest(self.settings.path(self.settings.collections_dir),
                                          info.collection)
                 built += self._archive(info.collection, info.version, manifest)
