@@ -56,24 +56,30 @@ class Built:
     bytes: int
 
 
-def read(reader: Any, t: Table, fields: list[str]) -> Layer:
-    """The layer's fids, boxes, geometries and ``fields``, read in fid order and in batches."""
+def batches(reader: Any, t: Table, fields: list[str]) -> Any:
+    """The rows (fid, geometry, *fields) of a version table in fid order, ``BATCH`` at a time,
+    each with its geometries decoded (shapely; None where there is none)."""
     cols = "".join(f', "{f}"' for f in fields)
     sql = (f"SELECT fid, {reader.geometry_select(t)}{cols} FROM {tiles.table_sql(reader, t)} "
            f"WHERE fid > ? ORDER BY fid LIMIT {BATCH}")
+    last = -(2**62)
+    while True:
+        rows = reader.rows(sql, [last])
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield rows, reader.geometries([r[1] for r in rows])
+
+
+def read(reader: Any, t: Table, fields: list[str]) -> Layer:
+    """The layer's fids, boxes, geometries and ``fields``, read in fid order and in batches."""
     fids: list[np.ndarray] = []
     bounds: list[np.ndarray] = []
     coords: list[np.ndarray] = []
     wkb: list[bytes] = []
     columns: list[list[Any]] = [[] for _ in fields]  # Arrow arrays, a batch each
     points = True
-    last = -(2**62)
-    while True:
-        rows = reader.rows(sql, [last])
-        if not rows:
-            break
-        last = rows[-1][0]
-        geoms = reader.geometries([r[1] for r in rows])
+    for rows, geoms in batches(reader, t, fields):
         ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         geoms = geoms[ok]
         kept = [r for r, k in zip(rows, ok) if k]

@@ -1,7 +1,7 @@
 """Front-end assets of the viewer, vendored from the npm registry at set-up time, versions pinned.
 
-The site must make no request outside its own origin, so Leaflet, supercluster and the Font
-Awesome icon font are copied into it (and, for pygeoapi's HTML pages, Leaflet.markercluster,
+The site must make no request outside its own origin, so Leaflet, supercluster, protomaps-leaflet
+and the Font Awesome icon font are copied into it (and, for pygeoapi's HTML pages, Leaflet.markercluster,
 Bootstrap's CSS and Swagger UI). They are fetched once by the set-up (``python -m
 geo_publish.publish.viewer.assets``, run by scripts/setup.sh), checked against the registry's
 sha512 integrity, and kept beside the Python environment (``<prefix>/share/geo-publish/vendor``);
@@ -47,6 +47,10 @@ PACKAGES = (
     Package("supercluster", "8.0.1",
             "sha512-IiOea5kJ9iqzD2t7QJq/cREyLHTtSmUT6gQsweojg9WH2sYJqZK9SswTu6jrscO6D1G5v5vYZ9ru/eq85lXeZQ==",
             ("LICENSE", "dist/supercluster.min.js")),
+    # draws large layers from vector tiles (PMTiles archives or the API's tiles) on canvas
+    Package("protomaps-leaflet", "5.1.0",
+            "sha512-N0YY1Gbw5nZ9n8VUOvwHKm/w3zhTTuaZEeMZl8doHemeM4ujGPp2otI6t4Sgqrz8iM4svx2rpG1Q17rHkOWSaA==",
+            ("LICENSE", "dist/protomaps-leaflet.js")),
     Package("@fortawesome/fontawesome-free", "6.7.2",
             "sha512-JUOtgFW6k9u4Y+xeIaEiLr3+cjoUPiAuLXoyKOJSia6Duzb7pq+A76P9ZdPDoAoxHdHzq6gE9/jKBGXlZT8FbA==",
             ("LICENSE.txt", "css/fontawesome.min.css", "css/solid.min.css",

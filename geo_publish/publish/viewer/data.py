@@ -150,6 +150,77 @@ def write_downloads(frame: gpd.GeoDataFrame, collection: str, version: int,
     return result
 
 
+def _arrow_type(table: Any, column: str) -> Any:
+    import pyarrow as pa
+
+    kind = table.json_type(column)
+    if kind.get("format") == "date":
+        return pa.date32()
+    return {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}.get(
+        kind["type"], pa.string())
+
+
+def _column(values: list[Any], kind: Any, name: str) -> Any:
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        try:  # dates stored as text
+            return pa.array([None if v is None else str(v) for v in values]).cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+            from geo_publish.errors import ServeError
+
+            raise ServeError(f"field {name!r}: a value does not fit its type {kind} ({err})") from err
+
+
+def stream_downloads(reader: Any, table: Any, collection: str, version: int,
+                     site: Path) -> dict[str, tuple[str, int]]:
+    """The downloads of a large layer, written batch by batch from the store (a layer of
+    millions of features is never held in memory whole, as ``write_downloads`` holds it)."""
+    import pyarrow as pa
+    import pyogrio
+
+    from geo_publish.publish.pyramid import batches
+
+    fields = list(table.columns)
+    schema = pa.schema([(f, _arrow_type(table, f)) for f in fields]
+                       + [pa.field("geometry", pa.binary(), metadata={
+                           "ARROW:extension:name": "geoarrow.wkb"})])
+    kind = {n.upper(): n for n in ("Point", "LineString", "Polygon", "MultiPoint",
+                                    "MultiLineString", "MultiPolygon")}.get(table.geometry_type,
+                                                                            "Unknown")
+
+    def stream() -> Any:
+        for rows, geoms in batches(reader, table, fields):
+            cols = [_column([r[2 + j] for r in rows], schema.field(j).type, f)
+                    for j, f in enumerate(fields)]
+            wkb = shapely.to_wkb(geoms, flavor="iso")
+            yield pa.record_batch(cols + [pa.array(wkb.tolist(), type=pa.binary())], schema=schema)
+
+    out = site / "downloads"
+    out.mkdir(parents=True, exist_ok=True)
+    result = {}
+    for fmt, (ext, driver, options) in FORMATS.items():
+        path = out / f"{collection}.v{version}.{ext}"
+        if not path.exists():
+            tmp = path.with_name(f".{os.getpid()}.{path.name}")
+            tmp.unlink(missing_ok=True)
+            opts = dict(options)
+            if fmt == "CSV" and kind == "Point":
+                opts["GEOMETRY"] = "AS_XY"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, stream()), tmp,
+                                    driver=driver, layer=collection, layer_options=opts,
+                                    geometry_name="geometry", geometry_type=kind,
+                                    crs="EPSG:4326", encoding="UTF-8")
+            os.replace(tmp, path)
+        checksum(path)
+        result[fmt] = (f"downloads/{path.name}", path.stat().st_size)
+    return result
+
+
 def prune(site: Path, keep: set[str]) -> None:
     """Remove data and download files of versions no page refers to any more (keeping ``keep``,
     the stems ``<collection>.v<version>`` still in use or just replaced)."""

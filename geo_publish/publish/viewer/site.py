@@ -41,25 +41,39 @@ class LayerView:
     bbox: list[float] | None
     version: int
     created: str = ""  # when this version was published: the freshness clock
+    geometry_type: str | None = None
+    full_zoom: int = 14  # the deepest zoom of its tiles (a tiled layer)
 
     def js(self) -> dict[str, Any]:
         """What viewer.js needs to draw the layer (values are text for textContent)."""
         s = self.style
+        common = {"id": self.id, "title": i18n.texts(self.passport.get("title"), self.id),
+                  "created": self.created[:10]}
         if isinstance(self.files, data.RasterFiles):
             f = self.files
-            return {"id": self.id, "title": i18n.texts(self.passport.get("title"), self.id),
-                    "mode": "raster", "image": f.image, "values": f.values, "bounds": f.bounds,
+            return {**common, "mode": "raster", "image": f.image, "values": f.values, "bounds": f.bounds,
                     "ramp": f.ramp, "unit": f.unit, "band": f.name, "opacity": s.opacity,
                     "color": s.color, "icon": s.icon, "visible": s.visible, "background": False,
                     "popup": [], "label": None, "count": 0}
+        if self.files.mode == "tiles":  # drawn from vector tiles: the archive, or the API's
+            kind = (self.geometry_type or "").removeprefix("Multi").lower()
+            return {**common, "mode": "tiles", "tiles": self.files.geom, "kind": kind,
+                    "maxzoom": self.full_zoom, "bbox": self.bbox, "color": s.color,
+                    "icon": s.icon, "weight": s.weight, "fillOpacity": s.fill_opacity,
+                    "label": s.label_field, "background": s.background, "visible": s.visible,
+                    "popup": [{"field": p.field, "label": p.labels()} for p in s.popup],
+                    "count": self.count, "offline": s.offline}
         return {
-            "id": self.id, "title": i18n.texts(self.passport.get("title"), self.id),
-            "mode": self.files.mode, "geom": self.files.geom, "props": self.files.props,
+            **common, "mode": self.files.mode, "geom": self.files.geom, "props": self.files.props,
             "color": s.color, "icon": s.icon, "weight": s.weight, "fillOpacity": s.fill_opacity,
             "label": s.label_field, "background": s.background, "visible": s.visible,
             "popup": [{"field": p.field, "label": p.labels()} for p in s.popup],
-            "count": self.count,
+            "count": self.count, "offline": s.offline,
         }
+
+
+def _mode(layer: LayerView) -> str:
+    return "raster" if isinstance(layer.files, data.RasterFiles) else layer.files.mode
 
 
 def script_json(value: Any) -> str:
@@ -192,8 +206,11 @@ class SiteBuilder:
                 out.append(LayerView(cid, store.passport(cid), style, rfiles, 0, info.bbox,
                                      info.version, info.created))
                 continue
-            if self._tiled(info):
-                self._archive(cid, info.version, manifest)
+            if self._tiled(info):  # drawn from tiles: its data are never read whole here
+                view = self._tiled_view(info, manifest, style, path, icons, stem, key, cached)
+                if view is not None:
+                    out.append(view)
+                    continue
             if cached is not None:
                 fields, styled = cached["fields"], Style(**cached["style"])
                 check_style(styled, path, fields, icons)
@@ -221,14 +238,59 @@ class SiteBuilder:
         return bool(info.published and info.geometry_type != "Raster"
                     and info.feature_count >= self.settings.vector_tiles.site_threshold)
 
-    def _archive(self, cid: str, version: int, manifest: Any) -> bool:
-        """The version's PMTiles archive in data/ (publish/pyramid.py): the static site's tiles,
-        and what the server answers this layer's WebMercatorQuad tiles from. Kept from the
-        previous site when it is there."""
-        from geo_publish.publish import pyramid
-        from geo_publish.publish.config import tile_fields
-        from geo_publish.serve import readers, tiles
+    def _tiled_view(self, info: Any, manifest: Any, style: Style, path: Path | None,
+                    icons: frozenset[str], stem: str, key: str,
+                    cached: dict[str, Any] | None) -> LayerView | None:
+        """A large layer's view: its tiles (the version's archive for a static site, the API's
+        tiles for a live one, which answers them from the same archive), downloads written
+        batch by batch; None when the version is no longer the published one."""
+        cid = info.collection
+        archive = self._archive(cid, info.version, manifest)
+        if cached is not None:
+            fields, styled = cached["fields"], Style(**cached["style"])
+            files = data.LayerFiles(**{**cached["files"], "downloads": {
+                k: tuple(v) for k, v in cached["files"]["downloads"].items()}})
+        else:
+            source = self._source(cid, info.version)
+            if source is None:
+                return None
+            reader, table = source
+            fields = list(table.columns)
+            styled = style if path is not None else style.model_copy(
+                update={"popup": [PopupField(field=f) for f in fields[:8]]})
+            check_style(styled, path, fields, icons)
+            downloads = data.stream_downloads(reader, table, cid, info.version, self.site)
+            files = data.LayerFiles("tiles", f"data/{archive}", "", fields, downloads)
+            self._remember(stem, key, {"fields": fields, "style": styled.model_dump(mode="json"),
+                                       "files": dataclasses.asdict(files)})
+        check_style(styled, path, fields, icons)
+        return LayerView(cid, self._passport(cid), styled, files, info.feature_count, info.bbox,
+                         info.version, info.created, info.geometry_type,
+                         self.settings.vector_tiles.full_zoom)
+
+    def _passport(self, cid: str) -> dict[str, Any]:
+        from geo_publish.store import open_store
+
+        return open_store(self.settings).passport(cid)
+
+    def _source(self, cid: str, version: int) -> tuple[Any, Any] | None:
+        """The server's reader and the version's table, if ``version`` is still published."""
+        from geo_publish.serve import readers
         from geo_publish.store.location import Source
+
+        Source.export_dsn(self.settings)
+        reader = readers.reader(Source.of(self.settings).data)
+        pub = reader.published(cid)
+        if pub is None or pub.version != version:  # published again meanwhile: the next build
+            return None
+        return reader, reader.table(pub.table)
+
+    def _archive(self, cid: str, version: int, manifest: Any) -> str:
+        """The name of the version's PMTiles archive in data/ (publish/pyramid.py): the static
+        site's tiles, and what the server answers this layer's WebMercatorQuad tiles from.
+        Kept from the previous site when it is there; built unless ``archives`` is off."""
+        from geo_publish.publish.config import tile_fields
+        from geo_publish.serve import tiles
 
         vt = self.settings.vector_tiles
         fields = tile_fields(self.settings, manifest, cid)
@@ -236,20 +298,22 @@ class SiteBuilder:
         target = self.site / "data" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         old = self.previous / "data" / name if self.previous is not None else None
-        if target.exists():
-            return False
-        if old is not None and old.exists():
+        if not target.exists() and old is not None and old.exists():
             _link_or_copy(old, target)
+        elif not target.exists() and self.archives:
+            self._build_archive(cid, version, fields, target)
+        return name
+
+    def _build_archive(self, cid: str, version: int, fields: list[str], target: Path) -> bool:
+        from geo_publish.publish import pyramid
+
+        vt = self.settings.vector_tiles
+        source = self._source(cid, version)
+        if source is None:
             return False
-        if not self.archives:
-            return False
-        Source.export_dsn(self.settings)
-        reader = readers.reader(Source.of(self.settings).data)
-        pub = reader.published(cid)
-        if pub is None or pub.version != version:  # published again meanwhile: the next build
-            return False
+        reader, table = source
         try:
-            pyramid.build(reader, reader.table(pub.table), fields, cid, target, vt.full_zoom,
+            pyramid.build(reader, table, fields, cid, target, vt.full_zoom,
                           vt.max_features, {"version": str(version)})
         except ValueError:  # no geometry to tile: the layer is drawn as it is
             return False
@@ -265,7 +329,10 @@ class SiteBuilder:
             if self._tiled(info):
                 manifest = load_manifest(self.settings.path(self.settings.collections_dir),
                                          info.collection)
-                built += self._archive(info.collection, info.version, manifest)
+                existed = (self.site / "data").glob(f"{info.collection}.v{info.version}.*.pmtiles")
+                before = {p.name for p in existed}
+                name = self._archive(info.collection, info.version, manifest)
+                built += name not in before and (self.site / "data" / name).exists()
         return built
 
     def build(self) -> Path:
@@ -298,6 +365,9 @@ class SiteBuilder:
         m.default_js = [("leaflet", assets.url("leaflet", "dist/leaflet.js")),
                         ("supercluster", assets.url("supercluster", "dist/supercluster.min.js")),
                         ("geo_publish", static["viewer.js"])]
+        if any(_mode(layer) == "tiles" for layer in layers):
+            m.default_js.insert(2, ("protomaps", assets.url("protomaps-leaflet",
+                                                            "dist/protomaps-leaflet.js")))
         m.default_css = [("leaflet_css", assets.url("leaflet", "dist/leaflet.css")),
                          ("fa_css", assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css")),
                          ("fa_solid", assets.url("@fortawesome/fontawesome-free", "css/solid.min.css")),
@@ -325,7 +395,7 @@ class SiteBuilder:
 
         m.add_child(Start(script_json(cfg)))
         for layer in layers:  # start the data downloads while the scripts load
-            if isinstance(layer.files, data.LayerFiles):
+            if _mode(layer) not in ("raster", "tiles"):
                 m.get_root().header.add_child(Element(
                     f'<link rel="preload" href="{html.escape(layer.files.geom)}" as="fetch" '
                     'crossorigin="anonymous">'))

@@ -37,6 +37,8 @@ class Style(StrictModel):
         "auto", description="centroid: draw small polygons or lines as markers at their centre")
     background: bool = Field(False, description="draw as outlines under every map (regions)")
     visible: bool = Field(True, description="shown when the map of all layers opens")
+    offline: bool = Field(False, description="kept on the phone after one visit, for use with "
+                                             "no connection (shelters, hospitals)")
     fill_opacity: float = Field(0.25, ge=0, le=1)
     weight: float = Field(2.0, ge=0, le=20)
     # rasters

@@ -382,52 +382,114 @@
     if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]], {padding: [8, 8]});
 
     /* ---- popups ---- */
-    function centreOf(layer, i) {
+    /* A feature as popups and lists see it: its layer, fid, position and field values, from the
+       layer's popup file (i: its row) or from a tile or the API (props: its fields). */
+    function rowRecord(layer, i) {
       var c = layer.points || layer.centres;
-      return [c[2 * i + 1], c[2 * i]];
+      return {layer: layer, id: i + 1, ll: [c[2 * i + 1], c[2 * i]], get: function (field) {
+        var k = layer.props && layer.props.fields ? layer.props.fields.indexOf(field) : -1;
+        return k < 0 ? undefined : layer.props.rows[i][k];
+      }};
     }
-    function featureName(layer, i) {
-      if (layer.label && layer.props) {
-        var v = layer.props.rows[i][layer.props.fields.indexOf(layer.label)];
-        if (v !== null && v !== undefined && v !== "") return String(v);
-      }
-      return tr(layer.title, lang) + " #" + (i + 1);
+    function propsRecord(layer, id, props, ll) {
+      return {layer: layer, id: id, ll: ll, get: function (field) {
+        return props && Object.prototype.hasOwnProperty.call(props, field) ? props[field] : undefined;
+      }};
     }
-    function popupContent(layer, i) {
+    function featureName(rec) {
+      var v = rec.layer.label ? rec.get(rec.layer.label) : undefined;
+      if (v !== null && v !== undefined && v !== "") return String(v);
+      return tr(rec.layer.title, lang) + " #" + rec.id;
+    }
+    function popupContent(rec) {
+      var layer = rec.layer;
       var box = el("div", "gp-popup");
       box.appendChild(el("div", "gp-popup-layer", tr(layer.title, lang)));
-      box.appendChild(el("div", "gp-popup-title", featureName(layer, i)));
+      box.appendChild(el("div", "gp-popup-title", featureName(rec)));
       var table = el("table");
-      if (layer.props) layer.popup.forEach(function (p) {
+      layer.popup.forEach(function (p) {
+        var v = rec.get(p.field);
+        if (v === undefined && !layer.props) return;
         var row = el("tr");
         row.appendChild(el("th", null, tr(p.label, lang)));
-        var k = layer.props.fields.indexOf(p.field);
-        row.appendChild(el("td", null, fmtValue(layer.props.rows[i][k])));
+        row.appendChild(el("td", null, fmtValue(v)));
         table.appendChild(row);
       });
       box.appendChild(table);
       if (cfg.api) {
         var url = cfg.api + "/feedback/" + encodeURIComponent(layer.id);
-        var ll = centreOf(layer, i);
         box.appendChild(reportButton(function () {
-          return reportForm(url, ui, lang, featureId(layer, i), ll);
+          return reportForm(url, ui, lang, rec.id, rec.ll);
         }, ui, lang, function () { if (state.popup) state.popup.update(); }));  // grown: pan to show it
       }
       return box;
     }
-    function featureId(layer, i) {
-      return i + 1;  // the feature's number in the layer (its fid); the point goes along too
+    function showPopup(rec, latlng) {
+      state.popup = L.popup({maxWidth: 320, autoPanPadding: [20, 20]})
+        .setLatLng(latlng || rec.ll)
+        .setContent(popupContent(rec))
+        .openOn(map);
+      return state.popup;
     }
     function openPopup(layer, i, latlng) {
-      layer.propsReady.then(function () {
-        state.popup = L.popup({maxWidth: 320, autoPanPadding: [20, 20]})
-          .setLatLng(latlng || centreOf(layer, i))
-          .setContent(popupContent(layer, i))
-          .openOn(map);
-      });
+      layer.propsReady.then(function () { showPopup(rowRecord(layer, i), latlng); });
+    }
+    /* A feature of a tiled layer: the tile's fields at once, then, from a live API, the
+       feature's own (the tile may round or leave out nothing shown, but the API is the record). */
+    function openTileFeature(layer, id, props, latlng) {
+      var popup = showPopup(propsRecord(layer, id, props, [latlng.lat, latlng.lng]), latlng);
+      if (!cfg.api || id === undefined || id === null) return;
+      fetch(cfg.api + "/collections/" + encodeURIComponent(layer.id) + "/items/" +
+            encodeURIComponent(id) + "?f=json")
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (f) {
+          if (!f || state.popup !== popup || !map.hasLayer(popup)) return;
+          popup.setContent(popupContent(propsRecord(layer, id, f.properties,
+                                                    [latlng.lat, latlng.lng])));
+        }).catch(function () { /* offline: the tile's fields stay */ });
     }
 
     /* ---- drawing ---- */
+    /* A large layer from vector tiles (protomaps-leaflet, on canvas): the API's tiles on a live
+       site, else the version's PMTiles archive beside the page (any web server with ranges). */
+    function tileLayer(layer) {
+      var P = window.protomapsL, fill = layer.background ? Math.min(layer.fillOpacity, 0.08) : layer.fillOpacity;
+      function kind(k) { return function (z, f) { return f.geomType === k; }; }
+      var rules = [
+        {dataLayer: layer.id, filter: kind(3), symbolizer: new P.PolygonSymbolizer({fill: layer.color, opacity: fill})},
+        {dataLayer: layer.id, filter: function (z, f) { return f.geomType !== 1; },
+         symbolizer: new P.LineSymbolizer({color: layer.color, width: layer.weight})},
+        {dataLayer: layer.id, filter: kind(1), symbolizer: new P.CircleSymbolizer({
+          radius: function (z) { return z < 8 ? 2 : z < 12 ? 3 : 4; }, fill: layer.color,
+          stroke: "#ffffff", width: function (z) { return z >= 8 ? 1 : 0; }})}
+      ];
+      var url = cfg.api ? cfg.api + "/collections/" + encodeURIComponent(layer.id) +
+        "/tiles/WebMercatorQuad/{z}/{y}/{x}" : layer.tiles;
+      var b = layer.bbox;
+      return P.leafletLayer({url: url, paintRules: rules, labelRules: [], maxDataZoom: layer.maxzoom,
+        levelDiff: 0, tileDelay: 0.001, attribution: "", pane: "overlayPane",
+        bounds: b ? [[b[1], b[0]], [b[3], b[2]]] : undefined});
+    }
+    /* The feature of a tiled layer under a click (the nearest point within 10 px, or the shape
+       that holds the click). */
+    function pickTile(layer, latlng) {
+      var found = layer.leaflet.queryTileFeaturesDebug(latlng.lng, latlng.lat, 10).get("") || [];
+      var best = null, bestD = Infinity, at = map.latLngToContainerPoint(latlng);
+      found.forEach(function (hit) {
+        if (hit.layerName !== layer.id) return;
+        var d = hit.feature.geomType === 1 ? 0 : 1;  /* points before the shape under them */
+        if (d < bestD) { best = hit.feature; bestD = d; }
+      });
+      return best && {id: best.id, props: best.props, at: at};
+    }
+    map.on("click", function (e) {
+      for (var k = cfg.layers.length - 1; k >= 0; k--) {
+        var layer = cfg.layers[k];
+        if (layer.mode !== "tiles" || !layer.leaflet || !map.hasLayer(layer.leaflet)) continue;
+        var hit = pickTile(layer, e.latlng);
+        if (hit) { openTileFeature(layer, hit.id, hit.props, e.latlng); return; }
+      }
+    });
     function draw(layer, data) {
       var pick = function (i) { openPopup(layer, i); };
       if (data.type === "points") {
@@ -531,6 +593,29 @@
         if (pending === 0) window.setTimeout(function () { relabel(); ready(); }, 0);
         return;
       }
+      if (layer.mode === "tiles") {
+        layer.leaflet = tileLayer(layer);
+        resolveProps();
+        var done = false, finish = function () {
+          if (done) return;
+          done = true;
+          state.drawn += layer.count;
+          pending--;
+          relabel();
+          if (pending === 0) ready();
+        };
+        if (layer.visible) {
+          layer.leaflet.once("load", finish);
+          layer.leaflet.addTo(map);
+          window.setTimeout(function () {  /* a tile that never came: the page still settles */
+            if (!done) failed(layer, new Error(layer.id + ": tiles did not load"));
+            finish();
+          }, 20000);
+        } else {
+          finish();
+        }
+        return;
+      }
       fetch(layer.geom).then(function (r) {
         if (!r.ok) throw new Error(layer.geom + ": HTTP " + r.status);
         return r.json();
@@ -573,6 +658,20 @@
           box.appendChild(a);
         }
         box.appendChild(el("div", "gp-title-text", cfg.title ? tr(cfg.title, lang) : t("map_all")));
+        /* from which date the data are (each layer's publication), and whether this is the copy
+           kept on the device (no connection) */
+        var dates = cfg.layers.map(function (l) { return l.created; }).filter(Boolean).sort();
+        if (dates.length) {
+          var span = dates[0] === dates[dates.length - 1] ? dates[0] : dates[0] + " – " + dates[dates.length - 1];
+          var when = el("div", "gp-data-date", t("data_of") + " " + span);
+          when.id = "gp-data-date";
+          box.appendChild(when);
+        }
+        if (navigator.onLine === false) {
+          var off = el("div", "gp-offline", t("offline"));
+          off.id = "gp-offline";
+          box.appendChild(off);
+        }
         L.DomEvent.disableClickPropagation(box);
         return box;
       }
@@ -610,7 +709,8 @@
             return;
           }
           var row = el("div", "gp-legend-row");
-          var sw = el("span", layer.mode === "shapes" ? "gp-swatch" : "gp-swatch gp-swatch-point");
+          var shape = layer.mode === "shapes" || (layer.mode === "tiles" && layer.kind !== "point");
+          var sw = el("span", shape ? "gp-swatch" : "gp-swatch gp-swatch-point");
           sw.style.setProperty("--gp-c", layer.color);
           if (layer.mode === "markers" || layer.mode === "cluster") {
             sw.appendChild(el("i", "fa-solid fa-" + layer.icon));
@@ -656,7 +756,10 @@
       }
     });
     var you = null, nearestBox = null, lastPos = null;
-    function nearest(lat, lon) {
+    /* The five nearest features: from the layers' own files, and for a tiled layer from the
+       API (features in a box around the position, the box growing until five lie within the
+       circle it holds, or shrinking while the API pages the answer). */
+    function nearestHere(lat, lon) {
       var best = [];
       cfg.layers.forEach(function (layer) {
         if (layer.background || !layer.leaflet || !map.hasLayer(layer.leaflet)) return;
@@ -671,15 +774,64 @@
           }
         }
       });
-      return best;
+      return best.map(function (h) { return {d: h.d, rec: rowRecord(h.layer, h.i)}; });
+    }
+    function centre(g) {
+      var pts = [];
+      (function walk(c) {
+        if (typeof c[0] === "number") pts.push(c); else c.forEach(walk);
+      }(g.coordinates));
+      var x = 0, y = 0;
+      pts.forEach(function (p) { x += p[0]; y += p[1]; });
+      return pts.length ? [y / pts.length, x / pts.length] : null;
+    }
+    function nearestFromApi(layer, lat, lon) {
+      var r = 1000, lo = 0, hi = Infinity, last = [], limit = 500;
+      var b = layer.bbox, far = b ? Math.max(haversine(lat, lon, b[1], b[0]), haversine(lat, lon, b[3], b[2]),
+                                              haversine(lat, lon, b[1], b[2]), haversine(lat, lon, b[3], b[0])) : 2e7;
+      function step(tries) {
+        var dLat = r / 111320, dLon = r / (111320 * Math.max(0.01, Math.cos(lat * Math.PI / 180)));
+        var box = [lon - dLon, Math.max(-90, lat - dLat), lon + dLon, Math.min(90, lat + dLat)];
+        var url = cfg.api + "/collections/" + encodeURIComponent(layer.id) + "/items?f=json&limit=" + limit +
+          "&bbox=" + box.map(function (v) { return v.toFixed(6); }).join(",");
+        return fetch(url).then(function (resp) {
+          if (!resp.ok) throw new Error(url + ": HTTP " + resp.status);
+          return resp.json();
+        }).then(function (fc) {
+          var feats = fc.features || [];
+          var paged = feats.length >= limit || (fc.numberMatched || 0) > feats.length;
+          var hits = [];
+          feats.forEach(function (f) {
+            var c = f.geometry && centre(f.geometry);
+            if (c) hits.push({d: haversine(lat, lon, c[0], c[1]), rec: propsRecord(layer, f.id, f.properties, c)});
+          });
+          hits.sort(function (a, b2) { return a.d - b2.d; });
+          if (!paged) last = hits;
+          var inside = hits.filter(function (h) { return h.d <= r; }).length;
+          if (tries >= 12 || (!paged && (inside >= 5 || r >= far))) return (paged ? hits : last).slice(0, 5);
+          if (paged) { hi = r; r = lo ? (lo + r) / 2 : r / 4; } else { lo = r; r = hi < Infinity ? (r + hi) / 2 : r * 4; }
+          return step(tries + 1);
+        });
+      }
+      return step(0).catch(function () { return []; });  /* offline: the local layers answer */
+    }
+    function nearest(lat, lon) {
+      var asks = cfg.layers.filter(function (layer) {
+        return layer.mode === "tiles" && cfg.api && !layer.background && layer.leaflet && map.hasLayer(layer.leaflet);
+      }).map(function (layer) { return nearestFromApi(layer, lat, lon); });
+      return Promise.all(asks).then(function (lists) {
+        var all = nearestHere(lat, lon);
+        lists.forEach(function (l) { all = all.concat(l); });
+        all.sort(function (a, b) { return a.d - b.d; });
+        return all.slice(0, 5);
+      });
     }
     function distanceText(d) {
       return d < 1000 ? Math.round(d) + " " + t("m") : (d / 1000).toFixed(d < 10000 ? 1 : 0) + " " + t("km");
     }
     function showNearest(lat, lon, fit) {
       var waits = cfg.layers.map(function (l) { return l.error ? null : l.propsReady; });
-      Promise.all(waits).then(function () {
-        var list = nearest(lat, lon);
+      Promise.all(waits).then(function () { return nearest(lat, lon); }).then(function (list) {
         nearestBox.innerHTML = "";
         var head = el("div", "gp-nearest-head");
         head.appendChild(el("strong", null, t("nearest")));
@@ -692,12 +844,11 @@
         list.forEach(function (hit) {
           var li = el("li");
           var b = el("button", "gp-nearest-item");
-          b.appendChild(el("span", "gp-nearest-name", featureName(hit.layer, hit.i)));
-          b.appendChild(el("span", "gp-nearest-meta", tr(hit.layer.title, lang) + " · " + distanceText(hit.d)));
+          b.appendChild(el("span", "gp-nearest-name", featureName(hit.rec)));
+          b.appendChild(el("span", "gp-nearest-meta", tr(hit.rec.layer.title, lang) + " · " + distanceText(hit.d)));
           b.addEventListener("click", function () {
-            var ll = centreOf(hit.layer, hit.i);
-            map.setView(ll, Math.max(map.getZoom(), 15));
-            openPopup(hit.layer, hit.i, ll);
+            map.setView(hit.rec.ll, Math.max(map.getZoom(), 15));
+            showPopup(hit.rec);
           });
           li.appendChild(b);
           ol.appendChild(li);
@@ -705,7 +856,7 @@
         nearestBox.appendChild(ol);
         nearestBox.hidden = false;
         if (fit && list.length) {
-          var pts = list.map(function (h) { return centreOf(h.layer, h.i); });
+          var pts = list.map(function (h) { return h.rec.ll; });
           pts.push([lat, lon]);
           map.fitBounds(pts, {padding: [40, 40], maxZoom: 16});
         }
