@@ -134,7 +134,10 @@ class VectorTileSettings(_Model):
     site_threshold: int = Field(50_000, ge=1, description=(
         "a vector layer with at least this many features gets a PMTiles archive in the site "
         "(data/<id>.v<version>.<key>.pmtiles, built with the site), and the server answers its "
-        "WebMercatorQuad tiles from it"))
+        "WebMercatorQuad tiles from it; the viewer draws such a layer from its tiles"))
+    offline_tiles: int = Field(3000, ge=0, description=(
+        "tiles (or archive byte ranges) a visitor's browser keeps for use with no connection, "
+        "the oldest dropped first"))
 
 
 class Settings(_Model):

@@ -131,6 +131,39 @@ def _style_key(style: Style) -> str:
     return hashlib.sha1(style.model_dump_json().encode()).hexdigest()[:10]
 
 
+THEME = "#1d4ed8"
+ICONS = {192: "static/icon-192.png", 512: "static/icon-512.png"}
+PWA_HEAD = ('    <link rel="manifest" href="site.webmanifest">\n'
+            f'    <meta name="theme-color" content="{THEME}">\n'
+            f'    <link rel="apple-touch-icon" href="{ICONS[192]}">')
+
+
+def _icons(site: Path) -> None:
+    """The app's icons (a white pin on the theme colour), drawn once per site."""
+    import numpy as np
+    from rasterio.io import MemoryFile
+
+    colour = [int(THEME[i:i + 2], 16) for i in (1, 3, 5)]
+    for n, rel in ICONS.items():
+        target = site / rel
+        if target.exists():
+            continue
+        y, x = np.mgrid[0:n, 0:n] / n
+        head = (x - 0.5) ** 2 + (y - 0.4) ** 2 < 0.2 ** 2
+        tip = (y >= 0.4) & (y < 0.8) & (np.abs(x - 0.5) < 0.2 * (0.8 - y) / 0.4)
+        hole = (x - 0.5) ** 2 + (y - 0.4) ** 2 < 0.08 ** 2
+        pin = (head | tip) & ~hole
+        rgba = np.zeros((4, n, n), dtype="uint8")
+        for ch in range(3):
+            rgba[ch] = np.where(pin, 255, colour[ch])
+        rgba[3] = 255
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with MemoryFile() as mem:
+            with mem.open(driver="PNG", width=n, height=n, count=4, dtype="uint8") as out:
+                out.write(rgba)
+            data._write(target, mem.read())
+
+
 def _link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
@@ -341,13 +374,55 @@ class SiteBuilder:
         assets.copy_into(site, self.previous)
         static = _static(site)
         layers = self.layers()
+        _icons(site)
         self._maps(layers, static)
         self._index(layers, static)
+        self._service_worker(layers, static)
         for layer in layers:  # pages opened before this build still find their data
             self._carry(f"{layer.id}.v{layer.version - 1}")
         data.prune(site, {f"{layer.id}.v{layer.version}" for layer in layers}
                    | {f"{layer.id}.v{layer.version - 1}" for layer in layers})
         return site
+
+    # -- the installable, offline map --------------------------------------------------------
+
+    def _service_worker(self, layers: list[LayerView], static: dict[str, str]) -> None:
+        """``sw.js`` and ``site.webmanifest``: after one visit, the pages, the assets and the
+        data of the layers styled ``offline: true`` are kept on the device (see static/sw.js)."""
+        keep = ["./", "index.html", "map.html", "site.webmanifest", *ICONS.values(),
+                static["viewer.js"], static["viewer.css"],
+                assets.url("leaflet", "dist/leaflet.js"), assets.url("leaflet", "dist/leaflet.css"),
+                assets.url("supercluster", "dist/supercluster.min.js"),
+                assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
+                assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"),
+                assets.url("@fortawesome/fontawesome-free", "webfonts/fa-solid-900.woff2")]
+        leaflet_images = self.site / assets.url("leaflet", "dist/images")
+        keep += [assets.url("leaflet", f"dist/images/{p.name}") for p in sorted(leaflet_images.iterdir())]
+        if any(_mode(layer) == "tiles" for layer in layers):
+            keep.append(assets.url("protomaps-leaflet", "dist/protomaps-leaflet.js"))
+        for layer in layers:
+            if not layer.style.offline:
+                continue
+            keep.append(f"layer-{layer.id}.html")
+            if _mode(layer) in ("markers", "canvas", "cluster", "shapes"):
+                keep += [layer.files.geom, layer.files.props]  # type: ignore[union-attr]
+            elif _mode(layer) == "raster":
+                keep += [layer.files.image, layer.files.values]  # type: ignore[union-attr]
+        keep = list(dict.fromkeys(keep))
+        version = hashlib.sha1(json.dumps([keep, [(x.id, x.version) for x in layers]]).encode())
+        body = files("geo_publish.publish.viewer").joinpath("static", "sw.js").read_text("utf-8")
+        head = (f"var GP_VERSION = {json.dumps(version.hexdigest()[:16])};\n"
+                f"var GP_PRECACHE = {json.dumps(keep)};\n"
+                f"var GP_MAX_TILES = {int(self.settings.vector_tiles.offline_tiles)};\n")
+        _write_text(self.site / "sw.js", head + body)
+        manifest = {
+            "name": i18n.UI["site_title"]["en"], "short_name": i18n.UI["map"]["en"],
+            "start_url": "map.html", "scope": "./", "display": "standalone",
+            "background_color": "#ffffff", "theme_color": THEME,
+            "icons": [{"src": src, "sizes": f"{n}x{n}", "type": "image/png", "purpose": "any"}
+                      for n, src in ICONS.items()],
+        }
+        _write_text(self.site / "site.webmanifest", json.dumps(manifest, ensure_ascii=False))
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -378,6 +453,7 @@ class SiteBuilder:
         cfg = {
             "layers": [layer.js() | ({"visible": True} if all_visible else {}) for layer in layers],
             "bounds": bbox, "index": "index.html", "api": self.api if self.live else None,
+            "sw": "sw.js",
             "title": title, "ui": i18n.UI,
             "languages": [{"code": c, "name": i18n.NAMES[c]} for c in i18n.LANGS],
         }
@@ -403,7 +479,7 @@ class SiteBuilder:
         text = m.get_root().render()
         return text.replace("<html>", '<html lang="en">', 1).replace(
             "<head>", f'<head>\n    <meta charset="utf-8">\n    <title>{page_title}</title>\n'
-            '    <link rel="icon" href="data:,">', 1)
+            f'    <link rel="icon" href="data:,">\n{PWA_HEAD}', 1)
 
     def _maps(self, layers: list[LayerView], static: dict[str, str]) -> None:
         background = [layer for layer in layers if layer.style.background]
@@ -458,7 +534,7 @@ class SiteBuilder:
             })
         html = env.get_template("index.html").render(
             layers=cards, ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,
-            ui_json=script_json(i18n.UI),
+            ui_json=script_json(i18n.UI), pwa_head=PWA_HEAD,
             viewer_js=static["viewer.js"], viewer_css=static["viewer.css"],
             fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
             fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"))

@@ -139,7 +139,16 @@
 
   /* ---------------- index page: language switch and search ---------------- */
 
-  function index() {
+  /* The service worker that keeps the map for use with no connection (static/sw.js). */
+  function keepOffline(sw) {
+    if (!sw || !("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.register(sw).catch(function (err) {
+      console.warn("geo-publish: no offline copy (" + err + ")");
+    });
+  }
+
+  function index(sw) {
+    keepOffline(sw);
     var lang = pickLang();
     document.documentElement.lang = lang;
     var buttons = document.querySelectorAll("[data-set-lang]");
@@ -371,6 +380,7 @@
 
   function start(map, cfg) {
     defineLayers();
+    keepOffline(cfg.sw);
     var lang = pickLang();
     document.documentElement.lang = lang;
     var ui = cfg.ui;
