@@ -134,6 +134,14 @@ def _open(browser, url: str, **context):
     return ctx, page, seen
 
 
+def _until(page, script: str, arg: object = None, timeout: float = 20) -> None:
+    """Poll an async predicate in the page (wait_for_function takes a promise for true)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(script, arg):
+        assert time.monotonic() < deadline, script
+        time.sleep(0.2)
+
+
 def _painted(page) -> int:
     """Pixels with colour on the tile canvases of the tiled layers."""
     return page.evaluate("""() => {
@@ -288,14 +296,12 @@ def test_offline_after_one_visit_then_the_new_version(browser, tmp_path_factory)
     try:
         page.goto(server.url + "map.html")
         page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
-        page.wait_for_function("navigator.serviceWorker.controller !== null || "
-                               "navigator.serviceWorker.ready.then(() => true)", timeout=20_000)
-        page.evaluate("navigator.serviceWorker.ready")
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
         # the pages, assets and the offline layers' data are kept once the worker is installed
-        page.wait_for_function("""async () => { const keys = await caches.keys();
+        _until(page, """async () => { const keys = await caches.keys();
             if (!keys.some(k => k.startsWith('gp-site-'))) return false;
             const c = await caches.open(keys.find(k => k.startsWith('gp-site-')));
-            return (await c.keys()).some(r => r.url.includes('data/shelters.v1.'));}""", timeout=20_000)
+            return (await c.keys()).some(r => r.url.includes('data/shelters.v1.'));}""")
         # no connection at all: the browser is offline and the web server is gone
         server.stop()
         ctx.set_offline(True)
@@ -316,6 +322,8 @@ def test_offline_after_one_visit_then_the_new_version(browser, tmp_path_factory)
             f"{d:.0f} m" if d < 1000 else f"{d / 1000:.1f} km" for d in metres]
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "offline-phone.png"))
+        first = page.evaluate("async () => (await caches.keys()).filter(k => k.startsWith('gp-site-'))")
+        assert len(first) == 1
         # back online, with a new version published meanwhile: it replaces the kept one
         new = root / "sources" / "shelters2.gpkg"
         _shelters([f"Moved {i}" for i in range(6)]).to_file(new, driver="GPKG")
@@ -330,8 +338,10 @@ def test_offline_after_one_visit_then_the_new_version(browser, tmp_path_factory)
         page.wait_for_selector(".gp-nearest-item", timeout=20_000)
         assert page.locator(".gp-nearest-name").all_inner_texts()[0] == "Moved 0"
         # the old version's caches go once the new worker is active
-        page.wait_for_function("""async () => (await caches.keys()).filter(k => k.startsWith('gp-site-')).length === 1""",
-                               timeout=20_000)
+        _until(page, """async (old) => { const k = (await caches.keys()).filter(k => k.startsWith('gp-site-'));
+                                         return k.length === 1 && k[0] !== old; }""", first[0])
+        names = page.evaluate("async () => await caches.keys()")
+        assert {k.rsplit("-", 1)[1] for k in names} == {names[0].rsplit("-", 1)[1]} != {first[0].rsplit("-", 1)[1]}
         kept = page.evaluate("""async () => { const k = (await caches.keys()).find(k => k.startsWith('gp-site-'));
             return (await (await caches.open(k)).keys()).map(r => r.url); }""")
         assert any("data/shelters.v2." in u for u in kept) and not any("data/shelters.v1." in u for u in kept)
