@@ -127,7 +127,8 @@ def test_no_absolute_url_in_pages_or_code(project, points, tmp_path):
     _ingest(project, points, tmp_path)
     assert project.run("build") == 0
     site = _site(project)
-    for page in [site / "map.html", site / "layer-p.html", *site.glob("static/*")]:
+    for page in [site / "map.html", site / "layer-p.html", site / "index.html", site / "sw.js",
+                 site / "site.webmanifest", *site.glob("static/*")]:
         text = page.read_text(encoding="utf-8")
         assert "//cdn" not in text and "unpkg" not in text and "jsdelivr" not in text, page
         for attr in ("src=", "href="):

@@ -132,7 +132,7 @@ def _style_key(style: Style) -> str:
 
 
 THEME = "#1d4ed8"
-ICONS = {192: "static/icon-192.png", 512: "static/icon-512.png"}
+ICONS = {192: "icons/icon-192.png", 512: "icons/icon-512.png"}
 PWA_HEAD = ('    <link rel="manifest" href="site.webmanifest">\n'
             f'    <meta name="theme-color" content="{THEME}">\n'
             f'    <link rel="apple-touch-icon" href="{ICONS[192]}">')
