@@ -125,10 +125,10 @@ def checksum(path: Path) -> None:
     _write(side, f"{digest.hexdigest()}  {path.name}\n".encode())
 
 
-def write_downloads(frame: gpd.GeoDataFrame, collection: str, version: int,
-                    site: Path) -> dict[str, tuple[str, int]]:
-    import pyogrio
-
+def _downloads(collection: str, version: int, site: Path, points: bool,
+               write: Any) -> dict[str, tuple[str, int]]:
+    """Each download format of a version, written by ``write(tmp_path, driver, options)`` unless
+    there already, with its checksum; format -> (url, bytes)."""
     out = site / "downloads"
     out.mkdir(parents=True, exist_ok=True)
     result = {}
@@ -138,16 +138,25 @@ def write_downloads(frame: gpd.GeoDataFrame, collection: str, version: int,
             tmp = path.with_name(f".{os.getpid()}.{path.name}")
             tmp.unlink(missing_ok=True)
             opts = dict(options)
-            if fmt == "CSV" and (frame.geom_type == "Point").all():
+            if fmt == "CSV" and points:
                 opts["GEOMETRY"] = "AS_XY"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                pyogrio.write_dataframe(frame, tmp, driver=driver, layer=collection,
-                                        layer_options=opts)
+                write(tmp, driver, opts)
             os.replace(tmp, path)
         checksum(path)
         result[fmt] = (f"downloads/{path.name}", path.stat().st_size)
     return result
+
+
+def write_downloads(frame: gpd.GeoDataFrame, collection: str, version: int,
+                    site: Path) -> dict[str, tuple[str, int]]:
+    import pyogrio
+
+    def write(tmp: Path, driver: str, opts: dict[str, str]) -> None:
+        pyogrio.write_dataframe(frame, tmp, driver=driver, layer=collection, layer_options=opts)
+
+    return _downloads(collection, version, site, bool((frame.geom_type == "Point").all()), write)
 
 
 def _arrow_type(table: Any, column: str) -> Any:
@@ -198,27 +207,13 @@ def stream_downloads(reader: Any, table: Any, collection: str, version: int,
             wkb = shapely.to_wkb(geoms, flavor="iso")
             yield pa.record_batch(cols + [pa.array(wkb.tolist(), type=pa.binary())], schema=schema)
 
-    out = site / "downloads"
-    out.mkdir(parents=True, exist_ok=True)
-    result = {}
-    for fmt, (ext, driver, options) in FORMATS.items():
-        path = out / f"{collection}.v{version}.{ext}"
-        if not path.exists():
-            tmp = path.with_name(f".{os.getpid()}.{path.name}")
-            tmp.unlink(missing_ok=True)
-            opts = dict(options)
-            if fmt == "CSV" and kind == "Point":
-                opts["GEOMETRY"] = "AS_XY"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, stream()), tmp,
-                                    driver=driver, layer=collection, layer_options=opts,
-                                    geometry_name="geometry", geometry_type=kind,
-                                    crs="EPSG:4326", encoding="UTF-8")
-            os.replace(tmp, path)
-        checksum(path)
-        result[fmt] = (f"downloads/{path.name}", path.stat().st_size)
-    return result
+    def write(tmp: Path, driver: str, opts: dict[str, str]) -> None:
+        pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, stream()), tmp,
+                            driver=driver, layer=collection, layer_options=opts,
+                            geometry_name="geometry", geometry_type=kind, crs="EPSG:4326",
+                            encoding="UTF-8")
+
+    return _downloads(collection, version, site, kind == "Point", write)
 
 
 def prune(site: Path, keep: set[str]) -> None:

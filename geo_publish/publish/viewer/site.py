@@ -244,7 +244,7 @@ class SiteBuilder:
                 if view is not None:
                     out.append(view)
                     continue
-            if cached is not None:
+            if cached is not None and cached["files"]["mode"] != "tiles":  # drawn whole before
                 fields, styled = cached["fields"], Style(**cached["style"])
                 check_style(styled, path, fields, icons)
                 out.append(LayerView(cid, store.passport(cid), styled,
@@ -279,8 +279,9 @@ class SiteBuilder:
         batch by batch; None when the version is no longer the published one."""
         cid = info.collection
         archive = self._archive(cid, info.version, manifest)
-        if cached is not None:
+        if cached is not None and cached["files"]["mode"] == "tiles":
             fields, styled = cached["fields"], Style(**cached["style"])
+            check_style(styled, path, fields, icons)
             files = data.LayerFiles(**{**cached["files"], "downloads": {
                 k: tuple(v) for k, v in cached["files"]["downloads"].items()}})
         else:
@@ -291,12 +292,11 @@ class SiteBuilder:
             fields = list(table.columns)
             styled = style if path is not None else style.model_copy(
                 update={"popup": [PopupField(field=f) for f in fields[:8]]})
-            check_style(styled, path, fields, icons)
+            check_style(styled, path, fields, icons)  # before anything is written
             downloads = data.stream_downloads(reader, table, cid, info.version, self.site)
             files = data.LayerFiles("tiles", f"data/{archive}", "", fields, downloads)
             self._remember(stem, key, {"fields": fields, "style": styled.model_dump(mode="json"),
                                        "files": dataclasses.asdict(files)})
-        check_style(styled, path, fields, icons)
         return LayerView(cid, self._passport(cid), styled, files, info.feature_count, info.bbox,
                          info.version, info.created, info.geometry_type,
                          self.settings.vector_tiles.full_zoom)
