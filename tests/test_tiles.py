@@ -394,3 +394,104 @@ def test_large_layers_are_answered_from_their_pmtiles_archive(server):
     assert stored.get(8, far.x, far.y) is None and _tile(server, "pts", 8, far.y, far.x).status_code == 204
     meta = stored.header
     assert meta["max_zoom"] == FULL and meta["tile_type"].name == "MVT"
+
+
+@pytest.mark.parametrize("cid", ["pts", "parcels"])
+def test_an_archive_encodes_its_tiles_as_the_server_encodes_one(server, cid, tmp_path):
+    """The archive encodes many tiles in one numpy pass; the server encodes a tile at a time.
+    The features an archive tile holds, encoded the server's way, decode the same, at every
+    zoom, for points and polygons."""
+    from geo_publish.publish import pyramid
+    from geo_publish.serve import readers, tiles
+    from geo_publish.settings import load_settings
+    from geo_publish.store.location import Source
+
+    settings = load_settings(server.root / "config.yml")
+    Source.export_dsn(settings)
+    reader = readers.reader(Source.of(settings).data)
+    table = reader.table(reader.published(cid).table)
+    fields = {"pts": ["kind", "name"], "parcels": ["kod"]}[cid]
+    built = pyramid.build(reader, table, fields, cid, tmp_path / "a.pmtiles", FULL, 50_000, {})
+    stored = tiles.Archive(str(tmp_path / "a.pmtiles"))
+    s = tiles.SCHEMES["WebMercatorQuad"]
+    sql = (f"SELECT fid, {reader.geometry_select(table)}, {', '.join(chr(34) + f + chr(34) for f in fields)} "
+           f"FROM {tiles.table_sql(reader, table)} WHERE fid = ?")
+    rng = np.random.default_rng(3)
+    compared, kinds = 0, set()
+    for z in range(FULL + 1):
+        n = 1 << z
+        centre = WM.tile(*(CLUSTER if cid == "pts" else PARCELS), z)
+        picks = {(centre.x + dx, centre.y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}
+        picks |= {(int(c), int(r)) for c, r in rng.integers(0, n, (30, 2))}
+        for col, row in sorted(p for p in picks if 0 <= min(p) and max(p) < n):
+            raw = stored.get(z, col, row)
+            if raw is None:
+                continue
+            ours = _decode(gzip.decompress(raw))
+            rows = [reader.rows(sql, [f["id"]])[0] for f in ours]
+            ref = tiles.encode(reader.geometries([r[1] for r in rows]), [r[0] for r in rows],
+                               [r[2:] for r in rows], fields, cid, s, z, row, col, z < FULL)
+            theirs = _decode(ref)
+            assert [f["id"] for f in ours] == [f["id"] for f in theirs], (z, row, col)
+            for a, b in zip(ours, theirs):
+                assert a["properties"] == b["properties"] and a["geometry"]["type"] == b["geometry"]["type"]
+                assert shapely.geometry.shape(a["geometry"]).equals(shapely.geometry.shape(b["geometry"]))
+                kinds.add(a["geometry"]["type"])
+            compared += 1
+    assert compared >= FULL + 1 and built.tiles >= compared  # a tile or more at every zoom
+    assert kinds == ({"Point"} if cid == "pts" else {"Polygon"})
+
+
+def _mixed_layer() -> gpd.GeoDataFrame:
+    """Points, lines and polygons in one layer (a GEOMETRY column), around the parcels."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(PARCELS[0], 0.02, 90), rng.normal(PARCELS[1], 0.02, 90)
+    geoms = [shapely.Point(a, b) if i % 3 == 0 else
+             shapely.LineString([(a, b), (a + 0.01, b + 0.004), (a + 0.02, b)]) if i % 3 == 1 else
+             shapely.box(a, b, a + 0.004, b + 0.003) for i, (a, b) in enumerate(zip(x, y))]
+    return gpd.GeoDataFrame({"kod": [f"m{i}" if i % 5 else None for i in range(90)],
+                             "n": [i * 0.5 for i in range(90)]}, geometry=geoms, crs="OGC:CRS84")
+
+
+def test_an_archive_tile_mixing_families_is_encoded_feature_by_feature():
+    """Ingest keeps one geometry family a layer; a tile that still mixes points, lines and
+    polygons (a store filled otherwise) is encoded with mapbox-vector-tile, the rest at once."""
+    import pyarrow as pa
+
+    from geo_publish.publish import pyramid
+    from geo_publish.serve import mvt, tiles
+
+    frame = _mixed_layer()
+    geoms = frame.geometry.values._data
+    layer = pyramid.Layer(np.arange(len(frame)) + 1, shapely.bounds(geoms), None,
+                          np.array(shapely.to_wkb(geoms), dtype=object),
+                          [pa.array(frame["n"].tolist()), pa.array([k if isinstance(k, str) else None for k in frame["kod"]])])
+    values = mvt.Values.from_arrow(["n", "kod"], layer.columns, tiles._value)
+    s = tiles.SCHEMES["WebMercatorQuad"]
+    z = 16  # tiles of 600 m: some hold one family, some more
+    feature, col, row = pyramid._pairs(layer, np.arange(len(frame)), s, z)
+    tid = pyramid._tile_ids(z, col, row)
+    order = np.lexsort((feature, tid))
+    done = pyramid._encode(layer, None, values, ["n", "kod"], "m", s, z, False, feature[order],
+                           col[order], row[order], tid[order])
+    assert [t for t, _ in done] == sorted(t for t, _ in done) and len(done) > 1
+    by_tile = dict(done)
+    kinds = set()
+    for t in sorted(set(tid.tolist())):
+        at = tid[order] == t
+        c, r = int(col[order][at][0]), int(row[order][at][0])
+        sub = feature[order][at]
+        rows = [(frame["n"].iloc[i], frame["kod"].iloc[i] if isinstance(frame["kod"].iloc[i], str) else None)
+                for i in sub]
+        ref = tiles.encode(geoms[sub], sub + 1, rows, ["n", "kod"], "m", s, z, r, c, False)
+        assert (ref is None) == (t not in by_tile)
+        if ref is None:  # the box met the tile's buffer, the line did not
+            continue
+        data = by_tile[t]
+        ours, theirs = _decode(data), _decode(ref)
+        assert [f["id"] for f in ours] == [f["id"] for f in theirs]
+        for a, b in zip(ours, theirs):
+            assert a["properties"] == b["properties"]
+            assert shapely.geometry.shape(a["geometry"]).equals(shapely.geometry.shape(b["geometry"]))
+        kinds.add(frozenset(f["geometry"]["type"] for f in ours))
+    assert any(len(k) > 1 for k in kinds) and any(len(k) == 1 for k in kinds)

@@ -7,8 +7,10 @@ The layer is read once, in fid order and in batches (points keep only their coor
 other geometries their WKB); each feature's first zoom is worked out for every zoom at once
 (the smallest fid of each thinning cell; cells nest, so a feature shown at one zoom is shown at
 every deeper one); then zoom by zoom, the (feature, tile) pairs are sorted in the archive's
-Hilbert order and each tile is encoded and written, gzipped, as it comes: memory holds the
-layer's coordinates and fields, never its tiles.
+Hilbert order and encoded ``CHUNK`` pairs at a time, many tiles in one pass of numpy
+(``serve/mvt.py``: a tile is a slice of the chunk's bytes, not a Python loop over its features),
+then written, gzipped, as they come: memory holds the layer's coordinates and fields and one
+chunk, never the tiles.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any
 import numpy as np
 import shapely
 
-from geo_publish.serve import tiles
+from geo_publish.serve import mvt, tiles
 from geo_publish.serve.gpkg_read import Table
 
-BATCH = 50_000
+BATCH = 50_000  # rows read at a time
+CHUNK = 100_000  # (feature, tile) pairs encoded at a time
 
 
 @dataclass
@@ -35,7 +38,7 @@ class Layer:
     fids: np.ndarray
     bounds: np.ndarray  # n x 4 (CRS84)
     coords: np.ndarray | None  # n x 2 for a layer of single points; else None
-    wkb: list[bytes] | None  # the geometries of any other layer
+    wkb: np.ndarray | None  # the geometries of any other layer (WKB, an object array)
     columns: list[Any]  # per field, an Arrow array (compact: 1,000,000 names take ~15 MB)
 
     def values(self, sub: np.ndarray) -> list[tuple[Any, ...]]:
@@ -100,7 +103,13 @@ def read(reader: Any, t: Table, fields: list[str]) -> Layer:
     box = np.vstack(bounds) if bounds else np.zeros((0, 4))
     return Layer(np.concatenate(fids) if fids else np.zeros(0, dtype=np.int64), box,
                  np.vstack(coords) if points and coords else (np.zeros((0, 2)) if points else None),
-                 None if points else wkb, [_concat(c) for c in columns])
+                 None if points else _objects(wkb), [_concat(c) for c in columns])
+
+
+def _objects(items: list[bytes]) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
 
 
 def _arrow(values: list[Any]) -> Any:
@@ -172,6 +181,8 @@ def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_z
     s = tiles.SCHEMES["WebMercatorQuad"]
     layer = read(reader, t, fields)
     first = first_zooms(layer, full_zoom)
+    values = mvt.Values.from_arrow(fields, layer.columns, tiles._value)
+    uv = np.column_stack(s.unit(layer.coords[:, 0], layer.coords[:, 1])) if layer.coords is not None else None
     tmp = out.with_name(f".{out.name}.{os.getpid()}")
     count = 0
     with open(tmp, "wb") as fh:
@@ -184,18 +195,22 @@ def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_z
             ids = _tile_ids(z, col, row)
             order = np.lexsort((feature, ids))
             feature, ids, col, row = feature[order], ids[order], col[order], row[order]
+            del order
+            # at most max_features a tile: the smallest fids
             starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-            ends = np.r_[starts[1:], len(ids)]
-            for a, e in zip(starts, ends):
-                sub = feature[a:min(e, a + max_features)]
-                if layer.coords is not None:
-                    geoms = shapely.points(layer.coords[sub])
-                else:
-                    geoms = shapely.from_wkb(np.array([layer.wkb[i] for i in sub], dtype=object))  # type: ignore[index]
-                data = tiles.encode(geoms, layer.fids[sub], layer.values(sub), fields,
-                                    name, s, z, int(row[a]), int(col[a]), z < full_zoom)
-                if data is not None:
-                    writer.write_tile(int(ids[a]), gzip.compress(data, compresslevel=6, mtime=0))
+            within = np.arange(len(ids)) - np.repeat(starts, np.diff(np.r_[starts, len(ids)]))
+            if (within >= max_features).any():
+                keep = within < max_features
+                feature, ids, col, row = feature[keep], ids[keep], col[keep], row[keep]
+                starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+            del within
+            # pairs encoded CHUNK at a time, cut between tiles
+            cuts = starts[np.searchsorted(starts, np.arange(0, len(ids), CHUNK))]
+            for a, e in zip(np.unique(cuts), np.r_[np.unique(cuts)[1:], len(ids)]):
+                part = slice(int(a), int(e))
+                for tid, data in _encode(layer, uv, values, fields, name, s, z, z < full_zoom,
+                                         feature[part], col[part], row[part], ids[part]):
+                    writer.write_tile(tid, gzip.compress(data, compresslevel=6, mtime=0))
                     count += 1
         lon0, lat0, lon1, lat1 = (layer.bounds[:, 0].min(), layer.bounds[:, 1].min(),
                                   layer.bounds[:, 2].max(), layer.bounds[:, 3].max()) \
@@ -217,6 +232,43 @@ def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_z
         raise ValueError(f"{name}: no feature to tile")
     os.replace(tmp, out)
     return Built(out, count, len(layer.fids), out.stat().st_size)
+
+
+def _encode(layer: Layer, uv: np.ndarray | None, values: mvt.Values, fields: list[str], name: str,
+            s: tiles.Scheme, z: int, thin: bool, feature: np.ndarray, col: np.ndarray,
+            row: np.ndarray, tid: np.ndarray) -> list[tuple[int, bytes]]:
+    """The tiles of (feature, tile) pairs sorted by tile: (tile id, MVT bytes), in tile order."""
+    n = 1 << z
+    if uv is not None:
+        geoms = shapely.points((uv[feature, 0] * n - col) * tiles.EXTENT,
+                               (uv[feature, 1] * n - row) * tiles.EXTENT)
+    else:
+        geoms = shapely.force_2d(shapely.from_wkb(layer.wkb[feature]))  # type: ignore[index]
+        per = shapely.get_num_coordinates(geoms)
+        cols, rows = np.repeat(col, per), np.repeat(row, per)
+
+        def project(c: np.ndarray) -> np.ndarray:
+            u, v = s.unit(c[:, 0], c[:, 1])
+            return np.column_stack(((u * n - cols) * tiles.EXTENT, (v * n - rows) * tiles.EXTENT))
+
+        geoms = shapely.transform(geoms, project)
+    geoms, keep = tiles.shape(geoms, thin)
+    fam = tiles.families(geoms)
+    main = np.bincount(fam[keep] + 1, minlength=4)[1:].argmax() if keep.any() else 0
+    # a tile with features of another family, or a collection, is encoded feature by feature
+    odd = np.unique(tid[keep & (fam != main)])
+    whole = keep & ~np.isin(tid, odd)
+    done = mvt.tiles(name, geoms[whole], layer.fids[feature[whole]], tid[whole],
+                     values.take(feature[whole]), tiles.EXTENT)
+    for t in odd.tolist():
+        sub = np.flatnonzero(keep & (tid == t))
+        data = tiles.encode_mixed(geoms[sub], layer.fids[feature[sub]],
+                                  [tuple(tiles._value(v) for v in r) for r in layer.values(feature[sub])],
+                                  fields, name)
+        done.append((t, data))
+    if len(odd):
+        done.sort(key=lambda p: p[0])
+    return done
 
 
 def _tile_ids(z: int, col: np.ndarray, row: np.ndarray) -> np.ndarray:

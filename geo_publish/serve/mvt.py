@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -158,10 +159,11 @@ def _paths(x: np.ndarray, y: np.ndarray, offsets: np.ndarray, ring_feature: np.n
 
 def _reverse(x: np.ndarray, y: np.ndarray, offsets: np.ndarray, flip: np.ndarray) -> None:
     """Reverse, in place, the point order of the rings marked in ``flip`` (first point kept)."""
-    for r in np.flatnonzero(flip):  # few: most sources are oriented one way
-        a, b = offsets[r] + 1, offsets[r + 1]
-        x[a:b] = x[a:b][::-1].copy()
-        y[a:b] = y[a:b][::-1].copy()
+    a, b = offsets[:-1][flip] + 1, offsets[1:][flip]
+    lens = np.maximum(b - a, 0)
+    pos = _runs(a, lens)
+    src = np.repeat(a + b - 1, lens) - pos
+    x[pos], y[pos] = x[src], y[src]
 
 
 def geometry(geoms: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -244,56 +246,171 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def _runs(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """The positions start, start+1, ... of runs of ``lens``, concatenated."""
+    total = int(lens.sum())
+    return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+
+
 def _scatter(out: np.ndarray, data: np.ndarray, lens: np.ndarray, dest: np.ndarray) -> None:
     """Copy the runs of ``data`` (lengths ``lens``, one per feature) to ``out`` at ``dest``."""
-    total = int(lens.sum())
-    if not total:
-        return
-    within = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
-    out[np.repeat(dest, lens) + within] = data
+    if int(lens.sum()):
+        out[_runs(dest, lens)] = data
+
+
+def _pack(segments: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` records, each the concatenation of its run of every segment (data, lengths per
+    record): (bytes, size of each record)."""
+    size = np.zeros(n, dtype=np.int64)
+    for _, lens in segments:
+        size += lens
+    out = np.empty(int(size.sum()), dtype=np.uint8)
+    at = np.cumsum(size) - size
+    for data, lens in segments:
+        _scatter(out, data, lens, at)
+        at += lens
+    return out, size
 
 
 def _byte(n: int, value: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full(n, value, dtype=np.uint8), np.ones(n, dtype=np.int64)
 
 
-def tile(name: str, geoms: np.ndarray, ids: np.ndarray, columns: dict[str, list[Any]],
-         extent: int = 4096) -> bytes | None:
-    """One MVT tile holding one layer; None when no feature survives. ``columns`` maps a field
-    to its values (None: not set), one per geometry."""
+@dataclass
+class Values:
+    """The attributes of features: per field, each feature's value as an index in a table of
+    encoded MVT ``Value`` messages (-1: not set), the table as one byte array cut by offsets."""
+
+    fields: list[str]
+    codes: list[np.ndarray]
+    data: np.ndarray  # uint8
+    offsets: np.ndarray  # int64, one more than the values
+
+    def take(self, sub: np.ndarray) -> Values:
+        return Values(self.fields, [c[sub] for c in self.codes], self.data, self.offsets)
+
+    @classmethod
+    def from_lists(cls, columns: dict[str, list[Any]]) -> Values:
+        """From Python values (None: not set), equal values stored once."""
+        found: dict[tuple[type, Any], int] = {}
+        codes = [np.fromiter((-1 if (v := _clean(x)) is None else found.setdefault((type(v), v), len(found))
+                              for x in vals), dtype=np.int64, count=len(vals))
+                 for vals in columns.values()]
+        encoded = [_value(v) for (_, v) in found]
+        return cls(list(columns), codes, np.frombuffer(b"".join(encoded), dtype=np.uint8),
+                   np.r_[0, np.cumsum([len(e) for e in encoded], dtype=np.int64)].astype(np.int64))
+
+    @classmethod
+    def from_arrow(cls, fields: list[str], arrays: list[Any], python: Any) -> Values:
+        """From Arrow arrays, each field's distinct values encoded once and at once (a column of
+        1,000,000 distinct names takes a second); ``python`` turns a value of any other type
+        than text, integer, real or boolean into one of those (or None)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        codes, chunks, base = [], [], 0
+        for arr in arrays:
+            if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+                    or pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
+                    or pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
+                arr = _typed([python(v) for v in arr.to_pylist()])
+            if pa.types.is_floating(arr.type):
+                arr = pc.if_else(pc.is_finite(arr), arr, pa.scalar(None, arr.type))
+            enc = arr.dictionary_encode()
+            idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            data, offsets = _encode_column(enc.dictionary)
+            codes.append(np.where(idx >= 0, idx + base, -1))
+            chunks.append((data, offsets))
+            base += len(offsets) - 1
+        data = np.concatenate([d for d, _ in chunks]) if chunks else np.zeros(0, np.uint8)
+        sizes = np.concatenate([np.diff(o) for _, o in chunks]) if chunks else np.zeros(0, np.int64)
+        return cls(fields, codes, data, np.r_[0, np.cumsum(sizes)].astype(np.int64))
+
+
+def _typed(values: list[Any]) -> Any:
+    import pyarrow as pa
+
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _encode_column(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The ``Value`` messages of distinct Arrow values (no nulls): (bytes, offsets)."""
+    import pyarrow as pa
+
+    n = len(values)
+    if pa.types.is_null(values.type) or not n:
+        return np.zeros(0, np.uint8), np.zeros(1, np.int64)
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        values = pa.concat_arrays([values])  # offsets from zero
+        off = np.frombuffer(values.buffers()[1], dtype=np.int64 if pa.types.is_large_string(values.type) else np.int32,
+                            count=n + 1 + values.offset)[values.offset:].astype(np.int64)
+        text = np.frombuffer(values.buffers()[2], dtype=np.uint8) if values.buffers()[2] else np.zeros(0, np.uint8)
+        lens = np.diff(off)
+        lb, ln = _varints(lens)
+        data, size = _pack([_byte(n, 0x0A), (lb, ln), (text[_runs(off[:-1], lens)], lens)], n)
+    elif pa.types.is_boolean(values.type):
+        flags = values.to_numpy(zero_copy_only=False).astype(np.uint8)
+        data, size = np.column_stack((np.full(n, 0x38, np.uint8), flags)).ravel(), np.full(n, 2, np.int64)
+    elif pa.types.is_floating(values.type):
+        real = values.to_numpy(zero_copy_only=False).astype("<f8")
+        data = np.column_stack((np.full(n, 0x19, np.uint8), real.view(np.uint8).reshape(n, 8))).ravel()
+        size = np.full(n, 9, np.int64)
+    else:  # integers: int_value when not negative, sint_value (zigzag) when negative
+        ints = values.to_numpy(zero_copy_only=False)
+        neg = ints < 0
+        vb, vn = _varints(np.where(neg, _zigzag(ints), ints.astype(np.uint64)))
+        data, size = _pack([(np.where(neg, 0x30, 0x20).astype(np.uint8), np.ones(n, np.int64)), (vb, vn)], n)
+    return data, np.r_[0, np.cumsum(size)].astype(np.int64)
+
+
+# -- tiles -------------------------------------------------------------------------------------------
+def tiles(name: str, geoms: np.ndarray, ids: np.ndarray, tile: np.ndarray, values: Values,
+          extent: int = 4096) -> list[tuple[int, bytes]]:
+    """MVT tiles of one layer each, at once: ``geoms`` (in tile units, of one family) grouped
+    by ``tile`` (a key per feature, in runs), ``values`` one per feature. (key, bytes) of each
+    tile where a feature is left; [] when the geometries mix families."""
     found = geometry(geoms)
     if found is None:
-        return None
+        return []
     gtype, ints, per, kept = found
-    if not kept.any():
-        return None
     sel = np.flatnonzero(kept)
     n = len(sel)
+    if not n:
+        return []
+    key = np.asarray(tile)[sel]
+    new = np.r_[True, key[1:] != key[:-1]]
+    rank = np.cumsum(new) - 1  # the tile of each feature, 0 .. T-1
+    n_tiles = int(rank[-1]) + 1
     # geometry bytes per feature
     gbytes, gcount = _varints(ints)
     glen = np.bincount(np.repeat(np.arange(len(per)), per), weights=gcount,
                        minlength=len(per)).astype(np.int64)[sel]
-    # attributes: keys that have a value in the tile, values factorised across the layer
-    keys: list[bytes] = []
-    values: dict[tuple[type, Any], int] = {}
-    pairs = []
-    for field, vals in columns.items():
-        codes = np.fromiter((-1 if (v := _clean(vals[i])) is None else
-                             values.setdefault((type(v), v), len(values)) for i in sel),
-                            dtype=np.int64, count=n)
-        if (codes >= 0).any():
-            pairs.append((len(keys), codes))
-            keys.append(field.encode("utf-8"))
-    if pairs:
-        matrix = np.empty((n, 2 * len(pairs)), dtype=np.int64)
-        present = np.empty((n, 2 * len(pairs)), dtype=bool)
-        for j, (k, codes) in enumerate(pairs):
-            matrix[:, 2 * j], matrix[:, 2 * j + 1] = k, codes
-            present[:, 2 * j] = present[:, 2 * j + 1] = codes >= 0
-        tag_ints = matrix[present]
-        tag_n = present.sum(axis=1)
-    else:
-        tag_ints, tag_n = np.zeros(0, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    # attributes: each tile's values (sorted by their index in the table) and the keys it uses
+    n_fields = len(values.fields)
+    codes = [c[sel] for c in values.codes]
+    width = max(1, len(values.offsets) - 1)
+    pairs = np.concatenate([rank[c >= 0] * width + c[c >= 0] for c in codes]) if codes else np.zeros(0, np.int64)
+    distinct, inverse = np.unique(pairs, return_inverse=True)
+    v_tile, v_index = distinct // width, distinct % width
+    v_first = np.searchsorted(v_tile, np.arange(n_tiles + 1))
+    v_local = np.arange(len(distinct)) - v_first[v_tile]
+    present = np.zeros((n_tiles, n_fields), dtype=bool)
+    for j, c in enumerate(codes):
+        present[rank[c >= 0], j] = True
+    k_local = np.cumsum(present, axis=1) - 1
+    set_ = np.stack([c >= 0 for c in codes], axis=1) if codes else np.zeros((n, 0), bool)
+    tag_n = 2 * set_.sum(axis=1)
+    matrix = np.empty((n, 2 * n_fields), dtype=np.int64)
+    at = 0
+    for j, c in enumerate(codes):
+        has = c >= 0
+        matrix[:, 2 * j] = k_local[rank, j]
+        matrix[has, 2 * j + 1] = v_local[inverse[at:at + int(has.sum())]]
+        at += int(has.sum())
+    tag_ints = matrix[np.repeat(set_, 2, axis=1)]
     tbytes, tcount = _varints(tag_ints)
     tlen = np.bincount(np.repeat(np.arange(n), tag_n), weights=tcount, minlength=n).astype(np.int64)
     # Feature: 0x08 id | 0x12 len tags | 0x18 type | 0x22 len geometry
@@ -303,20 +420,43 @@ def tile(name: str, geoms: np.ndarray, ids: np.ndarray, columns: dict[str, list[
     has_tags = tlen > 0
     body = 1 + idn + np.where(has_tags, 1 + tln + tlen, 0) + 2 + 1 + gln + glen
     blb, bln = _varints(body)
-    size = 1 + bln + body
-    start = np.r_[0, np.cumsum(size)[:-1]]
-    out = np.zeros(int(size.sum()), dtype=np.uint8)
-    segments = [_byte(n, 0x12), (blb, bln), _byte(n, 0x08), (idb, idn),
-                (np.full(int(has_tags.sum()), 0x12, dtype=np.uint8), has_tags.astype(np.int64)),
-                (tlb[np.repeat(has_tags, tln)], np.where(has_tags, tln, 0)),
-                (tbytes, tlen), _byte(n, 0x18), _byte(n, gtype), _byte(n, 0x22), (glb, gln),
-                (gbytes[np.repeat(np.repeat(kept, per), gcount)], glen)]
-    at = start.copy()
-    for data, lens in segments:
-        _scatter(out, data, lens, at)
-        at += lens
-    parts = [b"\x78\x02", _field(0x0A, name.encode("utf-8")), out.tobytes()]
-    parts += [_field(0x1A, k) for k in keys]
-    parts += [_field(0x22, _value(v)) for (_, v) in sorted(values, key=values.__getitem__)]
-    parts.append(b"\x28" + _varint(extent))
-    return _field(0x1A, b"".join(parts))
+    features, fsize = _pack([_byte(n, 0x12), (blb, bln), _byte(n, 0x08), (idb, idn),
+                             (np.full(int(has_tags.sum()), 0x12, dtype=np.uint8), has_tags.astype(np.int64)),
+                             (tlb[np.repeat(has_tags, tln)], np.where(has_tags, tln, 0)),
+                             (tbytes, tlen), _byte(n, 0x18), _byte(n, gtype), _byte(n, 0x22), (glb, gln),
+                             (gbytes[np.repeat(np.repeat(kept, per), gcount)], glen)], n)
+    f_end = np.cumsum(np.bincount(rank, weights=fsize, minlength=n_tiles).astype(np.int64))
+    # values: 0x22 len Value, each tile's in a run
+    vlen = values.offsets[v_index + 1] - values.offsets[v_index]
+    vlb, vln = _varints(vlen)
+    vbytes, vsize = _pack([_byte(len(distinct), 0x22), (vlb, vln),
+                           (values.data[_runs(values.offsets[v_index], vlen)], vlen)], len(distinct))
+    v_end = np.r_[0, np.cumsum(vsize)][v_first]
+    # keys: the fields a tile uses, 0x1A len name each
+    key_fields = [_field(0x1A, f.encode("utf-8")) for f in values.fields]
+    key_sets: dict[bytes, bytes] = {}
+    packed = np.packbits(present, axis=1)
+    head = b"\x78\x02" + _field(0x0A, name.encode("utf-8"))
+    tail = b"\x28" + _varint(extent)
+    fmv, vmv = memoryview(features.tobytes()), memoryview(vbytes.tobytes())
+    out = []
+    f0 = 0
+    tile_keys, f_ends, v_ends = key[new].tolist(), f_end.tolist(), v_end.tolist()
+    for t in range(n_tiles):
+        mask = packed[t].tobytes()
+        keys = key_sets.get(mask)
+        if keys is None:
+            keys = key_sets[mask] = b"".join(k for k, p in zip(key_fields, present[t]) if p)
+        f1 = f_ends[t]
+        layer = b"".join((head, fmv[f0:f1], keys, vmv[v_ends[t]:v_ends[t + 1]], tail))
+        out.append((tile_keys[t], b"\x1a" + _varint(len(layer)) + layer))
+        f0 = f1
+    return out
+
+
+def tile(name: str, geoms: np.ndarray, ids: np.ndarray, columns: dict[str, list[Any]],
+         extent: int = 4096) -> bytes | None:
+    """One MVT tile holding one layer; None when no feature survives. ``columns`` maps a field
+    to its values (None: not set), one per geometry."""
+    done = tiles(name, geoms, ids, np.zeros(len(geoms), dtype=np.int64), Values.from_lists(columns), extent)
+    return done[0][1] if done else None

@@ -224,8 +224,25 @@ def encode(geoms: np.ndarray, ids: Any, values: Any, fields: list[str], layer: s
            z: int, row: int, col: int, thin: bool) -> bytes | None:
     """MVT bytes of features in CRS84 (``values[i]`` holds feature i's ``fields``), cut to the
     tile and its buffer; None when nothing is left."""
-    geoms = shapely.force_2d(geoms)
-    geoms = shapely.transform(geoms, s.to_tile(z, row, col))
+    geoms = shapely.transform(shapely.force_2d(geoms), s.to_tile(z, row, col))
+    geoms, keep = shape(geoms, thin)
+    if not keep.any():
+        return None
+    geoms, ids = geoms[keep], np.asarray(ids)[keep]
+    rows = [v for v, k in zip(values, keep) if k]
+    fam = families(geoms)
+    if fam[0] >= 0 and (fam == fam[0]).all():
+        from geo_publish.serve import mvt
+
+        columns = {f: [_value(r[j]) for r in rows] for j, f in enumerate(fields)}
+        return mvt.tile(layer, geoms, ids, columns, EXTENT)
+    return encode_mixed(geoms, ids, rows, fields, layer)
+
+
+def shape(geoms: np.ndarray, thin: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Geometries in tile units (of any number of tiles) cut to the tile and its buffer,
+    simplified (more below full zoom), tiny polygons kept as small squares: (geometries,
+    which are left)."""
     lo, hi = -BUFFER, EXTENT + BUFFER
     geoms = shapely.clip_by_rect(geoms, lo, lo, hi, hi)
     kinds = shapely.get_type_id(geoms)
@@ -241,24 +258,18 @@ def encode(geoms: np.ndarray, ids: Any, values: Any, fields: list[str], layer: s
         b = shapely.bounds(geoms[tiny])
         cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
         geoms[tiny] = shapely.box(cx - 1, cy - 1, cx + 1, cy + 1)
-    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if not keep.any():
-        return None
-    geoms, ids = geoms[keep], np.asarray(ids)[keep]
-    rows = [v for v, k in zip(values, keep) if k]
-    families = {_FAMILY.get(int(k), -1) for k in np.unique(shapely.get_type_id(geoms))}
-    if len(families) == 1 and -1 not in families:
-        from geo_publish.serve import mvt
-
-        columns = {f: [_value(r[j]) for r in rows] for j, f in enumerate(fields)}
-        return mvt.tile(layer, geoms, ids, columns, EXTENT)
-    return _encode_mixed(geoms, ids, rows, fields, layer)
+    return geoms, ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
 
 
-_FAMILY = {0: 0, 4: 0, 1: 1, 2: 1, 5: 1, 3: 2, 6: 2}  # shapely type id -> points, lines, polygons
+def families(geoms: np.ndarray) -> np.ndarray:
+    """0 points, 1 lines, 2 polygons, -1 a collection (or nothing) per geometry."""
+    return _FAMILIES[shapely.get_type_id(geoms) + 1]
 
 
-def _encode_mixed(geoms: np.ndarray, ids: np.ndarray, rows: list[Any], fields: list[str],
+_FAMILIES = np.array([-1, 0, 1, 1, 2, 0, 1, 2, -1])  # by shapely type id + 1 (missing: -1)
+
+
+def encode_mixed(geoms: np.ndarray, ids: np.ndarray, rows: list[Any], fields: list[str],
                   layer: str) -> bytes | None:
     """A tile whose features mix points, lines and polygons (a GEOMETRY layer), or hold a
     collection: mapbox-vector-tile, a feature at a time."""
