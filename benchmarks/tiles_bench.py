@@ -238,6 +238,10 @@ def main() -> int:
         psql("VACUUM ANALYZE", DB)
         (work / "loaded").touch()
 
+    if not a.only or "build" in a.only.split(","):
+        bench_build(work, pts)
+        if a.only == "build":
+            return 0
     servers: dict[str, tuple[list[str], dict[str, str], str, dict[str, str]]] = {}
     ours = {c: f"/collections/{c}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}" for c in ("points", "parcels")}
     port = free_port()
@@ -263,8 +267,6 @@ def main() -> int:
          "--log-level", "warning"], {"DATABASE_URL": f"{PG}/{DB}"}, f"http://127.0.0.1:{port}",
         {c: f"/collections/public.{c}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}" for c in ("points", "parcels")})
 
-    if not a.only or "build" in a.only.split(","):
-        bench_build(work, pts)
     results: dict[str, dict[str, float]] = {}
     for name, (cmd, env, base, templates) in servers.items():
         if a.only and name not in a.only.split(","):

@@ -50,7 +50,7 @@ def data(work: Path) -> None:
 def project(work: Path, name: str, threshold: int) -> Path:
     root = work / name
     if (root / "data" / "store.gpkg").exists():
-        shutil.rmtree(root / "build", ignore_errors=True)
+        shutil.rmtree(root / "build", ignore_errors=True)  # the build measured makes every file
         return root
     (root / "styles").mkdir(parents=True, exist_ok=True)
     (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n"
@@ -59,6 +59,7 @@ def project(work: Path, name: str, threshold: int) -> Path:
     (root / "styles" / "parcels.yml").write_text('color: "#2c7fb8"\nlabel_field: kod\npopup: [kod]\n')
     for cid in ("pts", "parcels"):
         cli(root, "ingest", str(work / f"{cid}.gpkg"), "--collection", cid)
+    shutil.rmtree(root / "build", ignore_errors=True)
     return root
 
 
@@ -91,11 +92,12 @@ def serve(folder: Path) -> tuple[object, str]:
     return server, f"http://127.0.0.1:{port}/"
 
 
-WAIT_TILES = """() => new Promise(done => {
+WAIT_TILES = """() => new Promise((done, fail) => {
   const layers = geoPublish.state.layers.filter(l => l.mode === 'tiles');
   let left = layers.length, t0 = performance.now();
   layers.forEach(l => l.leaflet.once('load', () => { if (--left === 0) done(performance.now() - t0); }));
   window.__move();
+  setTimeout(() => fail(new Error('tiles not redrawn in 30 s: ' + left + ' layers left')), 30000);
 })"""
 
 
@@ -137,6 +139,7 @@ def main() -> None:
     out: dict[str, object] = {}
     root = project(args.workdir, "tiled", 50_000)
     out["build (tiles)"] = dict(zip(("s", "peak_MB"), cli(root, "build")))
+    print(out, flush=True)
     if args.anchor:
         anchor = project(args.workdir, "whole", 10_000_000)
         out["build (whole-layer files, anchor)"] = dict(zip(("s", "peak_MB"), cli(anchor, "build")))

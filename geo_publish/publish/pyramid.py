@@ -28,7 +28,8 @@ from geo_publish.serve import mvt, tiles
 from geo_publish.serve.gpkg_read import Table
 
 BATCH = 50_000  # rows read at a time
-CHUNK = 100_000  # (feature, tile) pairs encoded at a time
+CHUNK = 25_000  # (feature, tile) pairs encoded at a time
+SLICE = 250_000  # features whose tiles are worked out at a time
 
 
 @dataclass
@@ -36,10 +37,18 @@ class Layer:
     """A published layer in memory, in fid order."""
 
     fids: np.ndarray
-    bounds: np.ndarray  # n x 4 (CRS84)
+    bounds: np.ndarray | None  # n x 4 (CRS84); None for a layer of single points (coords)
     coords: np.ndarray | None  # n x 2 for a layer of single points; else None
     wkb: np.ndarray | None  # the geometries of any other layer (WKB, an object array)
     columns: list[Any]  # per field, an Arrow array (compact: 1,000,000 names take ~15 MB)
+
+    def box(self, sub: Any = slice(None)) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(west, south, east, north) of the features at ``sub``."""
+        if self.bounds is None:
+            c = self.coords[sub]  # type: ignore[index]
+            return c[:, 0], c[:, 1], c[:, 0], c[:, 1]
+        b = self.bounds[sub]
+        return b[:, 0], b[:, 1], b[:, 2], b[:, 3]
 
     def values(self, sub: np.ndarray) -> list[tuple[Any, ...]]:
         """The fields of the features at ``sub``, a tuple per feature."""
@@ -87,22 +96,24 @@ def read(reader: Any, t: Table, fields: list[str]) -> Layer:
         geoms = geoms[ok]
         kept = [r for r, k in zip(rows, ok) if k]
         fids.append(np.array([r[0] for r in kept], dtype=np.int64))
-        bounds.append(shapely.bounds(geoms))
         if points and not (shapely.get_type_id(geoms) == 0).all():
             # the first geometry that is not a single point: the points so far as WKB too
             points = False
+            bounds.extend(np.hstack((c, c)) for c in coords)
             wkb.extend(shapely.to_wkb(shapely.points(np.vstack(coords))).tolist() if coords else [])
             coords.clear()
         if points:
             coords.append(shapely.get_coordinates(geoms))
         else:
+            bounds.append(shapely.bounds(geoms))
             wkb.extend(shapely.to_wkb(geoms).tolist())
         for j, chunks in enumerate(columns):
             chunks.append(_arrow([r[2 + j] for r in kept]))
         del geoms, rows, kept
-    box = np.vstack(bounds) if bounds else np.zeros((0, 4))
+    box = None if points else np.vstack(bounds)
+    del bounds
     return Layer(np.concatenate(fids) if fids else np.zeros(0, dtype=np.int64), box,
-                 np.vstack(coords) if points and coords else (np.zeros((0, 2)) if points else None),
+                 (np.vstack(coords) if coords else np.zeros((0, 2))) if points else None,
                  None if points else _objects(wkb), [_concat(c) for c in columns])
 
 
@@ -142,60 +153,81 @@ def _concat(chunks: list[Any]) -> Any:
 def first_zooms(layer: Layer, full_zoom: int) -> np.ndarray:
     """Each feature's first zoom: the smallest at which it has the smallest fid of its
     thinning cell (by the centre of its box), ``full_zoom`` at the latest."""
-    cx = (layer.bounds[:, 0] + layer.bounds[:, 2]) / 2 + 180.0
-    cy = (layer.bounds[:, 1] + layer.bounds[:, 3]) / 2 + 90.0
     first = np.full(len(layer.fids), full_zoom, dtype=np.int16)
-    for z in range(full_zoom):
-        cell = 360.0 / (1 << z) / tiles.CELLS
-        key = np.floor(cx / cell).astype(np.int64) * (1 << 32) + np.floor(cy / cell).astype(np.int64)
-        _, head = np.unique(key, return_index=True)  # fid order: the first is the smallest fid
-        first[head] = np.minimum(first[head], z)
+    if not full_zoom or not len(first):
+        return first
+    west, south, east, north = layer.box()
+    # the cells of the deepest thinned zoom; a zoom above halves them (the grids nest)
+    cell = 360.0 / (1 << (full_zoom - 1)) / tiles.CELLS
+    ix = np.floor(((west + east) / 2 + 180.0) / cell).astype(np.int64)
+    iy = np.floor(((south + north) / 2 + 90.0) / cell).astype(np.int64)
+    del west, south, east, north
+    for z in range(full_zoom - 1, -1, -1):
+        shift = full_zoom - 1 - z
+        _, head = np.unique(((ix >> shift) << 32) | (iy >> shift), return_index=True)
+        first[head] = z  # fid order: the first of a cell is its smallest fid
     return first
 
 
 def _pairs(layer: Layer, idx: np.ndarray, s: tiles.Scheme, z: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(feature, column, row) of every tile each feature of ``idx`` meets with its buffer."""
     n = 1 << z
-    b = layer.bounds[idx]
-    u0, v1 = s.unit(b[:, 0], b[:, 1])
-    u1, v0 = s.unit(b[:, 2], b[:, 3])
+    west, south, east, north = layer.box(idx)
+    u0, v1 = s.unit(west, south)
+    u1, v0 = s.unit(east, north)
     pad = tiles.BUFFER / tiles.EXTENT
-    c0 = np.clip(np.floor(u0 * n - pad), 0, n - 1).astype(np.int64)
-    c1 = np.clip(np.floor(u1 * n + pad), 0, n - 1).astype(np.int64)
-    r0 = np.clip(np.floor(v0 * n - pad), 0, n - 1).astype(np.int64)
-    r1 = np.clip(np.floor(v1 * n + pad), 0, n - 1).astype(np.int64)
+    c0 = np.clip(np.floor(u0 * n - pad), 0, n - 1).astype(np.int32)
+    c1 = np.clip(np.floor(u1 * n + pad), 0, n - 1).astype(np.int32)
+    r0 = np.clip(np.floor(v0 * n - pad), 0, n - 1).astype(np.int32)
+    r1 = np.clip(np.floor(v1 * n + pad), 0, n - 1).astype(np.int32)
+    del west, south, east, north, u0, u1, v0, v1
     width = c1 - c0 + 1
-    count = width * (r1 - r0 + 1)
-    feature = np.repeat(idx, count)
+    count = width.astype(np.int64) * (r1 - r0 + 1)
+    if (count == 1).all():  # points, mostly: a tile each
+        return idx.astype(np.int32), c0, r0
+    feature = np.repeat(idx.astype(np.int32), count)
     k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    return feature, np.repeat(c0, count) + k % np.repeat(width, count), np.repeat(r0, count) + k // np.repeat(width, count)
+    w = np.repeat(width, count)
+    return (feature, (np.repeat(c0, count) + k % w).astype(np.int32),
+            (np.repeat(r0, count) + k // w).astype(np.int32))
+
+
+def _zoom(layer: Layer, idx: np.ndarray, s: tiles.Scheme, z: int) -> tuple[np.ndarray, ...]:
+    """(tile id, feature, column, row) of every tile the features ``idx`` (in fid order) meet
+    at zoom ``z``, in tile id order and, within a tile, in fid order; worked out ``SLICE``
+    features at a time, so a zoom of millions of pairs holds 20 bytes a pair."""
+    parts = []
+    for a in range(0, len(idx), SLICE):
+        feature, col, row = _pairs(layer, idx[a:a + SLICE], s, z)
+        parts.append((_tile_ids(z, col, row), feature, col, row))
+    ids, feature, col, row = (np.concatenate(p) for p in zip(*parts))
+    del parts
+    order = np.argsort(ids, kind="stable")
+    return ids[order], feature[order], col[order], row[order]
 
 
 def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_zoom: int,
           max_features: int, metadata: dict[str, Any]) -> Built:
     """Write ``out`` (atomically: a temporary file renamed into place)."""
     from pmtiles.tile import Compression, TileType
-    from pmtiles.writer import Writer
 
     fields = [f for f in fields if f in t.columns]
     s = tiles.SCHEMES["WebMercatorQuad"]
+    lean_memory()
     layer = read(reader, t, fields)
     first = first_zooms(layer, full_zoom)
     values = mvt.Values.from_arrow(fields, layer.columns, tiles._value)
+    trim()
     uv = np.column_stack(s.unit(layer.coords[:, 0], layer.coords[:, 1])) if layer.coords is not None else None
     tmp = out.with_name(f".{out.name}.{os.getpid()}")
     count = 0
-    with open(tmp, "wb") as fh:
-        writer = Writer(fh)
+    with open(tmp, "wb") as fh, _Writer(fh) as writer:
         for z in range(full_zoom + 1):
             idx = np.flatnonzero(first <= z)
             if not len(idx):
                 continue
-            feature, col, row = _pairs(layer, idx, s, z)
-            ids = _tile_ids(z, col, row)
-            order = np.lexsort((feature, ids))
-            feature, ids, col, row = feature[order], ids[order], col[order], row[order]
-            del order
+            ids, feature, col, row = _zoom(layer, idx, s, z)
+            del idx
             # at most max_features a tile: the smallest fids
             starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
             within = np.arange(len(ids)) - np.repeat(starts, np.diff(np.r_[starts, len(ids)]))
@@ -205,16 +237,20 @@ def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_z
                 starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
             del within
             # pairs encoded CHUNK at a time, cut between tiles
-            cuts = starts[np.searchsorted(starts, np.arange(0, len(ids), CHUNK))]
-            for a, e in zip(np.unique(cuts), np.r_[np.unique(cuts)[1:], len(ids)]):
+            cuts = np.unique(starts[np.searchsorted(starts, np.arange(0, len(ids), CHUNK), "right") - 1])
+            for a, e in zip(cuts, np.r_[cuts[1:], len(ids)]):
                 part = slice(int(a), int(e))
                 for tid, data in _encode(layer, uv, values, fields, name, s, z, z < full_zoom,
                                          feature[part], col[part], row[part], ids[part]):
                     writer.write_tile(tid, gzip.compress(data, compresslevel=6, mtime=0))
                     count += 1
-        lon0, lat0, lon1, lat1 = (layer.bounds[:, 0].min(), layer.bounds[:, 1].min(),
-                                  layer.bounds[:, 2].max(), layer.bounds[:, 3].max()) \
+            del ids, feature, col, row
+            trim()
+        west, south, east, north = layer.box()
+        lon0, lat0, lon1, lat1 = (west.min(), south.min(), east.max(), north.max()) \
             if len(layer.fids) else (-180.0, -85.0, 180.0, 85.0)
+        n_features = len(layer.fids)
+        del layer, values, uv, first, west, south, east, north  # before the directories
         header = {"tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
                   "min_zoom": 0, "max_zoom": full_zoom,
                   "min_lon_e7": int(lon0 * 1e7), "min_lat_e7": int(max(lat0, -85) * 1e7),
@@ -231,7 +267,28 @@ def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_z
         tmp.unlink(missing_ok=True)
         raise ValueError(f"{name}: no feature to tile")
     os.replace(tmp, out)
-    return Built(out, count, len(layer.fids), out.stat().st_size)
+    trim()
+    return Built(out, count, n_features, out.stat().st_size)
+
+
+def lean_memory() -> None:
+    """Arrow's allocations through malloc: its default pool here (mimalloc) keeps what is
+    freed, 80-100 MB after reading a layer of 1,000,000 named points."""
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
+def trim() -> None:
+    """Give the memory freed by the last step back to the system (glibc keeps it otherwise:
+    the small blocks of millions of geometries and rows leave the heap fragmented)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc
+        pass
 
 
 def _encode(layer: Layer, uv: np.ndarray | None, values: mvt.Values, fields: list[str], name: str,
@@ -269,6 +326,63 @@ def _encode(layer: Layer, uv: np.ndarray | None, values: mvt.Values, fields: lis
     if len(odd):
         done.sort(key=lambda p: p[0])
     return done
+
+
+class _Writer:
+    """A PMTiles writer whose memory stays small for millions of tiles: the tiles go to a
+    temporary file as they come, their directory entries to arrays of integers (pmtiles'
+    Writer keeps an object and a hash for each tile, ~300 bytes a tile); a tile equal to the
+    one before it is stored once (a run, as the interior tiles of a large polygon, which the
+    Hilbert order puts one after the other). The header, directories and metadata are
+    pmtiles' own. Tiles must come in tile id order."""
+
+    def __init__(self, fh: Any) -> None:
+        import array
+        import tempfile
+
+        self.f = fh
+        self.data = tempfile.TemporaryFile(dir=Path(fh.name).parent)
+        self.cols = {k: array.array("q") for k in ("tile_id", "offset", "length", "run")}
+        self.offset = self.addressed = 0
+        self.last: bytes | None = None
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.data.close()
+
+    def write_tile(self, tile_id: int, data: bytes) -> None:
+        c = self.cols
+        if c["tile_id"] and tile_id <= c["tile_id"][-1]:
+            raise ValueError(f"tile {tile_id} after {c['tile_id'][-1]}: tiles must come in order")
+        self.addressed += 1
+        if data == self.last and tile_id == c["tile_id"][-1] + c["run"][-1]:
+            c["run"][-1] += 1
+            return
+        c["tile_id"].append(tile_id)
+        c["offset"].append(self.offset)
+        c["length"].append(len(data))
+        c["run"].append(1)
+        self.data.write(data)
+        self.offset += len(data)
+        self.last = data
+
+    def finalize(self, header: dict[str, Any], metadata: dict[str, Any]) -> None:
+        import shutil
+
+        from pmtiles.tile import Entry
+        from pmtiles.writer import finalize_header
+
+        c = self.cols
+        entries = [Entry(*e) for e in zip(c["tile_id"], c["offset"], c["length"], c["run"])]
+        head, root, meta, leaves = finalize_header(header, self.addressed, entries, len(entries),
+                                                   metadata, True, self.offset)
+        del entries
+        for part in (head, root, meta, leaves):
+            self.f.write(part)
+        self.data.seek(0)
+        shutil.copyfileobj(self.data, self.f)
 
 
 def _tile_ids(z: int, col: np.ndarray, row: np.ndarray) -> np.ndarray:

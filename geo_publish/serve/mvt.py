@@ -327,6 +327,9 @@ class Values:
         return cls(fields, codes, data, np.r_[0, np.cumsum(sizes)].astype(np.int64))
 
 
+_BLOCK = 1 << 16
+
+
 def _typed(values: list[Any]) -> Any:
     import pyarrow as pa
 
@@ -343,6 +346,10 @@ def _encode_column(values: Any) -> tuple[np.ndarray, np.ndarray]:
     n = len(values)
     if pa.types.is_null(values.type) or not n:
         return np.zeros(0, np.uint8), np.zeros(1, np.int64)
+    if n > _BLOCK:  # a block at a time: the byte positions worked out take 8 bytes a byte
+        parts = [_encode_column(values.slice(a, _BLOCK)) for a in range(0, n, _BLOCK)]
+        sizes = np.concatenate([np.diff(o) for _, o in parts])
+        return np.concatenate([d for d, _ in parts]), np.r_[0, np.cumsum(sizes)].astype(np.int64)
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         values = pa.concat_arrays([values])  # offsets from zero
         off = np.frombuffer(values.buffers()[1], dtype=np.int64 if pa.types.is_large_string(values.type) else np.int32,

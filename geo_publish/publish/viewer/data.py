@@ -190,8 +190,9 @@ def stream_downloads(reader: Any, table: Any, collection: str, version: int,
     import pyarrow as pa
     import pyogrio
 
-    from geo_publish.publish.pyramid import batches
+    from geo_publish.publish.pyramid import batches, lean_memory, trim
 
+    lean_memory()
     fields = list(table.columns)
     schema = pa.schema([(f, _arrow_type(table, f)) for f in fields]
                        + [pa.field("geometry", pa.binary(), metadata={
@@ -213,7 +214,10 @@ def stream_downloads(reader: Any, table: Any, collection: str, version: int,
                             geometry_name="geometry", geometry_type=kind, crs="EPSG:4326",
                             encoding="UTF-8")
 
-    return _downloads(collection, version, site, kind == "Point", write)
+    try:
+        return _downloads(collection, version, site, kind == "Point", write)
+    finally:
+        trim()
 
 
 def prune(site: Path, keep: set[str]) -> None:
