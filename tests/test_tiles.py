@@ -495,3 +495,31 @@ def test_an_archive_tile_mixing_families_is_encoded_feature_by_feature():
             assert shapely.geometry.shape(a["geometry"]).equals(shapely.geometry.shape(b["geometry"]))
         kinds.add(frozenset(f["geometry"]["type"] for f in ours))
     assert any(len(k) > 1 for k in kinds) and any(len(k) == 1 for k in kinds)
+
+
+def test_the_archive_writer_stores_runs_once_and_is_read_by_pmtiles(tmp_path):
+    from pmtiles.reader import MmapSource, Reader
+    from pmtiles.tile import Compression, TileType, zxy_to_tileid
+
+    from geo_publish.publish import pyramid
+
+    tiles_in = {(3, c, r): gzip.compress(b"same" if c < 4 else f"t{c}{r}".encode(), mtime=0)
+                for c in range(8) for r in range(8)}
+    order = sorted(tiles_in, key=lambda t: zxy_to_tileid(*t))
+    path = tmp_path / "w.pmtiles"
+    with open(path, "wb") as fh, pyramid._Writer(fh) as w:
+        for t in order:
+            w.write_tile(zxy_to_tileid(*t), tiles_in[t])
+        with pytest.raises(ValueError, match="in order"):
+            w.write_tile(zxy_to_tileid(*order[0]), b"x")
+        w.finalize({"tile_type": TileType.MVT, "tile_compression": Compression.GZIP, "min_zoom": 3,
+                    "max_zoom": 3, "min_lon_e7": 0, "min_lat_e7": 0, "max_lon_e7": 0, "max_lat_e7": 0,
+                    "center_zoom": 3, "center_lon_e7": 0, "center_lat_e7": 0}, {"name": "w"})
+    with open(path, "rb") as f:
+        r = Reader(MmapSource(f))
+        h = r.header()
+        assert h["addressed_tiles_count"] == 64 and h["clustered"]
+        assert h["tile_contents_count"] < 64 - 8  # the runs of equal tiles stored once
+        for (z, c, row), data in tiles_in.items():
+            assert r.get(z, c, row) == data
+        assert r.metadata()["name"] == "w"
