@@ -348,3 +348,70 @@ def test_offline_after_one_visit_then_the_new_version(browser, tmp_path_factory)
     finally:
         ctx.close()
         server.stop()
+
+
+@pytest.mark.slow
+def test_a_million_points_and_200000_parcels_on_a_phone(browser, tmp_path):
+    """The issue's sizes: the site builds, and on a phone the map draws both layers from their
+    archives with under 2 MB transferred for the first view, pans, zooms and opens a popup.
+    (Times and memory are measured in benchmarks/viewer_tiles_bench.py.)"""
+    import re
+
+    rng = np.random.default_rng(8)
+    n_pts, n_parcels = 1_000_000, 200_000
+    root = tmp_path
+    (root / "styles").mkdir()
+    (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n"
+                                     "vector_tiles: {full_zoom: 12}\n")
+    (root / "styles" / "pts.yml").write_text('color: "#c0392b"\nlabel_field: name\npopup: [cap]\n')
+    (root / "styles" / "parcels.yml").write_text('color: "#2c7fb8"\nlabel_field: kod\npopup: [kod]\n')
+    pts = gpd.GeoDataFrame({"name": [f"p{i}" for i in range(n_pts)], "cap": rng.integers(0, 500, n_pts)},
+                           geometry=shapely.points(rng.uniform(56, 73, n_pts), rng.uniform(37, 45.5, n_pts)),
+                           crs="OGC:CRS84")
+    x, y = rng.uniform(68.5, 70, n_parcels), rng.uniform(40.8, 41.8, n_parcels)
+    parcels = gpd.GeoDataFrame({"kod": [f"k{i}" for i in range(n_parcels)]},
+                               geometry=shapely.box(x, y, x + 0.002, y + 0.0015), crs="OGC:CRS84")
+    pyogrio.write_dataframe(pts, root / "pts.gpkg", layer="pts", use_arrow=True)
+    pyogrio.write_dataframe(parcels, root / "parcels.gpkg", layer="parcels", use_arrow=True)
+    del parcels
+    cfg = str(root / "config.yml")
+    for cid in ("pts", "parcels"):
+        assert main(["--config", cfg, "ingest", str(root / f"{cid}.gpkg"), "--collection", cid]) == 0
+    assert main(["--config", cfg, "build"]) == 0
+    site = root / "build" / "site"
+    server = RangeServer(site)
+    ctx = None
+    try:
+        ctx, page, seen = _open(browser, server.url + "map.html")
+        assert page.evaluate("geoPublish.state.failed") == 0
+        assert page.evaluate("geoPublish.state.drawn") == n_pts + n_parcels
+        assert _painted(page) > 1000
+        assert all(u.startswith(server.url) for u, _, _ in seen)
+        assert not [u for u, _, _ in seen if "/downloads/" in u]  # the whole layers never fetched
+        first_view = sum(size or 0 for _, _, size in seen)
+        assert 0 < first_view < 2_000_000, first_view
+        # the second visit, with the service worker in control from the start: it answers the
+        # archives' byte ranges, each with its own bytes (every tile decodes)
+        page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.reload()
+        page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
+        assert page.evaluate("navigator.serviceWorker.controller !== null")
+        assert page.evaluate("geoPublish.state.failed") == 0 and _painted(page) > 1000
+        # over Tashkent, where both layers are: a popup of a point of the million
+        i = int(np.flatnonzero((np.abs(pts.geometry.x - HERE[0]) < 0.3) & (np.abs(pts.geometry.y - HERE[1]) < 0.3))[0])
+        title = _click_feature(page, "pts", float(pts.geometry.x[i]), float(pts.geometry.y[i]))
+        assert re.fullmatch(r"p\d+|k\d+", title), title
+        page.evaluate("() => geoPublish.state.map.panBy([200, 400], {animate: false})")
+        page.evaluate("() => geoPublish.state.map.setZoom(geoPublish.state.map.getZoom() - 1, {animate: false})")
+        _until(page, "() => [...document.querySelectorAll('canvas.leaflet-tile')].filter(c => c.width).length > 4")
+        page.wait_for_timeout(1500)
+        assert _painted(page) > 500 and page.evaluate("geoPublish.state.failed") == 0
+        page.screenshot(path=str(ARTIFACTS / "viewer-tiles-million.png"))
+        assert not errors, errors[:3]
+    finally:
+        if ctx is not None:
+            ctx.close()
+        server.stop()

@@ -61,13 +61,15 @@ function page(request) {
   });
 }
 
-/* A byte range of an archive: kept under a key naming the range, answered as a 206. */
+/* A byte range of an archive: kept in the tiles' cache under a key naming the range (in the
+   query: the Cache API drops a URL's #fragment, so all ranges would share one entry), answered
+   as a 206. */
 function range(request, spec) {
-  var key = request.url.split("#")[0] + "#" + spec.replace(/\s/g, "");
+  var key = request.url.split("#")[0].split("?")[0] + "?gp-range=" + encodeURIComponent(spec.replace(/\s/g, ""));
   function partial(body, headers) {
     return new Response(body, {status: 206, headers: headers});
   }
-  return caches.match(key).then(function (hit) {
+  return caches.open(TILES).then(function (cache) { return cache.match(key); }).then(function (hit) {
     if (hit) {
       return hit.arrayBuffer().then(function (body) {
         return partial(body, {"Content-Range": hit.headers.get("X-GP-Content-Range"),
@@ -103,9 +105,10 @@ function api(request) {
   });
 }
 
-/* Anything else of the site: named by version, so the kept copy is the right one. */
+/* Anything else of the site: named by version, so the kept copy is the right one (from the
+   site's cache only: the tiles' cache holds byte ranges of the same addresses). */
 function file(request) {
-  return caches.match(request, {ignoreSearch: true}).then(function (hit) {
+  return caches.open(SITE).then(function (cache) { return cache.match(request, {ignoreSearch: true}); }).then(function (hit) {
     return hit || fetch(request).then(function (response) {
       if (response.ok && response.status === 200) keep(SITE, request.url.split("?")[0], response.clone());
       return response;
