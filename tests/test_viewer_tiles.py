@@ -60,7 +60,7 @@ def _project(root: Path, extra: str = "") -> Path:
     (root / "styles").mkdir()
     (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n"
                                      "vector_tiles: {site_threshold: 2000, full_zoom: 12}\n" + extra)
-    (root / "styles" / "pts.yml").write_text('color: "#c0392b"\nlabel_field: name\npopup: [cap]\n')
+    (root / "styles" / "pts.yml").write_text('color: "#c0392b"\nlabel_field: name\npopup: [cap]\noffline: true\n')
     (root / "styles" / "parcels.yml").write_text('color: "#2c7fb8"\nlabel_field: kod\npopup: [kod]\n')
     (root / "styles" / "shelters.yml").write_text(
         'color: "#d62728"\nicon: person-shelter\nlabel_field: nazvanie\noffline: true\npopup: [vmest]\n')
@@ -153,6 +153,20 @@ def _painted(page) -> int:
       });
       return n;
     }""")
+
+
+def _painted_layer(page, cid: str) -> int:
+    """Pixels with colour on one tiled layer's canvases."""
+    return page.evaluate("""(cid) => {
+      let n = 0;
+      const l = geoPublish.state.layers.find(l => l.id === cid).leaflet;
+      l.getContainer().querySelectorAll('canvas').forEach(c => {
+        if (!c.width) return;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+      });
+      return n;
+    }""", cid)
 
 
 def _click_feature(page, layer: str, lon: float, lat: float) -> str:
@@ -302,6 +316,14 @@ def test_offline_after_one_visit_then_the_new_version(browser, tmp_path_factory)
             if (!keys.some(k => k.startsWith('gp-site-'))) return false;
             const c = await caches.open(keys.find(k => k.startsWith('gp-site-')));
             return (await c.keys()).some(r => r.url.includes('data/shelters.v1.'));}""")
+        # the visitor's position asked once: the tiles around it of the large offline layer (pts)
+        # are kept, not those of the other (parcels)
+        page.click("#gp-locate")
+        page.wait_for_selector(".gp-nearest-item", timeout=20_000)
+        page.wait_for_function("document.documentElement.hasAttribute('data-gp-kept-around')", timeout=30_000)
+        kept = page.evaluate("""async () => { const k = (await caches.keys()).find(k => k.startsWith('gp-tiles-'));
+            return (await (await caches.open(k)).keys()).map(r => r.url); }""")
+        assert sum("pts.v1." in u and "gp-range=" in u for u in kept) > 10
         # no connection at all: the browser is offline and the web server is gone
         server.stop()
         ctx.set_offline(True)
@@ -320,6 +342,10 @@ def test_offline_after_one_visit_then_the_new_version(browser, tmp_path_factory)
         metres = [6371008.8 * np.radians(0.0027 * k) for k in range(1, 6)]  # due north
         assert [m.split("·")[-1].strip() for m in meta] == [
             f"{d:.0f} m" if d < 1000 else f"{d / 1000:.1f} km" for d in metres]
+        # the big offline layer draws around the position from the kept tiles
+        page.evaluate("([lat, lon]) => geoPublish.state.map.setView([lat, lon], 12, {animate: false})", [HERE[1], HERE[0]])
+        page.wait_for_timeout(2000)
+        assert _painted_layer(page, "pts") > 200
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "offline-phone.png"))
         first = page.evaluate("async () => (await caches.keys()).filter(k => k.startsWith('gp-site-'))")

@@ -825,6 +825,39 @@
       }
       return step(0).catch(function () { return []; });  /* offline: the local layers answer */
     }
+    /* The tiles around a position of the large layers styled offline: true, fetched once the
+       service worker is in control, which keeps them: the tile under the position at every
+       zoom, and the 3 x 3 around it at the four deepest. */
+    function keepAround(lat, lon) {
+      if (!("serviceWorker" in navigator) || !window.protomapsL) return;
+      var layers = cfg.layers.filter(function (l) { return l.mode === "tiles" && l.offline && !l.error; });
+      if (!layers.length) return;
+      new Promise(function (ok) {
+        if (navigator.serviceWorker.controller) ok();
+        else navigator.serviceWorker.addEventListener("controllerchange", ok, {once: true});
+      }).then(function () {
+        var chain = Promise.resolve();
+        layers.forEach(function (layer) {
+          var source = cfg.api ? null : new window.protomapsL.PmtilesSource(layer.tiles, false);
+          for (var z = 0; z <= layer.maxzoom; z++) {
+            var n = 1 << z, x = Math.floor((lon + 180) / 360 * n), rad = lat * Math.PI / 180;
+            var y = Math.floor((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2 * n);
+            var r = z > layer.maxzoom - 4 ? 1 : 0;
+            for (var dx = -r; dx <= r; dx++) for (var dy = -r; dy <= r; dy++) {
+              (function (tz, tx, ty) {
+                if (tx < 0 || ty < 0 || tx >= (1 << tz) || ty >= (1 << tz)) return;
+                chain = chain.then(function () {
+                  return source ? source.get({z: tz, x: tx, y: ty}, 256) :
+                    fetch(cfg.api + "/collections/" + encodeURIComponent(layer.id) +
+                          "/tiles/WebMercatorQuad/" + tz + "/" + ty + "/" + tx);
+                }).catch(function () { /* kept as far as the network allows */ });
+              })(z, x + dx, y + dy);
+            }
+          }
+        });
+        return chain;
+      }).then(function () { document.documentElement.setAttribute("data-gp-kept-around", "1"); });
+    }
     function nearest(lat, lon) {
       var asks = cfg.layers.filter(function (layer) {
         return layer.mode === "tiles" && cfg.api && !layer.background && layer.leaflet && map.hasLayer(layer.leaflet);
@@ -894,6 +927,7 @@
               fillColor: "#2563eb", fillOpacity: 1}).addTo(map);
             you.bindTooltip(t("you"));
             lastPos = [lat, lon];
+            keepAround(lat, lon);
             showNearest(lat, lon, true);
           }, function () {
             nearestBox.textContent = t("no_position");
