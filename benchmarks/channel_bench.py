@@ -4,9 +4,10 @@
 
 catalog  A store of LAYERS small published layers (trilingual passports, owned by an organisation,
          with their downloads), served by 2 workers. The DCAT-AP catalogue's page of 100 datasets
-         in Turtle, RDF/XML and JSON-LD: the first answer of each worker (nothing kept), an answer
-         after a new version of one layer (the page is assembled again from the kept parts of the
-         other 99), and repeated answers (p50/p95 of 100, and wrk -c16 requests/s). Anchor: the OGC
+         in Turtle, RDF/XML and JSON-LD: the first two answers once the server is idle (no page
+         kept yet; the workers describe the datasets ahead, catalog.keep_warm), two answers at once
+         after a new version of one layer and two once idle again (the page is assembled again
+         from the kept parts of the other 99), and repeated answers (p50/p95 of 100, and wrk -c16 requests/s). Anchor: the OGC
          API - Records catalogue of the same layers, 100 records (pygeoapi, JSON).
 flood    1,000 reports from one address, 16 at a time, while five other addresses each send a
          report every second: how many the limit lets through (5 per 10 minutes by default),
@@ -157,7 +158,7 @@ def bench_catalog(work: Path, layers: int) -> None:
         anchor_url = f"{base}/collections/catalogue/items?limit=100&f=json"
         anchor = [timed(client, anchor_url)[0] for _ in range(100)]
         n_anchor = len(client.get(anchor_url).json()["features"])
-        print(f"  {'':<8} {'first (no part kept)':>24} {'new version, at once':>24} "
+        print(f"  {'':<8} {'first (no page kept)':>24} {'new version, at once':>24} "
               f"{'new version, idle':>20} "
               f"{'repeated (100)':>30} {'bytes':>9} {'wrk -c16 req/s':>15}")
         for ext, first, size, warm in rows:

@@ -207,6 +207,17 @@ def test_bad_requests_get_a_clear_4xx(server, path, params, headers, status) -> 
     assert r.json()["description"] and "Traceback" not in r.text
 
 
+def _catalogue(server):
+    from geo_publish.serve.catalog import Catalogue
+    from geo_publish.serve.readers import reader
+    from geo_publish.settings import load_settings
+    from geo_publish.store.location import Source
+
+    settings = load_settings(server.config)
+    Source.export_dsn(settings)
+    return Catalogue(settings, server.url, reader(Source.of(settings).data))
+
+
 @pytest.mark.parametrize("ext", sorted(FORMATS))
 def test_pages_joined_from_kept_parts_are_the_whole_graph(server, ext) -> None:
     """The server joins a page from each layer's kept part (dcat.part, dcat.document): the
@@ -216,14 +227,8 @@ def test_pages_joined_from_kept_parts_are_the_whole_graph(server, ext) -> None:
     from rdflib.compare import isomorphic
 
     from geo_publish.passport import dcat
-    from geo_publish.serve.catalog import Catalogue
-    from geo_publish.serve.readers import reader
-    from geo_publish.settings import load_settings
-    from geo_publish.store.location import Source
 
-    settings = load_settings(server.config)
-    Source.export_dsn(settings)
-    cat = Catalogue(settings, server.url, reader(Source.of(settings).data))
+    cat = _catalogue(server)
     entries, at = cat.entries(), datetime.now(UTC)
     url = f"{server.url}/catalog.{ext}?page={{}}"
     whole = dcat.catalog(cat.site, entries[:PAGE], total=len(entries), page=1, per_page=PAGE,
@@ -234,6 +239,63 @@ def test_pages_joined_from_kept_parts_are_the_whole_graph(server, ext) -> None:
                        page=1, per_page=PAGE, page_url=url)
     joined = dcat.document(ext, [dcat.part(head, ext)] + [cat._part(e, ext, at) for e in entries[:PAGE]])
     assert isomorphic(graph_of(joined, ext), whole)
+
+
+def test_warming_describes_every_dataset_once(server, monkeypatch) -> None:
+    """What a worker prepares ahead of harvesters is all a page needs: once warm, no page in any
+    serialisation describes a dataset again, and warming again with nothing changed makes
+    nothing."""
+    from geo_publish.passport import dcat
+
+    cat = _catalogue(server)
+    n = len(cat.entries())
+    assert cat.warm() == 3 * n  # Turtle, RDF/XML (also .xml) and JSON-LD
+    assert cat.warm() == 0
+    described = []
+    real = dcat.one
+    monkeypatch.setattr(dcat, "one", lambda *a, **k: described.append(a) or real(*a, **k))
+    for ext in ("ttl", "rdf", "xml", "jsonld"):
+        for page in range(1, -(-n // PAGE) + 1):
+            graph_of(cat.page(ext, page, ext), "rdf" if ext == "xml" else ext)
+    assert described == []
+
+
+def test_the_warming_thread_follows_the_signature() -> None:
+    """keep_warm warms at start and after each change of what the catalogue depends on, once."""
+    import threading
+
+    from geo_publish.serve.catalog import keep_warm
+
+    class Fake:
+        def __init__(self) -> None:
+            self.state, self.warmed, self.done = 1, [], threading.Event()
+
+        def signature(self):
+            if self.state == 3:
+                raise OSError("store gone")  # logged, tried again
+            return (self.state,)
+
+        def warm(self) -> int:
+            self.warmed.append(self.state)
+            self.done.set()
+            return 1
+
+    fake = Fake()
+    stop = keep_warm(lambda: fake, interval=0.05)
+    try:
+        assert fake.done.wait(5)
+        fake.done.clear()
+        fake.state = 2
+        assert fake.done.wait(5)
+        fake.state = 3
+        stop.wait(0.3)
+        fake.done.clear()
+        fake.state = 4
+        assert fake.done.wait(5)
+        stop.wait(0.3)
+    finally:
+        stop.set()
+    assert fake.warmed == [1, 2, 4]
 
 
 def test_the_landing_page_links_the_catalogue(server) -> None:

@@ -8,15 +8,20 @@ files, their sizes and checksums). Each dataset's part of a page is kept, per se
 while what it says stays the same, and a page is assembled from the parts: rdflib takes some
 10 ms to describe one layer, so only what changed is described again. Whole pages are kept for a
 minute per worker, and dropped at once when anything is published or the site is rebuilt.
+Each worker describes its datasets ahead of requests (:func:`keep_warm`) when a version is
+published, a site swapped in or a day begins, so a harvester that comes once a day is not the
+one who waits for rdflib.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,7 @@ from geo_publish.passport import dcat
 from geo_publish.serve.errors import BadRequest, NotAcceptable, NotFound
 from geo_publish.settings import Settings
 
+LOG = logging.getLogger("geo_publish.catalog")
 PATH = re.compile(r"^/catalog(?:\.([^/]*))?$")
 PARAMS = {"page", "f"}
 TTL = 60.0  # seconds a page is reused (freshness states change by the day)
@@ -88,6 +94,7 @@ class Catalogue:
         self.per_page = c.page_size
         self._pages: dict[tuple[Any, ...], tuple[float, bytes]] = {}
         self._parts: dict[tuple[str, ...], str] = {}
+        self.made = 0  # parts described so far
         self._lock = threading.Lock()
         self._accounts_ready = False
 
@@ -144,7 +151,7 @@ class Catalogue:
         """One dataset's part of a page, kept while what it says stays the same (its version,
         owner, downloads, and its freshness state of the day)."""
         state = freshness.rate(entry.passport.get("update_frequency"), entry.published, at)["state"]
-        key = (ext, at.date().isoformat(), state, json.dumps(
+        key = (dcat.SERIALISATIONS[ext][0], at.date().isoformat(), state, json.dumps(
             [entry.passport, entry.version, entry.published, entry.org, entry.landing_page,
              [dataclasses.astuple(d) for d in entry.downloads]], sort_keys=True, default=str))
         with self._lock:
@@ -155,6 +162,7 @@ class Catalogue:
                 if len(self._parts) > 20_000:
                     self._parts.clear()
                 self._parts[key] = found
+                self.made += 1
         return found
 
     def page(self, ext: str, page: int, path_ext: str | None) -> bytes:
@@ -186,6 +194,26 @@ class Catalogue:
             self._pages[key] = (now, body)
         return body
 
+    def warm(self) -> int:
+        """Describe every dataset in each serialisation ahead of the first request, so that a
+        harvester's first page of the day (or after a new version) is joined from kept parts.
+        The number of parts made."""
+        at = datetime.now(UTC)
+        today = at.date().isoformat()
+        with self._lock:  # yesterday's parts will not be asked for again
+            self._parts = {k: v for k, v in self._parts.items() if k[1] == today}
+        before = self.made
+        entries = self.entries()
+        for fmt in ("ttl", "rdf", "jsonld"):
+            for entry in entries:
+                self._part(entry, fmt, at)
+        return self.made - before
+
+    def signature(self) -> tuple[Any, ...]:
+        """Changes whenever the parts may: a new version, a new site (downloads), a new day."""
+        return (tuple(sorted(self.reader.all_published().items())), self._site_stamp(),
+                datetime.now(UTC).date())
+
     def one(self, cid: str, ext: str) -> bytes | None:
         found = self.entries([cid])
         return dcat.document(ext, [self._part(found[0], ext, datetime.now(UTC))]) if found else None
@@ -196,6 +224,31 @@ class Catalogue:
             return (self.site_dir / "index.html").stat().st_mtime
         except OSError:
             return 0.0
+
+
+def keep_warm(catalogue: Callable[[], Catalogue], interval: float = 5.0) -> threading.Event:
+    """A thread that runs :meth:`Catalogue.warm` whenever its :meth:`~Catalogue.signature`
+    changes (looked at every ``interval`` seconds). Set the returned event to stop it. A failure
+    is logged once and tried again at the next look: requests still build what they need."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        seen: tuple[Any, ...] | None = None
+        failed = ""
+        while not stop.wait(1.0 if seen is None else interval):
+            try:
+                cat = catalogue()
+                now = cat.signature()
+                if now != seen:
+                    cat.warm()
+                    seen, failed = now, ""
+            except Exception as err:  # noqa: BLE001 - the catalogue is still built on request
+                if str(err) != failed:
+                    LOG.warning("geo-publish: the catalogue could not be prepared ahead: %s", err)
+                failed = str(err)
+
+    threading.Thread(target=loop, name="geo-publish-catalogue", daemon=True).start()
+    return stop
 
 
 def _sidecar(path: Path) -> str | None:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from geo_publish.serve import catalog
 from geo_publish.serve.app import GeoPublishApp
 from geo_publish.serve.runtime import Runtime, patch_pygeoapi, write_build
 from geo_publish.settings import load_settings
@@ -35,4 +36,5 @@ def create_app() -> Any:
     runtime.refresh(force=True)
     runtime.watch()
     app = GeoPublishApp(settings, sa.APP, runtime)
+    catalog.keep_warm(app.catalogue)
     return GZipMiddleware(app, minimum_size=1024)
