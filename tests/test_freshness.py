@@ -57,3 +57,50 @@ def test_remind_once_per_version_and_state(project, tmp_path) -> None:
     assert [m["recipient"] for m in box] == ["d@mchs.example", "office@mchs.example"]
     assert "delinquent" in box[1]["subject"] and "weekly" in box[1]["body"]
     assert project.run("remind", "--at", "yesterday") == 1  # a one-line usage error
+
+
+# Run in a process of its own (pygeoapi's app is module state): the server's app, its clock moved
+# on by 16 days between two requests for a weekly layer's collection document.
+_ETAG_SCRIPT = """
+import json, os, sys
+from datetime import UTC, datetime, timedelta
+os.environ["GEO_PUBLISH_CONFIG"] = sys.argv[1]
+from starlette.testclient import TestClient
+from geo_publish import freshness
+from geo_publish.serve import catalog
+catalog.keep_warm = lambda *a, **k: None  # no background thread needed here
+from geo_publish.serve.wiring import create_app
+client = TestClient(create_app())
+url = "/collections/shelters?f=json"
+first = client.get(url)
+same = client.get(url, headers={"If-None-Match": first.headers["etag"]})
+real = freshness.rate
+freshness.rate = lambda f, u, at=None: real(f, u, at or datetime.now(UTC) + timedelta(days=16))
+later = client.get(url, headers={"If-None-Match": first.headers["etag"]})
+print(json.dumps([[r.status_code, r.headers.get("etag"), r.json()["freshness"]["state"] if r.content else None]
+                  for r in (first, same, later)]))
+"""
+
+
+def test_a_collection_is_a_new_representation_when_its_freshness_changes(project, tmp_path) -> None:
+    """A client revalidating a weekly layer's document with its ETag gets 304 while the state is
+    the same, and the overdue document (a new ETag) once the layer is overdue."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (project.root / "collections").mkdir()
+    (project.root / "collections" / "shelters.yml").write_text(
+        "id: shelters\npassport:\n  organization: MES\n  responsible: {name: D, email: d@mchs.example}\n"
+        "  license: CC-BY-4.0\n  update_frequency: weekly\n", encoding="utf-8")
+    src = tmp_path / "s.geojson"
+    canonical_points().to_file(src, driver="GeoJSON")
+    assert project.run("ingest", str(src), "--collection", "shelters") == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYGEOAPI_")}
+    done = subprocess.run([sys.executable, "-c", _ETAG_SCRIPT, str(project.config)], cwd=project.root,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (s1, e1, f1), (s2, e2, _), (s3, e3, f3) = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (s1, f1) == (200, "fresh") and (s2, e2) == (304, e1)
+    assert (s3, f3) == (200, "overdue") and e3 and e3 != e1

@@ -405,7 +405,10 @@ class GeoPublishApp:
             new_scope = self._json_filter(scope, params)
         etag = None
         if method in ("GET", "HEAD"):
-            etag = self._etag(path, query, headers, feature_cid, pub)
+            etag = self._etag(path, query, headers, feature_cid, pub,
+                              # a collection's document says how fresh it is: a new state (and
+                              # age) is a new representation
+                              self._freshness(match.group(1)) if match and match.group(2) is None else None)
             if pub is not None and match and match.group(3) and self._editable(feature_cid):
                 # a strong ETag from the feature itself: what If-Match on a write is checked against
                 from geo_publish.store.features import served_etag
@@ -492,13 +495,15 @@ class GeoPublishApp:
             params, (4,) if flat else (4, 6))
 
     def _etag(self, path: str, query: str, headers: dict[str, str], feature_cid: str | None,
-              pub: gpkg_read.Published | None) -> str | None:
+              pub: gpkg_read.Published | None, fresh: dict[str, Any] | None = None) -> str | None:
         if path.startswith("/static"):
             token = "static"
         elif feature_cid:
             token = f"{feature_cid}:{pub.version if pub else 0}:{self.runtime.generation}"
         else:
             token = self.runtime.generation
+        if fresh is not None:
+            token += "|" + json.dumps(fresh, sort_keys=True)
         key = "|".join([token, path, query, headers.get("accept", ""),
                         headers.get("accept-language", ""),
                         "gzip" if "gzip" in headers.get("accept-encoding", "") else ""])
@@ -600,6 +605,13 @@ class GeoPublishApp:
                 c["links"].extend(self._tile_links(str(c.get("id"))))
         return json.dumps(doc).encode()
 
+    def _freshness(self, cid: str) -> dict[str, Any] | None:
+        """fresh / due / overdue / delinquent, from the update frequency and the version's age."""
+        meta = self.runtime.config.get("resources", {}).get(cid, {}).get("geo_publish")
+        if not meta:
+            return None
+        return freshness.rate(meta.get("update_frequency"), meta.get("version_created"))
+
     def _with_passport(self, cid: str, body: bytes) -> bytes:
         meta = self.runtime.config.get("resources", {}).get(cid, {}).get("geo_publish")
         if not meta:
@@ -622,6 +634,6 @@ class GeoPublishApp:
             # OGC API - Features Part 4 (POST/PUT/PATCH/DELETE with a token of the owner)
             "editable": bool(meta.get("editable")),
             # fresh / due / overdue / delinquent, from the update frequency and the version's age
-            "freshness": freshness.rate(meta.get("update_frequency"), meta.get("version_created")),
+            "freshness": self._freshness(cid),
         })
         return dumps(doc).encode()
