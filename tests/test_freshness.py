@@ -29,10 +29,8 @@ def test_states_follow_the_frequency(frequency: str, days: float, state: str) ->
         assert datetime.fromisoformat(got["next_at"]) > at
 
 
-def test_remind_once_per_version_and_state(project, tmp_path) -> None:
-    from geo_publish.settings import load_settings
-    from geo_publish.store import open_store
-
+def _weekly_shelters(project, tmp_path) -> None:
+    """A published layer whose passport promises weekly updates."""
     (project.root / "collections").mkdir()
     (project.root / "collections" / "shelters.yml").write_text(
         "id: shelters\npassport:\n  organization: MES\n  responsible: {name: D, email: d@mchs.example}\n"
@@ -40,6 +38,13 @@ def test_remind_once_per_version_and_state(project, tmp_path) -> None:
     src = tmp_path / "s.geojson"
     canonical_points().to_file(src, driver="GeoJSON")
     assert project.run("ingest", str(src), "--collection", "shelters") == 0
+
+
+def test_remind_once_per_version_and_state(project, tmp_path) -> None:
+    from geo_publish.settings import load_settings
+    from geo_publish.store import open_store
+
+    _weekly_shelters(project, tmp_path)
     assert project.run("admin", "org-add", "mes", "--name", "MES", "--email", "office@mchs.example") == 0
     assert project.run("admin", "assign", "--org", "mes") == 0
     channel = open_store(load_settings(project.config)).accounts()
@@ -90,13 +95,7 @@ def test_a_collection_is_a_new_representation_when_its_freshness_changes(project
     import subprocess
     import sys
 
-    (project.root / "collections").mkdir()
-    (project.root / "collections" / "shelters.yml").write_text(
-        "id: shelters\npassport:\n  organization: MES\n  responsible: {name: D, email: d@mchs.example}\n"
-        "  license: CC-BY-4.0\n  update_frequency: weekly\n", encoding="utf-8")
-    src = tmp_path / "s.geojson"
-    canonical_points().to_file(src, driver="GeoJSON")
-    assert project.run("ingest", str(src), "--collection", "shelters") == 0
+    _weekly_shelters(project, tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYGEOAPI_")}
     done = subprocess.run([sys.executable, "-c", _ETAG_SCRIPT, str(project.config)], cwd=project.root,
                           capture_output=True, text=True, timeout=300, env=env)
