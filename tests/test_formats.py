@@ -144,3 +144,24 @@ def test_geojson_with_an_id_property_beside_feature_ids(project, points, tmp_pat
     assert project.run("ingest", str(src), "--collection", "ids") == 0
     got = published(project, "ids")
     assert sorted(got["id"]) == list(range(1, 13))
+
+
+def test_what_gdal_says_while_reading_goes_to_the_report(project, tmp_path, capfd):
+    """GDAL closes unclosed rings as it reads (and would print "Warning 1: ..." on stderr): the
+    officer finds it in the report's warnings, counted, and nothing is printed raw."""
+    import json
+
+    ring = [[69.0, 41.0], [69.5, 41.0], [69.5, 41.5], [69.0, 41.5]]  # not closed
+    features = [{"type": "Feature", "properties": {"n": i},
+                 "geometry": {"type": "Polygon", "coordinates": [[[x + i, y] for x, y in ring]
+                                                                 + ([[69.0 + i, 41.0]] if i % 2 else [])]}}
+                for i in range(6)]
+    src = tmp_path / "rings.geojson"
+    src.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    assert project.run("ingest", str(src), "--collection", "rings") == 0
+    out = capfd.readouterr()
+    assert "Warning 1" not in out.err + out.out
+    rep = project.report("rings")
+    assert rep["counts"]["published"] == 6
+    said = [w for w in rep["warnings"] if "Non closed ring" in w]
+    assert len(said) == 1 and said[0].endswith("(3 times)")

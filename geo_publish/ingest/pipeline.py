@@ -270,6 +270,10 @@ class Run:
         d[0] = lo if d[0] is None or lo < d[0] else d[0]
         d[1] = hi if d[1] is None or hi > d[1] else d[1]
 
+    def _reader_warnings(self) -> list[str]:
+        return [f"while reading, GDAL said: {text}" + (f" ({n} times)" if n > 1 else "")
+                for text, n in self.plan.insp.messages.items()]
+
     def _area_warning(self) -> list[str]:
         n = self.tally.beyond_area
         if not n:
@@ -293,7 +297,7 @@ class Run:
             extent=[round(v, 7) for v in t.bounds] if t.bounds else None,
             counts=Counts(read=t.read, published=t.published, repaired=len(t.repaired),
                           quarantined=len(t.quarantine)),
-            problems=sorted(t.problems, key=lambda p: p.feature), warnings=plan.warnings + self._area_warning(),
+            problems=sorted(t.problems, key=lambda p: p.feature), warnings=plan.warnings + self._reader_warnings() + self._area_warning(),
             fields=plan.field_map,
             geometry_type=plan.geometry_type, created=self.started,
         )

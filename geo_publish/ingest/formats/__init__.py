@@ -44,6 +44,9 @@ class Inspection:
     inferred_types: dict[str, str] = field(default_factory=dict)
     options: dict[str, object] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # what the reader's library said while reading every feature (message -> times): GDAL closes
+    # an unclosed ring, skips a value it cannot convert, ... and says so
+    messages: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

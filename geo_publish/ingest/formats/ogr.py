@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -19,12 +20,38 @@ from geo_publish.ingest.crs import parse_crs
 from geo_publish.ingest.formats import Batch, Inspection
 from geo_publish.ingest.geometry import parse_wkb
 
+MAX_MESSAGES = 20  # distinct ones kept for the report
 GDAL_ERRORS = (DataSourceError, DataLayerError, FieldError, GeometryError, OSError, RuntimeError)
 
 
 def _gdal_message(err: Exception) -> str:
     text = " ".join(str(err).split())
     return text[:200] or type(err).__name__
+
+
+def _said(reader: pa.RecordBatchReader, messages: dict[str, int] | None) -> Iterator[pa.RecordBatch]:
+    """The reader's batches; what GDAL says while making each (it reads as the stream is pulled,
+    outside pyogrio's own calls, so its default handler would print "Warning 1: ..." on
+    stderr) is counted in ``messages`` instead (None: dropped)."""
+    try:
+        from pyogrio._err import capture_errors  # GDAL's messages as Python warnings
+    except ImportError:  # pragma: no cover - a pyogrio without it: GDAL prints them
+        capture_errors = contextlib.nullcontext  # type: ignore[assignment]
+    batches = iter(reader)
+    while True:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with capture_errors():
+                rb = next(batches, None)
+        if messages is not None:
+            for w in caught:
+                text = " ".join(str(w.message).split())[:300]
+                if text not in messages and len(messages) >= MAX_MESSAGES:  # one a feature, say
+                    text = "other messages"
+                messages[text] = messages.get(text, 0) + 1
+        if rb is None:
+            return
+        yield rb
 
 
 class OGRReader:
@@ -106,7 +133,7 @@ class OGRReader:
                 ) as (meta, reader):
                     fid_col = meta["fid_column"] or "OGC_FID"
                     geom_col = meta["geometry_name"] or "wkb_geometry"
-                    for rb in reader:
+                    for rb in _said(reader, None if geometry_only else insp.messages):
                         yield self._batch(insp, rb, fid_col, geom_col)
         except GDAL_ERRORS as err:
             raise IngestError(f"{insp.display}: reading failed ({_gdal_message(err)})") from err
