@@ -156,3 +156,24 @@ def test_missing_assets_name_the_fix(project, points, tmp_path, capsys, monkeypa
     assert project.run("build") == 2
     err = capsys.readouterr().err
     assert "viewer assets not installed" in err and "scripts/setup.sh" in err
+
+
+def test_png_images_are_made_without_a_warning():
+    """The app's icons and a raster's overlay are images with no georeference, and none is
+    needed: rasterio's NotGeoreferencedWarning would fill the server's log at every build."""
+    import warnings
+
+    from rasterio.io import MemoryFile
+
+    from geo_publish.publish.viewer.data import png_bytes
+
+    rgba = np.zeros((4, 3, 5), dtype="uint8")
+    rgba[0, 1, 2], rgba[3] = 200, 255
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        body = png_bytes(rgba)
+    assert caught == [] and body[:8] == b"\x89PNG\r\n\x1a\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with MemoryFile(body) as mem, mem.open() as img:
+            assert (img.read() == rgba).all()

@@ -31,6 +31,20 @@ class LayerFiles:
     downloads: dict[str, tuple[str, int]]  # format -> (url, bytes)
 
 
+def png_bytes(rgba: np.ndarray) -> bytes:
+    """A (4, height, width) uint8 array as a PNG image (no georeference: none is wanted)."""
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.io import MemoryFile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile() as mem:
+            with mem.open(driver="PNG", width=rgba.shape[2], height=rgba.shape[1], count=4,
+                          dtype="uint8") as out:
+                out.write(rgba)
+            return mem.read()
+
+
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_bytes(data)
@@ -267,7 +281,6 @@ def write_raster_layer(cog: str, collection: str, version: int, style: Style, si
     import rasterio
     from rasterio.crs import CRS
     from rasterio.enums import Resampling
-    from rasterio.io import MemoryFile
     from rasterio.vrt import WarpedVRT
     from rasterio.warp import transform_bounds
 
@@ -292,11 +305,7 @@ def write_raster_layer(cog: str, collection: str, version: int, style: Style, si
         w, s, e, n = transform_bounds(vrt.crs, "EPSG:4326", *vrt.bounds)
         if not png.exists():
             rgba = _colourise(np.where(mask, ramp[0][0], values), mask, ramp)
-            with MemoryFile() as mem:
-                with mem.open(driver="PNG", width=shape[1], height=shape[0], count=4,
-                              dtype="uint8") as out:
-                    out.write(rgba)
-                _write(png, mem.read())
+            _write(png, png_bytes(rgba))
         if not grid.exists():
             step = max(1, int(np.ceil(max(shape) / VALUES_PX)))
             small = values[::step, ::step]

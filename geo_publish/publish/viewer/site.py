@@ -141,7 +141,6 @@ PWA_HEAD = ('    <link rel="manifest" href="site.webmanifest">\n'
 def _icons(site: Path) -> None:
     """The app's icons (a white pin on the theme colour), drawn once per site."""
     import numpy as np
-    from rasterio.io import MemoryFile
 
     colour = [int(THEME[i:i + 2], 16) for i in (1, 3, 5)]
     for n, rel in ICONS.items():
@@ -158,10 +157,7 @@ def _icons(site: Path) -> None:
             rgba[ch] = np.where(pin, 255, colour[ch])
         rgba[3] = 255
         target.parent.mkdir(parents=True, exist_ok=True)
-        with MemoryFile() as mem:
-            with mem.open(driver="PNG", width=n, height=n, count=4, dtype="uint8") as out:
-                out.write(rgba)
-            data._write(target, mem.read())
+        data._write(target, data.png_bytes(rgba))
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
