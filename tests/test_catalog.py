@@ -435,12 +435,23 @@ def test_the_passport_jsonld_is_the_catalogues_description(server) -> None:
 
 
 def test_a_new_version_shows_at_once(server) -> None:
-    before = graph_of(server.get("/catalog.ttl").content, "ttl")
+    """... and a harvester that asks again with the page's ETag hears "unchanged" (304) until
+    then."""
+    first = server.get("/catalog.ttl")
+    before = graph_of(first.content, "ttl")
+    tag = first.headers["etag"]
+    for _ in range(2):  # both workers
+        same = server.get("/catalog.ttl", headers={"If-None-Match": tag})
+        assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", tag)
+    other = server.get("/catalog.jsonld", headers={"If-None-Match": tag})
+    assert other.status_code == 200 and other.headers["etag"] != tag
     ds = URIRef(f"{server.url}/collections/bare")
     assert str(before.value(ds, DCAT.version)) == "1"
     again = server.root / "sources" / "bare2.geojson"
     canonical_points().iloc[:5].to_file(again, driver="GeoJSON")
     _cli(server.root, "ingest", str(again), "--collection", "bare")
-    after = graph_of(server.get("/catalog.ttl").content, "ttl")
+    changed = server.get("/catalog.ttl", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    after = graph_of(changed.content, "ttl")
     assert str(after.value(ds, DCAT.version)) == "2"
     assert after.value(ds, DCT.modified).toPython() > before.value(ds, DCT.modified).toPython()

@@ -205,8 +205,12 @@ class GeoPublishApp:
                                 headers.get("accept", ""))
         body = self.catalogue().page(ext, catalog.parse_page(params.get("page", [])), path_ext)
         media = dcat.SERIALISATIONS[ext][1]
-        return 200, [(b"content-type", f"{media}; charset=utf-8".encode()),
-                     (b"cache-control", self.cache_control)] + cors() + [VARY], body
+        # a harvester (or a shared cache) that asks again with the page's tag is told "unchanged"
+        etag = 'W/"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+        cache = [(b"etag", etag.encode()), (b"cache-control", self.cache_control)] + cors() + [VARY]
+        if etag in _none_match(headers):
+            return 304, cache, b""
+        return 200, [(b"content-type", f"{media}; charset=utf-8".encode())] + cache, body
 
     # -- OGC API - Tiles (serve/tiles.py) ----------------------------------------------------------
     @staticmethod
