@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from geo_publish.errors import ConfigError
 
@@ -19,12 +19,25 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class GeoPackageStoreSettings(_Model):
+class _Retention(_Model):
+    keep_versions: int = Field(50, ge=0, description=(
+        "versions of a layer whose features are kept (the newest, and the published one); older "
+        "ones keep their passport and report; 0 keeps every version"))
+
+    @field_validator("keep_versions")
+    @classmethod
+    def _two_at_least(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("keep at least 2 versions (the published one and the one before), or 0 for all")
+        return value
+
+
+class GeoPackageStoreSettings(_Retention):
     backend: Literal["geopackage"] = "geopackage"
     path: Path = Path("data/store.gpkg")
 
 
-class PostGISStoreSettings(_Model):
+class PostGISStoreSettings(_Retention):
     backend: Literal["postgis"]
     dsn: SecretStr = Field(description="from the environment only: dsn: ${GEO_PUBLISH_DSN}")
     read_dsn: SecretStr | None = Field(None, description="a read replica for the API, ${VAR} too")

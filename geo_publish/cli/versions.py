@@ -34,7 +34,8 @@ def history(collection: str, config: str | None) -> None:
     for v in open_store(settings_from(config)).history(collection):
         mark = "*" if v.published else " "
         click.echo(f"{mark} v{v.version:<4} {v.created}  {v.feature_count:>9} features  "
-                   f"{v.quarantined:>6} quarantined  sha256 {str(v.sha256)[:12]}")
+                   f"{v.quarantined:>6} quarantined  sha256 {str(v.sha256)[:12]}"
+                   + ("  (pruned: features no longer kept)" if v.pruned else ""))
 
 
 @click.command()
@@ -78,4 +79,32 @@ def diff(collection: str, old: int | None, new: int | None, limit: int, config: 
             click.echo(f"  {label}: {', '.join(ids[:limit])}{more}")
 
 
-COMMANDS = [list_, history, rollback, diff]
+@click.command()
+@click.argument("collection", required=False)
+@click.option("--keep", type=click.IntRange(min=2), default=None,
+              help="versions that keep their features (default: store.keep_versions, 50)")
+@config_option
+def prune(collection: str | None, keep: int | None, config: str | None) -> None:
+    """Drop the features of old versions of COLLECTION (default: every collection).
+
+    The newest versions and the published one keep theirs; a pruned version keeps its passport,
+    report and quarantine in `history`, and cannot be rolled back to. `serve` does this every
+    minute when store.keep_versions is set (the default)."""
+    from geo_publish.errors import UsageError
+    from geo_publish.store import open_store
+
+    settings = settings_from(config)
+    keep = keep or settings.store.keep_versions
+    if not keep:
+        raise UsageError("store.keep_versions is 0 (keep every version): pass --keep N to prune")
+    store = open_store(settings)
+    if collection:
+        store.history(collection)  # a one-line error for an unknown collection
+    gone = store.prune(keep, collection)
+    for c, v in gone:
+        click.echo(f"{c} v{v}: features dropped")
+    click.echo(f"{len(gone)} version(s) pruned; the newest {keep} of each collection and the "
+               "published one keep their features")
+
+
+COMMANDS = [list_, history, rollback, diff, prune]

@@ -87,6 +87,7 @@ _T: dict[str, tuple[str, str, str]] = {  # en, ru, uz
     "publish": ("Publish", "Опубликовать", "Nashr qilish"),
     "history": ("Versions", "Версии", "Versiyalar"),
     "rollback": ("Publish this version again", "Вернуть эту версию", "Shu versiyani qaytarish"),
+    "pruned": ("Features no longer kept", "Объекты больше не хранятся", "Obyektlar endi saqlanmaydi"),
     "current": ("published now", "опубликована сейчас", "hozir nashr qilingan"),
     "draft": ("draft", "черновик", "qoralama"),
     "members": ("People", "Сотрудники", "Xodimlar"),

@@ -33,6 +33,7 @@ from geo_publish.store.accounts import Accounts
 LOG = logging.getLogger("geo_publish.runner")
 DIFF_IDS = 50  # ids listed per kind of change
 MAIL_EVERY = 1.0  # seconds between looks at the outbox
+PRUNE_EVERY = 60.0  # seconds between prunings of old versions (store.keep_versions)
 
 
 def worker_name() -> str:
@@ -153,6 +154,19 @@ def _watcher(settings: Settings) -> Any:
     return changed
 
 
+def _prune(settings: Settings) -> None:
+    """Old versions' features dropped (store.keep_versions): a layer updated every minute
+    through the API would otherwise keep a copy of itself per update."""
+    try:
+        gone = open_store(settings).prune(settings.store.keep_versions)
+    except GeoPublishError as err:
+        LOG.error("geo-publish: pruning old versions failed: %s", err.one_line())
+        return
+    if gone:
+        LOG.warning("geo-publish: features of %d old version(s) dropped (store.keep_versions: %d)",
+                    len(gone), settings.store.keep_versions)
+
+
 def run(config: Path, interval: float = 0.5, once: bool = False, jobs: bool = True,
         outbox: bool = True) -> None:
     """Run jobs (``jobs``) and send the outbox (``outbox``) until SIGTERM. ``serve`` runs the
@@ -178,9 +192,13 @@ def run(config: Path, interval: float = 0.5, once: bool = False, jobs: bool = Tr
         if requeued:
             LOG.warning("geo-publish: %d interrupted job(s) queued again", requeued)
     last_mail = 0.0
+    last_prune = time.monotonic()
     changed = _watcher(settings)
     while not stopping:
         fresh = changed() or once
+        if jobs and settings.store.keep_versions and time.monotonic() - last_prune >= PRUNE_EVERY:
+            last_prune = time.monotonic()
+            _prune(settings)
         if outbox and fresh and time.monotonic() - last_mail >= MAIL_EVERY:  # between jobs
             last_mail = time.monotonic()
             try:

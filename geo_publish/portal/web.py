@@ -719,7 +719,8 @@ class Portal:
         def versions() -> list[dict[str, Any]]:
             self._owned(who, cid)
             return [{"version": v.version, "created": v.created, "features": v.feature_count,
-                     "quarantined": v.quarantined, "sha256": v.sha256, "published": v.published}
+                     "quarantined": v.quarantined, "sha256": v.sha256, "published": v.published,
+                     "pruned": v.pruned}
                     for v in self.store.history(cid)]
 
         return JSONResponse({"collection": cid, "versions": await run_in_threadpool(versions)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
@@ -39,6 +40,57 @@ class VersionInfo:
     published: bool
     layer: str
     quarantine_layer: str | None
+
+    @property
+    def pruned(self) -> bool:
+        """Its features are no longer kept (``prune``): its passport, report and quarantine are."""
+        return self.layer == ""
+
+    def readable(self) -> VersionInfo:
+        """This version, if its features are still kept; else a one-line NotFound."""
+        if self.pruned:
+            from geo_publish.errors import NotFound
+
+            raise NotFound(f"version {self.version} of {self.collection!r} is no longer kept: "
+                           "only the newest versions keep their features (store.keep_versions)",
+                           hint="see `geo-publish history ID`")
+        return self
+
+
+GRACE_S = 60  # a version superseded less than this long ago may still be read by a worker
+
+
+def prunable(rows: Iterable[tuple[str, int, str, str, int | None]], keep: int,
+             at: str | None = None) -> list[tuple[str, int, str]]:
+    """(collection, version, layer) of the versions ``prune`` may drop, from (collection,
+    version, layer, created, published version) of every version: all but the ``keep`` newest
+    of each collection and its published one, once superseded for ``GRACE_S`` seconds. Versions
+    already pruned (no layer) are not listed again."""
+    from datetime import UTC, datetime, timedelta
+
+    def when(text: str) -> datetime:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+    limit = when(at or now()) - timedelta(seconds=GRACE_S)
+    by: dict[str, list[tuple[int, str, str, int | None]]] = {}
+    for collection, version, layer, created, published in rows:
+        by.setdefault(collection, []).append((int(version), layer, created, published))
+    out = []
+    for collection, versions in sorted(by.items()):
+        versions.sort(reverse=True)
+        for k, (version, layer, _created, published) in enumerate(versions):
+            successor_created = versions[k - 1][2] if k else None
+            if (k >= keep and version != published and layer
+                    and successor_created is not None and when(successor_created) <= limit):
+                out.append((collection, version, layer))
+    return sorted(out)
+
+
+def raster_file(layer: str) -> Path | None:
+    """The COG file a raster version's row names (an absolute path), else None."""
+    path = Path(layer)
+    return path if path.is_absolute() and path.suffix == ".tif" else None
 
 
 class Staging(Protocol):
@@ -85,6 +137,9 @@ class Store(Protocol):
         """Replace the passport kept with a version (edited in the portal before publishing)."""
 
     def first_published(self, collection: str) -> str | None: ...
+
+    def prune(self, keep: int, collection: str | None = None) -> list[tuple[str, int]]:
+        """Drop the features of the versions ``prunable`` names; (collection, version) of each."""
 
     def accounts(self, pooled: bool = False) -> Accounts:
         """The publishing portal's tables: organisations, people, tokens, jobs, audit log."""

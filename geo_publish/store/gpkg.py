@@ -26,7 +26,7 @@ from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store import forked
 from geo_publish.store.accounts import Channel
-from geo_publish.store.base import VersionInfo, quote
+from geo_publish.store.base import VersionInfo, prunable, quote, raster_file
 from geo_publish.store.base import now as _now
 
 if TYPE_CHECKING:  # pandas and pyogrio only where a frame is made or written: a server's
@@ -225,7 +225,7 @@ class GeoPackageStore:
     def read(self, collection: str, version: int | None = None) -> gpd.GeoDataFrame:
         import pyogrio
 
-        v = self.version(collection, version)
+        v = self.version(collection, version).readable()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pyogrio.read_dataframe(self.path, layer=v.layer, use_arrow=True)
@@ -240,7 +240,7 @@ class GeoPackageStore:
         return [{k: r[k] for k in r.keys() if k != "fid"} for r in rows]
 
     def rollback(self, collection: str, to: int) -> VersionInfo:
-        target = self.version(collection, to)
+        target = self.version(collection, to).readable()
         with self._db(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)",
@@ -253,6 +253,35 @@ class GeoPackageStore:
         """Apply Part 4 edits to a copy of the published version and publish it (see
         ``store.features``); returns one ``Applied`` per edit."""
         return _edit_gpkg(self, collection, edits, id_field, checksum)
+
+    def prune(self, keep: int, collection: str | None = None) -> list[tuple[str, int]]:
+        if not self.path.exists():
+            return []
+        files = []
+        sql = ("SELECT v.collection, v.version, v.layer, v.created, p.version FROM gp_versions v "
+               "LEFT JOIN gp_published p ON p.collection = v.collection"
+               + (" WHERE v.collection = ?" if collection else ""))
+        args = (collection,) if collection else ()
+        if not prunable(self._rows(sql, args), keep):  # most of the time: no write lock taken
+            return []
+        with self._db(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                gone = prunable(conn.execute(sql, args).fetchall(), keep)
+                for c, version, layer in gone:
+                    if layer.startswith("gpv_"):
+                        self._drop(conn, layer)
+                    elif cog := raster_file(layer):  # removed once this is committed
+                        files.append(cog)
+                    conn.execute("UPDATE gp_versions SET layer = '' WHERE collection = ? AND version = ?",
+                                 (c, version))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        for f in files:
+            f.unlink(missing_ok=True)
+        return [(c, v) for c, v, _ in gone]
 
     def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
         self.version(collection, version)

@@ -60,6 +60,9 @@ def migrate(source: GeoPackageStore, target: PostGISStore,
     copied = []
     for info in infos:
         for v in source.history(info.collection):
+            if v.pruned:  # its features are gone: nothing to carry
+                progress(f"{v.collection} v{v.version}: pruned, not carried")
+                continue
             frame = source.read(v.collection, v.version)
             staging = target.begin(v.collection)
             staging.write_features(_stream(frame), v.geometry_type or "Geometry")

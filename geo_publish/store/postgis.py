@@ -30,7 +30,7 @@ import shapely
 from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store.accounts import Channel
-from geo_publish.store.base import VersionInfo, quote
+from geo_publish.store.base import VersionInfo, prunable, quote, raster_file
 from geo_publish.store.base import now as _now
 
 GEOMETRY = "geometry"  # the column name in the ingest stream
@@ -247,7 +247,7 @@ class PostGISStore:
         return [(n, t) for n, t in rows if n not in ("fid", GEOM)]
 
     def read(self, collection: str, version: int | None = None) -> gpd.GeoDataFrame:
-        v = self.version(collection, version)
+        v = self.version(collection, version).readable()
         with self._db() as conn:
             cols = self.columns(conn, v.layer)
             names = ", ".join(quote(n) for n, _ in cols)
@@ -273,7 +273,7 @@ class PostGISStore:
         return [r["row"] for r in rows]
 
     def rollback(self, collection: str, to: int) -> VersionInfo:
-        target = self.version(collection, to)
+        target = self.version(collection, to).readable()
         with self._db() as conn, conn.transaction():
             conn.execute(f"INSERT INTO {self.q('gp_published')} VALUES (%s, %s, %s) "
                          "ON CONFLICT (collection) DO UPDATE SET version = excluded.version, "
@@ -285,6 +285,29 @@ class PostGISStore:
         """Apply Part 4 edits to a copy of the published version and publish it (see
         ``store.features``); returns one ``Applied`` per edit."""
         return _edit_pg(self, collection, edits, id_field, checksum)
+
+    def prune(self, keep: int, collection: str | None = None) -> list[tuple[str, int]]:
+        files = []
+        with self._db() as conn, conn.transaction():
+            # one pruner at a time, and not while an edit of the collection copies its table
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('gp:prune'))")
+            rows = conn.execute(
+                f"SELECT v.collection, v.version, v.layer, v.created, p.version "
+                f"FROM {self.q('gp_versions')} v LEFT JOIN {self.q('gp_published')} p "
+                f"ON p.collection = v.collection"
+                + (" WHERE v.collection = %s" if collection else ""),
+                (collection,) if collection else ()).fetchall()
+            gone = prunable(rows, keep)
+            for c, version, layer in gone:
+                if cog := raster_file(layer):
+                    files.append(cog)
+                else:
+                    conn.execute(f"DROP TABLE IF EXISTS {self.q(layer)}")
+                conn.execute(f"UPDATE {self.q('gp_versions')} SET layer = '' "
+                             "WHERE collection = %s AND version = %s", (c, version))
+        for f in files:
+            f.unlink(missing_ok=True)
+        return [(c, v) for c, v, _ in gone]
 
     def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
         from psycopg.types.json import Jsonb
