@@ -43,6 +43,31 @@ def _keep(project, value: str) -> None:
                     else text.replace("store: {", f"store: {{keep_versions: {value}, ", 1))
 
 
+def _sqlite_tables(project, layer: str) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(project.store) as c:
+        return [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE name LIKE ?", (f"%{layer}%",))]
+
+
+def test_spatial_indexes_left_by_an_older_version_are_removed(tmp_path, points) -> None:
+    """Before 2026-12 the GeoPackage store dropped a table's spatial index under a wrong name
+    (rtree_<table>_geometry; ours is _geom), leaving it behind: the next ingest removes it."""
+    import sqlite3
+
+    from gp_testlib import Project
+
+    project = Project(tmp_path)
+    (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    _versions(project, points, tmp_path, 1)
+    with sqlite3.connect(project.store) as c:
+        c.execute('CREATE VIRTUAL TABLE "rtree_gpv_gone_0a1b2c3d_geom" USING rtree(id, minx, maxx, miny, maxy)')
+    assert _sqlite_tables(project, "gpv_gone_0a1b2c3d")
+    _versions(project, points, tmp_path, 1)
+    assert _sqlite_tables(project, "gpv_gone_0a1b2c3d") == []
+    assert len(published(project, "x")) == 7
+
+
 def _tables(project) -> set[str]:
     return set(project.state()["tables"])
 
@@ -66,6 +91,8 @@ def test_prune_keeps_the_newest_and_the_published(project, points, tmp_path, cap
     assert [v for v, i in sorted(history.items()) if i.pruned] == [1, 3]
     assert before - _tables(project) >= {layers[1], layers[3]}
     assert {layers[2], layers[4], layers[5]} <= _tables(project)
+    if project.backend == "geopackage":  # spatial indexes go with their tables
+        assert _sqlite_tables(project, layers[1]) == [] and _sqlite_tables(project, layers[2])
     # what was published is still published, and served
     assert store.version("x").version == 2 and len(published(project, "x")) == 8
     # a pruned version still says what it was; its features are refused in one line

@@ -130,6 +130,14 @@ class GeoPackageStore:
             for t in sorted(set(tables) | {r for r in raw if not r.startswith("rtree_")}):
                 if t not in known:
                     self._drop(conn, t)
+            # spatial indexes whose table is gone (dropped under a wrong name before 2026-12)
+            left = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'gpv\\_%' ESCAPE '\\'")}
+            for (index,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND sql LIKE 'CREATE VIRTUAL TABLE%' "
+                    "AND name LIKE 'rtree\\_gpv\\_%' ESCAPE '\\'").fetchall():
+                if not any(index.startswith(f"rtree_{t}_") for t in left):
+                    conn.execute(f'DROP TABLE IF EXISTS "{index}"')
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -137,7 +145,12 @@ class GeoPackageStore:
 
     @staticmethod
     def _drop(conn: sqlite3.Connection, table: str) -> None:
-        conn.execute(f'DROP TABLE IF EXISTS "rtree_{table}_geometry"')
+        # the spatial index is a virtual table named by the geometry column (ours: geom)
+        columns = {r[0] for r in conn.execute(
+            "SELECT column_name FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)",
+            (table,))} | {"geom", "geometry"}
+        for column in sorted(columns):
+            conn.execute(f'DROP TABLE IF EXISTS "rtree_{table}_{column}"')
         conn.execute(f'DROP TABLE IF EXISTS "{table}"')
         for meta in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions",
                      "gpkg_ogr_contents"):
