@@ -99,6 +99,9 @@ class PortalSettings(_Model):
         4 * 1024**3, ge=1024, description="largest file an officer may upload (413 above); "
         "uploads are streamed to disk in parts and resumable, so this is a policy, not a memory limit")
     uploads_dir: Path = Field(Path("data/uploads"), description="uploaded files and job work areas")
+    keep_uploads_days: float = Field(
+        14, gt=0, description="an uploaded file is removed once every job made from it is "
+        "published, or after this many days without activity (unfinished, rejected, drafts)")
     session_hours: float = Field(8, gt=0, description="a sign-in lasts this long")
     token_days: int = Field(90, ge=1, le=366, description="default lifetime of a new API token")
     secret_key: SecretStr | None = Field(

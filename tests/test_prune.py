@@ -148,3 +148,47 @@ def test_keep_versions_is_checked(project, capsys, value) -> None:
     assert project.run("list") != 0
     err = capsys.readouterr().err.strip()
     assert "keep_versions" in err and len(err.splitlines()) == 1
+
+
+def test_uploaded_files_no_longer_needed_are_removed(project, tmp_path, monkeypatch) -> None:
+    """An upload's file goes once every job made from it is published, or after
+    portal.keep_uploads_days without activity; a job made from a removed file is told so."""
+    import os
+    import time
+
+    from geo_publish.portal import runner
+    from geo_publish.settings import load_settings
+    from geo_publish.store import open_store
+
+    settings = load_settings(project.config)
+    accounts = open_store(settings).accounts()
+    root = settings.path(settings.portal.uploads_dir)
+
+    def upload(*statuses: str, age_days: float = 0) -> str:
+        uid = accounts.create_upload("org", "user", "x.geojson", 3)
+        (root / uid).mkdir(parents=True)
+        (root / uid / "x.geojson").write_bytes(b"abc")
+        accounts.set_received(uid, 3, True)
+        for status in statuses:
+            accounts.update_job(accounts.create_job("org", "user", "x", uid, {}), status=status)
+        if age_days:
+            old = time.time() - age_days * 86400
+            for p in (root / uid, root / uid / "x.geojson"):
+                os.utime(p, (old, old))
+        return uid
+
+    published_ = upload("published", "published")
+    draft = upload("published", "ready")  # one job still a draft: kept
+    unfinished = upload()  # bytes still expected: kept
+    stale = upload(age_days=15)  # nothing for 15 days
+    stale_job = upload("rejected", age_days=15)  # the job was touched just now: kept
+    monkeypatch.setattr(runner, "PRUNE_EVERY", 0)
+    runner.run(project.config, once=True, outbox=False)
+    assert sorted(p.name for p in root.iterdir()) == sorted([draft, unfinished, stale_job])
+    assert accounts.upload(published_) is not None  # the row stays, for the audit
+    # a job made from a removed file is rejected in one line, not with a reading error
+    jid = accounts.create_job("org", "user", "x", published_, {})
+    runner.run_job(settings, accounts, accounts.job(jid))
+    job = accounts.job(jid)
+    assert job["status"] == "rejected" and "no longer kept" in job["message"] and "upload it again" in job["message"]
+    assert [p.name for p in root.iterdir()].count(stale) == 0

@@ -33,7 +33,7 @@ from geo_publish.store.accounts import Accounts
 LOG = logging.getLogger("geo_publish.runner")
 DIFF_IDS = 50  # ids listed per kind of change
 MAIL_EVERY = 1.0  # seconds between looks at the outbox
-PRUNE_EVERY = 60.0  # seconds between prunings of old versions (store.keep_versions)
+PRUNE_EVERY = 60.0  # seconds between prunings of old versions and uploads
 
 
 def worker_name() -> str:
@@ -98,6 +98,11 @@ def run_job(settings: Settings, accounts: Accounts, job: dict[str, Any]) -> None
         accounts.update_job(job["id"], status="rejected", message="the upload is incomplete")
         return
     path = upload_path(settings, upload)
+    if not path.is_file():
+        accounts.update_job(job["id"], status="rejected", message=(
+            "the uploaded file is no longer kept (it is removed once published, or after "
+            f"{settings.portal.keep_uploads_days:g} days): upload it again"))
+        return
     opts = job["options"]
     last = [0.0]
 
@@ -154,17 +159,24 @@ def _watcher(settings: Settings) -> Any:
     return changed
 
 
-def _prune(settings: Settings) -> None:
+def _prune(settings: Settings, accounts: Accounts) -> None:
     """Old versions' features dropped (store.keep_versions): a layer updated every minute
-    through the API would otherwise keep a copy of itself per update."""
+    through the API would otherwise keep a copy of itself per update. And uploaded files no
+    longer needed (portal.keep_uploads_days)."""
+    from geo_publish.portal.uploads import sweep
+
     try:
-        gone = open_store(settings).prune(settings.store.keep_versions)
-    except GeoPublishError as err:
-        LOG.error("geo-publish: pruning old versions failed: %s", err.one_line())
+        gone = open_store(settings).prune(settings.store.keep_versions) if settings.store.keep_versions else []
+        files = sweep(settings.path(settings.portal.uploads_dir), accounts, settings.portal.keep_uploads_days)
+    except (GeoPublishError, OSError) as err:
+        LOG.error("geo-publish: pruning old versions and uploads failed: %s",
+                  err.one_line() if isinstance(err, GeoPublishError) else err)
         return
     if gone:
         LOG.warning("geo-publish: features of %d old version(s) dropped (store.keep_versions: %d)",
                     len(gone), settings.store.keep_versions)
+    if files:
+        LOG.warning("geo-publish: %d uploaded file(s) no longer needed removed", len(files))
 
 
 def run(config: Path, interval: float = 0.5, once: bool = False, jobs: bool = True,
@@ -196,9 +208,9 @@ def run(config: Path, interval: float = 0.5, once: bool = False, jobs: bool = Tr
     changed = _watcher(settings)
     while not stopping:
         fresh = changed() or once
-        if jobs and settings.store.keep_versions and time.monotonic() - last_prune >= PRUNE_EVERY:
+        if jobs and time.monotonic() - last_prune >= PRUNE_EVERY:
             last_prune = time.monotonic()
-            _prune(settings)
+            _prune(settings, accounts)
         if outbox and fresh and time.monotonic() - last_mail >= MAIL_EVERY:  # between jobs
             last_mail = time.monotonic()
             try:

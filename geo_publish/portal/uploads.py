@@ -12,9 +12,11 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import time
 import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from geo_publish.errors import UsageError
 from geo_publish.serve.errors import BodyTooLarge, Conflict
@@ -72,3 +74,31 @@ async def append(path: Path, offset: int, size: int, chunks: AsyncIterator[bytes
             out.write(chunk)
             written += len(chunk)
     return written
+
+
+def sweep(root: Path, accounts: Any, keep_days: float, at: float | None = None) -> list[str]:
+    """Remove the folders of uploads no longer needed (rows stay, for the audit): every job made
+    from the upload is published (its version is in the store), or nothing happened to it (bytes,
+    jobs) for ``keep_days``. The ids removed."""
+    import shutil
+    from datetime import UTC, datetime
+
+    def epoch(text: str) -> float:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+    if not root.is_dir():
+        return []
+    limit = (at if at is not None else time.time()) - keep_days * 86400
+    gone = []
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", folder.name):
+            continue
+        jobs = accounts.upload_jobs(folder.name)
+        stamps = [p.stat().st_mtime for p in (folder, *folder.iterdir())]
+        stamps += [epoch(j["updated"]) for j in jobs]
+        done = bool(jobs) and all(j["status"] == "published" for j in jobs)
+        if done or max(stamps) < limit:
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder.name)
+    return gone

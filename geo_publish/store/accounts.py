@@ -233,6 +233,10 @@ class Accounts:
         return self.run("SELECT * FROM {s}gp_uploads WHERE org_id = ? AND user_id = ? "
                         "AND completed IS NULL ORDER BY created DESC", (org_id, user_id))
 
+    def upload_jobs(self, upload_id: str) -> list[dict[str, Any]]:
+        """Status and last change of each job made from an upload."""
+        return self.run("SELECT id, status, updated FROM {s}gp_jobs WHERE upload_id = ?", (upload_id,))
+
     def set_received(self, upload_id: str, received: int, completed: bool) -> None:
         self.run("UPDATE {s}gp_uploads SET received = ?, completed = ? WHERE id = ?",
                  (received, now() if completed else None, upload_id))
