@@ -256,6 +256,11 @@ class GeoPackageStore:
         target = self.version(collection, to).readable()
         with self._db(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")
+            (layer,) = conn.execute("SELECT layer FROM gp_versions WHERE collection = ? AND version = ?",
+                                    (collection, target.version)).fetchone()
+            if not layer:  # pruned since it was looked up
+                conn.execute("ROLLBACK")
+                self.version(collection, to).readable()
             conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)",
                          (collection, target.version, _now()))
             conn.execute("COMMIT")

@@ -275,6 +275,8 @@ class PostGISStore:
     def rollback(self, collection: str, to: int) -> VersionInfo:
         target = self.version(collection, to).readable()
         with self._db() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('gp:prune'))")  # not while pruning
+            self.version(collection, to).readable()  # (pruned since it was looked up?)
             conn.execute(f"INSERT INTO {self.q('gp_published')} VALUES (%s, %s, %s) "
                          "ON CONFLICT (collection) DO UPDATE SET version = excluded.version, "
                          "updated = excluded.updated", (collection, target.version, _now()))
@@ -289,7 +291,7 @@ class PostGISStore:
     def prune(self, keep: int, collection: str | None = None) -> list[tuple[str, int]]:
         files = []
         with self._db() as conn, conn.transaction():
-            # one pruner at a time, and not while an edit of the collection copies its table
+            # one pruner at a time, and never while a rollback publishes an old version
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('gp:prune'))")
             rows = conn.execute(
                 f"SELECT v.collection, v.version, v.layer, v.created, p.version "
