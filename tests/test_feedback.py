@@ -6,6 +6,10 @@ stores."""
 from __future__ import annotations
 
 import email
+import email.header
+import json
+import os
+import re
 import secrets
 import subprocess
 import sys
@@ -261,6 +265,100 @@ def test_a_long_job_does_not_hold_the_mail_up(channel) -> None:
                                     for m in inbox.to("dilnoza@mchs.example")), timeout=30)
     finally:
         os.kill(runner[0], signal.SIGCONT)
+
+
+def _link(inbox: Inbox, address: str, n: int) -> str:
+    """The password link of the n-th message to ``address``."""
+    got = wait_for(lambda: len(inbox.to(address)) >= n and inbox.to(address), timeout=30)
+    assert got and len(got) >= n, f"no message {n} to {address}"
+    body = got[n - 1].get_payload(decode=True).decode()
+    found = re.search(r"(http\S+/publish/password/\S+)", body)
+    assert found, body
+    return found.group(1)
+
+
+def test_an_invitation_and_a_forgotten_password_by_mail(channel) -> None:
+    """A new person is invited by mail and sets their password through a one-time link; a
+    forgotten password works the same way. Links: made from server.url (not the request's
+    Host), once only, refused without the form's CSRF token, kept only as hashes, and their
+    text leaves the outbox once sent. The answer to "forgot" does not tell who has an account."""
+    from portal_testlib import csrf_of
+
+    portal, inbox = channel
+    anna = portal.session("anna@example.org")
+    org_page = anna.get("/publish/orgs/emergency")
+    added = anna.post("/publish/orgs/emergency/members", headers={"Host": "evil.example"}, data={
+        "csrf": csrf_of(org_page.text), "email": "newcomer@mchs.example", "name": f"New {XSS}",
+        "role": "publisher"})
+    assert added.status_code == 200 and 'id="invited"' in added.text
+    assert 'id="new-password"' not in added.text and XSS not in added.text
+    link = _link(inbox, "newcomer@mchs.example", 1)
+    assert link.startswith(portal.url + "/publish/password/gpl_")  # not evil.example
+    token = link.rsplit("/", 1)[1]
+    assert not any(token in json.dumps(r, default=str) for r in portal.accounts().outbox())
+    # the page the link opens; a form without the CSRF token, or two different passwords,
+    # change nothing and leave the link usable
+    newcomer = httpx.Client(base_url=portal.url, timeout=30)
+    page = newcomer.get(link)
+    assert page.status_code == 200 and "newcomer@mchs.example" in page.text
+    assert page.headers["referrer-policy"] == "no-referrer" and page.headers["cache-control"] == "no-store"
+    new = "a long new password 1"
+    assert newcomer.post(link, data={"password": new, "again": new}).status_code == 403
+    assert newcomer.post(link, data={"csrf": csrf_of(page.text), "password": new,
+                                     "again": new + "x"}).status_code == 400
+    assert newcomer.post(link, data={"csrf": csrf_of(page.text), "password": "short",
+                                     "again": "short"}).status_code == 400
+    done = newcomer.post(link, data={"csrf": csrf_of(page.text), "password": new, "again": new})
+    assert done.status_code == 200 and 'id="message-ok"' in done.text
+    assert portal.session("newcomer@mchs.example", new)
+    # once only
+    again = httpx.Client(base_url=portal.url, timeout=30)
+    form = again.get("/publish/login").text
+    spent = again.post(link, data={"csrf": csrf_of(form), "password": "another password 2",
+                                   "again": "another password 2"})
+    assert spent.status_code == 410 and portal.session("newcomer@mchs.example", new)
+    assert again.get("/publish/password/gpl_" + "x" * 43).status_code == 404
+    # forgotten: the same answer for an address with an account and one without
+    signed_in = portal.session("newcomer@mchs.example", new)
+    assert signed_in.get("/publish/").status_code == 200
+    answers = []
+    for address in ("newcomer@mchs.example", "nobody@mchs.example"):
+        client = httpx.Client(base_url=portal.url, timeout=30)
+        form = client.get("/publish/password").text
+        r = client.post("/publish/password", data={"csrf": csrf_of(form), "email": address})
+        answers.append((r.status_code, re.sub(r'(name="csrf" value|data-csrf)="[^"]+"', "", r.text)))
+    assert answers[0] == answers[1] and answers[0][0] == 200 and 'id="link-sent"' in answers[0][1]
+    link2 = _link(inbox, "newcomer@mchs.example", 2)
+    assert link2 != link and not inbox.to("nobody@mchs.example")
+    page = newcomer.get(link2)
+    newest = "the newest password 3"
+    assert newcomer.post(link2, data={"csrf": csrf_of(page.text), "password": newest,
+                                      "again": newest}).status_code == 200
+    # the old password and the sessions made with it are over
+    assert signed_in.get("/publish/", follow_redirects=False).status_code == 303
+    assert portal.session("newcomer@mchs.example", newest)
+    audit = [a["action"] for a in portal.accounts().audit_log("emergency", 500)] + [
+        a["action"] for a in portal.accounts().audit_log(None, 500)]
+    assert "password set" in audit and "password link sent" in audit
+    # asking again and again for one address is limited
+    statuses = []
+    for _ in range(4):
+        client = httpx.Client(base_url=portal.url, timeout=30)
+        form = client.get("/publish/password").text
+        statuses.append(client.post("/publish/password", data={
+            "csrf": csrf_of(form), "email": "Someone@mchs.example"}).status_code)
+    assert statuses == [200, 200, 200, 429]
+    # an administrator's script invites officers from the command line in the same way
+    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(portal.server.config),
+                           "admin", "person", "officer7@mchs.example", "--org", "emergency", "--name",
+                           "Officer Seven", "--invite", "--lang", "ru"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "GEO_PUBLISH_URL": portal.url})
+    assert done.returncode == 0 and "outbox" in done.stdout and "shown once" not in done.stdout, done.stderr
+    link3 = _link(inbox, "officer7@mchs.example", 1)
+    assert link3.startswith(portal.url + "/publish/password/gpl_")
+    subject = email.header.make_header(email.header.decode_header(inbox.to("officer7@mchs.example")[0]["Subject"]))
+    assert str(subject) == "Ваша учётная запись на портале публикации"
+    assert httpx.get(link3, timeout=30).status_code == 200
 
 
 def test_mail_password_must_come_from_the_environment(tmp_path: Path) -> None:

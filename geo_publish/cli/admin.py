@@ -54,14 +54,20 @@ def org_add(org_id: str, name: str, email: str, config: str | None) -> None:
 @click.option("--name", default="", help="full name (needed for a new person)")
 @click.option("--site-admin", is_flag=True, help="may do everything in every organisation")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option("--invite", is_flag=True,
+              help="mail a new person a link to set their password (72 hours), instead of printing one")
+@click.option("--lang", type=click.Choice(["uz", "ru", "en"]), default="uz", show_default=True,
+              help="language of the invitation")
 @config_option
 def person(email: str, org_id: str | None, role: str, name: str, site_admin: bool,
-           password_stdin: bool, config: str | None) -> None:
+           password_stdin: bool, invite: bool, lang: str, config: str | None) -> None:
     """Create a person or change their role; a new person's first password is printed once
-    (unless given on standard input)."""
+    (unless given on standard input, or --invite mails them a link to set it)."""
     from geo_publish.portal import auth
-    from geo_publish.portal.web import add_person
+    from geo_publish.portal.web import add_person, send_password_link
 
+    if invite and password_stdin:
+        raise UsageError("give --invite or --password-stdin, not both")
     accounts = _accounts(config)
     given = _password(password_stdin)
     if org_id is not None:
@@ -84,7 +90,10 @@ def person(email: str, org_id: str | None, role: str, name: str, site_admin: boo
         user = accounts.user_by_email(email)
         accounts.set_site_admin(user["id"], True)  # type: ignore[index]
     click.echo(f"{email}: " + (f"{role} in {org_id}" if org_id else "site admin"))
-    if first:
+    if first and invite:
+        send_password_link(accounts, settings_from(config), accounts.user_by_email(email), "invite", lang)
+        click.echo(f"an invitation to set their password is in the outbox for {email} (`geo-publish mail`)")
+    elif first:
         click.echo(f"first password (shown once): {first}")
 
 

@@ -144,3 +144,42 @@ def from_token(accounts: Accounts, token: str) -> Principal:
         raise Refused(403, "the token's account is no longer in its organisation")
     accounts.touch_token(row["id"])
     return who
+
+
+# -- links that set a password: an invitation (a new account) or a forgotten password ------------
+LINK_HOURS = {"invite": 72, "reset": 2}
+LINK_PREFIX = "gpl_"
+
+
+def issue_password_link(accounts: Accounts, user_id: str, kind: str) -> str:
+    """A one-time link token (only its hash is kept); the person's earlier links stop working."""
+    token = LINK_PREFIX + secrets.token_urlsafe(32)
+    expires = (datetime.now(UTC) + timedelta(hours=LINK_HOURS[kind])).replace(microsecond=0).isoformat()
+    accounts.create_password_link(user_id, token_digest(token), kind, expires)
+    return token
+
+
+def password_link(accounts: Accounts, token: str) -> dict[str, Any]:
+    """The link's row, if it can still be used; else Refused(404) in one line (unknown, used and
+    expired links are told apart only in the message: none of them sets anything)."""
+    row = accounts.password_link(token_digest(token)) if token.startswith(LINK_PREFIX) else None
+    if row is None:
+        raise Refused(404, "this link is not known: ask for a new one")
+    if row["used"]:
+        raise Refused(410, "this link was already used, or a newer one was sent: ask for a new one")
+    if row["expires"] <= datetime.now(UTC).isoformat():
+        raise Refused(410, "this link has expired: ask for a new one")
+    user = accounts.user(row["user_id"])
+    if user is None or user["disabled"]:
+        raise Refused(404, "this link is not known: ask for a new one")
+    return row
+
+
+def set_password_by_link(accounts: Accounts, token: str, password: str) -> dict[str, Any]:
+    """Set the password a link is for, once; returns the person's row."""
+    row = password_link(accounts, token)
+    digest = hash_password(password)  # UsageError for a short one, before the link is spent
+    if not accounts.use_password_link(row["id"]):
+        raise Refused(410, "this link was already used, or a newer one was sent: ask for a new one")
+    accounts.set_password(row["user_id"], digest)
+    return accounts.user(row["user_id"])  # type: ignore[return-value]

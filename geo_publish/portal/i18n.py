@@ -101,6 +101,42 @@ _T: dict[str, tuple[str, str, str]] = {  # en, ru, uz
     "token_once": ("Copy it now: it is shown only once.",
                    "Скопируйте сейчас: он показывается один раз.",
                    "Hozir nusxa oling: u faqat bir marta ko'rsatiladi."),
+    "forgot": ("Forgot your password?", "Забыли пароль?", "Parolni unutdingizmi?"),
+    "send_link": ("Send me a link to set a password", "Прислать ссылку для нового пароля",
+                  "Yangi parol uchun havola yuborish"),
+    "link_sent": ("If an account has this address, a link to set a new password was sent to it. "
+                  "It works once, for 2 hours.",
+                  "Если у этого адреса есть учётная запись, на него отправлена ссылка для нового "
+                  "пароля. Она действует один раз, 2 часа.",
+                  "Agar bu manzilda hisob bo'lsa, unga yangi parol uchun havola yuborildi. "
+                  "U bir marta, 2 soat ishlaydi."),
+    "no_mail": ("Mail is not set up on this server: ask your organisation's administrator.",
+                "На этом сервере не настроена почта: обратитесь к администратору организации.",
+                "Bu serverda pochta sozlanmagan: tashkilotingiz administratoriga murojaat qiling."),
+    "new_password": ("New password", "Новый пароль", "Yangi parol"),
+    "again": ("The same again", "Ещё раз", "Yana bir bor"),
+    "set_password": ("Set the password", "Задать пароль", "Parolni o'rnatish"),
+    "password_set": ("Your password is set. Sign in with it.", "Пароль задан. Войдите с ним.",
+                     "Parolingiz o'rnatildi. U bilan kiring."),
+    "not_same": ("The two passwords differ.", "Пароли не совпадают.", "Ikki parol bir xil emas."),
+    "invited": ("An invitation to set their password was sent to", "Приглашение задать пароль отправлено на",
+                "Parol o'rnatish taklifi yuborildi:"),
+    "mail_invite_subject": ("Your account on the publishing portal", "Ваша учётная запись на портале публикации",
+                            "Nashr portalidagi hisobingiz"),
+    "mail_invite": ("You have an account on the publishing portal. Set your password here "
+                    "(the link works once, for 72 hours):",
+                    "Для вас создана учётная запись на портале публикации. Задайте пароль здесь "
+                    "(ссылка действует один раз, 72 часа):",
+                    "Siz uchun nashr portalida hisob ochildi. Parolingizni shu yerda o'rnating "
+                    "(havola bir marta, 72 soat ishlaydi):"),
+    "mail_reset_subject": ("A new password for the publishing portal", "Новый пароль для портала публикации",
+                           "Nashr portali uchun yangi parol"),
+    "mail_reset": ("Someone (you, we hope) asked for a new password. Set it here (the link works "
+                   "once, for 2 hours); if it was not you, do nothing:",
+                   "Кто-то (надеемся, вы) запросил новый пароль. Задайте его здесь (ссылка "
+                   "действует один раз, 2 часа); если это были не вы, ничего не делайте:",
+                   "Kimdir (umid qilamizki, siz) yangi parol so'radi. Uni shu yerda o'rnating "
+                   "(havola bir marta, 2 soat ishlaydi); agar bu siz bo'lmasangiz, hech narsa qilmang:"),
     "password_once": ("Their first password (give it to them; shown only once):",
                       "Первый пароль (передайте сотруднику; показывается один раз):",
                       "Birinchi parol (xodimga bering; faqat bir marta ko'rsatiladi):"),

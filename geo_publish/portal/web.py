@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import hmac
+import time
 import json
 import os
 import re
@@ -107,6 +108,8 @@ class Portal:
             Route("/publish", self._slash), Route("/publish/", self.page(self.h_home)),
             Route("/publish/login", self.page(self.h_login), methods=["GET", "POST"]),
             Route("/publish/logout", self.page(self.h_logout), methods=["POST"]),
+            Route("/publish/password", self.page(self.h_forgot), methods=["GET", "POST"]),
+            Route("/publish/password/{token}", self.page(self.h_set_password), methods=["GET", "POST"]),
             Route("/publish/upload", self.page(self.h_upload_page)),
             Route("/publish/jobs/{jid}", self.page(self.h_job)),
             Route("/publish/jobs/{jid}/rerun", self.page(self.h_rerun), methods=["POST"]),
@@ -465,8 +468,7 @@ class Portal:
             target = "/publish/"
         if form is None:
             return self.render(request, "login.html", next=target)
-        sent = form.get("csrf")
-        if not isinstance(sent, str) or not hmac.compare_digest(sent, request.session.get("csrf", "")):
+        if not self._form_ok(request, form):
             return self.render(request, "login.html", status=403, next=target,
                                error="the form's security token is missing or stale; reload the page")
         email, password = str(form.get("email") or "")[:254], str(form.get("password") or "")[:1024]
@@ -482,6 +484,69 @@ class Portal:
                                csrf=secrets.token_urlsafe(24), **({"lang": lang} if lang else {}))
         self._audit(request, who, "sign in", None)
         return RedirectResponse(target, 303)
+
+    @staticmethod
+    def _form_ok(request: Request, form: FormData) -> bool:
+        """An anonymous form (sign-in, password links): its CSRF token, from this site."""
+        sent = form.get("csrf")
+        origin = request.headers.get("origin")
+        return (isinstance(sent, str) and hmac.compare_digest(sent, request.session.get("csrf", ""))
+                and not (origin and origin.split("://", 1)[-1] != request.headers.get("host", "")))
+
+    def send_password_link(self, user: dict[str, Any], kind: str, lang: str) -> None:
+        send_password_link(self.accounts, self.settings, user, kind, lang)
+
+    def h_forgot(self, request: Request, form: FormData | None) -> Response:
+        """A link to set a new password, by mail; the same answer whether the address has an
+        account or not."""
+        if form is None:
+            return self.render(request, "password_forgot.html")
+        if not self._form_ok(request, form):
+            return self.render(request, "password_forgot.html", status=403,
+                               error="the form's security token is missing or stale; reload the page")
+        email = str(form.get("email") or "").strip()[:254]
+        t = time.time()
+        if not self.accounts.take({f"reset:{email.lower()}": 3, f"reset-from:{self.address(request)}": 10},
+                                  t, t - 3600):
+            raise Refused(429, "too many requests for a password link; try again in an hour")
+        user = self.accounts.user_by_email(email) if email else None
+        if user is not None and not user["disabled"]:
+            self.send_password_link(user, "reset", self.lang(request))
+            self.accounts.audit("password link sent", user_id=user["id"], org_id=None,
+                                address=self.address(request))
+        return self.render(request, "password_forgot.html", sent=True, no_mail=not self.settings.mail.host)
+
+    def h_set_password(self, request: Request, form: FormData | None) -> Response:
+        """The page a password link opens: a new password, set once."""
+        token = request.path_params["token"]
+        row = auth.password_link(self.accounts, token)
+        user = self.accounts.user(row["user_id"]) or {}
+        ctx = {"email": user.get("email", ""), "min_length": auth.MIN_PASSWORD}
+        if form is not None:
+            error = None
+            password = str(form.get("password") or "")[:1024]
+            if not self._form_ok(request, form):
+                error, status = "the form's security token is missing or stale; reload the page", 403
+            elif password != str(form.get("again") or "")[:1024]:
+                error, status = T["not_same"][self.lang(request)], 400
+            if error is None:
+                try:
+                    user = auth.set_password_by_link(self.accounts, token, password)
+                except UsageError as err:
+                    error, status = err.one_line(), 400
+            if error is not None:
+                response = self.render(request, "password_set.html", status=status, error=error, **ctx)
+            else:
+                self.accounts.audit("password set", user_id=user["id"], org_id=None,
+                                    address=self.address(request), detail=row["kind"])
+                request.session.clear()  # whoever was signed in here: sign in again
+                response = self.render(request, "message_ok.html", message=T["password_set"][self.lang(request)],
+                                       link="/publish/login")
+        else:
+            response = self.render(request, "password_set.html", **ctx)
+        response.headers["referrer-policy"] = "no-referrer"  # the link is in the address
+        response.headers["cache-control"] = "no-store"
+        return response
 
     def h_logout(self, request: Request, form: FormData | None) -> Response:
         who = self.require(request, form)
@@ -581,6 +646,9 @@ class Portal:
         password = add_person(self.accounts, org, email, name, role or None)
         self._audit(request, who, "person added" if role else "person removed", org,
                     detail=f"{email} {role or ''}".strip())
+        if password is not None and self.settings.mail.host:  # they set it themselves, by mail
+            self.send_password_link(self.accounts.user_by_email(email), "invite", self.lang(request))
+            return self.h_org(request, None, who, invited=email)
         return self.h_org(request, None, who, new_password=password, new_email=email)
 
     def h_token(self, request: Request, form: FormData | None) -> Response:
@@ -981,6 +1049,20 @@ def create_org(accounts: Any, org_id: str, name: str, email: str = "") -> None:
     if accounts.org(org_id) is not None:
         raise UsageError(f"organisation {org_id!r} exists already")
     accounts.create_org(org_id, name, email[:254])
+
+
+def send_password_link(accounts: Any, settings: Settings, user: dict[str, Any], kind: str,
+                       lang: str = "uz") -> None:
+    """Mail (through the outbox) a one-time link that sets ``user``'s password (kind: invite or
+    reset). The link is made from server.url, never from a request's Host (which an attacker
+    chooses)."""
+    from geo_publish.mail import message_id
+    from geo_publish.publish.config import public_url
+
+    token = auth.issue_password_link(accounts, user["id"], kind)
+    url = f"{public_url(settings)}/publish/password/{token}"
+    accounts.enqueue(message_id(f"password.{kind}", auth.token_digest(token)[:24]), user["email"],
+                     T[f"mail_{kind}_subject"][lang], f"{T[f'mail_{kind}'][lang]}\n\n{url}\n")
 
 
 _EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,190}$")

@@ -45,6 +45,14 @@ def _base_url(settings: Settings) -> str:
     return f"http://{settings.server.host}:{settings.server.port}"
 
 
+def public_url(settings: Settings) -> str:
+    """The server's address as the public reaches it: server.url, else the GEO_PUBLISH_URL that
+    `serve` sets for its processes, else host and port."""
+    import os
+
+    return (settings.server.url or os.environ.get("GEO_PUBLISH_URL") or _base_url(settings)).rstrip("/")
+
+
 def tile_fields(settings: Settings, manifest: Any, cid: str) -> list[str]:
     """The style's popup and label fields and the id field, in that order, once each."""
     from geo_publish.errors import ConfigError

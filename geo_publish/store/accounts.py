@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS {s}gp_outbox (
   body TEXT NOT NULL, created TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
   next_try DOUBLE PRECISION NOT NULL, sent TEXT, last_error TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS gp_outbox_due ON {s}gp_outbox (sent, next_try);
+CREATE TABLE IF NOT EXISTS {s}gp_password_links (
+  id TEXT PRIMARY KEY, user_id TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+  created TEXT NOT NULL, expires TEXT NOT NULL, used TEXT);
 CREATE INDEX IF NOT EXISTS gp_failures_key ON {s}gp_failures (key, at);
 """
 
@@ -381,6 +384,24 @@ class Channel(Accounts):
                  "answered = coalesce(answered, ?) WHERE id = ?",
                  (status, answer, fixed_version, t, t, feedback_id))
 
+    # -- links that set a password (an invitation, a forgotten password) ------------------------
+    def create_password_link(self, user_id: str, digest: str, kind: str, expires: str) -> str:
+        """A new link for ``user_id``; the person's earlier unused links stop working."""
+        lid = new_id()
+        self.run("UPDATE {s}gp_password_links SET used = ? WHERE user_id = ? AND used IS NULL",
+                 (now(), user_id))
+        self.run("INSERT INTO {s}gp_password_links VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                 (lid, user_id, digest, kind, now(), expires))
+        return lid
+
+    def password_link(self, digest: str) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM {s}gp_password_links WHERE hash = ?", (digest,))
+
+    def use_password_link(self, link_id: str) -> bool:
+        """Spend a link: True once, for the one request that wins it."""
+        return self.count("UPDATE {s}gp_password_links SET used = ? WHERE id = ? AND used IS NULL",
+                          (now(), link_id)) == 1
+
     # -- the mail outbox -----------------------------------------------------------------------
     def enqueue(self, message_id: str, recipient: str, subject: str, body: str, cc: str = "") -> bool:
         """Queue a message once: a second call with the same id adds nothing (False)."""
@@ -402,6 +423,9 @@ class Channel(Accounts):
     def mail_sent(self, message_id: str) -> None:
         self.run("UPDATE {s}gp_outbox SET sent = ?, attempts = attempts + 1, last_error = '' "
                  "WHERE id = ?", (now(), message_id))
+        if message_id.startswith("<password."):  # it carried a secret: kept only until sent
+            self.run("UPDATE {s}gp_outbox SET body = '(sent; it held a password link)' WHERE id = ?",
+                     (message_id,))
 
     def mail_failed(self, message_id: str, error: str, retry_at: float) -> None:
         self.run("UPDATE {s}gp_outbox SET attempts = attempts + 1, last_error = ?, next_try = ? "
