@@ -507,8 +507,8 @@ class Portal:
         email = str(form.get("email") or "").strip()[:254]
         t = time.time()
         if not self.accounts.take({f"reset:{email.lower()}": 3, f"reset-from:{self.address(request)}": 10},
-                                  t, t - 3600):
-            raise Refused(429, "too many requests for a password link; try again in an hour")
+                                  t, t - auth.THROTTLE_WINDOW):  # (the window old entries are kept)
+            raise Refused(429, "too many requests for a password link; try again in 15 minutes")
         user = self.accounts.user_by_email(email) if email else None
         if user is not None and not user["disabled"]:
             self.send_password_link(user, "reset", self.lang(request))
