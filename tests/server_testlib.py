@@ -51,6 +51,10 @@ class LiveServer:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        try:  # workers, site builder, runners: nothing of it outlives the test
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def write_config(root: Path, request: object, schema: str, extra: str = "") -> Path:
@@ -90,17 +94,19 @@ def pd_concat(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     return pd.concat(frames, ignore_index=True)  # type: ignore[return-value]
 
 
-def start(root: Path, workers: int = 2) -> LiveServer:
+def start(root: Path, workers: int = 2, timeout: float = 90) -> LiveServer:
+    """`geo-publish serve` on a free port, once /conformance answers (within ``timeout`` s,
+    the first site build included)."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(root / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"), "serve",
          "--port", str(port), "--workers", str(workers)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True,
     )
     server = LiveServer(root, f"http://127.0.0.1:{port}", proc)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("server exited: " + (root / "server.log").read_text()[-2000:])

@@ -47,7 +47,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path, source: Path) -> Live
     done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(tmp_path / "config.yml"),
                            "ingest", str(source), "--collection", "pts"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    srv = start(tmp_path, workers=2)
+    srv = start(tmp_path, workers=2, timeout=300)  # the first site of 1,000,000 points: 30 s idle
     yield srv
     srv.stop()
 
