@@ -6,10 +6,11 @@ import codecs
 
 import numpy as np
 import pyogrio
+import pytest
 import shapely
 
-from gp_testlib import NAMES, published, write_shapefile
-from geo_publish.ingest.encoding import decide, detect
+from gp_testlib import NAMES, published, write_shapefile, zip_folder
+from geo_publish.ingest.encoding import decide, detect, implausible
 
 
 def test_cp866_without_cpg(project, points, tmp_path):
@@ -25,7 +26,7 @@ def test_wrong_cpg_is_detected_not_fatal(project, points, tmp_path):
     assert project.run("ingest", str(shp), "--collection", "p") == 0
     rep = project.report("p")
     assert rep["source"]["encoding"] == "cp1251"
-    assert any("does not fit" in w for w in rep["warnings"])
+    assert any("declared encoding 'UTF-8' (cpg) does not decode" in w for w in rep["warnings"])
     assert set(published(project, "p")["nazvanie"]) == set(NAMES)
 
 
@@ -141,3 +142,108 @@ def test_world_polygons_touching_antimeridian_publish(project, tmp_path):
     rep = project.report("world")
     assert rep["counts"]["published"] == 3
     assert rep["extent"] == [-180.0, -90.0, 180.0, 90.0]
+
+
+# -- Real files in several encodings and scripts: each published text equals the source's ------
+WESTERN = ["Lomé", "Reykjavík", "São Paulo", "København", "Ürümqi", "Zürich", "Tromsø", "Málaga",
+           "Besançon", "Asunción", "Bogotá", "Montréal"]
+RUSSIAN = ["Ташкент школа №1", "Самарканд больница", "Наманган дом культуры", "Андижан стадион",
+           "Фергана «Олмазор»", "Джизак лицей", "ТошДТУ", "Карши колледж", "ГУЛИСТАН ЗАЛ",
+           "Навои школа", "Чирчик клуб", "Ангрен зал"]
+RUSSIAN_PLAIN = [n.replace("«", "").replace("»", "").replace("№", "N") for n in RUSSIAN]  # cp866, KOI8-R
+# Uzbek Cyrillic as legacy files hold it: cp1251 has ў but not қ, ғ, ҳ (written к, г, х)
+UZBEK_CYRILLIC = ["Ўзбекистон мактаби", "Тошкент шахри", "Мирзо Улугбек тумани", "Ўрта мактаб №5",
+                  "Касалхона", "Болалар боғчаси".replace("ғ", "г"), "Чилонзор", "Юнусобод",
+                  "Сергели", "Яккасарой", "Шайхонтохур", "Олмазор"]
+UZBEK_LATIN = ["Oʻzbekiston maktabi", "Gʻijduvon tumani", "Toshkent shahri", "Oʻrta maktab №5",
+               "Qashqadaryo viloyati", "Bogʻcha", "Chilonzor", "Yunusobod", "Sergeli",
+               "Yakkasaroy", "Shayxontohur", "Olmazor"]
+TURKISH = ["Şişli", "Üsküdar", "Beşiktaş", "Kadıköy", "Çankaya", "Gölbaşı", "İzmir", "Eyüpsultan",
+           "Bağcılar", "Muğla", "Ağrı", "Iğdır"]
+
+
+def _named(points, names):
+    frame = points[["geometry"]].copy()
+    frame["name"] = names
+    return frame
+
+
+def _ldid(shp, value: int) -> None:
+    with open(shp.with_suffix(".dbf"), "r+b") as dbf:
+        dbf.seek(29)
+        dbf.write(bytes([value]))
+
+
+CASES = [  # id, names, encoding written, .cpg, LDID byte, (encoding, found from) expected
+    ("latin1-cpg", WESTERN, "ISO-8859-1", "ISO-8859-1", 0, ("iso8859-1", "cpg")),
+    ("latin1-no-cpg", WESTERN, "ISO-8859-1", None, 0, ("cp1252", "detected")),
+    ("latin1-ansi-ldid", WESTERN, "ISO-8859-1", None, 0x57, ("cp1252", "detected")),
+    ("cp1251-russian", RUSSIAN, "cp1251", None, 0, ("cp1251", "detected")),
+    ("cp1251-ldid", RUSSIAN, "cp1251", None, 0xC9, ("cp1251", "ldid")),
+    ("cp1251-uzbek-cyrillic", UZBEK_CYRILLIC, "cp1251", None, 0, ("cp1251", "detected")),
+    ("cp866", RUSSIAN_PLAIN, "CP866", None, 0, ("cp866", "detected")),
+    ("koi8-r", RUSSIAN_PLAIN, "KOI8-R", None, 0, ("koi8-r", "detected")),
+    ("utf8-uzbek-latin", UZBEK_LATIN, "utf-8", None, 0, ("utf-8", "detected")),
+    ("utf8-uzbek-latin-cpg", UZBEK_LATIN, "utf-8", "UTF-8", 0, ("utf-8", "cpg")),
+    ("cp1254-turkish", TURKISH, "cp1254", None, 0, ("cp1254", "detected")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_published_text_equals_source_text(project, points, tmp_path, case):
+    _, names, written, cpg, ldid, expected = case
+    if written == "utf-8" and not cpg:  # GDAL writes a .cpg for UTF-8: a file without one
+        shp = write_shapefile(_named(points, names), tmp_path / "s", "p", "utf-8")
+    else:
+        shp = write_shapefile(_named(points, names), tmp_path / "s", "p", written, cpg=cpg)
+    _ldid(shp, ldid)
+    assert project.run("ingest", str(shp), "--collection", "p") == 0
+    rep = project.report("p")
+    assert (rep["source"]["encoding"], rep["source"]["encoding_from"]) == expected
+    assert sorted(published(project, "p")["name"]) == sorted(names)
+    assert not any("declared encoding" in w for w in rep["warnings"])
+    # the officer sees the text as it will be published
+    assert set(rep["text_sample"]["name"]) <= set(names) and rep["text_sample"]["name"]
+
+
+def test_really_wrong_cpg_is_overridden_with_its_evidence(project, points, tmp_path):
+    shp = write_shapefile(_named(points, RUSSIAN_PLAIN), tmp_path / "s", "p", "CP866", cpg="1251")
+    assert project.run("ingest", str(shp), "--collection", "p") == 0
+    rep = project.report("p")
+    assert (rep["source"]["encoding"], rep["source"]["encoding_from"]) == ("cp866", "detected")
+    note = next(w for w in rep["warnings"] if "declared encoding '1251'" in w)
+    assert "read implausibly as cp1251" in note and "used cp866" in note
+    assert sorted(published(project, "p")["name"]) == sorted(RUSSIAN_PLAIN)
+
+
+def test_latin1_in_a_zip_through_the_html_report(project, points, tmp_path):
+    shp = write_shapefile(_named(points, WESTERN), tmp_path / "s", "cities", "ISO-8859-1", cpg="ISO-8859-1")
+    archive = zip_folder(shp.parent, tmp_path / "cities.zip")
+    assert project.run("ingest", str(archive), "--collection", "cities") == 0
+    html = (project.root / "data" / "reports" / "cities" / "v1.html").read_text()
+    assert 'id="text-sample"' in html and "København" in html and "Kшbenhavn" not in html
+
+
+@pytest.mark.parametrize("declared,data,expected", [
+    ("ISO-8859-1", "Lomé Reykjavík São Paulo København Ürümqi", "iso8859-1"),  # was cp1251
+    ("1251", "Пункт временного размещения населения", "cp1251"),
+    ("UTF-8", "Oʻzbekiston Gʻijduvon", "utf-8"),
+])
+def test_a_declaration_that_decodes_plausibly_stands(declared, data, expected):
+    codec = {"iso8859-1": "latin_1"}.get(expected, expected)
+    decision = decide(None, declared, data.encode(codec))
+    assert (decision.encoding, decision.source, decision.note) == (expected, "cpg", None)
+
+
+@pytest.mark.parametrize("word,why", [
+    ("Lomй", "mixed"), ("Reykjavнk", "mixed"), ("Ïóíêò", "mostly accented"),
+    ("Џг\xadЄв", "symbols"), ("лНЯЙБЮ", "upper case after lower"),
+])
+def test_implausible_words(word, why):
+    assert why in (implausible(word) or "")
+
+
+@pytest.mark.parametrize("word", ["København", "Ürümqi", "Oʻzbekiston", "Şişli", "İzmir",
+                                  "Ўзбекистон", "ТОШКЕНТ", "Üçüncü", "Þórshöfn"])
+def test_plausible_words(word):
+    assert implausible(word) is None

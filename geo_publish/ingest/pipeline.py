@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from geo_publish.errors import CRSError
@@ -55,6 +56,7 @@ class Tally:
     quarantine: list[QuarantineRow] = field(default_factory=list)
     bounds: list[float] | None = None
     dates: list[str | None] = field(default_factory=lambda: [None, None])
+    text_sample: dict[str, list[str]] = field(default_factory=dict)
 
 
 class Run:
@@ -164,6 +166,8 @@ class Run:
                 attrs = attrs.to_pandas()
         else:
             attrs = attrs.rename(columns=plan.field_map)
+        if t.read <= SAMPLE_ROWS_READ:
+            _sample_text(attrs, t.text_sample)
         if schema_work:
             attrs, keep = apply_schema(attrs, keep, plan.id_field, plan.required, plan.types,
                                        self.schema_state, problems)
@@ -298,9 +302,43 @@ class Run:
             counts=Counts(read=t.read, published=t.published, repaired=len(t.repaired),
                           quarantined=len(t.quarantine)),
             problems=sorted(t.problems, key=lambda p: p.feature), warnings=plan.warnings + self._reader_warnings() + self._area_warning(),
-            fields=plan.field_map,
+            fields=plan.field_map, text_sample=t.text_sample,
             geometry_type=plan.geometry_type, created=self.started,
         )
+
+
+SAMPLE_VALUES = 5  # non-ASCII values shown per text field, so a wrong encoding shows before publishing
+SAMPLE_ROWS_READ = 200_000  # rows looked through for them (the first batches only)
+
+
+def _sample_text(attrs, sample: dict[str, list[str]]) -> None:  # type: ignore[no-untyped-def]
+    """Add the first distinct non-ASCII values of each text column of ``attrs`` to ``sample``."""
+    if isinstance(attrs, pa.Table):
+        columns = {name: attrs.column(name) for name in attrs.column_names
+                   if pa.types.is_string(attrs.column(name).type) or pa.types.is_large_string(attrs.column(name).type)}
+        for name, col in columns.items():
+            have = sample.setdefault(name, [])
+            if len(have) >= SAMPLE_VALUES:
+                continue
+            wide = pc.not_equal(pc.binary_length(col), pc.utf8_length(col))
+            for value in pc.unique(pc.filter(col, wide)).to_pylist():
+                if len(have) >= SAMPLE_VALUES:
+                    break
+                if value not in have:
+                    have.append(value)
+    else:
+        for name in attrs.columns:
+            values = attrs[name]
+            if values.dtype != object:
+                continue
+            have = sample.setdefault(str(name), [])
+            for value in values.iloc[:10_000]:
+                if len(have) >= SAMPLE_VALUES:
+                    break
+                if isinstance(value, str) and not value.isascii() and value not in have:
+                    have.append(value)
+    for name in [n for n, v in sample.items() if not v]:
+        del sample[name]  # a text field with nothing but ASCII so far (checked again next batch)
 
 
 def _geometry_text(geom: object, raw: object) -> str | None:

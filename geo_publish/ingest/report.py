@@ -55,6 +55,9 @@ class Report(BaseModel):
     problems: list[Problem] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     fields: dict[str, str] = Field(default_factory=dict)
+    # the first distinct non-ASCII values of each text field, as published: a wrong encoding
+    # shows here before the officer publishes
+    text_sample: dict[str, list[str]] = Field(default_factory=dict)
     geometry_type: str | None = None
     raster: dict[str, Any] | None = None  # rasters: size, resolution, bands, nodata share
     created: str | None = None

@@ -46,6 +46,15 @@ _T: dict[str, tuple[str, str, str]] = {  # en, ru, uz
     "problems": ("Problems", "Проблемы", "Muammolar"),
     "problems_map": ("Where the problems are", "Где проблемы", "Muammolar joylashuvi"),
     "warnings": ("Warnings", "Предупреждения", "Ogohlantirishlar"),
+    "text_sample": ("Text as it will be published: is it readable?",
+                    "Текст, как он будет опубликован: читается ли он?",
+                    "Matn nashr qilinadigan ko'rinishda: o'qiladimi?"),
+    "text_sample_help": ("The first values with non-Latin or accented letters in each text field. "
+                         "Garbled letters mean a wrong encoding: set it below and check again.",
+                         "Первые значения с нелатинскими или надстрочными буквами в каждом текстовом поле. "
+                         "Нечитаемые буквы означают неверную кодировку: укажите её ниже и проверьте снова.",
+                         "Har bir matn maydonidagi lotin bo'lmagan yoki belgili harflar bor birinchi qiymatlar. "
+                         "Buzilgan harflar noto'g'ri kodlashni bildiradi: uni quyida ko'rsating va qayta tekshiring."),
     "override": ("Wrong guess? Set it and check again", "Неверно? Укажите и проверьте снова",
                  "Noto'g'ri? Ko'rsating va qayta tekshiring"),
     "auto": ("(detect)", "(определить)", "(aniqlash)"),

@@ -73,8 +73,11 @@ class OGRReader:
                                   hint="send the .shp with its .dbf, .shx and .prj, or a zip of them")
             cpg = next((p for p in (path.with_suffix(".cpg"), path.with_suffix(".CPG")) if p.exists()), None)
             declared = cpg.read_text(errors="replace").strip() if cpg else None
+            declared_from = "cpg"
+            if not declared and dbf is not None:  # as GDAL does: the DBF's language driver id
+                declared, declared_from = enc.dbf_ldid(dbf), "ldid"
             sample = enc.dbf_sample(dbf) if dbf else b""
-            return enc.decide(option, declared or None, sample, default="utf-8"), path
+            return enc.decide(option, declared or None, sample, default="utf-8", declared_from=declared_from), path
         if driver in ("GeoJSON", "GeoJSONSeq") and path.is_file():
             with open(path, "rb") as fh:
                 sample = fh.read(1 << 20)
