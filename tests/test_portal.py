@@ -619,3 +619,51 @@ def test_an_interrupted_upload_continues_where_it_stopped(portal: Portal) -> Non
     stored = portal.server.root / "data" / "uploads" / up["id"] / "cut.bin"
     assert stored.read_bytes() == data
     assert alice.get(up["location"]).json()["complete"] is True
+
+
+def test_publish_merges_the_passport_it_is_given(portal: Portal) -> None:
+    """A field left out keeps its value, an explicit null clears it (RFC 7396), API and form alike."""
+    import yaml
+
+    alice = portal.api("alice")
+    pts = canonical_points().rename(columns={"ID": "id"})
+    path = portal.server.root / "collections" / "merged.yml"
+
+    def publish(passport: dict[str, Any] | None, form: bool = False) -> dict[str, Any]:
+        up = upload(alice, "emergency", "merged.geojson", _geojson(pts))
+        job = run_job(alice, up["id"], "merged")
+        assert job["status"] == "ready", job
+        if form:
+            session = portal.session("alice@example.org")
+            page = session.get(f"/publish/jobs/{job['id']}")
+            r = session.post(f"/publish/jobs/{job['id']}/publish", data=passport | {"csrf": csrf_of(page.text)})
+            assert r.status_code == 303, r.text[:300]
+        else:
+            r = alice.post(f"/publish/api/jobs/{job['id']}/publish", json={"passport": passport})
+            assert r.status_code == 200, r.text
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    first = publish(PASSPORT | {"description_en": "Where to go", "keywords": "shelter, safe"})
+    assert first["schema"]["id_field"] == "id" and first["title"]["ru"] == "Убежища"
+    # the README's curl example: a passport without id_field, titles or descriptions
+    second = publish({"responsible_phone": "+998 71 200 00 00"})
+    assert second["schema"]["id_field"] == "id"
+    assert second["title"] == first["title"] and second["description"] == {"en": "Where to go"}
+    assert second["keywords"] == ["shelter", "safe"]
+    assert second["passport"]["responsible"]["phone"] == "+998 71 200 00 00"
+    assert second["passport"]["responsible"]["email"] == "alice@example.org"
+    # an explicit null clears
+    third = publish({"description_en": None, "id_field": None})
+    assert third["description"] == {} and third["schema"]["id_field"] is None
+    assert third["title"] == first["title"]
+    # the form: a field it does not send keeps its value, one sent empty is cleared
+    fourth = publish({"lineage": "From the ministry's register", "keywords": ""}, form=True)
+    assert fourth["passport"]["lineage"] == "From the ministry's register" and fourth["keywords"] == []
+    assert fourth["title"] == first["title"] and fourth["passport"]["responsible"]["phone"]
+    # a field that does not exist, or that is not text, is a 400 that publishes nothing
+    up = upload(alice, "emergency", "merged.geojson", _geojson(pts))
+    job = run_job(alice, up["id"], "merged")
+    for bad in ({"titel_en": "x"}, {"title_en": 5}):
+        r = alice.post(f"/publish/api/jobs/{job['id']}/publish", json={"passport": bad})
+        assert r.status_code == 400 and "titel_en" in r.text or "must be text" in r.text, r.text
+    assert yaml.safe_load(path.read_text(encoding="utf-8")) == fourth

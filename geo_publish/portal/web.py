@@ -404,11 +404,18 @@ class Portal:
                     checksum=info.sha256)
         return {"collection": cid, "version": info.version, "published": True}
 
-    def _manifest(self, job: dict[str, Any], fields: dict[str, Any]) -> Manifest:
+    def _manifest(self, job: dict[str, Any], patch: dict[str, Any]) -> Manifest:
         """The manifest the passport form describes: the current one (or a template) with the
-        form's values; validated by the manifest's model (e-mail, frequency, id)."""
+        form's values merged in as a JSON merge patch (RFC 7396): a field left out keeps its
+        value, an explicit null (or an empty text) clears it. Validated by the manifest's model
+        (e-mail, frequency, id)."""
         cid = job["collection"]
         current = load_manifest(self.settings.path(self.settings.collections_dir), cid)
+        kept = _form_values(current, cid, "")
+        unknown = sorted(set(patch) - set(kept))
+        if unknown:
+            raise UsageError(f"unknown passport field {unknown[0][:40]!r}; known: {', '.join(kept)}")
+        fields = kept | {k: "" if v is None else v for k, v in patch.items()}
         opts = job["options"]
         upload = self.accounts.upload(job["upload_id"]) or {"filename": ""}
         base = current or template(cid, SourceSpec())
@@ -417,7 +424,9 @@ class Portal:
 
         def text(name: str, limit: int = MAX_TEXT) -> str:
             value = fields.get(name)
-            value = value.strip() if isinstance(value, str) else ""
+            if not isinstance(value, str):
+                raise UsageError(f"{name} must be text (or null to clear it)")
+            value = value.strip()
             if len(value) > limit:
                 raise UsageError(f"{name} is longer than {limit} characters")
             return value
@@ -584,7 +593,7 @@ class Portal:
     def h_publish(self, request: Request, form: FormData | None) -> Response:
         who = self.require(request, form)
         jid = request.path_params["jid"]
-        fields = {k: v for k, v in (form or {}).items() if isinstance(v, str)}
+        fields = {k: v for k, v in (form or {}).items() if isinstance(v, str) and k != "csrf"}
         try:
             out = self.op_publish(request, who, jid, fields)
         except (UsageError, ValidationError) as err:
