@@ -177,3 +177,43 @@ def test_png_images_are_made_without_a_warning():
         warnings.simplefilter("ignore")
         with MemoryFile(body) as mem, mem.open() as img:
             assert (img.read() == rgba).all()
+
+
+def test_one_broken_style_leaves_the_other_maps_alone(project, points, tmp_path, capsys):
+    """A layer republished without a field its style names: drawn plain, the reason kept for
+    the officer (geo-publish list, the portal), every other layer's map rebuilt."""
+    from geo_publish.publish.viewer.site import map_problems, publish_site
+    from geo_publish.settings import load_settings
+
+    pts = points.rename(columns={"ВМЕСТ": "vmest"})
+    _ingest(project, pts, tmp_path, "a")
+    _ingest(project, pts, tmp_path, "b")
+    (project.root / "styles").mkdir()
+    (project.root / "styles" / "a.yml").write_text("popup: [vmest]\n")
+    settings = load_settings(project.config)
+    publish_site(settings)
+    assert map_problems(settings) == {}
+    # a loses the field its style shows; b gets a new version too
+    _ingest(project, pts.drop(columns=["vmest"]), tmp_path, "a")
+    _ingest(project, pts.iloc[:5], tmp_path, "b")
+    link, built = publish_site(settings)  # what the server's site builder does
+    assert built
+    site = link.resolve()
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "a.v2" in index and "b.v2" in index  # both new versions are on the maps
+    assert list((site / "data").glob("b.v2.*")) and list((site / "data").glob("a.v2.*"))
+    problem = map_problems(settings)["a"]
+    assert problem["version"] == 2 and "field 'vmest' is not in the layer" in problem["error"]
+    assert "styles/a.yml" in problem["error"] and str(project.root) not in problem["error"]
+    assert problem["shown"] == "shown with a plain style"
+    capsys.readouterr()
+    assert project.run("list") == 0
+    out = capsys.readouterr().out
+    assert "map of a: styles/a.yml: field 'vmest' is not in the layer" in out and "map of b" not in out
+    # the style fixed: drawn as styled again, the problem gone
+    (project.root / "styles" / "a.yml").write_text("popup: [nomi]\n")
+    publish_site(settings)
+    assert map_problems(settings) == {}
+    # geo-publish build is the officer's check: it still fails on the broken style
+    (project.root / "styles" / "a.yml").write_text("popup: [vmest]\n")
+    assert project.run("build") == 2

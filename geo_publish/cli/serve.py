@@ -14,7 +14,7 @@ from geo_publish.settings import Settings
 
 
 def build_all(settings: Settings, site_api_url: str | None = None,
-              site: bool = True) -> dict[str, Path]:
+              site: bool = True, strict: bool = False) -> dict[str, Path]:
     """The pygeoapi configuration, the OpenAPI document and (with ``site``) the viewer site."""
     from geo_publish.publish.viewer.site import publish_site
     from geo_publish.store.location import Source
@@ -24,7 +24,7 @@ def build_all(settings: Settings, site_api_url: str | None = None,
     try:
         paths = write_build(settings)
         if site:
-            paths["site"] = publish_site(settings, site_api_url)[0] / "index.html"
+            paths["site"] = publish_site(settings, site_api_url, strict=strict)[0] / "index.html"
         return paths
     except Exception as err:
         from geo_publish.errors import GeoPublishError
@@ -39,7 +39,7 @@ def build_all(settings: Settings, site_api_url: str | None = None,
 def build(config: str | None) -> None:
     """Regenerate the pygeoapi configuration, OpenAPI document and viewer site from the store."""
     settings = settings_from(config)
-    for name, path in build_all(settings, settings.server.url).items():
+    for name, path in build_all(settings, settings.server.url, strict=True).items():
         click.echo(f"{name}: {path}")
 
 

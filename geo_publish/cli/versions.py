@@ -11,10 +11,12 @@ from geo_publish.cli.common import config_option, settings_from
 @config_option
 def list_(config: str | None) -> None:
     """Collections with version, feature count, last update and status."""
+    from geo_publish.publish.viewer.site import map_problems
     from geo_publish.store import open_store
 
     settings = settings_from(config)
     rows = open_store(settings).collections()
+    problems = map_problems(settings)
     if not rows:
         click.echo("no collections yet: run `geo-publish ingest SOURCE --collection ID`")
         return
@@ -22,6 +24,9 @@ def list_(config: str | None) -> None:
     for v in rows:
         click.echo(f"{v.collection:<24} {v.version:>7} {v.feature_count:>10} {v.quarantined:>11}  "
                    f"{v.created:<25} published")
+        problem = problems.get(v.collection)
+        if problem and problem.get("version") == v.version:
+            click.echo(f"  map of {v.collection}: {problem['error']}; {problem['shown']}")
 
 
 @click.command()

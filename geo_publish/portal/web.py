@@ -582,7 +582,15 @@ class Portal:
         values = extra.pop("values", None) or _form_values(manifest, job["collection"], org["name"])
         status = extra.pop("status", 200)
         return self.render(request, "job.html", status=status, who=who, job=job, upload=upload,
-                           values=values, report=(job["result"] or {}).get("report"), org=org, **extra)
+                           values=values, report=(job["result"] or {}).get("report"), org=org,
+                           map_problem=self._map_problem(job["collection"], job["version"]), **extra)
+
+    def _map_problem(self, cid: str, version: int | None) -> dict[str, Any] | None:
+        """Why the served map draws version ``version`` of ``cid`` otherwise than styled, if it does."""
+        from geo_publish.publish.viewer.site import map_problems
+
+        problem = map_problems(self.settings).get(cid)
+        return problem if problem and version is not None and problem.get("version") == version else None
 
     def h_rerun(self, request: Request, form: FormData | None) -> Response:
         who = self.require(request, form)
@@ -611,8 +619,10 @@ class Portal:
             history = []
         drafts = {j["version"]: j for j in self.accounts.jobs(org, 200)
                   if j["collection"] == cid and j["status"] == "ready"}
+        current = next((v.version for v in history if v.published), None)
         return self.render(request, "collection.html", who=who, cid=cid, history=history[::-1],
                            drafts=drafts, org=self.accounts.org(org),
+                           map_problem=self._map_problem(cid, current),
                            published=request.query_params.get("published"))
 
     def h_rollback(self, request: Request, form: FormData | None) -> Response:

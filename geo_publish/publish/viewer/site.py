@@ -14,6 +14,7 @@ import functools
 import hashlib
 import html
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from geo_publish import freshness
+from geo_publish.errors import GeoPublishError
 from geo_publish.manifest import load_manifest
 from geo_publish.publish.viewer import assets, data, i18n
-from geo_publish.publish.viewer.style import PopupField, Style, check_style, load_style
+from geo_publish.publish.viewer.style import PopupField, Style, check_style, default_style, load_style
 from geo_publish.settings import Settings
 
+LOG = logging.getLogger("geo_publish.site")
 STATIC = ("viewer.js", "viewer.css")
 
 
@@ -160,6 +163,26 @@ def _icons(site: Path) -> None:
         data._write(target, data.png_bytes(rgba))
 
 
+def _reason(err: Exception, settings: Settings) -> str:
+    """One line for the officer, naming files by their project path, never the server's."""
+    text = err.one_line() if isinstance(err, GeoPublishError) else f"{type(err).__name__}: {err}"
+    root = str(settings.root.resolve()).rstrip("/") + "/"
+    return " ".join(text.replace(root, "").split())[:500]
+
+
+def problems_path(settings: Settings) -> Path:
+    """``<build>/map-problems.json``: the layers the served site could not draw as styled."""
+    return settings.path(settings.build_dir) / "map-problems.json"
+
+
+def map_problems(settings: Settings) -> dict[str, dict[str, Any]]:
+    """{id: {version, error, shown}} for the site being served (empty when all were drawn)."""
+    try:
+        return json.loads(problems_path(settings).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return {}
+
+
 def _link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
@@ -173,8 +196,10 @@ class SiteBuilder:
     a rebuild after one layer changed reads only that layer."""
 
     def __init__(self, settings: Settings, api_url: str | None = None, site: Path | None = None,
-                 previous: Path | None = None, live: bool = False, archives: bool = True) -> None:
+                 previous: Path | None = None, live: bool = False, archives: bool = True,
+                 strict: bool = False) -> None:
         self.settings = settings
+        self.strict = strict
         # archives: build the PMTiles archives of large layers as part of the site; the server's
         # site builder builds them after the site is swapped in (``add_archives``), so that a
         # new version's pages do not wait for its tiles
@@ -186,6 +211,8 @@ class SiteBuilder:
         self.previous = previous if previous and previous.is_dir() else None
         # API links: absolute when the public URL is configured, else the server's layout (site at /site/)
         self.api = (api_url or "..").rstrip("/")
+        # layers whose map could not be built as styled: {id: {version, error, shown}}
+        self.problems: dict[str, dict[str, Any]] = {}
 
     def _reused(self, stem: str, key: str) -> dict[str, Any] | None:
         """The cached description of ``stem``'s files from the previous site, its files linked
@@ -212,6 +239,9 @@ class SiteBuilder:
         _write_text(self.site / "data" / f"{stem}.{key}.meta.json", json.dumps(desc))
 
     def layers(self) -> list[LayerView]:
+        """Every published layer's view, each built on its own: a layer whose style does not fit
+        its new version (a field it names is gone, an icon that does not exist) is drawn with a
+        plain style and the reason is kept in ``self.problems``; the other layers are unaffected."""
         from geo_publish.store import open_store
 
         store = open_store(self.settings)
@@ -220,47 +250,67 @@ class SiteBuilder:
         for info in sorted(store.collections(), key=lambda v: v.collection):
             if not info.published:
                 continue
-            cid = info.collection
-            manifest = load_manifest(self.settings.path(self.settings.collections_dir), cid)
-            style, path = load_style(self.settings.path(self.settings.styles_dir), manifest, cid)
-            stem, key = f"{cid}.v{info.version}", _style_key(style)
-            cached = self._reused(stem, key)
-            if info.geometry_type == "Raster":
-                check_style(style, path, [], icons)
-                if cached is not None:
-                    rfiles = data.RasterFiles(**{**cached, "ramp": [tuple(r) for r in cached["ramp"]]})
-                else:
-                    rfiles = data.write_raster_layer(info.layer, cid, info.version, style, self.site)
-                    self._remember(stem, key, dataclasses.asdict(rfiles))
-                out.append(LayerView(cid, store.passport(cid), style, rfiles, 0, info.bbox,
-                                     info.version, info.created))
-                continue
-            if self._tiled(info):  # drawn from tiles: its data are never read whole here
-                view = self._tiled_view(info, manifest, style, path, icons, stem, key, cached)
-                if view is not None:
-                    out.append(view)
-                    continue
-            if cached is not None and cached["files"]["mode"] != "tiles":  # drawn whole before
-                fields, styled = cached["fields"], Style(**cached["style"])
-                check_style(styled, path, fields, icons)
-                out.append(LayerView(cid, store.passport(cid), styled,
-                                     data.LayerFiles(**{**cached["files"], "downloads": {
-                                         k: tuple(v) for k, v in cached["files"]["downloads"].items()}}),
-                                     info.feature_count, info.bbox, info.version, info.created))
-                continue
-            frame = store.read(cid)
-            fields = [c for c in frame.columns if c != frame.geometry.name]
-            if path is None:  # no style file: show the first fields as they are named
-                style = style.model_copy(update={"popup": [PopupField(field=f) for f in fields[:8]]})
-            check_style(style, path, fields, icons)
-            layer_files = data.write_layer(frame, cid, info.version, style, info.geometry_type,
-                                           self.site)
-            del frame
-            self._remember(stem, key, {"fields": fields, "style": style.model_dump(mode="json"),
-                                       "files": dataclasses.asdict(layer_files)})
-            out.append(LayerView(cid, store.passport(cid), style, layer_files, info.feature_count,
-                                 info.bbox, info.version, info.created))
+            try:
+                view = self._layer(store, info, icons, plain=False)
+            except Exception as err:  # noqa: BLE001 - one layer's failure is that layer's alone
+                if self.strict:  # geo-publish build: the officer's check, which fails on it
+                    raise
+                reason = _reason(err, self.settings)
+                try:
+                    view = self._layer(store, info, icons, plain=True)
+                    shown = "shown with a plain style"
+                except Exception as again:  # noqa: BLE001
+                    view, shown = None, f"left out of the map ({_reason(again, self.settings)})"
+                self.problems[info.collection] = {"version": info.version, "error": reason,
+                                                  "shown": shown}
+                LOG.error("geo-publish: map of %s v%s: %s; %s", info.collection, info.version,
+                          reason, shown)
+            if view is not None:
+                out.append(view)
         return out
+
+    def _layer(self, store: Any, info: Any, icons: frozenset[str], plain: bool) -> LayerView | None:
+        """One layer's view; ``plain``: with the default style, whatever its style file says."""
+        cid = info.collection
+        manifest = load_manifest(self.settings.path(self.settings.collections_dir), cid)
+        if plain:
+            style, path = default_style(cid), None
+        else:
+            style, path = load_style(self.settings.path(self.settings.styles_dir), manifest, cid)
+        stem, key = f"{cid}.v{info.version}", _style_key(style)
+        cached = self._reused(stem, key)
+        if info.geometry_type == "Raster":
+            check_style(style, path, [], icons)
+            if cached is not None:
+                rfiles = data.RasterFiles(**{**cached, "ramp": [tuple(r) for r in cached["ramp"]]})
+            else:
+                rfiles = data.write_raster_layer(info.layer, cid, info.version, style, self.site)
+                self._remember(stem, key, dataclasses.asdict(rfiles))
+            return LayerView(cid, store.passport(cid), style, rfiles, 0, info.bbox,
+                             info.version, info.created)
+        if self._tiled(info):  # drawn from tiles: its data are never read whole here
+            view = self._tiled_view(info, manifest, style, path, icons, stem, key, cached)
+            if view is not None:
+                return view
+        if cached is not None and cached["files"]["mode"] != "tiles":  # drawn whole before
+            fields, styled = cached["fields"], Style(**cached["style"])
+            check_style(styled, path, fields, icons)
+            return LayerView(cid, store.passport(cid), styled,
+                             data.LayerFiles(**{**cached["files"], "downloads": {
+                                 k: tuple(v) for k, v in cached["files"]["downloads"].items()}}),
+                             info.feature_count, info.bbox, info.version, info.created)
+        frame = store.read(cid)
+        fields = [c for c in frame.columns if c != frame.geometry.name]
+        if path is None:  # no style file: show the first fields as they are named
+            style = style.model_copy(update={"popup": [PopupField(field=f) for f in fields[:8]]})
+        check_style(style, path, fields, icons)
+        layer_files = data.write_layer(frame, cid, info.version, style, info.geometry_type,
+                                       self.site)
+        del frame
+        self._remember(stem, key, {"fields": fields, "style": style.model_dump(mode="json"),
+                                   "files": dataclasses.asdict(layer_files)})
+        return LayerView(cid, store.passport(cid), style, layer_files, info.feature_count,
+                         info.bbox, info.version, info.created)
 
     def _tiled(self, info: Any) -> bool:
         """Does this version get a PMTiles archive (a published vector layer over the threshold)?"""
@@ -578,12 +628,15 @@ def add_archives(settings: Settings) -> int:
 
 def publish_site(settings: Settings, api_url: str | None = None,
                  signature: str | None = None, live: bool = False,
-                 archives: bool = True) -> tuple[Path, bool]:
+                 archives: bool = True, strict: bool = False) -> tuple[Path, bool]:
     """Build the site in a new folder ``<build>/sites/<n>`` and, once complete, point the link
     ``<build>/site`` at it in one rename: a web server (or the API's /site/) serves the old site
     or the new one, never a half-built one. Nothing is done when the served site was built from
     the same state (published versions, manifests, styles, this builder, the API URL). Returns
-    the link and whether a new site was built. Processes share the build folder under a lock."""
+    the link and whether a new site was built. Processes share the build folder under a lock.
+
+    A layer whose map cannot be built as styled is drawn plain and named in
+    ``map-problems.json`` (see ``map_problems``); ``strict`` raises its error instead."""
     import fcntl
     import time
 
@@ -604,7 +657,8 @@ def publish_site(settings: Settings, api_url: str | None = None,
         tmp = sites / f".building-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            SiteBuilder(settings, api_url, tmp, current, live, archives).build()
+            builder = SiteBuilder(settings, api_url, tmp, current, live, archives, strict)
+            builder.build()
             (tmp / ".state").write_text(want)
             new = sites / f"{time.time_ns()}"
             os.rename(tmp, new)
@@ -615,6 +669,7 @@ def publish_site(settings: Settings, api_url: str | None = None,
         pointer.unlink(missing_ok=True)
         os.symlink(os.path.join("sites", new.name), pointer)
         os.replace(pointer, link)
+        _write_text(problems_path(settings), json.dumps(builder.problems, ensure_ascii=False))
         # keep the one just replaced: pages being loaded from it finish
         for old in sites.iterdir():
             if old not in (new, current) and not old.name.startswith(".building-"):
