@@ -65,3 +65,26 @@ def test_template_fixes_still_apply(tmp_path):
     base = (out / "_base.html").read_text(encoding="utf-8")
     assert 'dir="ltr"' in base and "text_direction" not in base
     assert "unpkg.com" not in base and "cdnjs" not in base
+
+
+def test_templates_see_the_configuration_installed_now(patched):
+    """pygeoapi caches the translated configuration per language for the life of the process;
+    the patch keys it by the configuration, so a layer published live renders (was a 500)."""
+    from pygeoapi import l10n
+    from pygeoapi.util import render_j2_template
+
+    locale = l10n.str2locale("en")
+    server = {"url": "http://x", "templates": {}, "languages": ["en"]}
+
+    def config(*ids: str) -> dict:
+        return {"server": server, "metadata": {}, "resources": {i: {"title": {"en": i}} for i in ids}}
+
+    old, new = config("a"), config("a", "b")
+    assert "b" not in l10n.translate_struct(old, locale, True)["resources"]
+    assert set(l10n.translate_struct(new, locale, True)["resources"]) == {"a", "b"}
+    assert l10n.translate_struct(new, locale, True) is l10n.translate_struct(new, locale, True)  # cached
+    assert l10n.translate_struct(new, locale, True)["resources"]["b"]["title"] == "b"
+    import inspect
+
+    # the patch reaches the templates only while pygeoapi looks the function up in its module
+    assert "l10n.translate_struct(config" in inspect.getsource(render_j2_template)

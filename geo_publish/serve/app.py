@@ -89,6 +89,20 @@ class Plan:
     scope: Scope | None = None
 
 
+# a missing page of the site, for a browser: where to go instead, in the three languages
+_SITE_404 = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Not found</title><style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
+a{color:#0b57d0}</style></head><body><main>
+<h1>Not found</h1>
+<p>This page of the map is not here (it may belong to an older version of a layer).</p>
+<p lang="ru">Такой страницы карты нет (возможно, она относилась к прежней версии слоя).</p>
+<p lang="uz">Xaritaning bunday sahifasi yoʻq (u qatlamning eski versiyasiga tegishli boʻlishi mumkin).</p>
+<p><a href="/site/">Map · Карта · Xarita</a></p>
+</main></body></html>
+"""
+
+
 class GeoPublishApp:
     def __init__(self, settings: Settings, inner: Any, runtime: Runtime) -> None:
         self.settings = settings
@@ -164,8 +178,7 @@ class GeoPublishApp:
         if path.startswith("/site/"):
             if method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(f"{method} is not allowed on the site (GET, HEAD)", "GET, HEAD")
-            scope = {**scope, "path": path[len("/site"):], "root_path": "/site"}
-            await self.site(scope, receive, send)
+            await self._site(scope, receive, send, path)
             return
         match = _COLLECTION.match(path)
         is_items = bool(match and match.group(2) == "/items")
@@ -185,6 +198,25 @@ class GeoPublishApp:
             await self._send(send, status, hdrs, body)
             return
         await self._forward(plan.scope or scope, receive, send, plan.extra, plan.rewrite)
+
+    async def _site(self, scope: Scope, receive: Any, send: Any, path: str) -> None:
+        """A file of the viewer site; a missing one is a 404 in the format asked for (Starlette's
+        StaticFiles raises it, and nothing answered it: a 500)."""
+        from starlette.exceptions import HTTPException
+
+        try:
+            await self.site({**scope, "path": path[len("/site"):], "root_path": "/site"}, receive, send)
+        except HTTPException as err:
+            if err.status_code != 404:
+                raise
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            accept = headers.get("accept", "")
+            if "html" in accept.split(",")[0] and "f=json" not in scope.get("query_string", b"").decode("latin-1"):
+                body = _SITE_404.encode()
+                await self._send(send, 404, [(b"content-type", b"text/html; charset=utf-8"),
+                                             (b"cache-control", b"no-cache")], body)
+                return
+            raise NotFound(f"{path}: no such file in the map site") from None
 
     def catalogue(self) -> catalog.Catalogue:
         if self._catalogue is None:
