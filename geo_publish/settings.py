@@ -102,7 +102,10 @@ class PortalSettings(_Model):
     keep_uploads_days: float = Field(
         14, gt=0, description="an uploaded file is removed once every job made from it is "
         "published, or after this many days without activity (unfinished, rejected, drafts)")
-    session_hours: float = Field(8, gt=0, description="a sign-in lasts this long")
+    session_hours: float = Field(8, gt=0, description="a sign-in lasts this long at most")
+    session_idle_minutes: float = Field(
+        60, gt=0, description="a session not used for this long ends (kept on the server: sign-out, "
+        "a new password or an admin ends it at once on every worker)")
     token_days: int = Field(90, ge=1, le=366, description="default lifetime of a new API token")
     secret_key: SecretStr | None = Field(
         None, description="signs session cookies: ${GEO_PUBLISH_SECRET_KEY}; unset, a random key "

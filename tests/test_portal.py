@@ -667,3 +667,94 @@ def test_publish_merges_the_passport_it_is_given(portal: Portal) -> None:
         r = alice.post(f"/publish/api/jobs/{job['id']}/publish", json={"passport": bad})
         assert r.status_code == 400 and "titel_en" in r.text or "must be text" in r.text, r.text
     assert yaml.safe_load(path.read_text(encoding="utf-8")) == fourth
+
+
+def _replay(portal: Portal, cookies: httpx.Cookies) -> httpx.Client:
+    """A client holding a copy of a browser's cookie, as someone who copied it would."""
+    client = httpx.Client(base_url=portal.url, timeout=30)
+    for cookie in cookies.jar:
+        client.cookies.set(cookie.name, cookie.value)
+    return client
+
+
+def _tokens(portal: Portal) -> int:
+    return len(portal.accounts().tokens("emergency"))
+
+
+@pytest.mark.parametrize("ending", ["sign-out", "new password", "admin", "ended from the list", "idle"])
+def test_a_copied_session_cookie_opens_nothing_once_the_session_ended(portal: Portal, ending: str) -> None:
+    """Sessions live on the server: whatever ends one ends every copy of its cookie at once."""
+    from geo_publish.portal import auth
+
+    victim = portal.session("alice@example.org")
+    page = victim.get("/publish/orgs/emergency")
+    assert page.status_code == 200
+    csrf = csrf_of(page.text)
+    copied = _replay(portal, victim.cookies)
+    assert copied.get("/publish/orgs/emergency").status_code == 200  # a copy works while it lasts
+    accounts = portal.accounts()
+    alice = accounts.user_by_email("alice@example.org")
+    if ending == "sign-out":
+        assert victim.post("/publish/logout", data={"csrf": csrf}).status_code == 303
+    elif ending == "new password":
+        other = portal.session("alice@example.org")
+        accounts.set_password(alice["id"], auth.hash_password(PASSWORD))  # as the CLI and links do
+        assert other.get("/publish/orgs/emergency").status_code != 200  # every session, not one
+    elif ending == "admin":
+        anna = portal.session("anna@example.org")
+        org_page = anna.get("/publish/orgs/emergency")
+        assert f"/members/{alice['id']}/sessions/end" in org_page.text
+        r = anna.post(f"/publish/orgs/emergency/members/{alice['id']}/sessions/end",
+                      data={"csrf": csrf_of(org_page.text)})
+        assert r.status_code == 200 and "sessions-ended" in r.text
+    elif ending == "ended from the list":
+        laptop = portal.session("alice@example.org")
+        listing = laptop.get("/publish/sessions")
+        rows = re.findall(r'data-session="([^"]+)"', listing.text)
+        assert len(rows) >= 2 and "127.0.0.1" in listing.text
+        mine = accounts.session_by_hash(__import__("hashlib").sha256(
+            victim_secret(portal, victim).encode()).hexdigest())["id"]
+        r = laptop.post(f"/publish/sessions/{mine}/end", data={"csrf": csrf_of(listing.text)})
+        assert r.status_code == 303
+        assert laptop.get("/publish/orgs/emergency").status_code == 200  # the other one goes on
+    else:  # idle: not used for longer than session_idle_minutes
+        mine = accounts.session_by_hash(__import__("hashlib").sha256(
+            victim_secret(portal, victim).encode()).hexdigest())["id"]
+        accounts.run("UPDATE {s}gp_sessions SET last_seen = last_seen - 7200 WHERE id = ?", (mine,))
+    before, tokens = _state(portal), _tokens(portal)
+    for client in (copied, victim):
+        assert client.get("/publish/orgs/emergency").status_code in (303, 401)  # to the sign-in page
+        r = client.post("/publish/orgs/emergency/tokens", data={"name": "stolen", "csrf": csrf})
+        assert r.status_code in (401, 403), r.text[:200]
+        assert client.get("/publish/sessions").status_code in (303, 401)
+    assert _tokens(portal) == tokens and _state(portal) == before
+
+
+def victim_secret(portal: Portal, client: httpx.Client) -> str:
+    """The secret inside a portal session cookie (signed by the server, readable by its key)."""
+    import base64
+    import json as _json
+
+    from geo_publish.portal.web import SESSION_COOKIE
+
+    value = client.cookies.get(SESSION_COOKIE)
+    payload = value.split(".", 1)[0]
+    return _json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
+
+
+def test_another_persons_session_cannot_be_ended_or_listed(portal: Portal) -> None:
+    bob = portal.session("bob@example.org")
+    alice = portal.session("alice@example.org")
+    listing = alice.get("/publish/sessions").text
+    alice_sid = re.findall(r'data-session="([^"]+)"', listing)[0]
+    bob_page = bob.get("/publish/sessions")
+    assert alice_sid not in bob_page.text
+    r = bob.post(f"/publish/sessions/{alice_sid}/end", data={"csrf": csrf_of(bob_page.text)})
+    assert r.status_code == 404
+    # bob is no admin of emergency: he cannot end alice's sessions there either
+    uid = portal.accounts().user_by_email("alice@example.org")["id"]
+    r = bob.post(f"/publish/orgs/emergency/members/{uid}/sessions/end", data={"csrf": csrf_of(bob_page.text)})
+    assert r.status_code == 404
+    # without the form's token, nothing either
+    assert alice.post(f"/publish/sessions/{alice_sid}/end").status_code == 403
+    assert alice.get("/publish/orgs/emergency").status_code == 200

@@ -113,7 +113,7 @@ def login(accounts: Accounts, email: str, password: str, address: str) -> Princi
     accounts.release(keys[1], t)
     accounts.forget_failures("", before=since)  # old entries of everyone
     if _hasher.check_needs_rehash(user["password"]):
-        accounts.set_password(user["id"], _hasher.hash(password))
+        accounts.set_password(user["id"], _hasher.hash(password), end_sessions=False)  # the same password
     return principal(accounts, user)
 
 

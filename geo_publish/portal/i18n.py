@@ -159,6 +159,20 @@ _T: dict[str, tuple[str, str, str]] = {  # en, ru, uz
     "revoked": ("revoked", "отозван", "bekor qilingan"),
     "audit": ("Audit log", "Журнал действий", "Amallar jurnali"),
     "when": ("When", "Когда", "Qachon"),
+    "sessions": ("Where you are signed in", "Где выполнен вход", "Qayerda tizimga kirgansiz"),
+    "sessions_help": ("Each browser signed in to your account. End any you do not recognise; "
+                      "a new password ends them all.",
+                      "Каждый браузер, в котором выполнен вход в вашу учётную запись. Завершите незнакомые; "
+                      "новый пароль завершает все.",
+                      "Hisobingizga kirilgan har bir brauzer. Tanimaganlaringizni tugating; "
+                      "yangi parol hammasini tugatadi."),
+    "started": ("Signed in", "Вход", "Kirish"),
+    "last_seen": ("Last active", "Последняя активность", "Oxirgi faollik"),
+    "browser": ("Browser", "Браузер", "Brauzer"),
+    "this_session": ("this browser", "этот браузер", "shu brauzer"),
+    "end_session": ("Sign out there", "Завершить", "Tugatish"),
+    "end_sessions": ("End all sessions", "Завершить все сеансы", "Barcha seanslarni tugatish"),
+    "sessions_ended": ("All sessions ended", "Все сеансы завершены", "Barcha seanslar tugatildi"),
     "who": ("Who", "Кто", "Kim"),
     "what": ("What", "Что", "Nima"),
     "address": ("Address", "Адрес", "Manzil"),

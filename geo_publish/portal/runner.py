@@ -168,6 +168,8 @@ def _prune(settings: Settings, accounts: Accounts) -> None:
     try:
         gone = open_store(settings).prune(settings.store.keep_versions) if settings.store.keep_versions else []
         files = sweep(settings.path(settings.portal.uploads_dir), accounts, settings.portal.keep_uploads_days)
+        # rows of sessions that ended (or went idle) a day ago: the list of sessions is of open ones
+        accounts.forget_sessions(time.time() - max(settings.portal.session_hours * 3600, 86400))
     except (GeoPublishError, OSError) as err:
         LOG.error("geo-publish: pruning old versions and uploads failed: %s",
                   err.one_line() if isinstance(err, GeoPublishError) else err)

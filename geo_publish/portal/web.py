@@ -1,7 +1,9 @@
 """The publishing portal's web pages (``/publish/``) and its API for scripts (``/publish/api/``).
 
-Who may do what is decided here, before any workflow call: a session (signed HttpOnly cookie,
-SameSite=Lax, Secure over https) or a bearer token; every state-changing request made with a
+Who may do what is decided here, before any workflow call: a session (a signed HttpOnly cookie,
+SameSite=Lax, Secure over https, holding a random secret whose SHA-256 names the session's row
+in the store, so that sign-out, a new password, an admin or idleness end it on every worker) or
+a bearer token; every state-changing request made with a
 session carries the session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``) and,
 when the browser sends one, an ``Origin`` of this server. Resources of another organisation
 answer 404, as if they did not exist, so that ids cannot be probed. The work itself is done by
@@ -87,9 +89,9 @@ def session_key(settings: Settings) -> str:
     return key
 
 
-def _fingerprint(password_hash: str) -> str:
-    """In the session instead of the hash itself: a changed password ends every session."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:20]
+def _digest(secret: str) -> str:
+    """What the store keeps of a session's secret: its SHA-256 (the secret is 256 random bits)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class Portal:
@@ -102,12 +104,17 @@ class Portal:
         self.uploads_dir = settings.path(settings.portal.uploads_dir)
         self.env = Environment(loader=PackageLoader("geo_publish.portal", "templates"),
                                autoescape=select_autoescape(["html"]))
+        self.env.filters["ts"] = lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(t)))
         secure = (settings.server.url or "").startswith("https:")
         static = StaticFiles(directory=Path(__file__).parent / "static")
         routes = [
             Route("/publish", self._slash), Route("/publish/", self.page(self.h_home)),
             Route("/publish/login", self.page(self.h_login), methods=["GET", "POST"]),
             Route("/publish/logout", self.page(self.h_logout), methods=["POST"]),
+            Route("/publish/sessions", self.page(self.h_sessions)),
+            Route("/publish/sessions/{sid}/end", self.page(self.h_end_session), methods=["POST"]),
+            Route("/publish/orgs/{org}/members/{uid}/sessions/end", self.page(self.h_end_member_sessions),
+                  methods=["POST"]),
             Route("/publish/password", self.page(self.h_forgot), methods=["GET", "POST"]),
             Route("/publish/password/{token}", self.page(self.h_set_password), methods=["GET", "POST"]),
             Route("/publish/upload", self.page(self.h_upload_page)),
@@ -269,14 +276,38 @@ class Portal:
             if scheme.lower() != "bearer" or not token.strip():
                 raise Refused(401, "send the token as `Authorization: Bearer gpt_...`")
             return auth.from_token(self.accounts, token)
-        uid = request.session.get("uid")
-        if not uid:
+        row = self.session_row(request)
+        if row is None:
             return None
-        user = self.accounts.user(uid)
-        if user is None or user["disabled"] or request.session.get("pw") != _fingerprint(user["password"]):
+        user = self.accounts.user(row["user_id"])
+        if user is None or user["disabled"]:
             request.session.clear()
             return None
         return auth.principal(self.accounts, user)
+
+    def session_row(self, request: Request) -> dict[str, Any] | None:
+        """The server's row of this browser's session, while it is open: the cookie holds only a
+        random secret, so sign-out, a new password, an admin, or ``session_idle_minutes`` without
+        a request end it on every worker at once, and a copied cookie opens nothing after that."""
+        if "session_row" in request.scope:
+            return request.scope["session_row"]  # type: ignore[no-any-return]
+        secret = request.session.get("sid")
+        row = self.accounts.session_by_hash(_digest(secret)) if isinstance(secret, str) else None
+        at = time.time()
+        portal = self.settings.portal
+        if row is not None and row["ended"] is None and (
+                at - row["last_seen"] > portal.session_idle_minutes * 60
+                or at - row["created"] > portal.session_hours * 3600):
+            self.accounts.end_session(row["id"], at=at)
+            row = None
+        if row is None or row["ended"] is not None:
+            if "sid" in request.session:
+                request.session.clear()
+            row = None
+        elif at - row["last_seen"] > 30:  # one write a half-minute, not one a request
+            self.accounts.touch_session(row["id"], at)
+        request.scope["session_row"] = row
+        return row
 
     def require(self, request: Request, form: FormData | None = None) -> Principal:
         """The signed-in principal; for a state change by session, its CSRF token checked too."""
@@ -486,11 +517,12 @@ class Portal:
         except Refused as err:
             return self.render(request, "login.html", status=err.status, next=target,
                                error=err.message, email=email)
-        user = self.accounts.user(who.user_id)
         lang = request.session.get("lang")
         request.session.clear()  # a new session: nothing of the anonymous one carries over
-        request.session.update(uid=who.user_id, pw=_fingerprint(user["password"]),  # type: ignore[index]
-                               csrf=secrets.token_urlsafe(24), **({"lang": lang} if lang else {}))
+        secret = secrets.token_urlsafe(32)
+        self.accounts.create_session(who.user_id, _digest(secret), time.time(), self.address(request),
+                                     request.headers.get("user-agent", ""))
+        request.session.update(sid=secret, csrf=secrets.token_urlsafe(24), **({"lang": lang} if lang else {}))
         self._audit(request, who, "sign in", None)
         return RedirectResponse(target, 303)
 
@@ -559,9 +591,44 @@ class Portal:
 
     def h_logout(self, request: Request, form: FormData | None) -> Response:
         who = self.require(request, form)
+        row = self.session_row(request)
+        if row is not None:
+            self.accounts.end_session(row["id"])
         self._audit(request, who, "sign out", None)
         request.session.clear()
         return RedirectResponse("/publish/login", 303)
+
+    def h_sessions(self, request: Request, form: FormData | None) -> Response:
+        """The signed-in person's open sessions (when, from where), each of which they may end."""
+        who = self.require(request, form)
+        row = self.session_row(request)
+        if who.token_org is not None or row is None:
+            raise NotFound("no such page")
+        since = time.time() - self.settings.portal.session_idle_minutes * 60
+        return self.render(request, "sessions.html", who=who, current=row["id"],
+                           sessions=self.accounts.sessions(who.user_id, since))
+
+    def h_end_session(self, request: Request, form: FormData | None) -> Response:
+        who = self.require(request, form)
+        sid = request.path_params["sid"]
+        if who.token_org is not None or not self.accounts.end_session(sid, who.user_id):
+            raise NotFound("no such session")  # another person's, or ended: as if it did not exist
+        self._audit(request, who, "session ended", None)
+        if sid == (self.session_row(request) or {}).get("id"):
+            request.session.clear()
+            return RedirectResponse("/publish/login", 303)
+        return RedirectResponse("/publish/sessions", 303)
+
+    def h_end_member_sessions(self, request: Request, form: FormData | None) -> Response:
+        """An organisation's admin ends every session of one of its people, at once."""
+        who, org, f = self._org_form(request, form, admin=True)
+        uid = request.path_params["uid"]
+        if uid not in {m["id"] for m in self.accounts.members(org)}:
+            raise NotFound("no such person in this organisation")
+        n = self.accounts.end_sessions(uid)
+        person = self.accounts.user(uid) or {}
+        self._audit(request, who, "sessions ended", org, detail=f"{person.get('email', uid)} ({n})")
+        return self.h_org(request, None, who, sessions_ended=person.get("email", uid))
 
     def h_upload_page(self, request: Request, form: FormData | None) -> Response:
         who = self.require(request)

@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS {s}gp_password_links (
   id TEXT PRIMARY KEY, user_id TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
   created TEXT NOT NULL, expires TEXT NOT NULL, used TEXT);
 CREATE INDEX IF NOT EXISTS gp_failures_key ON {s}gp_failures (key, at);
+CREATE TABLE IF NOT EXISTS {s}gp_sessions (
+  id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,
+  last_seen DOUBLE PRECISION NOT NULL, address TEXT NOT NULL DEFAULT '', agent TEXT NOT NULL DEFAULT '',
+  ended DOUBLE PRECISION);
+CREATE INDEX IF NOT EXISTS gp_sessions_user ON {s}gp_sessions (user_id, ended);
 """
 
 
@@ -156,8 +161,52 @@ class Accounts:
     def users(self) -> list[dict[str, Any]]:
         return self.run("SELECT * FROM {s}gp_users ORDER BY email")
 
-    def set_password(self, user_id: str, password_hash: str) -> None:
+    def set_password(self, user_id: str, password_hash: str, end_sessions: bool = True) -> None:
+        """A new password ends every session of the person (``end_sessions=False`` only for the
+        same password hashed again, as at sign-in)."""
         self.run("UPDATE {s}gp_users SET password = ? WHERE id = ?", (password_hash, user_id))
+        if end_sessions:
+            self.end_sessions(user_id)
+
+    # -- sessions: the cookie holds a random secret, the store its SHA-256 ---------------------
+    def create_session(self, user_id: str, digest: str, at: float, address: str, agent: str) -> str:
+        sid = new_id(12)
+        self.run("INSERT INTO {s}gp_sessions (id, hash, user_id, created, last_seen, address, agent) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (sid, digest, user_id, at, at, address[:100], agent[:200]))
+        return sid
+
+    def session_by_hash(self, digest: str) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM {s}gp_sessions WHERE hash = ?", (digest,))
+
+    def touch_session(self, sid: str, at: float) -> None:
+        self.run("UPDATE {s}gp_sessions SET last_seen = ? WHERE id = ? AND ended IS NULL", (at, sid))
+
+    def sessions(self, user_id: str, since: float) -> list[dict[str, Any]]:
+        """The person's sessions still open (seen after ``since``), newest first."""
+        return self.run("SELECT id, created, last_seen, address, agent FROM {s}gp_sessions "
+                        "WHERE user_id = ? AND ended IS NULL AND last_seen >= ? ORDER BY last_seen DESC",
+                        (user_id, since))
+
+    def end_session(self, sid: str, user_id: str | None = None, at: float | None = None) -> bool:
+        """End one session (of ``user_id``, when given); whether one was open."""
+        import time
+
+        sql = "UPDATE {s}gp_sessions SET ended = ? WHERE id = ? AND ended IS NULL"
+        args: tuple[Any, ...] = (at or time.time(), sid)
+        if user_id is not None:
+            sql, args = sql + " AND user_id = ?", args + (user_id,)
+        return self.count(sql, args) > 0
+
+    def end_sessions(self, user_id: str, at: float | None = None) -> int:
+        """End every session of a person; how many were open."""
+        import time
+
+        return self.count("UPDATE {s}gp_sessions SET ended = ? WHERE user_id = ? AND ended IS NULL",
+                          (at or time.time(), user_id))
+
+    def forget_sessions(self, before: float) -> None:
+        """Rows of sessions ended or idle since before ``before`` (kept meanwhile for the list)."""
+        self.run("DELETE FROM {s}gp_sessions WHERE last_seen < ? OR ended < ?", (before, before))
 
     def set_site_admin(self, user_id: str, value: bool) -> None:
         self.run("UPDATE {s}gp_users SET site_admin = ? WHERE id = ?", (int(value), user_id))
