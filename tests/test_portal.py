@@ -758,3 +758,27 @@ def test_another_persons_session_cannot_be_ended_or_listed(portal: Portal) -> No
     # without the form's token, nothing either
     assert alice.post(f"/publish/sessions/{alice_sid}/end").status_code == 403
     assert alice.get("/publish/orgs/emergency").status_code == 200
+
+
+@pytest.mark.parametrize("name, data", [
+    ("broken.geojson", b"\x00\x01 not geojson at all " * 40),
+    ("empty.zip", b"PK\x05\x06" + b"\x00" * 18),
+    ("noprj.zip", None),
+])
+def test_a_rejected_upload_names_the_file_never_a_server_path(portal: Portal, tmp_path: Path, name, data) -> None:
+    if data is None:  # a shapefile without its .prj: the message names the member of the zip
+        from gp_testlib import write_shapefile, zip_folder
+
+        shp = write_shapefile(canonical_points(), tmp_path / "shp", "obekty", "cp1251")
+        shp.with_suffix(".prj").unlink()
+        data = zip_folder(tmp_path / "shp", tmp_path / name).read_bytes()
+    alice = portal.api("alice")
+    up = upload(alice, "emergency", name, data)
+    job = run_job(alice, up["id"], "rejected_upload")
+    assert job["status"] == "rejected", job
+    page = portal.session("alice@example.org").get(f"/publish/jobs/{job['id']}").text
+    root = str(portal.server.root)
+    texts = [job["message"], (job["result"]["report"] or {}).get("error") or "", page]
+    assert name in job["message"], job["message"]
+    for text in texts:
+        assert root not in text and "/uploads/" not in text and "/tmp/" not in text, text[:300]

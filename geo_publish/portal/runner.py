@@ -15,6 +15,7 @@ process that does both, ``--jobs-only`` more runners.
 from __future__ import annotations
 
 import json
+import re
 import logging
 import os
 import signal
@@ -88,6 +89,17 @@ def _diff(settings: Settings, collection: str, draft: int) -> dict[str, Any] | N
     return out
 
 
+# an absolute path on this server (not part of a URL): what an officer sees of it is its last part
+_SERVER_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/:'\"()<>]+/)+([^\s/:'\"()<>]*)")
+
+
+def public_text(text: str, path: Path, filename: str) -> str:
+    """``text`` (an error, a warning) as an officer may see it: the upload named as they named
+    it, and no path of this server (the job page and the API show it; the server log has it)."""
+    text = text.replace(str(path), filename)
+    return _SERVER_PATH.sub(lambda m: m.group(1), text)
+
+
 def run_job(settings: Settings, accounts: Accounts, job: dict[str, Any]) -> None:
     """Ingest one job's upload as a draft and record what came of it on the job's row."""
     from geo_publish.ingest.report import _map_points
@@ -119,13 +131,19 @@ def run_job(settings: Settings, accounts: Accounts, job: dict[str, Any]) -> None
                          report_path=report_path, progress=progress, publish=False)
     except GeoPublishError as err:
         report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.exists() else None
-        accounts.update_job(job["id"], status="rejected", message=err.one_line(),
+        name = upload["filename"]
+        if report is not None:
+            report["error"] = public_text(report.get("error") or "", path, name) or None
+            report["warnings"] = [public_text(w, path, name) for w in report.get("warnings", [])]
+        accounts.update_job(job["id"], status="rejected", message=public_text(err.one_line(), path, name),
                             result={"report": report})
         return
     report = outcome.report
     version = report.version
+    shown = report.model_dump(mode="json")
+    shown["warnings"] = [public_text(w, path, upload["filename"]) for w in shown["warnings"]]
     result = {
-        "report": report.model_dump(mode="json"),
+        "report": shown,
         "map": _map_points(report),
         "diff": _diff(settings, job["collection"], version) if version else None,
     }
