@@ -217,3 +217,25 @@ def test_one_broken_style_leaves_the_other_maps_alone(project, points, tmp_path,
     # geo-publish build is the officer's check: it still fails on the broken style
     (project.root / "styles" / "a.yml").write_text("popup: [vmest]\n")
     assert project.run("build") == 2
+
+
+def test_openapi_says_which_writes_need_a_token(project, points, tmp_path):
+    """Every operation that changes data carries the token scheme; POST on an editable layer's
+    items (a CQL2 query, or with a token a new feature) says the token is optional, not absent."""
+    from geo_publish.serve.runtime import documents
+    from geo_publish.settings import load_settings
+
+    _ingest(project, points, tmp_path, "edited")
+    manifest = project.root / "collections" / "edited.yml"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "editable: true\n", encoding="utf-8")
+    _, oas = documents(load_settings(project.config))
+    post = oas["paths"]["/collections/edited/items"]["post"]
+    assert {"gp-token": []} in post["security"]
+    queries = "adds the feature" in post.get("description", "")  # one operation: CQL2 query or add
+    assert ({} in post["security"]) == queries  # anonymous only where a query is also taken
+    public = ("/feedback/", "/publish/login", "/publish/password")
+    for path, ops in oas["paths"].items():
+        for method, op in ops.items():
+            if method in ("put", "patch", "delete") or (method == "post" and not path.startswith(public)
+                                                         and "/items" not in path and "/search" not in path):
+                assert {"gp-token": []} in op.get("security", []), (method, path)

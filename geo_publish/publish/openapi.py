@@ -458,6 +458,8 @@ def add_writes(oas: dict[str, Any], editable: list[str]) -> dict[str, Any]:
                 post["responses"].setdefault(code, create["responses"][code])
             post["description"] = (post.get("description", "") + " A GeoJSON Feature body "
                                    "(application/geo+json) with a token adds the feature.").strip()
+            # a query needs no token, an addition does: either, as OpenAPI says it
+            post["security"] = [{"gp-token": []}, {}]
         else:
             items["post"] = {**create, "requestBody": {"required": True, "content": _FEATURE_BODY}}
         item = paths.setdefault(f"/collections/{cid}/items/{{featureId}}", {})
