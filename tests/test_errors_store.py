@@ -262,3 +262,25 @@ def test_a_report_that_cannot_be_written_does_not_unpublish(project, points, tmp
     assert "published p v1" in out.out and "is published, but not every file" in out.out
     assert len(published(project, "p")) == 12
     assert project.report("p")["status"] == "published"
+
+
+def test_demo_on_a_busy_port_changes_nothing(tmp_path, capsys):
+    """A busy port is refused before the demo store is wiped or a new password is printed."""
+    import socket
+
+    from geo_publish.cli.main import main
+
+    (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    assert main(["--config", str(tmp_path / "config.yml"), "demo", "--no-serve"]) == 0
+    store = tmp_path / "data" / "demo" / "store.gpkg"
+    before = store.stat().st_mtime_ns, store.read_bytes()
+    capsys.readouterr()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["--config", str(tmp_path / "config.yml"), "demo", "--port", str(port)])
+    captured = capsys.readouterr()
+    assert code != 0 and f"127.0.0.1:{port}" in captured.err and "--port" in captured.err
+    assert "password" not in captured.out + captured.err and "Traceback" not in captured.err
+    assert (store.stat().st_mtime_ns, store.read_bytes()) == before

@@ -91,12 +91,14 @@ def _first_admin(store: object) -> tuple[str, str]:
 def demo(keep: bool, serve_: bool, port: int | None, workers: int | None, config: str | None) -> None:
     """Build the sample layers, ingest them into data/demo/store.gpkg, build, and serve."""
     from geo_publish import samples
-    from geo_publish.cli.serve import build_all, run_server
+    from geo_publish.cli.serve import _check_port, build_all, run_server
     from geo_publish.settings import load_settings
     from geo_publish.store import open_store
     from geo_publish.workflow import ingest
 
     base = settings_from(config)
+    if serve_:  # before anything is wiped or a password made: a busy port changes nothing
+        _check_port(base.server.host, port or base.server.port)
     demo_dir = base.path(Path("data/demo"))
     store_path = demo_dir / "store.gpkg"
     if store_path.exists() and not keep:
