@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from geo_publish.publish.viewer import assets
 
@@ -56,8 +57,31 @@ _ITEMS_JSONLD = """{
 }
 """
 
-# (template, pattern, replacement): fixes of one page
-_PAGE_FIXES = [
+# links darker than Bootstrap's #0d6efd, which has 4.26:1 on the header's #f8f9fa (WCAG AA: 4.5)
+_A11Y_STYLE = "<style>a, .nav-link { color: #0a58ca; } a:hover, .nav-link:hover { color: #084298; }</style>"
+
+# (template, pattern, replacement): fixes of one page (accessibility ones found by axe-core)
+_PAGE_FIXES: list[tuple[str, re.Pattern[str], Any]] = [
+    ("_base.html", re.compile(r'(<link rel="stylesheet" href="[^"]*/static/css/default\.css">)'),
+     lambda m: m.group(1) + "\n    " + _A11Y_STYLE),
+    # "Contact" was a mailto: with no address when the metadata has none
+    ("_base.html", re.compile(r'(\s*<li class="nav-item">\s*<a href="mailto:\{\{ config\[\'metadata\'\]'
+                              r"\['contact'\]\['email'\] \}\}\"[^>]*>.*?</a>\s*</li>)", re.S),
+     lambda m: "{% if config['metadata']['contact']['email'] %}" + m.group(1) + "{% endif %}"),
+    # the breadcrumbs were outside every landmark: a navigation landmark of their own
+    ("_base.html", re.compile(r'<div class="crumbs">'), '<nav class="crumbs" aria-label="breadcrumb">'),
+    ("_base.html", re.compile(r"</div>(\s*)<main>"), lambda m: "</nav>" + m.group(1) + "<main>"),
+    ("landing_page.html", re.compile(r"(<span><a href=\"mailto:\{\{ config\['metadata'\]\['contact'\]"
+                                     r"\['email'\] \}\}\">.*?</a></span><br/>)", re.S),
+     lambda m: "{% if config['metadata']['contact']['email'] %}" + m.group(1) + "{% endif %}"),
+    # a license link's <a> was never closed (<a> for </a>) nor its <div>: the list held other elements
+    ("collections/collection.html",
+     re.compile(r"\{\{ link\['title'\] or link\['href'\] \}\}<a>\s*</li>"),
+     "{{ link['title'] or link['href'] }}</a></div>\n            </li>"),
+    # the page-size list had no label
+    ("collections/items/index.html", re.compile(r"\{% trans %\}Limit\{% endtrans %\}:\s*<select id=\"limits\">"),
+     '<label for="limits">{% trans %}Limit{% endtrans %}</label>:\n                  <select id="limits">'),
+
     ("collections/items/index.jsonld", re.compile(r"\A.*\Z", re.S), _ITEMS_JSONLD),
     # the items page titled itself with data['title'], which pygeoapi never sets there: empty
     ("collections/items/index.html",
@@ -87,9 +111,11 @@ def write_templates(target: Path) -> Path:
                 text = pattern.sub(replacement, text)
             for page, pattern, replacement in _PAGE_FIXES:
                 if src.relative_to(source).as_posix() == page:
-                    text, n = pattern.subn(lambda _m, r=replacement: r, text, count=1)
+                    text, n = pattern.subn(replacement if callable(replacement) else
+                                           lambda _m, r=replacement: r, text, count=1)
                     if not n:  # a pygeoapi that changed the page: say so at build
-                        raise RuntimeError(f"pygeoapi's {page} changed: the title fix no longer applies")
+                        raise RuntimeError(f"pygeoapi's {page} changed: a fix of it ({pattern.pattern[:40]!r}) "
+                                           "no longer applies")
             out.write_text(text, encoding="utf-8")
         else:
             shutil.copyfile(src, out)

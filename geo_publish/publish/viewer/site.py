@@ -16,6 +16,7 @@ import html
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -523,6 +524,12 @@ class SiteBuilder:
                     'crossorigin="anonymous">'))
         page_title = html.escape((title or i18n.UI["map_all"])["en"])
         text = m.get_root().render()
+        # folium's viewport forbade pinch zoom (maximum-scale=1, user-scalable=no): people with low
+        # vision enlarge the page. And the map is the page's main content (a landmark).
+        text = re.sub(r'<meta name="viewport" content="[^"]*"\s*/?>',
+                      '<meta name="viewport" content="width=device-width, initial-scale=1">', text, count=1)
+        head, _, tail = text.rpartition("</body>")
+        text = head.replace("<body>", '<body>\n<main class="gp-main">', 1) + "</main>\n</body>" + tail
         return text.replace("<html>", '<html lang="en">', 1).replace(
             "<head>", f'<head>\n    <meta charset="utf-8">\n    <title>{page_title}</title>\n'
             f'    <link rel="icon" href="data:,">\n{PWA_HEAD}', 1)

@@ -237,6 +237,11 @@
       iconAnchor: [14, 34], popupAnchor: [0, -30]});
   }
 
+  // a marker is a button (Leaflet's keyboard access): its name says what it is, for a screen reader
+  function markerName(layer, n) {
+    return tr(layer.title, document.documentElement.lang || "en") + " " + n;
+  }
+
   var PointsCanvas, ClusterLayer;
   function disc(r, width) {  /* pixel offsets of a filled disc in a buffer of this width */
     var out = [];
@@ -362,13 +367,13 @@
           var icon = L.divIcon({html: "<span style=\"--gp-c:" + self._layer.color + "\">" +
             c.properties.point_count_abbreviated + "</span>", className: "gp-cluster",
             iconSize: [size, size]});
-          var m = L.marker(ll, {icon: icon});
+          var m = L.marker(ll, {icon: icon, title: markerName(self._layer, "(" + n + ")")});
           m.on("click", function () {
             map.setView(ll, Math.min(self._index.getClusterExpansionZoom(c.properties.cluster_id), 18));
           });
           self.addLayer(m);
         } else {
-          var p = L.marker(ll, {icon: pinIcon(self._layer)});
+          var p = L.marker(ll, {icon: pinIcon(self._layer), title: markerName(self._layer, "#" + (c.properties.i + 1))});
           p.on("click", function () { self._onPick(c.properties.i); });
           self.addLayer(p);
         }
@@ -508,7 +513,7 @@
         if (layer.mode === "cluster") return new ClusterLayer(data.coords, layer, pick);
         var group = L.featureGroup(), icon = pinIcon(layer), n = data.coords.length / 2;
         for (var i = 0; i < n; i++) {
-          var m = L.marker([data.coords[2 * i + 1], data.coords[2 * i]], {icon: icon});
+          var m = L.marker([data.coords[2 * i + 1], data.coords[2 * i]], {icon: icon, title: markerName(layer, "#" + (i + 1))});
           m.on("click", pick.bind(null, i));
           group.addLayer(m);
         }
