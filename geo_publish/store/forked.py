@@ -140,3 +140,61 @@ class ForkedSink:
         os.waitpid(self.pid, 0)
         self.pid = None
         os.close(self._err)
+
+
+class SpawnedSink:
+    """The same as ``ForkedSink``, in a new Python process (``python -m geo_publish.store.forked
+    STORE LAYER GEOMETRY_TYPE`` reading Arrow IPC on its standard input): where forking is not
+    safe (other threads run) or not wanted (``GEO_PUBLISH_NO_FORK``). The store's GeoPackage is
+    never written by GDAL in the process that reads it through sqlite3."""
+
+    def __init__(self, args: list[str]) -> None:
+        import subprocess
+        import tempfile
+
+        self._errors = tempfile.TemporaryFile()  # a pipe could fill while we write the data
+        parent = os.getpid()
+        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [sys.executable, "-m", "geo_publish.store.forked", *args], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=self._errors,
+            preexec_fn=lambda: _die_with_parent(parent))  # noqa: PLW1509 - no thread runs in the child yet
+
+    def write(self, stream: pa.RecordBatchReader) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            with pa.ipc.new_stream(self.proc.stdin, stream.schema) as out:
+                for batch in stream:
+                    out.write_batch(batch)
+            self.proc.stdin.close()
+        except (BrokenPipeError, pa.ArrowIOError) as err:
+            if not (isinstance(err, BrokenPipeError) or "Broken pipe" in str(err)):
+                self.abort()
+                raise
+        except BaseException:
+            self.abort()  # a truncated stream must never be taken for a complete one
+            raise
+        code = self.proc.wait()
+        self.proc = None
+        self._errors.seek(0)
+        lines = self._errors.read().decode("utf-8", "replace").strip().splitlines()
+        self._errors.close()
+        if code != 0:
+            raise ChildFailed(lines[-1] if lines else f"the writer process ended with status {code}")
+
+    def abort(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+
+
+if __name__ == "__main__":  # the spawned writer: STORE LAYER GEOMETRY_TYPE, Arrow IPC on stdin
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us
+    try:
+        from geo_publish.store.gpkg import write_arrow
+
+        write_arrow(sys.argv[1], sys.argv[2], sys.argv[3], pa.ipc.open_stream(sys.stdin.buffer))
+    except BaseException as err:  # noqa: BLE001 - one line for the parent
+        print(_one_line(err), file=sys.stderr)
+        sys.exit(1)

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS gp_staging (
   started TEXT NOT NULL);
 """
 WRITE_CACHE_MB = 512
+_WAL: set[Path] = set()  # stores this process has seen in WAL mode
 _META_TABLES = ("gp_versions", "gp_published", "gp_staging")
 
 
@@ -81,10 +82,29 @@ class GeoPackageStore:
             raise StoreError(f"{self.path}: cannot open the store ({err})") from err
         with closing(conn):
             conn.execute("PRAGMA busy_timeout = 60000")
+            if write and self.path not in _WAL:
+                self._wal(conn)
             try:
                 yield conn
             except sqlite3.DatabaseError as err:
                 raise StoreError(f"{self.path}: store error ({err})") from err
+
+    def _wal(self, conn: sqlite3.Connection) -> None:
+        """A store made before WAL mode is switched to it, once (the mode is kept in the file).
+
+        In the default rollback mode, the commit of a large version holds SQLite's exclusive
+        lock while it writes (seconds for a million features), and every reader of the server
+        waits meanwhile; in WAL mode readers keep reading the previous state. WAL is safe here
+        because no process holds the store open through two SQLite libraries at once: GDAL
+        writes features only in a writer process of its own (``write_features``), everything
+        else reads and writes through Python's sqlite3."""
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:  # busy: tried again by the next write
+            return
+        _WAL.add(self.path)
 
     def _create(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +117,7 @@ class GeoPackageStore:
             pyogrio.write_dataframe(pd.DataFrame({"key": ["format"], "value": ["geo-publish 1"]}),
                                     tmp, layer="gp_meta", driver="GPKG")
         with closing(sqlite3.connect(tmp, isolation_level=None)) as conn:
+            conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer (see _wal)
             conn.executescript("BEGIN;" + _META + "COMMIT;")
             for name in _META_TABLES:
                 conn.execute(
@@ -236,12 +257,11 @@ class GeoPackageStore:
         return rows[0][0] if rows else None
 
     def read(self, collection: str, version: int | None = None) -> gpd.GeoDataFrame:
-        import pyogrio
-
+        """A version as a GeoDataFrame, read with Python's sqlite3 like every other read of the
+        store: GDAL's SQLite never opens the store in a process that holds it open through
+        sqlite3 (see ``_write``), which WAL mode requires."""
         v = self.version(collection, version).readable()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pyogrio.read_dataframe(self.path, layer=v.layer, use_arrow=True)
+        return read_frame(self.path, v.layer)
 
     def quarantine(self, collection: str, version: int | None = None) -> list[dict[str, Any]]:
         v = self.version(collection, version)
@@ -316,7 +336,7 @@ class GeoPackageStaging:
         self.quarantine_layer: str | None = None
         self.index_fields: list[str] = []
         self.raster: Path | None = None
-        self._sink: forked.ForkedSink | None = None
+        self._sink: forked.ForkedSink | forked.SpawnedSink | None = None
 
     def write_raster(self, path: Path) -> None:
         """A raster version is a COG file beside the store; the version row points at it."""
@@ -325,36 +345,20 @@ class GeoPackageStaging:
     def prepare(self, geometry_type: str) -> None:
         """Start the writer process now, while the ingest still has a single thread (see forked)."""
         if forked.usable():
-            self._sink = forked.ForkedSink(lambda reader: self._write(reader, geometry_type))
-
-    def _write(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
-        import pyogrio
-
-        # GDAL's SQLite page cache (MB) for this write only: a version's table is one
-        # transaction; with the default cache SQLite spills pages to the file early, which takes
-        # its exclusive lock and keeps a server's readers out for most of the ingest. Held in
-        # memory, only the commit takes it.
-        before = pyogrio.get_gdal_config_option("OGR_SQLITE_CACHE")
-        pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": WRITE_CACHE_MB})
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pyogrio.write_arrow(
-                    stream, self.store.path, layer=self.layer, driver="GPKG",
-                    geometry_name="geometry", geometry_type=geometry_type, crs="EPSG:4326",
-                    encoding="UTF-8", layer_options={"SPATIAL_INDEX": "YES"},
-                )
-        finally:
-            pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": before})
+            path, layer = str(self.store.path), self.layer
+            self._sink = forked.ForkedSink(lambda reader: write_arrow(path, layer, geometry_type, reader))
 
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
+        """The version's features, written by GDAL in a process of its own (forked early, or a
+        new one): GDAL's SQLite and Python's sqlite3 must never hold the store open in one
+        process (each drops the other's POSIX locks on close; in WAL mode the last one to close
+        would checkpoint and remove the log under the other)."""
         import pyogrio
 
+        sink = self._sink or forked.SpawnedSink([str(self.store.path), self.layer, geometry_type])
+        self._sink = sink
         try:
-            if self._sink is not None:
-                self._sink.write(stream)
-            else:
-                self._write(stream, geometry_type)
+            sink.write(stream)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
                 pyogrio.errors.FieldError, pyogrio.errors.GeometryError,
                 forked.ChildFailed) as err:
@@ -368,16 +372,23 @@ class GeoPackageStaging:
                                      f'ON "{self.layer}" ("{name}")')
 
     def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None:
-        import pandas as pd
-        import pyogrio
-
-        frame = pd.DataFrame(list(rows))
-        if frame.empty:
+        """The quarantined features as a GeoPackage attributes table (sqlite3: see ``read``)."""
+        rows = list(rows)
+        if not rows:
             return
-        self.quarantine_layer = self.layer + "_q"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pyogrio.write_dataframe(frame, self.store.path, layer=self.quarantine_layer, driver="GPKG")
+        self.quarantine_layer = name = self.layer + "_q"
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        kinds = {c: _sql_type([r.get(c) for r in rows]) for c in columns}
+        with self.store._db(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f'CREATE TABLE "{name}" (fid INTEGER PRIMARY KEY AUTOINCREMENT'
+                         + "".join(f', "{c}" {kinds[c]}' for c in columns) + ")")
+            conn.executemany(f'INSERT INTO "{name}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+                             f"VALUES ({', '.join('?' for _ in columns)})",
+                             [[r.get(c) for c in columns] for r in rows])
+            conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, last_change) "
+                         "VALUES (?, 'attributes', ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", (name, name))
+            conn.execute("COMMIT")
 
     def commit(self, *, passport: dict[str, Any], report: dict[str, Any], feature_count: int,
                quarantined: int, bbox: list[float] | None, sha256: str | None,
@@ -564,3 +575,66 @@ def _edit_gpkg(store: GeoPackageStore, collection: str, edits: list[Any], id_fie
             conn.execute("ROLLBACK")
             raise
     return result
+
+
+def _sql_type(values: list[Any]) -> str:
+    kinds = {type(v) for v in values if v is not None}
+    if kinds and kinds <= {int, bool}:
+        return "INTEGER"
+    if kinds and kinds <= {int, float}:
+        return "REAL"
+    return "TEXT"
+
+
+_PANDAS = {"INTEGER": "int64", "MEDIUMINT": "int64", "SMALLINT": "int64", "TINYINT": "int64",
+           "INT": "int64", "REAL": "float64", "DOUBLE": "float64", "FLOAT": "float64",
+           "BOOLEAN": "bool"}
+
+
+def read_frame(path: Path, layer: str) -> gpd.GeoDataFrame:
+    """A version table as GeoPandas reads it through GDAL (fid order, typed columns: integers
+    with gaps as floats, DATETIME as datetime64, DATE as datetime.date, geometry in EPSG:4326),
+    read with sqlite3."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyarrow as pa
+
+    from geo_publish.serve import gpkg_read
+
+    t = gpkg_read.table(path, layer)
+    names = list(t.columns)
+    cols = "".join(f', "{c}"' for c in names)
+    rows = gpkg_read.connect(path).execute(f'SELECT "{t.geometry}"{cols} FROM "{layer}" ORDER BY fid').fetchall()
+    data: dict[str, Any] = {}
+    for j, name in enumerate(names):
+        values = [r[1 + j] for r in rows]
+        decl = t.columns[name].split("(")[0]
+        if decl == "DATETIME":
+            data[name] = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", format="ISO8601")
+        elif decl == "DATE":
+            data[name] = pa.array([None if v is None else str(v) for v in values]).cast(
+                pa.date32()).to_pandas()
+        elif decl in _PANDAS:
+            kind = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_()}[_PANDAS[decl]]
+            data[name] = pa.array(values, type=kind).to_pandas()
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    geoms = gpkg_read.geometries([r[0] for r in rows])
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
+
+
+def write_arrow(path: str, layer: str, geometry_type: str, stream: pa.RecordBatchReader) -> None:
+    """A version's table and its R-tree, by GDAL (run in the writer process only)."""
+    import pyogrio
+
+    # GDAL's SQLite page cache (MB) for this write only: a version's table is one transaction;
+    # with the default cache SQLite spills pages early. In WAL mode (the store's) readers do not
+    # wait for it either way; the cache keeps the write fast.
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": WRITE_CACHE_MB})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pyogrio.write_arrow(
+            stream, path, layer=layer, driver="GPKG",
+            geometry_name="geometry", geometry_type=geometry_type, crs="EPSG:4326",
+            encoding="UTF-8", layer_options={"SPATIAL_INDEX": "YES"},
+        )
