@@ -467,9 +467,9 @@ class GeoPublishApp:
             try:
                 cfg = self.runtime.config
                 if match.group(3):
-                    hdrs, body = fastpath.item(cfg, match.group(1), match.group(3)[1:], params)
+                    hdrs, body = fastpath.item(cfg, match.group(1), match.group(3)[1:], params, pub)
                 else:
-                    hdrs, body = fastpath.items(cfg, match.group(1), params)
+                    hdrs, body = fastpath.items(cfg, match.group(1), params, pub)
             except fastpath.Fallback:
                 pass
             else:

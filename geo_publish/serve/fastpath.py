@@ -41,8 +41,9 @@ def _int(value: str | None, default: int) -> int:
         raise Fallback from None
 
 
-def items(config: dict[str, Any], cid: str, params: list[tuple[str, str]]) -> tuple[dict[str, str], bytes]:
-    p, base, collection_link = _collection(config, cid)
+def items(config: dict[str, Any], cid: str, params: list[tuple[str, str]],
+          pub: Any = None) -> tuple[dict[str, str], bytes]:
+    p, base, collection_link = _collection(config, cid, pub)
     args = dict(params)
     if len(args) != len(params):
         raise Fallback
@@ -116,10 +117,11 @@ def items(config: dict[str, Any], cid: str, params: list[tuple[str, str]]) -> tu
     return _headers(), body.encode()
 
 
-def item(config: dict[str, Any], cid: str, fid: str, params: list[tuple[str, str]]) -> tuple[dict[str, str], bytes]:
+def item(config: dict[str, Any], cid: str, fid: str, params: list[tuple[str, str]],
+         pub: Any = None) -> tuple[dict[str, str], bytes]:
     if any(k not in FAST_ITEM for k, _ in params) or dict(params).get("f", "json") != "json":
         raise Fallback
-    p, base, collection_link = _collection(config, cid)
+    p, base, collection_link = _collection(config, cid, pub)
     try:
         feature = p.get_text(urllib.parse.unquote(fid))
     except ProviderGenericError:
@@ -141,14 +143,15 @@ def item(config: dict[str, Any], cid: str, fid: str, params: list[tuple[str, str
     return _headers(), body.encode()
 
 
-def _collection(config: dict[str, Any], cid: str) -> tuple[StoreProvider, str, dict[str, str]]:
-    """The collection's provider, the server's base URL and the link back to the collection."""
+def _collection(config: dict[str, Any], cid: str, pub: Any = None) -> tuple[StoreProvider, str, dict[str, str]]:
+    """The collection's provider, the server's base URL and the link back to the collection;
+    ``pub``: the published version the request already looked up (not asked again)."""
     res = config["resources"][cid]
     base = config["server"]["url"].rstrip("/")
     title = res["title"].get("en", cid) if isinstance(res["title"], dict) else res["title"]
     link = {"rel": "collection", "type": "application/json", "title": title,
             "href": f"{base}/collections/{cid}"}
-    return StoreProvider(res["providers"][0]), base, link
+    return StoreProvider(res["providers"][0], published=pub), base, link
 
 
 def _headers() -> dict[str, str]:

@@ -47,7 +47,7 @@ class StoreProvider(BaseProvider):
     """Reads the published version of one collection of a geo-publish store (GeoPackage or
     PostGIS: ``data`` is the GeoPackage path or ``postgis:<schema>``)."""
 
-    def __init__(self, provider_def: dict[str, Any]) -> None:
+    def __init__(self, provider_def: dict[str, Any], published: db.Published | None = None) -> None:
         # pygeoapi builds a provider per request: keep this cheap (no I/O, cached CRS)
         self.name = provider_def["name"]
         self.type = provider_def["type"]
@@ -74,6 +74,9 @@ class StoreProvider(BaseProvider):
         self.max_in = int(provider_def.get("max_in_list", MAX_IN))
         self.heavy_queries = int(provider_def.get("heavy_queries", HEAVY_QUERIES))
         self.reader = reader(self.data, float(provider_def.get("statement_timeout", DEFAULT_TIMEOUT)))
+        if published is not None and published.collection == self.collection:
+            # the request's own lookup of the published version: one query less per request
+            self._current = (published, self.reader.table(published.table))
 
     # -- layer -----------------------------------------------------------------------------------
     def _layer(self) -> tuple[db.Published, db.Table]:

@@ -168,7 +168,9 @@ class PostGISReader:
                                 # take every core from the many quick ones
                                 "options": f"-c statement_timeout={int(self.timeout * 1000)} "
                                            "-c max_parallel_workers_per_gather=0"},
-                        check=ConnectionPool.check_connection, reconnect_timeout=0)
+                        # no check on each checkout (a round trip per query): a connection
+                        # found broken is retried once on a new one (``rows``)
+                        reconnect_timeout=0)
                     self._pools[key] = pool
                     atexit.register(pool.close, timeout=1)
         return pool
@@ -181,9 +183,18 @@ class PostGISReader:
         import psycopg_pool
 
         text = sql.replace("%", "%%").replace("?", "%s")
+        conn = None
         try:
-            with self.pool().connection() as conn:
-                return conn.execute(text, params).fetchall()  # type: ignore[no-any-return]
+            try:
+                with self.pool().connection() as conn:
+                    return conn.execute(text, params).fetchall()  # type: ignore[no-any-return]
+            except psycopg.OperationalError:
+                if conn is None or not conn.broken:  # the query failed, not the connection
+                    raise
+                # a pooled connection that died (a database restart): the pool drops it; a read
+                # is tried again once, on a new connection
+                with self.pool().connection() as conn:
+                    return conn.execute(text, params).fetchall()  # type: ignore[no-any-return]
         except psycopg.errors.QueryCanceled as err:
             raise QueryTimeout(user_msg=f"the query ran longer than {self.timeout:g} s and was "
                                         "cancelled: narrow it (bbox, filter, limit)") from err
