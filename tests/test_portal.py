@@ -782,3 +782,23 @@ def test_a_rejected_upload_names_the_file_never_a_server_path(portal: Portal, tm
     assert name in job["message"], job["message"]
     for text in texts:
         assert root not in text and "/uploads/" not in text and "/tmp/" not in text, text[:300]
+
+
+def test_the_officer_sees_why_a_map_is_drawn_plain(portal: Portal) -> None:
+    """A style naming a field the published version lacks: the layer's and the job's pages say
+    so (the site builder drew it with a plain style, and the other maps were rebuilt)."""
+    alice = portal.api("alice")
+    styles = portal.server.root / "styles"
+    styles.mkdir(exist_ok=True)
+    (styles / "styled.yml").write_text("popup: [no_such_field]\n", encoding="utf-8")
+    up = upload(alice, "emergency", "styled.geojson", _geojson(canonical_points()))
+    job = run_job(alice, up["id"], "styled")
+    assert alice.post(f"/publish/api/jobs/{job['id']}/publish",
+                      json={"passport": PASSPORT | {"id_field": ""}}).status_code == 200
+    session = portal.session("alice@example.org")
+    assert wait_for(lambda: 'id="map-problem"' in session.get("/publish/collections/styled").text, 60)
+    page = session.get("/publish/collections/styled").text
+    assert "no_such_field" in page and str(portal.server.root) not in page
+    assert 'id="map-problem"' in session.get(f"/publish/jobs/{job['id']}").text
+    assert wait_for(lambda: "layer-styled.html" in httpx.get(portal.url + "/site/index.html").text, 30)
+    (styles / "styled.yml").unlink()
