@@ -75,7 +75,16 @@ def wrk(url: str, duration: int, connections: int, script: Path | None, threads:
             "non2xx": int(bad.group(1)) if bad else 0,
             "socket_errors": sum(int(x) for x in sock.groups()[:3]) if sock else 0,
             "over_2s": int(sock.group(4)) if sock else 0,
-            "p50_ms": ms("50"), "p99_ms": ms("99")}
+            "p50_ms": ms("50"), "p99_ms": ms("99"), "max_ms": _max(out)}
+
+
+def _max(out: str) -> float:
+    """The longest request wrk saw (its thread stats' Max; requests past --timeout are not in it)."""
+    m = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", out)
+    if not m:
+        return float("nan")
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
 
 
 def version_everywhere(url: str, want: int, probes: int = 16) -> bool:

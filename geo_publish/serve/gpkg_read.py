@@ -26,6 +26,7 @@ import shapely
 _local = threading.local()
 _lock = threading.Lock()
 _tables: dict[tuple[str, str], Table] = {}
+_first: dict[Any, threading.Lock] = {}
 
 # GeoPackage geometry blob: "GP", version, flags, srs_id, then an envelope sized by flags bits 1-3
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
@@ -190,11 +191,29 @@ def all_published(path: Path | str) -> dict[str, int]:
     return dict(rows)
 
 
+def first_only(key: Any) -> threading.Lock:
+    """A lock per key: what many threads ask at once is worked out by one of them. When a new
+    version goes live, every request in flight asks for its table at the same moment; each
+    working it out (a count over a million rows) kept every reader of the server waiting for
+    seconds."""
+    with _lock:
+        found = _first.get(key)
+        if found is None:
+            found = _first[key] = threading.Lock()
+        return found
+
+
 def table(path: Path | str, name: str) -> Table:
     key = (str(path), name)
     found = _tables.get(key)
     if found is not None:
         return found
+    with first_only(key):
+        found = _tables.get(key)
+        return found if found is not None else _describe(path, name, key)
+
+
+def _describe(path: Path | str, name: str, key: tuple[str, str]) -> Table:
     conn = connect(path)
     geometry = conn.execute("SELECT column_name, geometry_type_name FROM gpkg_geometry_columns "
                             "WHERE table_name = ?", (name,)).fetchone()

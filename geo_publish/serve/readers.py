@@ -231,6 +231,11 @@ class PostGISReader:
         found = self._tables.get(name)
         if found is not None:
             return found
+        with gpkg_read.first_only((self.dsn, name)):  # one query a table, however many ask
+            found = self._tables.get(name)
+            return found if found is not None else self._describe(name)
+
+    def _describe(self, name: str) -> Table:
         cols = self.rows("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
                          "WHERE attrelid = ?::regclass AND attnum > 0 AND NOT attisdropped "
                          "ORDER BY attnum", [name])
