@@ -123,7 +123,7 @@ def republish_run(a: argparse.Namespace, work: Path, env: dict[str, str], script
         print(f"\n{a.backend}, {a.points:,} points, 2 workers, wrk -c64 -d{a.duration}s "
               "(items?limit=10 and bbox alternating)")
         print(f"{'':<24}{'quiet (anchor)':>16}{'republish':>16}")
-        for k in ("rps", "requests", "non2xx", "socket_errors", "over_2s", "p50_ms", "p99_ms"):
+        for k in ("rps", "requests", "non2xx", "socket_errors", "over_2s", "p50_ms", "p99_ms", "max_ms"):
             print(f"{k:<24}{quiet[k]:>16.1f}{loaded[k]:>16.1f}")
         print(f"ingest during the load: {times['ingest']:.1f} s; new version on every worker "
               f"{times['served']:.2f} s after the ingest ended")
