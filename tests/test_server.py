@@ -368,3 +368,16 @@ def test_fast_path_answers_as_pygeoapi_does(server, query):
     a = server.get(f"/collections/many/items/{one}").json()
     b = server.get(f"/collections/many/items/{one}?lang=en").json()
     assert {k: a[k] for k in ("id", "geometry", "properties")} == {k: b[k] for k in ("id", "geometry", "properties")}
+
+
+@pytest.mark.parametrize("query", [{"bbox": "66,38,70,41"}, {"filter": "val > 50"}])
+def test_number_matched_is_the_same_on_every_page(server, query):
+    """A filtered page that is not full is not counted again: numberMatched must not change with
+    the page (full, partial, last, empty beyond the end) nor with the limit."""
+    total = items(server, "many", **query, limit=10000)["numberMatched"]
+    assert 50 < total < 2500
+    for offset, limit in ((0, 10), (5, 10), (total - 3, 10), (total, 10), (total + 10, 10),
+                          (0, total), (0, total + 1), (0, total - 1)):
+        page = items(server, "many", **query, offset=offset, limit=limit)
+        assert page["numberMatched"] == total, (offset, limit)
+        assert page["numberReturned"] == max(0, min(limit, total - offset))

@@ -165,13 +165,19 @@ class StoreProvider(BaseProvider):
              columns: list[str], offset: int, limit: int, resulttype: str,
              sortby: list[dict[str, str]] | None, skip_geometry: bool
              ) -> tuple[int, db.Table, list[tuple[Any, ...]], list[str]]:
+        counted: int | None = None
         if where:
             cond = " WHERE " + " AND ".join(where)
-            matched = self._rows(f"SELECT count(*) FROM {self._from(t)}{cond}", params)[0][0]
+
+            def count() -> int:
+                return int(self._rows(f"SELECT count(*) FROM {self._from(t)}{cond}", params)[0][0])
+
+            if resulttype == "hits" or limit <= 0:
+                return count(), t, [], columns
         else:
-            cond, matched = "", pub.feature_count
-        if resulttype == "hits" or limit <= 0 or offset >= matched:
-            return matched, t, [], columns
+            cond, counted = "", pub.feature_count
+            if resulttype == "hits" or limit <= 0 or offset >= counted:
+                return counted, t, [], columns
 
         select = ", ".join([FID] + [quote(c) for c in columns]
                            + ([] if skip_geometry else [self.reader.geometry_select(t)]))
@@ -184,7 +190,12 @@ class StoreProvider(BaseProvider):
             sql = f"SELECT {select} FROM {self._from(t)}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
             page += [limit, offset]
         found = self._rows(sql, page)
-        return matched, t, found, columns
+        if counted is None:
+            # a filtered page that is not full holds the last of the matches: no count needed
+            # (a bbox of 1,000 features at limit 10,000 cost two scans of them)
+            counted = offset + len(found) if 0 < len(found) < limit or (not found and offset == 0) \
+                else count()
+        return counted, t, found, columns
 
     def _rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         try:
