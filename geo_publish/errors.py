@@ -71,3 +71,37 @@ class GeoPublishWarning(UserWarning):
 
 class BallparkTransformation(GeoPublishWarning):
     """The CRS transformation applies no datum shift: positions may be tens of metres off."""
+
+
+# request errors: what a client asked for cannot be done (serve/errors.py gives each its HTTP
+# status; storage and the portal raise them without knowing HTTP)
+class BodyTooLarge(GeoPublishError):
+    """The request body is larger than ``server.max_body_bytes``: 413."""
+
+
+class UnsupportedMediaType(GeoPublishError):
+    """The request body is not of a type the endpoint takes: 415."""
+
+
+class BadRequest(GeoPublishError):
+    """A malformed request (parameter, body): 400."""
+
+
+class MethodNotAllowed(GeoPublishError):
+    """The method is not served on this path: 405, with the methods that are (``allow``)."""
+
+    def __init__(self, message: str, allow: str = "GET, HEAD, OPTIONS") -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class NotAcceptable(GeoPublishError):
+    """None of the media types the client accepts is offered here: 406."""
+
+
+class Conflict(GeoPublishError):
+    """The request does not fit the resource's state (an upload's offset, a job not ready): 409."""
+
+
+class PreconditionFailed(GeoPublishError):
+    """``If-Match`` names a state the resource is no longer in: 412."""

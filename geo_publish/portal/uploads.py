@@ -18,8 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from geo_publish.errors import UsageError
-from geo_publish.serve.errors import BodyTooLarge, Conflict
+from geo_publish.errors import BodyTooLarge, Conflict, UsageError
 
 MAX_NAME = 160
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)

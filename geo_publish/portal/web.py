@@ -45,9 +45,8 @@ from geo_publish.feedback import TooMany
 from geo_publish.portal import auth, uploads
 from geo_publish.portal.auth import Principal, Refused
 from geo_publish.portal.i18n import NAMES, T, pick
-from geo_publish.serve.errors import (
-    BodyTooLarge, Conflict, MethodNotAllowed, UnsupportedMediaType, status_of,
-)
+from geo_publish.errors import BodyTooLarge, Conflict, MethodNotAllowed, UnsupportedMediaType
+from geo_publish.serve.errors import status_of
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
 

@@ -26,14 +26,14 @@ from pygeoapi.provider.base import ProviderGenericError
 from starlette.concurrency import run_in_threadpool
 
 from geo_publish import freshness
-from geo_publish.errors import GeoPublishError, NotFound
+from geo_publish.errors import (
+    BadRequest, BodyTooLarge, GeoPublishError, MethodNotAllowed, NotFound, UnsupportedMediaType,
+)
 from geo_publish.passport import dcat
 from geo_publish.serve import catalog, fastpath, gpkg_read, own_routes, tiles, validate
 from geo_publish.serve.common import dumps
 from geo_publish.serve.http import VARY, Headers, cors, exception, json_response, replay
-from geo_publish.serve.errors import (
-    BadRequest, BodyTooLarge, MethodNotAllowed, UnsupportedMediaType, status_of,
-)
+from geo_publish.serve.errors import status_of
 from geo_publish.serve.readers import reader
 from geo_publish.store.location import Source
 from geo_publish.serve.runtime import Runtime

@@ -28,7 +28,7 @@ from typing import Any
 
 from geo_publish import freshness
 from geo_publish.passport import dcat
-from geo_publish.serve.errors import BadRequest, NotAcceptable, NotFound
+from geo_publish.errors import BadRequest, NotAcceptable, NotFound
 from geo_publish.settings import Settings
 
 LOG = logging.getLogger("geo_publish.catalog")

@@ -15,7 +15,10 @@ from pygeoapi.provider.base import (
     ProviderItemNotFoundError, ProviderQueryError,
 )
 
-from geo_publish.errors import GeoPublishError, NotFound
+from geo_publish.errors import (
+    BadRequest, BodyTooLarge, Conflict, MethodNotAllowed, NotAcceptable, NotFound, PreconditionFailed,
+    UnsupportedMediaType,
+)
 
 
 class StoreUnavailable(ProviderConnectionError):
@@ -28,38 +31,6 @@ class QueryTimeout(ProviderQueryError):
 
 class QueryTooLarge(ProviderInvalidQueryError):
     """The request asks for more than a configured budget (coverage cells, IN list): 400."""
-
-
-class BodyTooLarge(GeoPublishError):
-    """The request body is larger than ``server.max_body_bytes``: 413."""
-
-
-class UnsupportedMediaType(GeoPublishError):
-    """The request body is not of a type the endpoint takes: 415."""
-
-
-class BadRequest(GeoPublishError):
-    """A malformed request (parameter, body): 400."""
-
-
-class MethodNotAllowed(GeoPublishError):
-    """The method is not served on this path: 405, with the methods that are (``allow``)."""
-
-    def __init__(self, message: str, allow: str = "GET, HEAD, OPTIONS") -> None:
-        super().__init__(message)
-        self.allow = allow
-
-
-class NotAcceptable(GeoPublishError):
-    """None of the media types the client accepts is offered here: 406."""
-
-
-class Conflict(GeoPublishError):
-    """The request does not fit the resource's state (an upload's offset, a job not ready): 409."""
-
-
-class PreconditionFailed(GeoPublishError):
-    """``If-Match`` names a state the resource is no longer in: 412."""
 
 
 # most specific first: status_of walks it in order

@@ -33,7 +33,7 @@ import numpy as np
 import shapely
 
 from geo_publish.errors import NotFound
-from geo_publish.serve.errors import BadRequest
+from geo_publish.errors import BadRequest
 from geo_publish.serve.gpkg_read import Published, Table
 from geo_publish.store.base import quote
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import shapely
 
-from geo_publish.errors import NotFound, UsageError
+from geo_publish.errors import Conflict, NotFound, PreconditionFailed, UsageError
 
 KINDS = ("create", "replace", "update", "delete")
 _MULTI = {"POINT": "MULTIPOINT", "LINESTRING": "MULTILINESTRING", "POLYGON": "MULTIPOLYGON"}
@@ -223,7 +223,6 @@ def apply(table: EditTable, edits: list[Edit], collection: str) -> list[tuple[st
     """Check and apply edits to ``table``; (key, fid) per edit, fid None for a deletion.
     NotFound, Conflict (duplicate or ambiguous id), PreconditionFailed (If-Match) or
     UsageError (properties, geometry) leave the transaction to be rolled back."""
-    from geo_publish.serve.errors import Conflict, PreconditionFailed
 
     key_col, out = table.key_col, []
     for e in edits:
