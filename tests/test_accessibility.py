@@ -71,8 +71,8 @@ SIGNED_IN = ["/publish/", "/publish/orgs/emergency", "/publish/upload", "/publis
              "/publish/sessions", "/publish/feedback", "/publish/jobs/{job}"]
 
 
-@pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("size", [(390, 844), (1280, 800)], ids=["phone", "desktop"])
+@pytest.mark.parametrize("lang, size", [(lang, (390, 844)) for lang in LANGS] + [("en", (1280, 800))],
+                         ids=[f"{lang}-phone" for lang in LANGS] + ["en-desktop"])
 def test_no_serious_axe_violation_on_any_page(portal: Portal, browser, lang: str, size) -> None:  # noqa: F811
     context = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale=lang,
                                   extra_http_headers={"Accept-Language": lang})
