@@ -60,13 +60,6 @@ def wrk(url: str, duration: int, connections: int, script: Path | None, threads:
         cmd += ["-s", str(script)]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
 
-    def ms(label: str) -> float:
-        m = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)\b", out)
-        if not m:
-            return float("nan")
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = re.search(r"(\d+) requests in", out)
@@ -75,12 +68,14 @@ def wrk(url: str, duration: int, connections: int, script: Path | None, threads:
             "non2xx": int(bad.group(1)) if bad else 0,
             "socket_errors": sum(int(x) for x in sock.groups()[:3]) if sock else 0,
             "over_2s": int(sock.group(4)) if sock else 0,
-            "p50_ms": ms("50"), "p99_ms": ms("99"), "max_ms": _max(out)}
+            "p50_ms": _ms(r"50%\s+", out), "p99_ms": _ms(r"99%\s+", out),
+            # the longest request: the thread stats' Max (requests past --timeout are not in it)
+            "max_ms": _ms(r"Latency\s+\S+\s+\S+\s+", out)}
 
 
-def _max(out: str) -> float:
-    """The longest request wrk saw (its thread stats' Max; requests past --timeout are not in it)."""
-    m = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", out)
+def _ms(before: str, out: str) -> float:
+    """The duration wrk prints after ``before`` (a regular expression), in milliseconds."""
+    m = re.search(before + r"([\d.]+)(us|ms|s)\b", out)
     if not m:
         return float("nan")
     v, unit = float(m.group(1)), m.group(2)
