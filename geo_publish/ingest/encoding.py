@@ -173,9 +173,9 @@ def _coherence(sample: bytes, encodings: list[str]) -> dict[str, float]:
     return {codecs.lookup(m.encoding).name: m.coherence - m.chaos for m in results}
 
 
-def readings(sample: bytes) -> list[Reading]:
+def readings(sample: bytes, tokens: list[bytes] | None = None) -> list[Reading]:
     """Every candidate that decodes ``sample``, best first."""
-    tokens = words(sample)
+    tokens = words(sample) if tokens is None else tokens
     found = [r for r in (read_as(enc, tokens) for enc in ("utf-8", *CANDIDATES)) if r is not None]
     if found and found[0].encoding == "utf-8" and found[0].judged:
         return found  # non-ASCII text that is valid UTF-8: UTF-8 (other readings kept for notes)
@@ -255,12 +255,13 @@ def dbf_sample(dbf: Path, max_bytes: int = 256 * 1024) -> bytes:
     return b" ".join(chunks)
 
 
-def _overridden(declared: str, enc: str, sample: bytes, declared_from: str, default: str) -> EncodingDecision | None:
+def _overridden(declared: str, enc: str, sample: bytes, declared_from: str) -> EncodingDecision | None:
     """The decision against a declaration that decodes, or None when the declaration stands."""
-    mine = read_as(enc, words(sample))
+    tokens = words(sample)
+    mine = read_as(enc, tokens)
     if mine is None or mine.judged == 0 or mine.share < TRUST:
         return None
-    better = next((r for r in readings(sample) if r.encoding != enc and r.share <= 0.1), None)
+    better = next((r for r in readings(sample, tokens) if r.encoding != enc and r.share <= 0.1), None)
     if better is None:
         return None
     return EncodingDecision(
@@ -295,14 +296,14 @@ def decide(
             enc: str | None = normalise(declared)
         except EncodingError:
             enc = None
-        why = f"is not an encoding this server knows"
+        why = "is not an encoding this server knows"
         if enc is not None:
             try:
                 sample.decode(enc)
             except UnicodeDecodeError as err:
                 why = f"does not decode the data (byte 0x{sample[err.start]:02x} at {err.start})"
             else:
-                return _overridden(declared, enc, sample, declared_from, default) or EncodingDecision(enc, declared_from)
+                return _overridden(declared, enc, sample, declared_from) or EncodingDecision(enc, declared_from)
         used = detect(sample)[0] if has_text else default
         return EncodingDecision(
             used, "detected" if has_text else "default",

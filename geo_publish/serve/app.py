@@ -89,6 +89,11 @@ class Plan:
     scope: Scope | None = None
 
 
+def _headers(scope: Scope) -> dict[str, str]:
+    """A request's headers by lower-case name."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
 # a missing page of the site, for a browser: where to go instead, in the three languages
 _SITE_404 = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -209,9 +214,8 @@ class GeoPublishApp:
         except HTTPException as err:
             if err.status_code != 404:
                 raise
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            accept = headers.get("accept", "")
-            if "html" in accept.split(",")[0] and "f=json" not in scope.get("query_string", b"").decode("latin-1"):
+            params = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            if not self._wants_json(params, _headers(scope)):  # a browser: a page to go on from
                 body = _SITE_404.encode()
                 await self._send(send, 404, [(b"content-type", b"text/html; charset=utf-8"),
                                              (b"cache-control", b"no-cache")], body)
@@ -354,7 +358,7 @@ class GeoPublishApp:
     async def _cql2_body(self, scope: Scope, receive: Any) -> tuple[Scope, Any]:
         """A POSTed CQL2 JSON filter: bounded in size, of the right type, JSON; handed on to
         pygeoapi as a body it can read again."""
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope)
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in CQL2_JSON_TYPES:
             raise UnsupportedMediaType(
@@ -398,7 +402,7 @@ class GeoPublishApp:
         store never stalls the event loop."""
         path: str = scope["path"]
         method: str = scope["method"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope)
         common = cors() + [VARY]
         cat = catalog.PATH.match(path)
         if cat:

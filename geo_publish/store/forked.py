@@ -19,6 +19,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 
@@ -54,6 +55,25 @@ def _die_with_parent(parent: int) -> None:
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     return text[:500]
+
+
+def _send(sink: Any, stream: pa.RecordBatchReader, abort: Callable[[], None]) -> None:
+    """Every batch of ``stream`` to the writer process as Arrow IPC, then end of file. A broken
+    pipe means the writer stopped reading: its own reason is the one to give (the caller waits
+    for it); anything else ends the writer, since a truncated stream must never be taken for a
+    complete one."""
+    try:
+        with pa.ipc.new_stream(sink, stream.schema) as out:
+            for batch in stream:
+                out.write_batch(batch)
+        sink.close()
+    except (BrokenPipeError, pa.ArrowIOError) as err:
+        if not (isinstance(err, BrokenPipeError) or "Broken pipe" in str(err)):
+            abort()
+            raise
+    except BaseException:
+        abort()
+        raise
 
 
 class ForkedSink:
@@ -93,23 +113,8 @@ class ForkedSink:
 
     def write(self, stream: pa.RecordBatchReader) -> None:
         """Send every batch, wait for the child to finish writing; ChildFailed if it could not."""
-        try:
-            with pa.ipc.new_stream(self._sink, stream.schema) as out:
-                for batch in stream:
-                    out.write_batch(batch)
-            self._sink.close()
-        except (BrokenPipeError, pa.ArrowIOError) as err:
-            if not self._child_failed(err):
-                self.abort()
-                raise
-        except BaseException:
-            self.abort()  # a truncated stream must never be taken for a complete one
-            raise
+        _send(self._sink, stream, self.abort)
         self._wait()
-
-    def _child_failed(self, err: BaseException) -> bool:
-        """A broken pipe means the child stopped reading: its own reason is the one to give."""
-        return isinstance(err, BrokenPipeError) or "Broken pipe" in str(err)
 
     def _wait(self) -> None:
         if self.pid is None:
@@ -161,18 +166,7 @@ class SpawnedSink:
 
     def write(self, stream: pa.RecordBatchReader) -> None:
         assert self.proc is not None and self.proc.stdin is not None
-        try:
-            with pa.ipc.new_stream(self.proc.stdin, stream.schema) as out:
-                for batch in stream:
-                    out.write_batch(batch)
-            self.proc.stdin.close()
-        except (BrokenPipeError, pa.ArrowIOError) as err:
-            if not (isinstance(err, BrokenPipeError) or "Broken pipe" in str(err)):
-                self.abort()
-                raise
-        except BaseException:
-            self.abort()  # a truncated stream must never be taken for a complete one
-            raise
+        _send(self.proc.stdin, stream, self.abort)
         code = self.proc.wait()
         self.proc = None
         self._errors.seek(0)
