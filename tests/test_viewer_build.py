@@ -179,10 +179,11 @@ def test_png_images_are_made_without_a_warning():
             assert (img.read() == rgba).all()
 
 
-def test_one_broken_style_leaves_the_other_maps_alone(project, points, tmp_path, capsys):
+def test_one_broken_style_leaves_the_other_maps_alone(project, points, tmp_path, capsys, monkeypatch):
     """A layer republished without a field its style names: drawn plain, the reason kept for
     the officer (geo-publish list, the portal), every other layer's map rebuilt."""
-    from geo_publish.publish.viewer.site import map_problems, publish_site
+    from geo_publish.publish.viewer.problems import map_problems
+    from geo_publish.publish.viewer.site import publish_site
     from geo_publish.settings import load_settings
 
     pts = points.rename(columns={"ВМЕСТ": "vmest"})
@@ -191,6 +192,8 @@ def test_one_broken_style_leaves_the_other_maps_alone(project, points, tmp_path,
     (project.root / "styles").mkdir()
     (project.root / "styles" / "a.yml").write_text("popup: [vmest]\n")
     settings = load_settings(project.config)
+    if project.dsn:  # the site builder reads as the server does (Source.export_dsn)
+        monkeypatch.setenv("GEO_PUBLISH_SERVE_DSN", project.dsn)
     publish_site(settings)
     assert map_problems(settings) == {}
     # a loses the field its style shows; b gets a new version too

@@ -11,7 +11,7 @@ from geo_publish.cli.common import config_option, settings_from
 @config_option
 def list_(config: str | None) -> None:
     """Collections with version, feature count, last update and status."""
-    from geo_publish.publish.viewer.site import map_problems
+    from geo_publish.publish.viewer.problems import map_problems
     from geo_publish.store import open_store
 
     settings = settings_from(config)

@@ -653,7 +653,7 @@ class Portal:
 
     def _map_problem(self, cid: str, version: int | None) -> dict[str, Any] | None:
         """Why the served map draws version ``version`` of ``cid`` otherwise than styled, if it does."""
-        from geo_publish.publish.viewer.site import map_problems
+        from geo_publish.publish.viewer.problems import map_problems
 
         problem = map_problems(self.settings).get(cid)
         return problem if problem and version is not None and problem.get("version") == version else None

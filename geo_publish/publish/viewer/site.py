@@ -28,6 +28,7 @@ from geo_publish import freshness
 from geo_publish.errors import GeoPublishError
 from geo_publish.manifest import load_manifest
 from geo_publish.publish.viewer import assets, data, i18n
+from geo_publish.publish.viewer.problems import problems_path
 from geo_publish.publish.viewer.style import PopupField, Style, check_style, default_style, load_style
 from geo_publish.settings import Settings
 
@@ -169,19 +170,6 @@ def _reason(err: Exception, settings: Settings) -> str:
     text = err.one_line() if isinstance(err, GeoPublishError) else f"{type(err).__name__}: {err}"
     root = str(settings.root.resolve()).rstrip("/") + "/"
     return " ".join(text.replace(root, "").split())[:500]
-
-
-def problems_path(settings: Settings) -> Path:
-    """``<build>/map-problems.json``: the layers the served site could not draw as styled."""
-    return settings.path(settings.build_dir) / "map-problems.json"
-
-
-def map_problems(settings: Settings) -> dict[str, dict[str, Any]]:
-    """{id: {version, error, shown}} for the site being served (empty when all were drawn)."""
-    try:
-        return json.loads(problems_path(settings).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-    except (OSError, ValueError):
-        return {}
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
