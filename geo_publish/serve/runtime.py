@@ -50,16 +50,12 @@ _TRANSLATED: dict[tuple[int, str], tuple[Any, Any]] = {}
 def _translate_struct(struct: Any, locale_: Any, is_config: bool = False) -> Any:
     """pygeoapi's translate_struct, with its configuration cache keyed by the configuration it
     translated (the one installed now), not by the language alone."""
-    from pygeoapi import l10n
-
     if not (is_config and struct and locale_):
         return _ORIGINAL_TRANSLATE(struct, locale_, is_config)
     key = (id(struct), str(locale_))
     hit = _TRANSLATED.get(key)
     if hit is not None and hit[0] is struct:
         return hit[1]
-    if not isinstance(l10n._cfg_cache, _NoCache):
-        l10n._cfg_cache = _NoCache()
     result = _ORIGINAL_TRANSLATE(struct, locale_, True)
     if len(_TRANSLATED) > 32:  # the configurations of earlier generations go
         _TRANSLATED.clear()
