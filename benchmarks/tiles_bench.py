@@ -149,12 +149,12 @@ def timed_run(code: str, cwd: Path) -> tuple[float, float]:
 
 
 def bench_build(work: Path, pts: Path) -> None:
-    """The PMTiles archive of the 1,000,000 points, zooms 0-14: ours (publish/pyramid.py, from
+    """The PMTiles archive of the 1,000,000 points, zooms 0-14: ours (tiles/pyramid.py, from
     the GeoPackage store) beside GDAL's PMTiles driver run directly on the same points."""
     ours = (
         "from pathlib import Path\n"
-        "from geo_publish.serve import readers\n"
-        "from geo_publish.publish import pyramid\n"
+        "from geo_publish.read import readers\n"
+        "from geo_publish.tiles import pyramid\n"
         "r = readers.reader('store.gpkg', 600)\n"
         "p = r.published('points')\n"
         "b = pyramid.build(r, r.table(p.table), ['name', 'value'], 'points', "

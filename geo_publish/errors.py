@@ -73,7 +73,7 @@ class BallparkTransformation(GeoPublishWarning):
     """The CRS transformation applies no datum shift: positions may be tens of metres off."""
 
 
-# request errors: what a client asked for cannot be done (serve/errors.py gives each its HTTP
+# request errors: what a client asked for cannot be done (http/errors.py gives each its HTTP
 # status; storage and the portal raise them without knowing HTTP)
 class BodyTooLarge(GeoPublishError):
     """The request body is larger than ``server.max_body_bytes``: 413."""
@@ -105,3 +105,16 @@ class Conflict(GeoPublishError):
 
 class PreconditionFailed(GeoPublishError):
     """``If-Match`` names a state the resource is no longer in: 412."""
+
+
+class TooMany(GeoPublishError):
+    """An address sent more than its share in a window (problem reports): 429."""
+
+
+class Refused(GeoPublishError):
+    """Authentication or authorisation failed: ``status`` says how (401 who are you?, 403 not
+    you, 404/410 a link unknown/used, 429 too many tries)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

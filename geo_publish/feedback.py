@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from geo_publish.errors import NotFound, UsageError
+from geo_publish.errors import NotFound, TooMany, UsageError
 from geo_publish.mail import message_id
 from geo_publish.settings import Settings
 from geo_publish.store.accounts import Channel
@@ -28,10 +28,6 @@ STATUSES = ("open", "acknowledged", "fixed", "declined")
 NEXT = {"open": {"acknowledged", "fixed", "declined"}, "acknowledged": {"fixed", "declined"},
         "fixed": set(), "declined": set()}
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[^@\s<>\"',;]{1,190}\.[^@\s<>\"',;]{1,63}$")
-
-
-class TooMany(Exception):
-    """An address sent more reports than ``feedback.per_address`` in the window (429)."""
 
 
 def _text(value: Any, name: str, limit: int, required: bool = False) -> str:

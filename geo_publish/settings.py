@@ -144,7 +144,7 @@ class CatalogueSettings(_Model):
 
 
 class VectorTileSettings(_Model):
-    """OGC API - Tiles on the vector collections (``serve/tiles.py``)."""
+    """OGC API - Tiles on the vector collections (``tiles/cut.py``)."""
     full_zoom: int = Field(14, ge=0, le=20, description=(
         "from this zoom every feature is in its tiles; below it, one feature per cell of 1/64 "
         "of a tile (point thinning), and lines and polygons simplified to the tile's pixels"))
@@ -178,6 +178,17 @@ class Settings(_Model):
     def path(self, p: Path) -> Path:
         """A path from the config, relative to the config file's folder."""
         return p if p.is_absolute() else (self.root / p)
+
+    def base_url(self) -> str:
+        """server.url, else the host and port served on."""
+        if self.server.url:
+            return self.server.url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
+
+    def public_url(self) -> str:
+        """The server's address as the public reaches it: server.url, else the GEO_PUBLISH_URL
+        that `serve` sets for its processes, else host and port."""
+        return (self.server.url or os.environ.get("GEO_PUBLISH_URL") or self.base_url()).rstrip("/")
 
 
 def _expand(value: object, where: str) -> object:

@@ -1,4 +1,6 @@
-"""Ingest one source into the store: plan, stream, write, passport, publish (or leave no trace)."""
+"""The work the CLI and the portal share: ingest one source into the store (plan, stream, write,
+passport, publish, or leave no trace), and publish a version already in the store (a draft
+made by the portal's ingest, or an older one: rollback). Neither touches store tables."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -16,11 +19,11 @@ from geo_publish.ingest.plan import make_plan
 from geo_publish.ingest.prefetch import prefetched
 from geo_publish.ingest.report import Report
 from geo_publish.manifest import (
-    Manifest, SchemaSpec, SourceSpec, check_collection_id, load_manifest, template,
+    Manifest, SchemaSpec, SourceSpec, check_collection_id, load_manifest, template, write_manifest,
 )
 from geo_publish.passport.build import build_passport
 from geo_publish.settings import Settings
-from geo_publish.store import open_store
+from geo_publish.store import VersionInfo, open_store
 
 
 def _progress(total: int | None, enabled: bool | Callable[[int, int | None], None]
@@ -194,3 +197,30 @@ def _template(collection: str, run: Run, source: Path) -> Manifest:
         path=str(source), layer=plan.insp.layer,
         crs=None if plan.crs_from != "option" else str(plan.crs.to_string()),
         encoding=plan.insp.encoding.encoding if plan.insp.encoding.source == "option" else None))
+
+
+def passport_from(stored: dict[str, Any], manifest: Manifest) -> dict[str, Any]:
+    """A version's passport with the manifest's current text, contact and licence."""
+    p = manifest.passport
+    return {**stored, "title": manifest.title or {"en": manifest.id},
+            "description": manifest.description, "keywords": manifest.keywords,
+            "organization": p.organization, "responsible": p.responsible.model_dump(mode="json"),
+            "license": p.license, "update_frequency": p.update_frequency, "lineage": p.lineage,
+            "complete": p.complete}
+
+
+def publish_version(settings: Settings, collection: str, version: int,
+                    manifest: Manifest | None = None) -> VersionInfo:
+    """Make ``version`` the published one, first writing ``manifest`` (the passport form) and
+    refreshing the version's passport from it. Live in the API and the viewer within seconds
+    (workers watch the store; the site builder rebuilds the layer)."""
+    store = open_store(settings)
+    store.version(collection, version)  # NotFound before anything is written
+    if manifest is not None:
+        write_manifest(settings.path(settings.collections_dir), manifest,
+                       " (edited in the publishing portal)")
+    current = manifest or load_manifest(settings.path(settings.collections_dir), collection)
+    if current is not None:
+        store.set_passport(collection, version, passport_from(store.passport(collection, version),
+                                                              current))
+    return store.rollback(collection, version)

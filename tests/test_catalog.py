@@ -208,8 +208,8 @@ def test_bad_requests_get_a_clear_4xx(server, path, params, headers, status) -> 
 
 
 def _catalogue(server):
-    from geo_publish.serve.catalog import Catalogue
-    from geo_publish.serve.readers import reader
+    from geo_publish.serve.routes.catalog import Catalogue
+    from geo_publish.read.readers import reader
     from geo_publish.settings import load_settings
     from geo_publish.store.location import Source
 
@@ -264,7 +264,7 @@ def test_the_warming_thread_follows_the_signature() -> None:
     """keep_warm warms at start and after each change of what the catalogue depends on, once."""
     import threading
 
-    from geo_publish.serve.catalog import keep_warm
+    from geo_publish.serve.routes.catalog import keep_warm
 
     class Fake:
         def __init__(self) -> None:

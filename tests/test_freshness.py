@@ -72,7 +72,7 @@ from datetime import UTC, datetime, timedelta
 os.environ["GEO_PUBLISH_CONFIG"] = sys.argv[1]
 from starlette.testclient import TestClient
 from geo_publish import freshness
-from geo_publish.serve import catalog
+from geo_publish.serve.routes import catalog
 catalog.keep_warm = lambda *a, **k: None  # no background thread needed here
 from geo_publish.serve.wiring import create_app
 client = TestClient(create_app())

@@ -143,8 +143,9 @@ def test_geopackage_reader_cancels_a_query_past_its_timeout(tmp_path):
     import sqlite3
     import time
 
-    from geo_publish.serve.errors import QueryTimeout, status_of
-    from geo_publish.serve.readers import GeoPackageReader
+    from geo_publish.http.errors import status_of
+    from geo_publish.read.errors import QueryTimeout
+    from geo_publish.read.readers import GeoPackageReader
 
     db = tmp_path / "x.gpkg"
     sqlite3.connect(db).close()
@@ -160,8 +161,8 @@ def test_geopackage_reader_cancels_a_query_past_its_timeout(tmp_path):
 def test_postgis_reader_cancels_a_query_past_its_timeout(pg_database, monkeypatch):
     import time
 
-    from geo_publish.serve.errors import QueryTimeout
-    from geo_publish.serve.readers import PostGISReader
+    from geo_publish.read.errors import QueryTimeout
+    from geo_publish.read.readers import PostGISReader
 
     r = PostGISReader(pg_database, "public", timeout=0.3)
     t0 = time.monotonic()

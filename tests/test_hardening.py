@@ -362,7 +362,7 @@ def test_openapi_document_passes_the_spec_validator(server):
 
 
 def test_unknown_outside_references_become_what_their_place_needs():
-    from geo_publish.publish.openapi import localise
+    from geo_publish.serve.pygeoapi.openapi import localise
 
     doc = localise({"paths": {"/a": {"get": {
         "parameters": [{"$ref": "https://x.org/p.yaml#/components/parameters/zoom"}],

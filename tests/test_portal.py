@@ -735,7 +735,7 @@ def victim_secret(portal: Portal, client: httpx.Client) -> str:
     import base64
     import json as _json
 
-    from geo_publish.portal.web import SESSION_COOKIE
+    from geo_publish.portal.session import SESSION_COOKIE
 
     value = client.cookies.get(SESSION_COOKIE)
     payload = value.split(".", 1)[0]

@@ -1,5 +1,5 @@
-"""geo-publish patches pygeoapi at run time (serve/runtime.py: ``to_json``, ``get_crs``) and
-rewrites its templates (publish/pygeoapi_html.py). pyproject pins the pygeoapi range these were
+"""geo-publish patches pygeoapi at run time (serve/pygeoapi/runtime.py: ``to_json``, ``get_crs``) and
+rewrites its templates (serve/pygeoapi/html.py). pyproject pins the pygeoapi range these were
 tested on; each test here fails loudly when an upgrade changes what a patch relies on."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def patched():
     import pygeoapi.crs  # noqa: F401
     import pygeoapi.util  # noqa: F401
 
-    from geo_publish.serve.runtime import patch_pygeoapi
+    from geo_publish.serve.pygeoapi.patches import patch_pygeoapi
 
     before = {n: (getattr(m, "to_json", None), getattr(m, "get_crs", None))
               for n, m in sys.modules.items() if n.startswith("pygeoapi")}
@@ -59,7 +59,7 @@ def test_get_crs_is_cached_per_thread(patched):
 
 
 def test_template_fixes_still_apply(tmp_path):
-    from geo_publish.publish.pygeoapi_html import write_templates
+    from geo_publish.serve.pygeoapi.html import write_templates
 
     out = write_templates(tmp_path / "templates")  # raises when a page fix no longer applies
     base = (out / "_base.html").read_text(encoding="utf-8")

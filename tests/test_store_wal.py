@@ -39,7 +39,7 @@ def test_a_new_store_and_an_old_one_are_in_wal_mode(request, tmp_path, points):
 def test_readers_do_not_wait_for_a_writer_holding_the_store(request, tmp_path, points):
     """A writer in the middle of its commit (an exclusive transaction, held 4 s by another
     process) used to keep every reader out: in WAL mode they read the state before it."""
-    from geo_publish.serve import gpkg_read
+    from geo_publish.store import gpkg_read
 
     project = _gpkg(request, tmp_path)
     src = tmp_path / "p.geojson"

@@ -345,7 +345,7 @@ _SHAPES = {
 
 @pytest.mark.parametrize("kind", list(_SHAPES))
 def test_the_numpy_encoder_decodes_like_mapbox_vector_tile(kind):
-    from geo_publish.serve import mvt
+    from geo_publish.tiles import mvt
 
     geoms = _SHAPES[kind]
     n = len(geoms)
@@ -366,7 +366,7 @@ def test_the_numpy_encoder_decodes_like_mapbox_vector_tile(kind):
 
 
 def test_the_numpy_encoder_is_read_by_gdal(tmp_path):
-    from geo_publish.serve import mvt
+    from geo_publish.tiles import mvt
 
     geoms = _SHAPES["holes and parts"]
     path = tmp_path / "t.pbf"
@@ -377,11 +377,11 @@ def test_the_numpy_encoder_is_read_by_gdal(tmp_path):
 
 
 def test_large_layers_are_answered_from_their_pmtiles_archive(server):
-    from geo_publish.serve import tiles
+    from geo_publish.tiles import pmtiles
 
     found = list((server.root / "build" / "site" / "data").glob("pts.v1.*.pmtiles"))
     assert len(found) == 1 and not list((server.root / "build" / "site" / "data").glob("parcels*.pmtiles"))
-    stored = tiles.Archive(str(found[0]))
+    stored = pmtiles.Archive(str(found[0]))
     tile = WM.tile(*CLUSTER, 12)
     raw = stored.get(12, tile.x, tile.y)
     r = _tile(server, "pts", 12, tile.y, tile.x)
@@ -401,8 +401,9 @@ def test_an_archive_encodes_its_tiles_as_the_server_encodes_one(server, cid, tmp
     """The archive encodes many tiles in one numpy pass; the server encodes a tile at a time.
     The features an archive tile holds, encoded the server's way, decode the same, at every
     zoom, for points and polygons."""
-    from geo_publish.publish import pyramid
-    from geo_publish.serve import readers, tiles
+    from geo_publish.tiles import pyramid
+    from geo_publish.read import readers
+    from geo_publish.tiles import cut, grid, pmtiles
     from geo_publish.settings import load_settings
     from geo_publish.store.location import Source
 
@@ -412,10 +413,10 @@ def test_an_archive_encodes_its_tiles_as_the_server_encodes_one(server, cid, tmp
     table = reader.table(reader.published(cid).table)
     fields = {"pts": ["kind", "name"], "parcels": ["kod"]}[cid]
     built = pyramid.build(reader, table, fields, cid, tmp_path / "a.pmtiles", FULL, 50_000, {})
-    stored = tiles.Archive(str(tmp_path / "a.pmtiles"))
-    s = tiles.SCHEMES["WebMercatorQuad"]
+    stored = pmtiles.Archive(str(tmp_path / "a.pmtiles"))
+    s = grid.SCHEMES["WebMercatorQuad"]
     sql = (f"SELECT fid, {reader.geometry_select(table)}, {', '.join(chr(34) + f + chr(34) for f in fields)} "
-           f"FROM {tiles.table_sql(reader, table)} WHERE fid = ?")
+           f"FROM {reader.table_sql(table)} WHERE fid = ?")
     rng = np.random.default_rng(3)
     compared, kinds = 0, set()
     for z in range(FULL + 1):
@@ -429,7 +430,7 @@ def test_an_archive_encodes_its_tiles_as_the_server_encodes_one(server, cid, tmp
                 continue
             ours = _decode(gzip.decompress(raw))
             rows = [reader.rows(sql, [f["id"]])[0] for f in ours]
-            ref = tiles.encode(reader.geometries([r[1] for r in rows]), [r[0] for r in rows],
+            ref = cut.encode(reader.geometries([r[1] for r in rows]), [r[0] for r in rows],
                                [r[2:] for r in rows], fields, cid, s, z, row, col, z < FULL)
             theirs = _decode(ref)
             assert [f["id"] for f in ours] == [f["id"] for f in theirs], (z, row, col)
@@ -458,19 +459,19 @@ def test_an_archive_tile_mixing_families_is_encoded_feature_by_feature():
     polygons (a store filled otherwise) is encoded with mapbox-vector-tile, the rest at once."""
     import pyarrow as pa
 
-    from geo_publish.publish import pyramid
-    from geo_publish.serve import mvt, tiles
+    from geo_publish.tiles import pyramid
+    from geo_publish.tiles import cut, grid, mvt, pmtiles
 
     frame = _mixed_layer()
     geoms = frame.geometry.values._data
     layer = pyramid.Layer(np.arange(len(frame)) + 1, shapely.bounds(geoms), None,
                           np.array(shapely.to_wkb(geoms), dtype=object),
                           [pa.array(frame["n"].tolist()), pa.array([k if isinstance(k, str) else None for k in frame["kod"]])])
-    values = mvt.Values.from_arrow(["n", "kod"], layer.columns, tiles._value)
-    s = tiles.SCHEMES["WebMercatorQuad"]
+    values = mvt.Values.from_arrow(["n", "kod"], layer.columns, cut.mvt_value)
+    s = grid.SCHEMES["WebMercatorQuad"]
     z = 16  # tiles of 600 m: some hold one family, some more
     feature, col, row = pyramid._pairs(layer, np.arange(len(frame)), s, z)
-    tid = pyramid._tile_ids(z, col, row)
+    tid = pmtiles.tile_ids(z, col, row)
     order = np.lexsort((feature, tid))
     done = pyramid._encode(layer, None, values, ["n", "kod"], "m", s, z, False, feature[order],
                            col[order], row[order], tid[order])
@@ -483,7 +484,7 @@ def test_an_archive_tile_mixing_families_is_encoded_feature_by_feature():
         sub = feature[order][at]
         rows = [(frame["n"].iloc[i], frame["kod"].iloc[i] if isinstance(frame["kod"].iloc[i], str) else None)
                 for i in sub]
-        ref = tiles.encode(geoms[sub], sub + 1, rows, ["n", "kod"], "m", s, z, r, c, False)
+        ref = cut.encode(geoms[sub], sub + 1, rows, ["n", "kod"], "m", s, z, r, c, False)
         assert (ref is None) == (t not in by_tile)
         if ref is None:  # the box met the tile's buffer, the line did not
             continue
@@ -501,13 +502,13 @@ def test_the_archive_writer_stores_runs_once_and_is_read_by_pmtiles(tmp_path):
     from pmtiles.reader import MmapSource, Reader
     from pmtiles.tile import Compression, TileType, zxy_to_tileid
 
-    from geo_publish.publish import pyramid
+    from geo_publish.tiles import pmtiles
 
     tiles_in = {(3, c, r): gzip.compress(b"same" if c < 4 else f"t{c}{r}".encode(), mtime=0)
                 for c in range(8) for r in range(8)}
     order = sorted(tiles_in, key=lambda t: zxy_to_tileid(*t))
     path = tmp_path / "w.pmtiles"
-    with open(path, "wb") as fh, pyramid._Writer(fh) as w:
+    with open(path, "wb") as fh, pmtiles.Writer(fh) as w:
         for t in order:
             w.write_tile(zxy_to_tileid(*t), tiles_in[t])
         with pytest.raises(ValueError, match="in order"):

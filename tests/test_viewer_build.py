@@ -183,7 +183,7 @@ def test_one_broken_style_leaves_the_other_maps_alone(project, points, tmp_path,
     """A layer republished without a field its style names: drawn plain, the reason kept for
     the officer (geo-publish list, the portal), every other layer's map rebuilt."""
     from geo_publish.publish.viewer.problems import map_problems
-    from geo_publish.publish.viewer.site import publish_site
+    from geo_publish.publish.viewer.deploy import publish_site
     from geo_publish.settings import load_settings
 
     pts = points.rename(columns={"ВМЕСТ": "vmest"})
@@ -225,7 +225,7 @@ def test_one_broken_style_leaves_the_other_maps_alone(project, points, tmp_path,
 def test_openapi_says_which_writes_need_a_token(project, points, tmp_path):
     """Every operation that changes data carries the token scheme; POST on an editable layer's
     items (a CQL2 query, or with a token a new feature) says the token is optional, not absent."""
-    from geo_publish.serve.runtime import documents
+    from geo_publish.serve.pygeoapi.runtime import documents
     from geo_publish.settings import load_settings
 
     _ingest(project, points, tmp_path, "edited")

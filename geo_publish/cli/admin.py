@@ -38,7 +38,7 @@ def admin() -> None:
 @config_option
 def org_add(org_id: str, name: str, email: str, config: str | None) -> None:
     """Create an organisation (ministry, agency, hokimiyat)."""
-    from geo_publish.portal.web import create_org
+    from geo_publish.portal.people import create_org
 
     accounts = _accounts(config)
     create_org(accounts, org_id, name, email)
@@ -64,7 +64,7 @@ def person(email: str, org_id: str | None, role: str, name: str, site_admin: boo
     """Create a person or change their role; a new person's first password is printed once
     (unless given on standard input, or --invite mails them a link to set it)."""
     from geo_publish.portal import auth
-    from geo_publish.portal.web import add_person, send_password_link
+    from geo_publish.portal.people import add_person, send_password_link
 
     if invite and password_stdin:
         raise UsageError("give --invite or --password-stdin, not both")

@@ -60,7 +60,7 @@ def _first_admin(store: object) -> tuple[str, str]:
     """The demo's organisation (owning every sample layer) and its first admin, a site admin,
     with a new password each run (only its hash is kept, so it cannot be shown again)."""
     from geo_publish.portal import auth
-    from geo_publish.portal.web import add_person, create_org
+    from geo_publish.portal.people import add_person, create_org
 
     accounts = store.accounts()  # type: ignore[attr-defined]
     if accounts.org(DEMO_ORG) is None:

@@ -16,9 +16,9 @@ from geo_publish.settings import Settings
 def build_all(settings: Settings, site_api_url: str | None = None,
               site: bool = True, strict: bool = False) -> dict[str, Path]:
     """The pygeoapi configuration, the OpenAPI document and (with ``site``) the viewer site."""
-    from geo_publish.publish.viewer.site import publish_site
+    from geo_publish.publish.viewer.deploy import publish_site
     from geo_publish.store.location import Source
-    from geo_publish.serve.runtime import write_build
+    from geo_publish.serve.pygeoapi.runtime import write_build
 
     Source.export_dsn(settings)
     try:
@@ -64,8 +64,9 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     _check_port(host, port)
     url = settings.server.url or f"http://{host}:{port}"
     settings = settings.model_copy(update={"server": settings.server.model_copy(update={"url": url})})
-    from geo_publish.publish.viewer.site import site_link
-    from geo_publish.serve import site_builder
+    from geo_publish.publish.viewer.deploy import site_link
+    from geo_publish import process
+    from geo_publish.publish.viewer import builder as site_builder
 
     # configuration here; the site by the site builder's process (the first one before serving,
     # later ones in the background), never in this process, which serves
@@ -81,16 +82,16 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     builder = site_builder.start(config_path.resolve(), public_url)
     # the portal's ingest jobs, outside the serving workers (more: python -m geo_publish.portal.runner),
     # and the mail outbox in a process of its own, so that a long ingest does not hold mail up
-    runner = site_builder.spawn("geo_publish.portal.runner", "--jobs-only", str(config_path.resolve()))
-    sender = site_builder.spawn("geo_publish.portal.runner", "--mail-only", str(config_path.resolve()))
+    runner = process.spawn("geo_publish.portal.runner", "--jobs-only", str(config_path.resolve()))
+    sender = process.spawn("geo_publish.portal.runner", "--mail-only", str(config_path.resolve()))
     try:
         uvicorn.run("geo_publish.serve.wiring:create_app", factory=True, host=host, port=port,
                     workers=workers, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=5)
     finally:
-        site_builder.stop(sender)
-        site_builder.stop(runner)
-        site_builder.stop(builder)
+        process.stop(sender)
+        process.stop(runner)
+        process.stop(builder)
 
 
 @click.command()

@@ -18,7 +18,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from geo_publish.errors import UsageError
+from geo_publish.errors import Refused, UsageError
 from geo_publish.store.accounts import ROLES, Accounts
 
 TOKEN_PREFIX = "gpt_"
@@ -30,15 +30,6 @@ MAX_FAILURES_ADDRESS = 20        # per address per window
 _hasher = PasswordHasher()  # argon2id, the library's (RFC 9106 low-memory) parameters
 # verified against when the account does not exist, so that timing does not tell
 _DUMMY = _hasher.hash(secrets.token_urlsafe(16))
-
-
-class Refused(Exception):
-    """Authentication or authorisation failed; ``status`` is 401, 403 or 429."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def hash_password(password: str) -> str:

@@ -18,14 +18,13 @@ import json
 import re
 import logging
 import os
-import signal
 import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from geo_publish import mail
+from geo_publish import mail, process
 from geo_publish.errors import GeoPublishError
 from geo_publish.settings import Settings
 from geo_publish.store import open_store
@@ -162,7 +161,7 @@ def _watcher(settings: Settings) -> Any:
     is always asked."""
     if settings.store.backend != "geopackage":
         return lambda: True
-    from geo_publish.serve.gpkg_read import file_state
+    from geo_publish.store.gpkg_read import file_state
 
     path = settings.path(settings.store.path)
     seen: list[Any] = [None, 0.0]
@@ -210,15 +209,7 @@ def run(config: Path, interval: float = 0.5, once: bool = False, jobs: bool = Tr
     Source.export_dsn(settings)
     accounts = open_store(settings).accounts()
     name = worker_name()
-    stopping = False
-
-    def on_term(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-        raise SystemExit(0)  # the job in progress is queued again by the next runner
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    process.exit_on_sigterm()  # the job in progress is queued again by the next runner
     if jobs:
         requeued = accounts.requeue(worker_alive)
         if requeued:
@@ -226,7 +217,7 @@ def run(config: Path, interval: float = 0.5, once: bool = False, jobs: bool = Tr
     last_mail = 0.0
     last_prune = time.monotonic()
     changed = _watcher(settings)
-    while not stopping:
+    while True:
         fresh = changed() or once
         if jobs and time.monotonic() - last_prune >= PRUNE_EVERY:
             last_prune = time.monotonic()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pygeoapi.crs
 
-# pygeoapi's own, taken before runtime.patch_pygeoapi (which imports this module) replaces it
+# pygeoapi's own, taken before pygeoapi/patches.patch_pygeoapi (which imports this module) replaces it
 _get_crs: Callable[[Any], Any] = pygeoapi.crs.get_crs
 _crs_cache = threading.local()
 
@@ -45,3 +45,11 @@ def cached_crs(crs: Any) -> Any:
     if crs not in cache:
         cache[crs] = _get_crs(crs)
     return cache[crs]
+
+
+def text_of(value: Any, default: str) -> str:
+    """A title or description of the configuration (a text, or texts per language): English
+    first."""
+    if isinstance(value, dict):
+        return str(value.get("en") or next(iter(value.values()), default) or default)
+    return str(value) if value else default

@@ -18,7 +18,8 @@ from pygeoapi.provider.rasterio_ import RasterioProvider
 from rasterio.io import MemoryFile
 from rasterio.windows import Window, from_bounds
 
-from geo_publish.serve.errors import QueryTooLarge
+from geo_publish.http import errors as http_errors  # noqa: F401 - the read errors get their HTTP status
+from geo_publish.read.errors import QueryTooLarge
 
 DEFAULT_MAX_CELLS = 500_000  # CoverageJSON holds a Python float per cell: ~80 bytes with its text
 _local = threading.local()

@@ -31,11 +31,12 @@ from pygeoapi.provider.base import (
     ProviderQueryError,
 )
 
-from geo_publish.serve import gpkg_read as db
+from geo_publish.store import gpkg_read as db
 from geo_publish.serve.common import cached_crs, dumps
 from geo_publish.serve.cql import MAX_IN, Dialect, FilterError, temporal_text, to_sql
-from geo_publish.serve.errors import QueryTimeout
-from geo_publish.serve.readers import DEFAULT_TIMEOUT, reader
+from geo_publish.http import errors as http_errors  # noqa: F401 - the read errors get their HTTP status
+from geo_publish.read.errors import QueryTimeout
+from geo_publish.read.readers import DEFAULT_TIMEOUT, reader
 from geo_publish.serve.validate import parse_datetime
 from geo_publish.store.base import quote
 

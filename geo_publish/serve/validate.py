@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 ITEMS_PARAMS = {"bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime",
                 "sortby", "properties", "skipGeometry", "q", "filter", "filter-lang", "filter-crs"}
@@ -108,3 +109,34 @@ def unknown(names: set[str], allowed: set[str]) -> str | None:
         return (f"unknown query parameter{'s' if len(extra) > 1 else ''}: {', '.join(extra)}"
                 f" (allowed: {', '.join(sorted(allowed))})")
     return None
+
+
+def check_request(path: str, match: re.Match[str] | None, params: list[tuple[str, str]],
+                  feature_columns: dict[str, str] | None, runtime: Any) -> str | None:
+    """The parameters of a request pygeoapi answers: those its endpoint takes (a feature
+    collection's items take its columns too: ``feature_columns``, None when ``path`` is not a
+    published feature collection), each well formed."""
+    names = {k for k, _ in params}
+    cid = match.group(1) if match else None
+    if match and match.group(2) == "/items" and cid in runtime.feature_collections:
+        allowed = ITEMS_PARAMS | set(feature_columns or {})
+    elif match and match.group(2) == "/items" and cid in runtime.config.get("resources", {}):
+        allowed = RECORDS_PARAMS | runtime.record_fields(cid)
+        if dict(params).get("f", "json") not in RECORDS_FORMATS:
+            return (f"f: the catalogue is offered as {', '.join(RECORDS_FORMATS)}"
+                    f" (not {dict(params)['f']!r})")
+    elif match and match.group(2) == "/coverage":
+        allowed = COVERAGE_PARAMS
+        crs = dict(params).get("bbox-crs")
+        if crs is not None and crs not in CRS84_URIS:
+            return "bbox-crs: coverages take bbox in CRS84 (" + CRS84_URIS[0] + ")"
+    elif match and match.group(3):
+        allowed = BASIC_PARAMS | {"crs"}
+    elif path in ("/openapi", "/api"):
+        allowed = BASIC_PARAMS | {"ui"}
+    elif path.startswith("/static"):
+        return None
+    else:
+        allowed = BASIC_PARAMS | ({"profile"} if match and match.group(2) else set())
+    flat = match is not None and cid not in runtime.feature_collections
+    return unknown(names, allowed) or check_values(params, (4,) if flat else (4, 6))

@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from geo_publish.serve import catalog
+from geo_publish.serve.routes import catalog
 from geo_publish.serve.app import GeoPublishApp
-from geo_publish.serve.runtime import Runtime, patch_pygeoapi, write_build
+from geo_publish.serve.pygeoapi.patches import patch_pygeoapi
+from geo_publish.serve.pygeoapi.runtime import Runtime, write_build
 from geo_publish.settings import load_settings
 from geo_publish.store.location import Source
 

@@ -27,6 +27,7 @@ from geo_publish.settings import Settings
 from geo_publish.store import forked
 from geo_publish.store.accounts import Channel
 from geo_publish.store.base import VersionInfo, prunable, quote, raster_file
+from geo_publish.store.catalogue import VersionCatalogue
 from geo_publish.store.base import now as _now
 
 if TYPE_CHECKING:  # pandas and pyogrio only where a frame is made or written: a server's
@@ -60,9 +61,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class GeoPackageStore:
+class GeoPackageStore(VersionCatalogue):
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.where = str(path)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GeoPackageStore:
@@ -200,61 +202,14 @@ class GeoPackageStore:
             conn.row_factory = sqlite3.Row
             return conn.execute(sql, args).fetchall()
 
-    _SELECT = ("SELECT v.*, (p.version = v.version) AS is_published FROM gp_versions v "
-               "LEFT JOIN gp_published p ON p.collection = v.collection")
+    def _fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._rows(sql, args)]
 
-    @staticmethod
-    def _info(row: sqlite3.Row) -> VersionInfo:
-        return VersionInfo(
-            collection=row["collection"], version=row["version"], created=row["created"],
-            feature_count=row["feature_count"], quarantined=row["quarantined"],
-            bbox=json.loads(row["bbox"]) if row["bbox"] else None, sha256=row["sha256"],
-            geometry_type=row["geometry_type"], published=bool(row["is_published"]),
-            layer=row["layer"], quarantine_layer=row["quarantine"],
-        )
+    def _exists(self) -> bool:
+        return self.path.exists()
 
-    def collections(self) -> list[VersionInfo]:
-        if not self.path.exists():
-            return []
-        rows = self._rows(self._SELECT + " WHERE p.version = v.version ORDER BY v.collection")
-        return [self._info(r) for r in rows]
-
-    def history(self, collection: str) -> list[VersionInfo]:
-        rows = self._rows(self._SELECT + " WHERE v.collection = ? ORDER BY v.version", (collection,))
-        if not rows:
-            raise NotFound(f"collection {collection!r} is not in the store {self.path}")
-        return [self._info(r) for r in rows]
-
-    def version(self, collection: str, version: int | None = None) -> VersionInfo:
-        if version is None:
-            rows = self._rows(self._SELECT + " WHERE v.collection = ? AND p.version = v.version",
-                              (collection,))
-        else:
-            rows = self._rows(self._SELECT + " WHERE v.collection = ? AND v.version = ?",
-                              (collection, version))
-        if not rows:
-            what = f"version {version} of " if version is not None else ""
-            raise NotFound(f"{what}collection {collection!r} is not in the store {self.path}",
-                           hint="see `geo-publish list` and `geo-publish history ID`")
-        return self._info(rows[0])
-
-    def _json(self, column: str, collection: str, version: int | None) -> dict[str, Any]:
-        v = self.version(collection, version)
-        row = self._rows(f"SELECT {column} FROM gp_versions WHERE collection = ? AND version = ?",
-                         (collection, v.version))[0]
-        return json.loads(row[0])  # type: ignore[no-any-return]
-
-    def passport(self, collection: str, version: int | None = None) -> dict[str, Any]:
-        return self._json("passport", collection, version)
-
-    def report(self, collection: str, version: int | None = None) -> dict[str, Any]:
-        return self._json("report", collection, version)
-
-    def first_published(self, collection: str) -> str | None:
-        if not self.path.exists():
-            return None
-        rows = self._rows("SELECT min(created) FROM gp_versions WHERE collection = ?", (collection,))
-        return rows[0][0] if rows else None
+    def q(self, name: str) -> str:
+        return quote(name)
 
     def read(self, collection: str, version: int | None = None) -> gpd.GeoDataFrame:
         """A version as a GeoDataFrame, read with Python's sqlite3 like every other read of the
@@ -290,16 +245,15 @@ class GeoPackageStore:
              checksum: str) -> list[Any]:
         """Apply Part 4 edits to a copy of the published version and publish it (see
         ``store.features``); returns one ``Applied`` per edit."""
-        return _edit_gpkg(self, collection, edits, id_field, checksum)
+        from geo_publish.store.gpkg_edit import edit_published
+
+        return edit_published(self, collection, edits, id_field, checksum)
 
     def prune(self, keep: int, collection: str | None = None) -> list[tuple[str, int]]:
         if not self.path.exists():
             return []
         files = []
-        sql = ("SELECT v.collection, v.version, v.layer, v.created, p.version FROM gp_versions v "
-               "LEFT JOIN gp_published p ON p.collection = v.collection"
-               + (" WHERE v.collection = ?" if collection else ""))
-        args = (collection,) if collection else ()
+        sql, args = self._prune_candidates(collection)
         if not prunable(self._rows(sql, args), keep):  # most of the time: no write lock taken
             return []
         with self._db(write=True) as conn:
@@ -437,146 +391,6 @@ class GeoPackageStaging:
                 raise
 
 
-def _copy_table(conn: sqlite3.Connection, old: str, new: str) -> None:
-    """A version's table copied as another GeoPackage table: same schema, rows, registration,
-    indexes and R-tree (filled from the old one). GDAL's R-tree triggers call functions plain
-    SQLite lacks, so the copy has none: ``edit`` keeps its R-tree itself."""
-    (create,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                             (old,)).fetchone()
-    conn.execute(create.replace(old, new))  # the old name is a random token: no other match
-    conn.execute(f'INSERT INTO "{new}" SELECT * FROM "{old}"')
-    for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND "
-                               "tbl_name = ? AND sql IS NOT NULL", (old,)).fetchall():
-        conn.execute(sql.replace(old, new))
-    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
-                 "last_change, min_x, min_y, max_x, max_y, srs_id) SELECT ?, data_type, ?, "
-                 "description, strftime('%Y-%m-%dT%H:%M:%fZ','now'), min_x, min_y, max_x, max_y, "
-                 "srs_id FROM gpkg_contents WHERE table_name = ?", (new, new, old))
-    conn.execute("INSERT INTO gpkg_geometry_columns SELECT ?, column_name, geometry_type_name, "
-                 "srs_id, z, m FROM gpkg_geometry_columns WHERE table_name = ?", (new, old))
-    conn.execute("INSERT INTO gpkg_extensions SELECT ?, column_name, replace(extension_name, ?, ?), "
-                 "definition, scope FROM gpkg_extensions WHERE lower(table_name) = lower(?)",
-                 (new, old, new, old))
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name "
-                                "LIKE ?", (f"rtree_{old}_%",)).fetchall():
-        if name.endswith(("_node", "_parent", "_rowid")):
-            continue
-        target = name.replace(old, new)
-        conn.execute(f'CREATE VIRTUAL TABLE "{target}" USING rtree(id, minx, maxx, miny, maxy)')
-        try:  # the tree as it is, through its shadow tables: 2 ms for 10,000 entries, not 50
-            conn.execute("SAVEPOINT rtree_copy")
-            for part in ("_node", "_parent", "_rowid"):
-                conn.execute(f'DELETE FROM "{target}{part}"')
-                conn.execute(f'INSERT INTO "{target}{part}" SELECT * FROM "{name}{part}"')
-            conn.execute("RELEASE rtree_copy")
-        except sqlite3.DatabaseError:  # shadow tables read-only (SQLITE_DBCONFIG_DEFENSIVE)
-            conn.execute("ROLLBACK TO rtree_copy")
-            conn.execute("RELEASE rtree_copy")
-            conn.execute(f'INSERT INTO "{target}" SELECT * FROM "{name}"')
-
-
-class _GpkgEdit:
-    """The copy being edited, for ``features.apply``; keeps the copy's R-tree by hand."""
-
-    def __init__(self, conn: sqlite3.Connection, table: str, geom_col: str, geometry_type: str,
-                 srs_id: int, columns: dict[str, str], key_col: str, rtree: str | None) -> None:
-        self.conn, self.table, self.geom_col, self.srs_id = conn, table, geom_col, srs_id
-        self.geometry_type, self.columns, self.key_col, self.rtree = geometry_type, columns, key_col, rtree
-
-    def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
-        return self.conn.execute(f'SELECT * FROM "{self.table}" WHERE {quote(column)} = ?',
-                                 (value,)).fetchall()
-
-    def _geometry(self, fid: int, geom: Any) -> None:
-        from geo_publish.store.features import gpkg_blob
-
-        self.conn.execute(f'UPDATE "{self.table}" SET {quote(self.geom_col)} = ? WHERE fid = ?',
-                          (gpkg_blob(geom, self.srs_id), fid))
-        if self.rtree:
-            x0, y0, x1, y1 = geom.bounds
-            self.conn.execute(f'INSERT OR REPLACE INTO "{self.rtree}" VALUES (?, ?, ?, ?, ?)',
-                              (fid, x0, x1, y0, y1))
-
-    def insert(self, props: dict[str, Any], geom: Any) -> int:
-        names = list(props)
-        cur = self.conn.execute(
-            f'INSERT INTO "{self.table}" ({", ".join(quote(n) for n in names) or "fid"}) '
-            f'VALUES ({", ".join("?" for _ in names) or "NULL"})', [props[n] for n in names])
-        fid = int(cur.lastrowid)  # type: ignore[arg-type]
-        self._geometry(fid, geom)
-        return fid
-
-    def update(self, fid: int, props: dict[str, Any], geom: Any) -> None:
-        if props:
-            self.conn.execute(f'UPDATE "{self.table}" SET {", ".join(f"{quote(n)} = ?" for n in props)} '
-                              "WHERE fid = ?", [*props.values(), fid])
-        if geom is not None:
-            self._geometry(fid, geom)
-
-    def delete(self, fid: int) -> None:
-        self.conn.execute(f'DELETE FROM "{self.table}" WHERE fid = ?', (fid,))
-        if self.rtree:
-            self.conn.execute(f'DELETE FROM "{self.rtree}" WHERE id = ?', (fid,))
-
-
-def _edit_gpkg(store: GeoPackageStore, collection: str, edits: list[Any], id_field: str | None,
-               checksum: str) -> list[Any]:
-    from geo_publish.store import features as ft
-
-    with store._db(write=True) as conn:
-        conn.row_factory = sqlite3.Row
-        conn.execute("BEGIN IMMEDIATE")  # one writer: concurrent edits queue here
-        try:
-            pub = conn.execute(
-                "SELECT v.* FROM gp_published p JOIN gp_versions v ON v.collection = p.collection "
-                "AND v.version = p.version WHERE p.collection = ?", (collection,)).fetchone()
-            if pub is None or pub["geometry_type"] == "Raster":
-                raise NotFound(f"no published vector collection {collection!r}")
-            old = pub["layer"]
-            geom_col, gtype, srs_id = conn.execute(
-                "SELECT column_name, geometry_type_name, srs_id FROM gpkg_geometry_columns "
-                "WHERE table_name = ?", (old,)).fetchone()
-            columns = {r[1]: (r[2] or "TEXT").upper() for r in conn.execute(f'PRAGMA table_info("{old}")')
-                       if r[1] not in ("fid", geom_col)}
-            key_col = id_field if id_field in columns else "fid"
-            new = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
-            _copy_table(conn, old, new)
-            rtree = f"rtree_{new}_{geom_col}"
-            has_rtree = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone()
-            conn.row_factory = None
-            table = _GpkgEdit(conn, new, geom_col, gtype, srs_id, columns, key_col,
-                              rtree if has_rtree else None)
-            out = ft.apply(table, edits, collection)
-            (count,) = conn.execute(f'SELECT count(*) FROM "{new}"').fetchone()
-            bbox = None
-            if has_rtree:
-                box = conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "{rtree}"').fetchone()
-                bbox = list(box) if box[0] is not None else None
-            try:
-                conn.execute("INSERT INTO gpkg_ogr_contents VALUES (?, ?)", (new, count))
-            except sqlite3.OperationalError:
-                pass  # a GeoPackage written without GDAL's feature-count table
-            (last,) = conn.execute("SELECT max(version) FROM gp_versions WHERE collection = ?",
-                                   (collection,)).fetchone()
-            version, when = last + 1, _now()
-            passport = json.loads(pub["passport"]) | {"version": version, "feature_count": count,
-                                                      "last_modified": when}
-            if bbox:
-                passport["extent"] = bbox
-            report = json.loads(pub["report"]) | {"version": version}
-            conn.execute("INSERT INTO gp_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                         (collection, version, new, pub["quarantine"], when, count, pub["quarantined"],
-                          json.dumps(bbox) if bbox else pub["bbox"], checksum, pub["geometry_type"],
-                          json.dumps(passport, ensure_ascii=False), json.dumps(report, ensure_ascii=False)))
-            conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)", (collection, version, when))
-            result = ft.applied(table, version, out)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return result
-
-
 def _sql_type(values: list[Any]) -> str:
     kinds = {type(v) for v in values if v is not None}
     if kinds and kinds <= {int, bool}:
@@ -599,7 +413,7 @@ def read_frame(path: Path, layer: str) -> gpd.GeoDataFrame:
     import pandas as pd
     import pyarrow as pa
 
-    from geo_publish.serve import gpkg_read
+    from geo_publish.store import gpkg_read
 
     t = gpkg_read.table(path, layer)
     names = list(t.columns)

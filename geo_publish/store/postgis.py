@@ -27,10 +27,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import shapely
 
-from geo_publish.errors import NotFound, StoreError
+from geo_publish.errors import StoreError
 from geo_publish.settings import Settings
 from geo_publish.store.accounts import Channel
 from geo_publish.store.base import VersionInfo, prunable, quote, raster_file
+from geo_publish.store.catalogue import VersionCatalogue
 from geo_publish.store.base import now as _now
 
 GEOMETRY = "geometry"  # the column name in the ingest stream
@@ -75,7 +76,7 @@ CREATE TABLE IF NOT EXISTS {s}.gp_quarantine (
 """
 
 
-class PostGISStore:
+class PostGISStore(VersionCatalogue):
     def __init__(self, dsn: str, schema: str = "geo_publish") -> None:
         self.dsn = dsn
         self.schema = schema
@@ -98,7 +99,7 @@ class PostGISStore:
             conn = psycopg.connect(self.dsn, autocommit=autocommit, connect_timeout=10,
                                    application_name="geo-publish")
         except psycopg.Error as err:
-            raise StoreError(f"{self.where}: cannot connect ({_first_line(err)})",
+            raise StoreError(f"{self.where}: cannot connect ({first_line(err)})",
                              hint="check GEO_PUBLISH_DSN and that the server runs") from err
         return conn
 
@@ -112,7 +113,7 @@ class PostGISStore:
                 self._setup(conn)
             yield conn
         except psycopg.Error as err:
-            raise StoreError(f"{self.where}: store error ({_first_line(err)})") from err
+            raise StoreError(f"{self.where}: store error ({first_line(err)})") from err
         finally:
             conn.close()
 
@@ -122,7 +123,7 @@ class PostGISStore:
             try:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
             except Exception as err:
-                raise StoreError(f"{self.where}: PostGIS is not available ({_first_line(err)})",
+                raise StoreError(f"{self.where}: PostGIS is not available ({first_line(err)})",
                                  hint="install postgresql-15-postgis-3 (scripts/system-deps.sh)") from err
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('geo-publish setup'))")
@@ -162,9 +163,9 @@ class PostGISStore:
                     self._setup(conn)
                 yield conn
         except psycopg_pool.PoolTimeout as err:
-            raise StoreError(f"{self.where}: no connection free ({_first_line(err)})") from err
+            raise StoreError(f"{self.where}: no connection free ({first_line(err)})") from err
         except psycopg.Error as err:
-            raise StoreError(f"{self.where}: store error ({_first_line(err)})") from err
+            raise StoreError(f"{self.where}: store error ({first_line(err)})") from err
 
     # -- writing -----------------------------------------------------------------------------
     def begin(self, collection: str) -> PostGISStaging:
@@ -181,62 +182,8 @@ class PostGISStore:
         with self._db() as conn, conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(sql, args).fetchall()
 
-    def _select(self) -> str:
-        return (f"SELECT v.collection, v.version, v.layer, v.quarantine, v.created, v.feature_count, "
-                f"v.quarantined, v.bbox, v.sha256, v.geometry_type, "
-                f"(p.version IS NOT DISTINCT FROM v.version) AS is_published "
-                f"FROM {self.q('gp_versions')} v LEFT JOIN {self.q('gp_published')} p "
-                f"ON p.collection = v.collection")
-
-    @staticmethod
-    def _info(row: dict[str, Any]) -> VersionInfo:
-        return VersionInfo(
-            collection=row["collection"], version=row["version"], created=row["created"],
-            feature_count=row["feature_count"], quarantined=row["quarantined"], bbox=row["bbox"],
-            sha256=row["sha256"], geometry_type=row["geometry_type"],
-            published=bool(row["is_published"]), layer=row["layer"],
-            quarantine_layer=row["quarantine"],
-        )
-
-    def collections(self) -> list[VersionInfo]:
-        rows = self._rows(self._select() + " WHERE p.version = v.version ORDER BY v.collection")
-        return [self._info(r) for r in rows]
-
-    def history(self, collection: str) -> list[VersionInfo]:
-        rows = self._rows(self._select() + " WHERE v.collection = %s ORDER BY v.version", (collection,))
-        if not rows:
-            raise NotFound(f"collection {collection!r} is not in the store ({self.where})")
-        return [self._info(r) for r in rows]
-
-    def version(self, collection: str, version: int | None = None) -> VersionInfo:
-        if version is None:
-            rows = self._rows(self._select() + " WHERE v.collection = %s AND p.version = v.version",
-                              (collection,))
-        else:
-            rows = self._rows(self._select() + " WHERE v.collection = %s AND v.version = %s",
-                              (collection, version))
-        if not rows:
-            what = f"version {version} of " if version is not None else ""
-            raise NotFound(f"{what}collection {collection!r} is not in the store ({self.where})",
-                           hint="see `geo-publish list` and `geo-publish history ID`")
-        return self._info(rows[0])
-
-    def _json(self, column: str, collection: str, version: int | None) -> dict[str, Any]:
-        v = self.version(collection, version)
-        row = self._rows(f"SELECT {column} AS doc FROM {self.q('gp_versions')} "
-                         "WHERE collection = %s AND version = %s", (collection, v.version))[0]
-        return row["doc"]  # type: ignore[no-any-return]
-
-    def passport(self, collection: str, version: int | None = None) -> dict[str, Any]:
-        return self._json("passport", collection, version)
-
-    def report(self, collection: str, version: int | None = None) -> dict[str, Any]:
-        return self._json("report", collection, version)
-
-    def first_published(self, collection: str) -> str | None:
-        rows = self._rows(f"SELECT min(created) AS first FROM {self.q('gp_versions')} "
-                          "WHERE collection = %s", (collection,))
-        return rows[0]["first"] if rows else None
+    def _fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return self._rows(sql.replace("%", "%%").replace("?", "%s"), args)  # type: ignore[no-any-return]
 
     def columns(self, conn: Any, layer: str) -> list[tuple[str, str]]:
         """(name, PostgreSQL type) of a version table's attributes, in order."""
@@ -286,19 +233,17 @@ class PostGISStore:
              checksum: str) -> list[Any]:
         """Apply Part 4 edits to a copy of the published version and publish it (see
         ``store.features``); returns one ``Applied`` per edit."""
-        return _edit_pg(self, collection, edits, id_field, checksum)
+        from geo_publish.store.postgis_edit import edit_published
+
+        return edit_published(self, collection, edits, id_field, checksum)
 
     def prune(self, keep: int, collection: str | None = None) -> list[tuple[str, int]]:
         files = []
         with self._db() as conn, conn.transaction():
             # one pruner at a time, and never while a rollback publishes an old version
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('gp:prune'))")
-            rows = conn.execute(
-                f"SELECT v.collection, v.version, v.layer, v.created, p.version "
-                f"FROM {self.q('gp_versions')} v LEFT JOIN {self.q('gp_published')} p "
-                f"ON p.collection = v.collection"
-                + (" WHERE v.collection = %s" if collection else ""),
-                (collection,) if collection else ()).fetchall()
+            sql, args = self._prune_candidates(collection)
+            rows = conn.execute(sql.replace("?", "%s"), args).fetchall()
             gone = prunable(rows, keep)
             for c, version, layer in gone:
                 if cog := raster_file(layer):
@@ -351,7 +296,7 @@ class PostGISStaging:
 
     def _fail(self, what: str, err: BaseException) -> StoreError:
         self.abort()
-        return StoreError(f"{self.store.where}: {what} {self.collection} failed ({_first_line(err)})")
+        return StoreError(f"{self.store.where}: {what} {self.collection} failed ({first_line(err)})")
 
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
         import psycopg
@@ -477,106 +422,5 @@ def _csv(batch: pa.RecordBatch, attrs: list[pa.Field], first_fid: int) -> bytes:
     return buf.getvalue()
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
-
-
-_PG_DECL = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
-            "double precision": "DOUBLE", "real": "REAL", "numeric": "DOUBLE", "boolean": "BOOLEAN",
-            "date": "DATE", "timestamp without time zone": "DATETIME",
-            "timestamp with time zone": "DATETIME", "text": "TEXT"}
-
-
-class _PgEdit:
-    """The copy being edited, for ``features.apply``."""
-
-    def __init__(self, conn: Any, table: str, geometry_type: str, columns: dict[str, str],
-                 key_col: str, has_z: bool) -> None:
-        self.conn, self.table, self.geometry_type = conn, table, geometry_type
-        self.columns, self.key_col = columns, key_col
-        self.geom_sql = "ST_SetSRID(ST_GeomFromWKB(%s), 4326)"
-        if has_z:
-            self.geom_sql = f"ST_Force3D({self.geom_sql})"
-
-    def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
-        return self.conn.execute(f"SELECT * FROM {self.table} WHERE {quote(column)} = %s",  # type: ignore[no-any-return]
-                                 (value,)).fetchall()
-
-    def insert(self, props: dict[str, Any], geom: Any) -> int:
-        (fid,) = self.conn.execute(f"SELECT coalesce(max(fid), 0) + 1 FROM {self.table}").fetchone()
-        names = [quote(n) for n in props]
-        self.conn.execute(f"INSERT INTO {self.table} (fid, {', '.join([*names, GEOM])}) VALUES "
-                          f"(%s, {', '.join(['%s'] * len(names) + [self.geom_sql])})",
-                          (fid, *props.values(), shapely.to_wkb(geom)))
-        return int(fid)
-
-    def update(self, fid: int, props: dict[str, Any], geom: Any) -> None:
-        sets = [f"{quote(n)} = %s" for n in props]
-        args: list[Any] = list(props.values())
-        if geom is not None:
-            sets.append(f"{GEOM} = {self.geom_sql}")
-            args.append(shapely.to_wkb(geom))
-        if sets:
-            self.conn.execute(f"UPDATE {self.table} SET {', '.join(sets)} WHERE fid = %s", (*args, fid))
-
-    def delete(self, fid: int) -> None:
-        self.conn.execute(f"DELETE FROM {self.table} WHERE fid = %s", (fid,))
-
-
-def _edit_pg(store: PostGISStore, collection: str, edits: list[Any], id_field: str | None,
-             checksum: str) -> list[Any]:
-    import psycopg
-    from psycopg.types.json import Jsonb
-
-    from geo_publish.store import features as ft
-
-    q = store.q
-    with store._db() as conn:
-        try:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"gp:{collection}",))
-                pub = conn.execute(
-                    f"SELECT v.layer, v.quarantine, v.version, v.quarantined, v.bbox, "
-                    f"v.geometry_type, v.passport, v.report FROM {q('gp_published')} p JOIN "
-                    f"{q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version "
-                    "WHERE p.collection = %s", (collection,)).fetchone()
-                if pub is None or pub[5] == "Raster":
-                    raise NotFound(f"no published vector collection {collection!r}")
-                old, quarantine, published, quarantined, old_bbox, gtype_name, passport, report = pub
-                cols = conn.execute(
-                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
-                    "attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                    (q(old),)).fetchall()
-                columns = {n: _PG_DECL.get(t, "TEXT") for n, t in cols if n not in ("fid", GEOM)}
-                geom_decl = next((t for n, t in cols if n == GEOM), "geometry")
-                has_z = "Z," in geom_decl.upper()
-                key_col = id_field if id_field in columns else "fid"
-                new = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
-                conn.execute(f"CREATE TABLE {q(new)} (LIKE {q(old)} INCLUDING ALL)")
-                conn.execute(f"INSERT INTO {q(new)} SELECT * FROM {q(old)}")
-                table = _PgEdit(conn, q(new), gtype_name or "GEOMETRY", columns, key_col, has_z)
-                out = ft.apply(table, edits, collection)
-                count, x0, y0, x1, y1 = conn.execute(
-                    f"SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
-                    f"count(*) AS n, ST_Extent({GEOM}) AS e FROM {q(new)}) s").fetchone()
-                bbox = [x0, y0, x1, y1] if x0 is not None else old_bbox
-                (last,) = conn.execute(f"SELECT max(version) FROM {q('gp_versions')} WHERE "
-                                       "collection = %s", (collection,)).fetchone()
-                version, when = last + 1, _now()
-                passport = {**passport, "version": version, "feature_count": count, "last_modified": when}
-                if bbox:
-                    passport["extent"] = bbox
-                conn.execute(
-                    f"INSERT INTO {q('gp_versions')} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                    (collection, version, new, quarantine, when, count, quarantined,
-                     Jsonb(bbox) if bbox else None, checksum, gtype_name, Jsonb(passport),
-                     Jsonb({**report, "version": version})))
-                conn.execute(f"INSERT INTO {q('gp_quarantine')} SELECT collection, %s, ord, row FROM "
-                             f"{q('gp_quarantine')} WHERE collection = %s AND version = %s",
-                             (version, collection, published))
-                conn.execute(f"UPDATE {q('gp_published')} SET version = %s, updated = %s "
-                             "WHERE collection = %s", (version, when, collection))
-                result = ft.applied(table, version, out)
-        except psycopg.Error as err:
-            raise StoreError(f"{store.where}: editing {collection} failed ({_first_line(err)})") from err
-    return result

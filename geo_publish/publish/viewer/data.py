@@ -204,7 +204,7 @@ def stream_downloads(reader: Any, table: Any, collection: str, version: int,
     import pyarrow as pa
     import pyogrio
 
-    from geo_publish.publish.pyramid import batches, lean_memory, trim
+    from geo_publish.tiles.pyramid import batches, lean_memory, trim
 
     lean_memory()
     fields = list(table.columns)

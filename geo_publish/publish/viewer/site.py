@@ -10,7 +10,6 @@ page never mixes two versions.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import html
 import json
@@ -28,7 +27,6 @@ from geo_publish import freshness
 from geo_publish.errors import GeoPublishError
 from geo_publish.manifest import load_manifest
 from geo_publish.publish.viewer import assets, data, i18n
-from geo_publish.publish.viewer.problems import problems_path
 from geo_publish.publish.viewer.style import PopupField, Style, check_style, default_style, load_style
 from geo_publish.settings import Settings
 
@@ -90,7 +88,7 @@ def script_json(value: Any) -> str:
     return text
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
@@ -225,7 +223,7 @@ class SiteBuilder:
                     _link_or_copy(f, self.site / folder / f.name)
 
     def _remember(self, stem: str, key: str, desc: dict[str, Any]) -> None:
-        _write_text(self.site / "data" / f"{stem}.{key}.meta.json", json.dumps(desc))
+        write_text(self.site / "data" / f"{stem}.{key}.meta.json", json.dumps(desc))
 
     def layers(self) -> list[LayerView]:
         """Every published layer's view, each built on its own: a layer whose style does not fit
@@ -343,7 +341,7 @@ class SiteBuilder:
 
     def _source(self, cid: str, version: int) -> tuple[Any, Any] | None:
         """The server's reader and the version's table, if ``version`` is still published."""
-        from geo_publish.serve import readers
+        from geo_publish.read import readers
         from geo_publish.store.location import Source
 
         Source.export_dsn(self.settings)
@@ -354,15 +352,15 @@ class SiteBuilder:
         return reader, reader.table(pub.table)
 
     def _archive(self, cid: str, version: int, manifest: Any) -> str:
-        """The name of the version's PMTiles archive in data/ (publish/pyramid.py): the static
+        """The name of the version's PMTiles archive in data/ (tiles/pyramid.py): the static
         site's tiles, and what the server answers this layer's WebMercatorQuad tiles from.
         Kept from the previous site when it is there; built unless ``archives`` is off."""
-        from geo_publish.publish.config import tile_fields
-        from geo_publish.serve import tiles
+        from geo_publish.publish.viewer.style import tile_fields
+        from geo_publish.tiles import pmtiles
 
         vt = self.settings.vector_tiles
         fields = tile_fields(self.settings, manifest, cid)
-        name = tiles.archive_name(cid, version, fields, vt.full_zoom)
+        name = pmtiles.archive_name(cid, version, fields, vt.full_zoom)
         target = self.site / "data" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         old = self.previous / "data" / name if self.previous is not None else None
@@ -373,7 +371,7 @@ class SiteBuilder:
         return name
 
     def _build_archive(self, cid: str, version: int, fields: list[str], target: Path) -> bool:
-        from geo_publish.publish import pyramid
+        from geo_publish.tiles import pyramid
 
         vt = self.settings.vector_tiles
         source = self._source(cid, version)
@@ -449,7 +447,7 @@ class SiteBuilder:
         head = (f"var GP_VERSION = {json.dumps(version.hexdigest()[:16])};\n"
                 f"var GP_PRECACHE = {json.dumps(keep)};\n"
                 f"var GP_MAX_TILES = {int(self.settings.vector_tiles.offline_tiles)};\n")
-        _write_text(self.site / "sw.js", head + body)
+        write_text(self.site / "sw.js", head + body)
         manifest = {
             "name": i18n.UI["site_title"]["en"], "short_name": i18n.UI["map"]["en"],
             "start_url": "map.html", "scope": "./", "display": "standalone",
@@ -457,7 +455,7 @@ class SiteBuilder:
             "icons": [{"src": src, "sizes": f"{n}x{n}", "type": "image/png", "purpose": "any"}
                       for n, src in ICONS.items()],
         }
-        _write_text(self.site / "site.webmanifest", json.dumps(manifest, ensure_ascii=False))
+        write_text(self.site / "site.webmanifest", json.dumps(manifest, ensure_ascii=False))
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -524,10 +522,10 @@ class SiteBuilder:
 
     def _maps(self, layers: list[LayerView], static: dict[str, str]) -> None:
         background = [layer for layer in layers if layer.style.background]
-        _write_text(self.site / "map.html", self._map(layers, None, static))
+        write_text(self.site / "map.html", self._map(layers, None, static))
         for layer in layers:
             shown = [b for b in background if b.id != layer.id] + [layer]
-            _write_text(self.site / f"layer-{layer.id}.html",
+            write_text(self.site / f"layer-{layer.id}.html",
                         self._map(shown, i18n.texts(layer.passport.get("title"), layer.id), static,
                                   all_visible=True))
         keep = {f"layer-{layer.id}.html" for layer in layers}
@@ -579,100 +577,4 @@ class SiteBuilder:
             viewer_js=static["viewer.js"], viewer_css=static["viewer.css"],
             fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
             fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"))
-        _write_text(self.site / "index.html", html)
-
-
-@functools.cache
-def fingerprint() -> str:
-    """Hash of the site builder itself: a new geo-publish rebuilds sites built by an old one."""
-    root = files("geo_publish.publish.viewer")
-    h = hashlib.sha1()
-    for sub in ("", "static", "templates"):
-        folder = root / sub if sub else root
-        for item in sorted(folder.iterdir(), key=lambda x: x.name):
-            if item.is_file() and item.name.endswith((".py", ".js", ".css", ".html")):
-                h.update(item.name.encode() + item.read_bytes())
-    from geo_publish.publish.viewer.assets import PACKAGES
-
-    h.update(repr(PACKAGES).encode())
-    return h.hexdigest()[:16]
-
-
-def build_site(settings: Settings, api_url: str | None = None) -> Path:
-    """Build the site for the store's current state and swap it in (see ``publish_site``)."""
-    return publish_site(settings, api_url)[0]
-
-
-def site_link(settings: Settings) -> Path:
-    """``<build>/site``: a symbolic link to the complete site being served."""
-    return settings.path(settings.build_dir) / "site"
-
-
-def add_archives(settings: Settings) -> int:
-    """The PMTiles archives the served site lacks, built into it (each file renamed into place
-    once complete); how many were built."""
-    import fcntl
-
-    link = site_link(settings)
-    if not link.exists():
-        return 0
-    with open(settings.path(settings.build_dir) / ".site.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return SiteBuilder(settings, site=link.resolve()).add_archives()
-
-
-def publish_site(settings: Settings, api_url: str | None = None,
-                 signature: str | None = None, live: bool = False,
-                 archives: bool = True, strict: bool = False) -> tuple[Path, bool]:
-    """Build the site in a new folder ``<build>/sites/<n>`` and, once complete, point the link
-    ``<build>/site`` at it in one rename: a web server (or the API's /site/) serves the old site
-    or the new one, never a half-built one. Nothing is done when the served site was built from
-    the same state (published versions, manifests, styles, this builder, the API URL). Returns
-    the link and whether a new site was built. Processes share the build folder under a lock.
-
-    A layer whose map cannot be built as styled is drawn plain and named in
-    ``map-problems.json`` (see ``map_problems``); ``strict`` raises its error instead."""
-    import fcntl
-    import time
-
-    from geo_publish.serve.runtime import state_signature
-
-    build = settings.path(settings.build_dir)
-    link, sites = site_link(settings), build / "sites"
-    sites.mkdir(parents=True, exist_ok=True)
-    with open(build / ".site.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        want = f"{signature or state_signature(settings)} {fingerprint()} {api_url or ''} {live}"
-        if link.is_dir() and not link.is_symlink():  # a site built in place by geo-publish < 0.2
-            os.rename(link, sites / f"legacy-{time.time_ns()}")
-        current = link.resolve() if link.is_symlink() and link.exists() else None
-        if current is not None and (current / ".state").is_file() \
-                and (current / ".state").read_text() == want:
-            return link, False
-        tmp = sites / f".building-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            builder = SiteBuilder(settings, api_url, tmp, current, live, archives, strict)
-            builder.build()
-            (tmp / ".state").write_text(want)
-            new = sites / f"{time.time_ns()}"
-            os.rename(tmp, new)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        pointer = build / f".site.{os.getpid()}"
-        pointer.unlink(missing_ok=True)
-        os.symlink(os.path.join("sites", new.name), pointer)
-        os.replace(pointer, link)
-        _write_text(problems_path(settings), json.dumps(builder.problems, ensure_ascii=False))
-        # keep the one just replaced: pages being loaded from it finish
-        for old in sites.iterdir():
-            if old not in (new, current) and not old.name.startswith(".building-"):
-                shutil.rmtree(old, ignore_errors=True)
-        return link, True
-
-
-def clean(settings: Settings) -> None:
-    build = settings.path(settings.build_dir)
-    site_link(settings).unlink(missing_ok=True)
-    shutil.rmtree(build / "sites", ignore_errors=True)
+        write_text(self.site / "index.html", html)

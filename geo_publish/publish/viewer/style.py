@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -96,3 +96,15 @@ def check_style(style: Style, path: Path | None, fields: list[str], icons: froze
     if icons and style.icon not in icons:
         raise ConfigError(f"{where}: icon {style.icon!r} is not a Font Awesome icon",
                           hint="see https://fontawesome.com/v6/search?o=r&m=free&s=solid")
+
+
+def tile_fields(settings: Any, manifest: Manifest | None, cid: str) -> list[str]:
+    """The style's popup and label fields and the id field, in that order, once each."""
+    try:
+        style, _ = load_style(settings.path(settings.styles_dir), manifest, cid)
+    except ConfigError:
+        return []
+    names = [p.field for p in style.popup] + [style.label_field or ""]
+    if manifest and manifest.schema_.id_field:
+        names.append(manifest.schema_.id_field)
+    return list(dict.fromkeys(n for n in names if n))

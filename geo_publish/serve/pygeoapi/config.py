@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_publish.manifest import load_manifest
+from geo_publish.publish.viewer.style import tile_fields
 from geo_publish.passport import licenses
 from geo_publish.store.location import Source
 from geo_publish.settings import Settings
@@ -37,35 +38,6 @@ def _i18n(value: dict[str, str], fallback: str) -> dict[str, str]:
     """pygeoapi i18n: keys are language codes; 'en' first so it is the default."""
     out = {lang: value[lang] for lang in ("en", "ru", "uz") if value.get(lang)}
     return out or {"en": fallback}
-
-
-def _base_url(settings: Settings) -> str:
-    if settings.server.url:
-        return settings.server.url.rstrip("/")
-    return f"http://{settings.server.host}:{settings.server.port}"
-
-
-def public_url(settings: Settings) -> str:
-    """The server's address as the public reaches it: server.url, else the GEO_PUBLISH_URL that
-    `serve` sets for its processes, else host and port."""
-    import os
-
-    return (settings.server.url or os.environ.get("GEO_PUBLISH_URL") or _base_url(settings)).rstrip("/")
-
-
-def tile_fields(settings: Settings, manifest: Any, cid: str) -> list[str]:
-    """The style's popup and label fields and the id field, in that order, once each."""
-    from geo_publish.errors import ConfigError
-    from geo_publish.publish.viewer.style import load_style
-
-    try:
-        style, _ = load_style(settings.path(settings.styles_dir), manifest, cid)
-    except ConfigError:
-        return []
-    names = [p.field for p in style.popup] + [style.label_field or ""]
-    if manifest and manifest.schema_.id_field:
-        names.append(manifest.schema_.id_field)
-    return list(dict.fromkeys(n for n in names if n))
 
 
 def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
@@ -122,7 +94,7 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
             "feature_count": passport.get("feature_count"),
             "editable": bool(manifest and manifest.editable and info.geometry_type != "Raster"),
             "version_created": info.created,
-            # the attributes in its vector tiles (serve/tiles.py): what the viewer shows of a
+            # the attributes in its vector tiles (tiles/cut.py): what the viewer shows of a
             # feature before asking for it
             "tile_fields": tile_fields(settings, manifest, cid),
         },
@@ -174,7 +146,7 @@ def records(settings: Settings, base: str, passports: list[dict[str, Any]]) -> d
 
 def generate(settings: Settings) -> dict[str, Any]:
     """The pygeoapi configuration as a dict; writes the catalogue file it points to."""
-    base = _base_url(settings)
+    base = settings.base_url()
     store = open_store(settings)
     infos = store.collections()
     passports = [store.passport(i.collection) for i in infos]

@@ -14,16 +14,16 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import shapely
 
 from pygeoapi.provider.base import ProviderInvalidQueryError
 
-from geo_publish.serve import gpkg_read
-from geo_publish.serve.errors import QueryTimeout, QueryTooLarge, StoreUnavailable
-from geo_publish.serve.gpkg_read import Published, Table
+from geo_publish.read.errors import QueryTimeout, QueryTooLarge, StoreUnavailable
+from geo_publish.store import gpkg_read
+from geo_publish.store.gpkg_read import Published, Table
 from geo_publish.store.base import quote
 from geo_publish.store.location import POSTGIS_PREFIX, SERVE_DSN
 
@@ -32,7 +32,67 @@ from geo_publish.store.location import POSTGIS_PREFIX, SERVE_DSN
 DEFAULT_TIMEOUT = 10.0
 
 
-class GeoPackageReader:
+class Reader(Protocol):
+    """What the API, the catalogue, the tiles and the site read a store through: the same SQL
+    (``?`` placeholders) on either backend, each spelling its spatial and text tests."""
+
+    timeout: float
+
+    def published(self, collection: str) -> Published | None: ...
+    def all_published(self) -> dict[str, int]: ...
+    def document(self, collection: str, column: str) -> dict[str, Any] | None: ...
+    def published_passports(self) -> list[tuple[str, int, str, dict[str, Any]]]: ...
+    def table(self, name: str) -> Table: ...
+    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]: ...
+    def q(self, name: str) -> str: ...
+    def table_sql(self, t: Table) -> str: ...
+    def tile_rows(self, t: Table, fields: list[str], box: tuple[float, float, float, float],
+                  cell: float | None, limit: int) -> list[tuple[Any, ...]]: ...
+    def geometries(self, values: list[Any]) -> np.ndarray: ...
+    def geometry_select(self, t: Table) -> str: ...
+    def boolean(self, value: bool) -> Any: ...
+    def envelope(self, t: Table, box: tuple[float, float, float, float], params: list[Any]) -> str: ...
+    def relate(self, t: Table, op: str, geom: shapely.Geometry, params: list[Any]) -> str: ...
+    def points_in_box(self, t: Table, box: tuple[float, float, float, float], params: list[Any]) -> str: ...
+    def fold(self, column: str) -> str: ...
+    def temporal(self, column: str, date_only: bool) -> str: ...
+    def as_text(self, column: str) -> str: ...
+
+
+class _Catalogue:
+    """The version catalogue's reads, one SQL text for both backends (``q`` names a table)."""
+
+    def q(self, name: str) -> str:
+        raise NotImplementedError
+
+    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def document(self, collection: str, column: str) -> dict[str, Any] | None:
+        """The published version's passport or report."""
+        found = self.rows(
+            f"SELECT v.{column} FROM {self.q('gp_published')} p JOIN {self.q('gp_versions')} v "
+            "ON v.collection = p.collection AND v.version = p.version WHERE p.collection = ?",
+            [collection])
+        return _json(found[0][0]) if found else None
+
+    def published_passports(self) -> list[tuple[str, int, str, dict[str, Any]]]:
+        """(collection, version, created, passport) of every published layer, by collection."""
+        found = self.rows(
+            f"SELECT p.collection, v.version, v.created, v.passport FROM {self.q('gp_published')} p "
+            f"JOIN {self.q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version "
+            "ORDER BY p.collection", [])
+        return [(c, int(v), created, _json(doc)) for c, v, created, doc in found]
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as read: text from SQLite, already parsed from PostgreSQL's jsonb."""
+    import json
+
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+class GeoPackageReader(_Catalogue):
     def __init__(self, path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = path
         self.timeout = timeout
@@ -43,17 +103,38 @@ class GeoPackageReader:
     def all_published(self) -> dict[str, int]:
         return gpkg_read.all_published(self.path)
 
-    def document(self, collection: str, column: str) -> dict[str, Any] | None:
-        """The published version's passport or report."""
-        import json
-
-        found = self.rows(f"SELECT v.{column} FROM gp_published p JOIN gp_versions v ON "
-                          "v.collection = p.collection AND v.version = p.version "
-                          "WHERE p.collection = ?", [collection])
-        return json.loads(found[0][0]) if found else None
-
     def table(self, name: str) -> Table:
         return gpkg_read.table(self.path, name)
+
+    def q(self, name: str) -> str:
+        """A table of the store as SQL names it."""
+        return quote(name)
+
+    def table_sql(self, t: Table) -> str:
+        """A version table as SQL names it."""
+        return quote(t.name)
+
+    def tile_rows(self, t: Table, fields: list[str], box: tuple[float, float, float, float],
+                  cell: float | None, limit: int) -> list[tuple[Any, ...]]:
+        """(fid, geometry blob, *fields) of the features whose R-tree box meets ``box``; with
+        ``cell``, one per cell of that size (degrees), the smallest fid (``tiles/cut.py``)."""
+        from geo_publish.errors import NotFound
+
+        if t.rtree is None:
+            raise NotFound(f"{t.name} has no spatial index: no tiles")
+        params: list[Any] = []
+        cols = ", ".join(f't."{f}"' for f in fields)
+        inner = (f'SELECT {"min(r.id)" if cell else "r.id"} FROM {quote(t.rtree)} r '
+                 "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?")
+        params += [box[2], box[0], box[3], box[1]]
+        if cell:
+            inner += (" GROUP BY CAST(((r.minx + r.maxx) * 0.5 + 180.0) / ? AS INTEGER), "
+                      "CAST(((r.miny + r.maxy) * 0.5 + 90.0) / ? AS INTEGER)")
+            params += [cell, cell]
+        sql = (f'SELECT t.fid, t.{self.geometry_select(t)}{", " + cols if cols else ""} '
+               f"FROM {self.table_sql(t)} t WHERE t.fid IN ({inner}) LIMIT {int(limit)}")
+        return self.rows(sql, params)
+
 
     def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         import sqlite3
@@ -139,7 +220,7 @@ _PG_OPS = {"intersects": "ST_Intersects", "disjoint": "ST_Disjoint", "contains":
            "overlaps": "ST_Overlaps", "equals": "ST_Equals"}
 
 
-class PostGISReader:
+class PostGISReader(_Catalogue):
     """One pool per process and DSN; tables described once (versions are immutable)."""
 
     _pools: dict[str, Any] = {}
@@ -176,7 +257,30 @@ class PostGISReader:
         return pool
 
     def q(self, name: str) -> str:
+        """A table of the store as SQL names it: in the store's schema."""
         return f"{quote(self.schema)}.{quote(name)}"
+
+    def table_sql(self, t: Table) -> str:
+        """A version table as SQL names it (``Published.table`` is schema-qualified already)."""
+        return t.name
+
+    def tile_rows(self, t: Table, fields: list[str], box: tuple[float, float, float, float],
+                  cell: float | None, limit: int) -> list[tuple[Any, ...]]:
+        """(fid, WKB, *fields) of the features whose box meets ``box`` (GiST); with ``cell``,
+        one per cell of that size (degrees), the smallest fid (``tiles/cut.py``)."""
+        cols = ", ".join(f'"{f}"' for f in fields)
+        envelope = "geom && ST_MakeEnvelope(?, ?, ?, ?, 4326)"
+        params: list[Any] = list(box)
+        if cell:
+            where = (f"fid IN (SELECT min(fid) FROM {t.name} WHERE {envelope} GROUP BY "
+                     "floor(((ST_XMin(geom) + ST_XMax(geom)) * 0.5 + 180.0) / ?), "
+                     "floor(((ST_YMin(geom) + ST_YMax(geom)) * 0.5 + 90.0) / ?))")
+            params += [cell, cell]
+        else:
+            where = envelope
+        sql = (f"SELECT fid, {self.geometry_select(t)}{', ' + cols if cols else ''} "
+               f"FROM {self.table_sql(t)} WHERE {where} LIMIT {int(limit)}")
+        return self.rows(sql, params)
 
     def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         import psycopg
@@ -218,14 +322,6 @@ class PostGISReader:
 
     def all_published(self) -> dict[str, int]:
         return dict(self.rows(f"SELECT collection, version FROM {self.q('gp_published')}", []))
-
-    def document(self, collection: str, column: str) -> dict[str, Any] | None:
-        """The published version's passport or report."""
-        found = self.rows(
-            f"SELECT v.{column} FROM {self.q('gp_published')} p JOIN {self.q('gp_versions')} v "
-            "ON v.collection = p.collection AND v.version = p.version WHERE p.collection = ?",
-            [collection])
-        return found[0][0] if found else None  # type: ignore[no-any-return]
 
     def table(self, name: str) -> Table:
         found = self._tables.get(name)
@@ -288,7 +384,6 @@ class PostGISReader:
         return f"({column})::text"
 
 
-Reader = GeoPackageReader | PostGISReader
 _readers: dict[str, Reader] = {}
 
 

@@ -356,7 +356,7 @@ def _portal_paths() -> dict[str, Any]:
 
 
 def catalog_paths() -> dict[str, Any]:
-    """The DCAT-AP catalogue (serve/catalog.py): by content negotiation, and by extension."""
+    """The DCAT-AP catalogue (serve/routes/catalog.py): by content negotiation, and by extension."""
     rdf = {"schema": {"type": "string"}}
     media = {"ttl": "text/turtle", "rdf": "application/rdf+xml", "xml": "application/rdf+xml",
              "jsonld": "application/ld+json"}
@@ -389,7 +389,7 @@ def catalog_paths() -> dict[str, Any]:
 
 
 def tile_paths(collections: list[str]) -> dict[str, Any]:
-    """OGC API - Tiles (serve/tiles.py): the tile matrix sets, and per vector collection its
+    """OGC API - Tiles (tiles/cut.py): the tile matrix sets, and per vector collection its
     tilesets, a tileset's metadata (OGC or TileJSON) and its Mapbox Vector Tiles."""
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/gp-exception"}}}}
     errors = {"400": {"description": "A parameter is invalid", **error},

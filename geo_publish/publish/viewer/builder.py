@@ -12,58 +12,27 @@ the new one is complete (``publish_site``).
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from geo_publish import process
+
 LOG = logging.getLogger("geo_publish.site_builder")
-NICE = 10
-
-
-def _lower_priority() -> None:
-    """Child-side set-up: below the workers for CPU and I/O; dies with the server."""
-    os.nice(NICE)
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: no orphan when serve is killed
-        # ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_BE << 13 | 7): lowest best-effort I/O
-        libc.syscall(251 if os.uname().machine == "x86_64" else 30, 1, 0, (2 << 13) | 7)
-    except (OSError, AttributeError):
-        pass
-
-
-def spawn(module: str, *args: str) -> subprocess.Popen[bytes]:
-    """``python -m module args`` beside the server, below it in priority, dying with it."""
-    return subprocess.Popen([sys.executable, "-m", module, *args], preexec_fn=_lower_priority,  # noqa: PLW1509
-                            stdin=subprocess.DEVNULL)
 
 
 def start(config: Path, api_url: str | None) -> subprocess.Popen[bytes]:
-    return spawn("geo_publish.serve.site_builder", str(config), *([api_url] if api_url else []))
+    return process.spawn("geo_publish.publish.viewer.builder", str(config), *([api_url] if api_url else []))
 
 
 def build_once(config: Path, api_url: str | None) -> None:
     """The first site, before serving starts: in a process of its own too, so that the serving
     process never holds the memory a site build takes."""
-    args = [sys.executable, "-m", "geo_publish.serve.site_builder", "--once", str(config)]
+    args = [sys.executable, "-m", "geo_publish.publish.viewer.builder", "--once", str(config)]
     done = subprocess.run(args + ([api_url] if api_url else []), stdin=subprocess.DEVNULL)
     if done.returncode:
         LOG.error("geo-publish: the viewer site was not built; the builder tries again while serving")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _report(err: Exception, last: str, what: str) -> str:
@@ -75,25 +44,17 @@ def _report(err: Exception, last: str, what: str) -> str:
 
 
 def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
-    from geo_publish.publish.viewer.site import add_archives, publish_site
+    from geo_publish.publish.viewer.deploy import add_archives, publish_site
     from geo_publish.store.location import Source
     from geo_publish.settings import load_settings
 
     settings = load_settings(config)
     Source.export_dsn(settings)
-    stopping = False
-
-    def on_term(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-        raise SystemExit(0)  # a build in progress is abandoned; its folder is removed
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches serve, which stops us
+    process.exit_on_sigterm()  # a build in progress is abandoned; its folder is removed
     last_error = ""
     archives_due = True  # the first site was built without them (build_once)
     retry_at = 0.0  # after a failure, archives are tried again a minute later (or after a build)
-    while not stopping:
+    while True:
         try:
             _, built = publish_site(settings, api_url, live=True, archives=False)
             if built:
@@ -120,7 +81,7 @@ if __name__ == "__main__":
     argv = sys.argv[1:]
     if argv[:1] == ["--once"]:
         from geo_publish.errors import GeoPublishError
-        from geo_publish.publish.viewer.site import publish_site
+        from geo_publish.publish.viewer.deploy import publish_site
         from geo_publish.settings import load_settings
         from geo_publish.store.location import Source
 

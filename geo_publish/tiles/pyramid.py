@@ -1,5 +1,5 @@
 """A PMTiles archive of a published vector layer: every WebMercatorQuad tile from zoom 0 to
-``vector_tiles.full_zoom``, cut by the same rule as the server's tiles (``serve/tiles.py``), so a
+``vector_tiles.full_zoom``, cut by the same rule as the server's tiles (``tiles/cut.py``), so a
 static site can draw a large layer from any web server or object store that answers range
 requests, with no tile server.
 
@@ -8,7 +8,7 @@ other geometries their WKB); each feature's first zoom is worked out for every z
 (the smallest fid of each thinning cell; cells nest, so a feature shown at one zoom is shown at
 every deeper one); then zoom by zoom, the (feature, tile) pairs are sorted in the archive's
 Hilbert order and encoded ``CHUNK`` pairs at a time, many tiles in one pass of numpy
-(``serve/mvt.py``: a tile is a slice of the chunk's bytes, not a Python loop over its features),
+(``tiles/mvt.py``: a tile is a slice of the chunk's bytes, not a Python loop over its features),
 then written, gzipped, as they come: memory holds the layer's coordinates and fields and one
 chunk, never the tiles.
 """
@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 import shapely
 
-from geo_publish.serve import mvt, tiles
-from geo_publish.serve.gpkg_read import Table
+from geo_publish.tiles import cut, mvt
+from geo_publish.tiles.grid import BUFFER, CELLS, EXTENT, SCHEMES, Scheme
+from geo_publish.tiles.pmtiles import Writer, tile_ids
+from geo_publish.store.gpkg_read import Table
 
 BATCH = 50_000  # rows read at a time
 CHUNK = 25_000  # (feature, tile) pairs encoded at a time
@@ -72,7 +74,7 @@ def batches(reader: Any, t: Table, fields: list[str]) -> Any:
     """The rows (fid, geometry, *fields) of a version table in fid order, ``BATCH`` at a time,
     each with its geometries decoded (shapely; None where there is none)."""
     cols = "".join(f', "{f}"' for f in fields)
-    sql = (f"SELECT fid, {reader.geometry_select(t)}{cols} FROM {tiles.table_sql(reader, t)} "
+    sql = (f"SELECT fid, {reader.geometry_select(t)}{cols} FROM {reader.table_sql(t)} "
            f"WHERE fid > ? ORDER BY fid LIMIT {BATCH}")
     last = -(2**62)
     while True:
@@ -108,7 +110,7 @@ def read(reader: Any, t: Table, fields: list[str]) -> Layer:
             bounds.append(shapely.bounds(geoms))
             wkb.extend(shapely.to_wkb(geoms).tolist())
         for j, chunks in enumerate(columns):
-            chunks.append(_arrow([r[2 + j] for r in kept]))
+            chunks.append(mvt.arrow_column([r[2 + j] for r in kept]))
         del geoms, rows, kept
     box = None if points else np.vstack(bounds)
     del bounds
@@ -121,16 +123,6 @@ def _objects(items: list[bytes]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out
-
-
-def _arrow(values: list[Any]) -> Any:
-    """A batch of one field as an Arrow array (as text when its values mix types)."""
-    import pyarrow as pa
-
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
 def _concat(chunks: list[Any]) -> Any:
@@ -158,7 +150,7 @@ def first_zooms(layer: Layer, full_zoom: int) -> np.ndarray:
         return first
     west, south, east, north = layer.box()
     # the cells of the deepest thinned zoom; a zoom above halves them (the grids nest)
-    cell = 360.0 / (1 << (full_zoom - 1)) / tiles.CELLS
+    cell = 360.0 / (1 << (full_zoom - 1)) / CELLS
     ix = np.floor(((west + east) / 2 + 180.0) / cell).astype(np.int64)
     iy = np.floor(((south + north) / 2 + 90.0) / cell).astype(np.int64)
     del west, south, east, north
@@ -169,13 +161,13 @@ def first_zooms(layer: Layer, full_zoom: int) -> np.ndarray:
     return first
 
 
-def _pairs(layer: Layer, idx: np.ndarray, s: tiles.Scheme, z: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pairs(layer: Layer, idx: np.ndarray, s: Scheme, z: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(feature, column, row) of every tile each feature of ``idx`` meets with its buffer."""
     n = 1 << z
     west, south, east, north = layer.box(idx)
     u0, v1 = s.unit(west, south)
     u1, v0 = s.unit(east, north)
-    pad = tiles.BUFFER / tiles.EXTENT
+    pad = BUFFER / EXTENT
     c0 = np.clip(np.floor(u0 * n - pad), 0, n - 1).astype(np.int32)
     c1 = np.clip(np.floor(u1 * n + pad), 0, n - 1).astype(np.int32)
     r0 = np.clip(np.floor(v0 * n - pad), 0, n - 1).astype(np.int32)
@@ -192,14 +184,14 @@ def _pairs(layer: Layer, idx: np.ndarray, s: tiles.Scheme, z: int) -> tuple[np.n
             (np.repeat(r0, count) + k // w).astype(np.int32))
 
 
-def _zoom(layer: Layer, idx: np.ndarray, s: tiles.Scheme, z: int) -> tuple[np.ndarray, ...]:
+def _zoom(layer: Layer, idx: np.ndarray, s: Scheme, z: int) -> tuple[np.ndarray, ...]:
     """(tile id, feature, column, row) of every tile the features ``idx`` (in fid order) meet
     at zoom ``z``, in tile id order and, within a tile, in fid order; worked out ``SLICE``
     features at a time, so a zoom of millions of pairs holds 20 bytes a pair."""
     parts = []
     for a in range(0, len(idx), SLICE):
         feature, col, row = _pairs(layer, idx[a:a + SLICE], s, z)
-        parts.append((_tile_ids(z, col, row), feature, col, row))
+        parts.append((tile_ids(z, col, row), feature, col, row))
     ids, feature, col, row = (np.concatenate(p) for p in zip(*parts))
     del parts
     order = np.argsort(ids, kind="stable")
@@ -212,16 +204,16 @@ def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_z
     from pmtiles.tile import Compression, TileType
 
     fields = [f for f in fields if f in t.columns]
-    s = tiles.SCHEMES["WebMercatorQuad"]
+    s = SCHEMES["WebMercatorQuad"]
     lean_memory()
     layer = read(reader, t, fields)
     first = first_zooms(layer, full_zoom)
-    values = mvt.Values.from_arrow(fields, layer.columns, tiles._value)
+    values = mvt.Values.from_arrow(fields, layer.columns, cut.mvt_value)
     trim()
     uv = np.column_stack(s.unit(layer.coords[:, 0], layer.coords[:, 1])) if layer.coords is not None else None
     tmp = out.with_name(f".{out.name}.{os.getpid()}")
     count = 0
-    with open(tmp, "wb") as fh, _Writer(fh) as writer:
+    with open(tmp, "wb") as fh, Writer(fh) as writer:
         for z in range(full_zoom + 1):
             idx = np.flatnonzero(first <= z)
             if not len(idx):
@@ -259,7 +251,7 @@ def build(reader: Any, t: Table, fields: list[str], name: str, out: Path, full_z
                   "center_lon_e7": int((lon0 + lon1) / 2 * 1e7),
                   "center_lat_e7": int((lat0 + lat1) / 2 * 1e7)}
         layers = [{"id": name, "minzoom": 0, "maxzoom": full_zoom,
-                   "fields": tiles.field_types(t, fields)}]
+                   "fields": cut.field_types(t, fields)}]
         if count:
             writer.finalize(header, {"name": name, "format": "pbf", "vector_layers": layers,
                                      **metadata})
@@ -292,13 +284,13 @@ def trim() -> None:
 
 
 def _encode(layer: Layer, uv: np.ndarray | None, values: mvt.Values, fields: list[str], name: str,
-            s: tiles.Scheme, z: int, thin: bool, feature: np.ndarray, col: np.ndarray,
+            s: Scheme, z: int, thin: bool, feature: np.ndarray, col: np.ndarray,
             row: np.ndarray, tid: np.ndarray) -> list[tuple[int, bytes]]:
     """The tiles of (feature, tile) pairs sorted by tile: (tile id, MVT bytes), in tile order."""
     n = 1 << z
     if uv is not None:
-        geoms = shapely.points((uv[feature, 0] * n - col) * tiles.EXTENT,
-                               (uv[feature, 1] * n - row) * tiles.EXTENT)
+        geoms = shapely.points((uv[feature, 0] * n - col) * EXTENT,
+                               (uv[feature, 1] * n - row) * EXTENT)
     else:
         geoms = shapely.force_2d(shapely.from_wkb(layer.wkb[feature]))  # type: ignore[index]
         per = shapely.get_num_coordinates(geoms)
@@ -306,102 +298,23 @@ def _encode(layer: Layer, uv: np.ndarray | None, values: mvt.Values, fields: lis
 
         def project(c: np.ndarray) -> np.ndarray:
             u, v = s.unit(c[:, 0], c[:, 1])
-            return np.column_stack(((u * n - cols) * tiles.EXTENT, (v * n - rows) * tiles.EXTENT))
+            return np.column_stack(((u * n - cols) * EXTENT, (v * n - rows) * EXTENT))
 
         geoms = shapely.transform(geoms, project)
-    geoms, keep = tiles.shape(geoms, thin)
-    fam = tiles.families(geoms)
+    geoms, keep = cut.shape(geoms, thin)
+    fam = cut.families(geoms)
     main = np.bincount(fam[keep] + 1, minlength=4)[1:].argmax() if keep.any() else 0
     # a tile with features of another family, or a collection, is encoded feature by feature
     odd = np.unique(tid[keep & (fam != main)])
     whole = keep & ~np.isin(tid, odd)
     done = mvt.tiles(name, geoms[whole], layer.fids[feature[whole]], tid[whole],
-                     values.take(feature[whole]), tiles.EXTENT)
+                     values.take(feature[whole]), EXTENT)
     for t in odd.tolist():
         sub = np.flatnonzero(keep & (tid == t))
-        data = tiles.encode_mixed(geoms[sub], layer.fids[feature[sub]],
-                                  [tuple(tiles._value(v) for v in r) for r in layer.values(feature[sub])],
+        data = cut.encode_mixed(geoms[sub], layer.fids[feature[sub]],
+                                  [tuple(cut.mvt_value(v) for v in r) for r in layer.values(feature[sub])],
                                   fields, name)
         done.append((t, data))
     if len(odd):
         done.sort(key=lambda p: p[0])
     return done
-
-
-class _Writer:
-    """A PMTiles writer whose memory stays small for millions of tiles: the tiles go to a
-    temporary file as they come, their directory entries to arrays of integers (pmtiles'
-    Writer keeps an object and a hash for each tile, ~300 bytes a tile); a tile equal to the
-    one before it is stored once (a run, as the interior tiles of a large polygon, which the
-    Hilbert order puts one after the other). The header, directories and metadata are
-    pmtiles' own. Tiles must come in tile id order."""
-
-    def __init__(self, fh: Any) -> None:
-        import array
-        import tempfile
-
-        self.f = fh
-        self.data = tempfile.TemporaryFile(dir=Path(fh.name).parent)
-        self.cols = {k: array.array("q") for k in ("tile_id", "offset", "length", "run")}
-        self.offset = self.addressed = 0
-        self.last: bytes | None = None
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.data.close()
-
-    def write_tile(self, tile_id: int, data: bytes) -> None:
-        c = self.cols
-        if c["tile_id"] and tile_id <= c["tile_id"][-1]:
-            raise ValueError(f"tile {tile_id} after {c['tile_id'][-1]}: tiles must come in order")
-        self.addressed += 1
-        if data == self.last and tile_id == c["tile_id"][-1] + c["run"][-1]:
-            c["run"][-1] += 1
-            return
-        c["tile_id"].append(tile_id)
-        c["offset"].append(self.offset)
-        c["length"].append(len(data))
-        c["run"].append(1)
-        self.data.write(data)
-        self.offset += len(data)
-        self.last = data
-
-    def finalize(self, header: dict[str, Any], metadata: dict[str, Any]) -> None:
-        import shutil
-
-        from pmtiles.tile import Entry
-        from pmtiles.writer import finalize_header
-
-        c = self.cols
-        entries = [Entry(*e) for e in zip(c["tile_id"], c["offset"], c["length"], c["run"])]
-        head, root, meta, leaves = finalize_header(header, self.addressed, entries, len(entries),
-                                                   metadata, True, self.offset)
-        del entries
-        for part in (head, root, meta, leaves):
-            self.f.write(part)
-        self.data.seek(0)
-        shutil.copyfileobj(self.data, self.f)
-
-
-def _tile_ids(z: int, col: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """PMTiles tile ids (the Hilbert index within a zoom, after the tiles of the zooms above),
-    for many tiles at once: the same as ``pmtiles.tile.zxy_to_tileid``."""
-    n = 1 << z
-    x, y = col.astype(np.int64).copy(), row.astype(np.int64).copy()
-    d = np.zeros(len(x), dtype=np.int64)
-    step = n // 2
-    while step > 0:
-        rx = (x & step) > 0
-        ry = (y & step) > 0
-        d += step * step * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
-        # rotate the quadrant
-        flip = ~ry
-        swap_x = np.where(flip & rx, step - 1 - x, x)
-        swap_y = np.where(flip & rx, step - 1 - y, y)
-        x = np.where(flip, swap_y, swap_x)
-        y = np.where(flip, swap_x, swap_y)
-        step //= 2
-    base = ((1 << (2 * z)) - 1) // 3  # tiles of zooms 0 .. z-1
-    return base + d

@@ -1,5 +1,5 @@
 """The server's own documents beside the OGC API: each layer's passport (JSON; its DCAT forms
-come from the catalogue, ``serve/catalog.py``) and its public validation report (JSON, HTML),
+come from the catalogue, ``serve/routes/catalog.py``) and its public validation report (JSON, HTML),
 read through the same reader pool as the features (so from the replica when ``read_dsn`` is
 set, and a 503 in an outage rather than a 404)."""
 
@@ -10,10 +10,10 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-from geo_publish.serve.readers import Reader
+from geo_publish.read.readers import Reader
 
 PATH = re.compile(r"^/(passports|reports)/([a-z0-9_-]+)\.(json|jsonld|ttl|rdf|html)$")
-# the passports' DCAT forms (jsonld, ttl, rdf) are the catalogue's (serve/catalog.py)
+# the passports' DCAT forms (jsonld, ttl, rdf) are the catalogue's (serve/routes/catalog.py)
 KINDS = {("passports", "json"), ("reports", "json"), ("reports", "html")}
 
 
@@ -39,3 +39,26 @@ def document(reader: Reader, kind: str, cid: str, ext: str) -> tuple[str, str] |
     from geo_publish.ingest.report import Report, render_html
 
     return "text/html", render_html(Report(**report))
+
+
+def answer(reader: Reader, catalogue: Any, m: re.Match[str]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """``/passports/{id}.{ext}`` and ``/reports/{id}.{ext}``: the document, or a 404 that says
+    whether the layer or the form is unknown."""
+    from geo_publish.http.asgi import VARY, cors, exception, json_response
+    from geo_publish.passport import dcat
+
+    kind, cid, ext = m.groups()
+    found = None
+    rdf_form = kind == "passports" and ext in dcat.SERIALISATIONS
+    known = (kind, ext) in KINDS or rdf_form
+    if rdf_form:
+        rdf = catalogue.one(cid, ext)
+        found = (dcat.SERIALISATIONS[ext][1], rdf.decode()) if rdf is not None else None
+    elif known:
+        found = document(reader, kind, cid, ext)
+    if found is None:
+        status, hdrs, body = exception(404, "NotFound", f"no published collection {cid!r}"
+                                       if known else "not found")
+    else:
+        status, hdrs, body = json_response(200, found[1], found[0])
+    return status, hdrs + cors() + [VARY], body

@@ -29,6 +29,7 @@ from typing import Any
 from geo_publish import freshness
 from geo_publish.passport import dcat
 from geo_publish.errors import BadRequest, NotAcceptable, NotFound
+from geo_publish.read.readers import Reader
 from geo_publish.settings import Settings
 
 LOG = logging.getLogger("geo_publish.catalog")
@@ -83,7 +84,7 @@ def negotiate(ext: str | None, params: dict[str, str], accept: str) -> str:
 class Catalogue:
     """Builds and keeps the catalogue's pages for one server worker."""
 
-    def __init__(self, settings: Settings, base: str, reader: Any) -> None:
+    def __init__(self, settings: Settings, base: str, reader: Reader) -> None:
         c = settings.catalogue
         self.settings = settings
         self.reader = reader
@@ -100,13 +101,7 @@ class Catalogue:
 
     # -- what the store says -----------------------------------------------------------------
     def _rows(self) -> list[tuple[str, int, str, dict[str, Any]]]:
-        q = getattr(self.reader, "q", lambda name: name)
-        rows = self.reader.rows(
-            f"SELECT p.collection, v.version, v.created, v.passport FROM {q('gp_published')} p "
-            f"JOIN {q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version "
-            "ORDER BY p.collection", [])
-        return [(c, int(v), created, p if isinstance(p, dict) else json.loads(p))
-                for c, v, created, p in rows]
+        return self.reader.published_passports()
 
     def _owners(self) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
         """Who owns each layer, and the organisations, through the reader's kept connection (a
@@ -116,7 +111,7 @@ class Catalogue:
 
             open_store(self.settings).accounts(pooled=True).orgs()
             self._accounts_ready = True
-        q = getattr(self.reader, "q", lambda name: name)
+        q = self.reader.q
         owners = {c: o for c, o in self.reader.rows(f"SELECT collection, org_id FROM {q('gp_owners')}", [])}
         orgs = {i: {"id": i, "name": n, "email": e}
                 for i, n, e in self.reader.rows(f"SELECT id, name, email FROM {q('gp_orgs')}", [])}
@@ -266,3 +261,28 @@ def parse_page(values: list[str]) -> int:
     if len(values) > 1 or not values[0].isdigit() or not 1 <= int(values[0]) <= 10**9:
         raise BadRequest("page: a whole number from 1 (the catalogue's pages count from 1)")
     return int(values[0])
+
+
+def answer(catalogue: Catalogue, path_ext: str | None, query: str, headers: dict[str, str],
+           cache_control: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """A page of the DCAT-AP catalogue in the serialisation asked for; 304 for a harvester (or a
+    shared cache) that asks again with the page's tag."""
+    from urllib.parse import parse_qsl
+
+    from geo_publish.http.asgi import VARY, cors, none_match
+    from geo_publish.serve import caching, validate
+
+    params: dict[str, list[str]] = {}
+    for k, v in parse_qsl(query, keep_blank_values=True):
+        params.setdefault(k, []).append(v)
+    problem = validate.unknown(set(params), PARAMS)
+    if problem:
+        raise BadRequest(problem)
+    ext = negotiate(path_ext, {k: v[-1] for k, v in params.items()}, headers.get("accept", ""))
+    body = catalogue.page(ext, parse_page(params.get("page", [])), path_ext)
+    media = dcat.SERIALISATIONS[ext][1]
+    etag = caching.weak(body)
+    cache = [(b"etag", etag.encode()), (b"cache-control", cache_control)] + cors() + [VARY]
+    if etag in none_match(headers):
+        return 304, cache, b""
+    return 200, [(b"content-type", f"{media}; charset=utf-8".encode())] + cache, body

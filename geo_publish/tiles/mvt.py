@@ -313,7 +313,7 @@ class Values:
             if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
                     or pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
                     or pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
-                arr = _typed([python(v) for v in arr.to_pylist()])
+                arr = arrow_column([python(v) for v in arr.to_pylist()])
             if pa.types.is_floating(arr.type):
                 arr = pc.if_else(pc.is_finite(arr), arr, pa.scalar(None, arr.type))
             enc = arr.dictionary_encode()
@@ -330,7 +330,8 @@ class Values:
 _BLOCK = 1 << 16
 
 
-def _typed(values: list[Any]) -> Any:
+def arrow_column(values: list[Any]) -> Any:
+    """Python values of one field as an Arrow array (as text when they mix types)."""
     import pyarrow as pa
 
     try:

@@ -1,4 +1,4 @@
-"""The HTTP pieces our layer answers with: JSON and OGC exception bodies, CORS and Vary headers,
+"""The ASGI pieces the API answers with: JSON and OGC exception bodies, CORS and Vary headers,
 and a request body handed on for another reader."""
 
 from __future__ import annotations
@@ -37,3 +37,20 @@ def replay(body: bytes) -> Callable[[], Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
+
+
+def headers_of(scope: dict[str, Any]) -> dict[str, str]:
+    """A request's headers by lower-case name."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def none_match(headers: dict[str, str]) -> list[str]:
+    """The entity tags of If-None-Match."""
+    return [t.strip() for t in headers.get("if-none-match", "").split(",") if t.strip()]
+
+
+async def send_whole(send: Any, status: int, headers: Headers, body: bytes) -> None:
+    """A complete answer: start (with its length) and body."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers + [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

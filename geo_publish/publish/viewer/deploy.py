@@ -1,0 +1,109 @@
+"""Deploying the viewer site: each build goes into a new folder ``<build>/sites/<n>``, and once
+complete the link ``<build>/site`` is pointed at it in one rename, so a web server (or the API's
+``/site/``) serves the old site or the new one, never a half-built one. Processes share the
+build folder under a lock; a site built from the same state is not built again."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+from importlib.resources import files
+from pathlib import Path
+
+from geo_publish.publish.viewer.problems import problems_path
+from geo_publish.publish.viewer.site import SiteBuilder, write_text
+from geo_publish.settings import Settings
+
+
+@functools.cache
+def fingerprint() -> str:
+    """Hash of the site builder itself: a new geo-publish rebuilds sites built by an old one."""
+    root = files("geo_publish.publish.viewer")
+    h = hashlib.sha1()
+    for sub in ("", "static", "templates"):
+        folder = root / sub if sub else root
+        for item in sorted(folder.iterdir(), key=lambda x: x.name):
+            if item.is_file() and item.name.endswith((".py", ".js", ".css", ".html")):
+                h.update(item.name.encode() + item.read_bytes())
+    from geo_publish.publish.viewer.assets import PACKAGES
+
+    h.update(repr(PACKAGES).encode())
+    return h.hexdigest()[:16]
+
+
+def site_link(settings: Settings) -> Path:
+    """``<build>/site``: a symbolic link to the complete site being served."""
+    return settings.path(settings.build_dir) / "site"
+
+
+def add_archives(settings: Settings) -> int:
+    """The PMTiles archives the served site lacks, built into it (each file renamed into place
+    once complete); how many were built."""
+    import fcntl
+
+    link = site_link(settings)
+    if not link.exists():
+        return 0
+    with open(settings.path(settings.build_dir) / ".site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return SiteBuilder(settings, site=link.resolve()).add_archives()
+
+
+def publish_site(settings: Settings, api_url: str | None = None,
+                 signature: str | None = None, live: bool = False,
+                 archives: bool = True, strict: bool = False) -> tuple[Path, bool]:
+    """Build the site in a new folder ``<build>/sites/<n>`` and, once complete, point the link
+    ``<build>/site`` at it in one rename: a web server (or the API's /site/) serves the old site
+    or the new one, never a half-built one. Nothing is done when the served site was built from
+    the same state (published versions, manifests, styles, this builder, the API URL). Returns
+    the link and whether a new site was built. Processes share the build folder under a lock.
+
+    A layer whose map cannot be built as styled is drawn plain and named in
+    ``map-problems.json`` (see ``map_problems``); ``strict`` raises its error instead."""
+    import fcntl
+    import time
+
+    from geo_publish.read.state import state_signature
+
+    build = settings.path(settings.build_dir)
+    link, sites = site_link(settings), build / "sites"
+    sites.mkdir(parents=True, exist_ok=True)
+    with open(build / ".site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        want = f"{signature or state_signature(settings)} {fingerprint()} {api_url or ''} {live}"
+        if link.is_dir() and not link.is_symlink():  # a site built in place by geo-publish < 0.2
+            os.rename(link, sites / f"legacy-{time.time_ns()}")
+        current = link.resolve() if link.is_symlink() and link.exists() else None
+        if current is not None and (current / ".state").is_file() \
+                and (current / ".state").read_text() == want:
+            return link, False
+        tmp = sites / f".building-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            builder = SiteBuilder(settings, api_url, tmp, current, live, archives, strict)
+            builder.build()
+            (tmp / ".state").write_text(want)
+            new = sites / f"{time.time_ns()}"
+            os.rename(tmp, new)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        pointer = build / f".site.{os.getpid()}"
+        pointer.unlink(missing_ok=True)
+        os.symlink(os.path.join("sites", new.name), pointer)
+        os.replace(pointer, link)
+        write_text(problems_path(settings), json.dumps(builder.problems, ensure_ascii=False))
+        # keep the one just replaced: pages being loaded from it finish
+        for old in sites.iterdir():
+            if old not in (new, current) and not old.name.startswith(".building-"):
+                shutil.rmtree(old, ignore_errors=True)
+        return link, True
+
+
+def clean(settings: Settings) -> None:
+    build = settings.path(settings.build_dir)
+    site_link(settings).unlink(missing_ok=True)
+    shutil.rmtree(build / "sites", ignore_errors=True)

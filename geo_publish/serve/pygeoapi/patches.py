@@ -1,0 +1,75 @@
+"""What geo-publish changes in pygeoapi at run time, each tested in tests/test_pygeoapi_patches.py
+against the pinned range: its JSON writer (UTF-8 as is, values not turned into HTML entities),
+its CRS lookup (cached per thread) and its configuration translation cache (keyed by the
+configuration installed now, not by the language alone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geo_publish.serve.common import cached_crs, dumps
+
+
+def _to_json(dict_: dict[str, Any], pretty: bool = False) -> str:
+    """pygeoapi's to_json, but UTF-8 as is and with < and > escaped the JSON way instead of as
+    HTML entities, which corrupted values."""
+    from pygeoapi.util import json_serial
+
+    return dumps(dict_, default=json_serial, indent=4 if pretty else None)
+
+
+class _NoCache(dict):  # type: ignore[type-arg]
+    """Stands in for pygeoapi's ``l10n._cfg_cache``, which keeps one translated configuration per
+    language for the life of the process: after a live publish its templates still saw the old
+    collections (``/collections/<new>?f=html`` answered 500 until a restart)."""
+
+    def get(self, *_: object) -> None:  # type: ignore[override]
+        return None
+
+    def __setitem__(self, key: object, value: object) -> None:
+        return None
+
+
+_TRANSLATED: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def _translate_struct(struct: Any, locale_: Any, is_config: bool = False) -> Any:
+    """pygeoapi's translate_struct, with its configuration cache keyed by the configuration it
+    translated (the one installed now), not by the language alone."""
+    if not (is_config and struct and locale_):
+        return _ORIGINAL_TRANSLATE(struct, locale_, is_config)
+    key = (id(struct), str(locale_))
+    hit = _TRANSLATED.get(key)
+    if hit is not None and hit[0] is struct:
+        return hit[1]
+    result = _ORIGINAL_TRANSLATE(struct, locale_, True)
+    if len(_TRANSLATED) > 32:  # the configurations of earlier generations go
+        _TRANSLATED.clear()
+    _TRANSLATED[key] = (struct, result)  # the struct held: its id is not reused meanwhile
+    return result
+
+
+_ORIGINAL_TRANSLATE: Any = None
+
+
+def patch_pygeoapi() -> None:
+    import sys
+
+    import pygeoapi.crs
+    import pygeoapi.util
+    from pygeoapi import l10n
+
+    global _ORIGINAL_TRANSLATE
+    if _ORIGINAL_TRANSLATE is None:
+        _ORIGINAL_TRANSLATE = l10n.translate_struct
+        l10n._cfg_cache = _NoCache()
+        l10n.translate_struct = _translate_struct
+
+    swaps = {id(pygeoapi.util.to_json): _to_json, id(pygeoapi.crs.get_crs): cached_crs}
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("pygeoapi"):
+            continue
+        for attr in ("to_json", "get_crs"):
+            value = getattr(module, attr, None)
+            if value is not None and id(value) in swaps:
+                setattr(module, attr, swaps[id(value)])

@@ -1,0 +1,104 @@
+"""The version catalogue, written once for both backends: which versions each collection has
+(``gp_versions``: layer, counts, bbox, checksum, passport, report) and which is published
+(``gp_published``). The SQL is the same text for SQLite and PostgreSQL (``?`` placeholders,
+tables named by ``q``); a backend gives how to run it and where the store is. What differs
+stays with the backend: writing versions, reading features, locks for rollback and prune."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from geo_publish.errors import NotFound
+from geo_publish.store.base import VersionInfo
+
+_COLUMNS = ("v.collection, v.version, v.layer, v.quarantine, v.created, v.feature_count, "
+            "v.quarantined, v.bbox, v.sha256, v.geometry_type")
+
+
+def _doc(value: Any) -> Any:
+    """A JSON column as read: text from SQLite, already parsed from PostgreSQL's jsonb."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+class VersionCatalogue:
+    where: str  # the store, as messages name it (never a password)
+
+    def q(self, name: str) -> str:
+        raise NotImplementedError
+
+    def _fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts; ``sql`` has ``?`` placeholders."""
+        raise NotImplementedError
+
+    def _exists(self) -> bool:
+        return True
+
+    def _select(self) -> str:
+        return (f"SELECT {_COLUMNS}, (p.version = v.version) AS is_published "
+                f"FROM {self.q('gp_versions')} v LEFT JOIN {self.q('gp_published')} p "
+                "ON p.collection = v.collection")
+
+    def _prune_candidates(self, collection: str | None) -> tuple[str, tuple[Any, ...]]:
+        """(collection, version, layer, created, published version) of every version, for
+        ``base.prunable``."""
+        sql = (f"SELECT v.collection, v.version, v.layer, v.created, p.version "
+               f"FROM {self.q('gp_versions')} v LEFT JOIN {self.q('gp_published')} p "
+               "ON p.collection = v.collection" + (" WHERE v.collection = ?" if collection else ""))
+        return sql, ((collection,) if collection else ())
+
+    @staticmethod
+    def _info(row: dict[str, Any]) -> VersionInfo:
+        return VersionInfo(
+            collection=row["collection"], version=row["version"], created=row["created"],
+            feature_count=row["feature_count"], quarantined=row["quarantined"],
+            bbox=_doc(row["bbox"]) if row["bbox"] else None, sha256=row["sha256"],
+            geometry_type=row["geometry_type"], published=bool(row["is_published"]),
+            layer=row["layer"], quarantine_layer=row["quarantine"],
+        )
+
+    def collections(self) -> list[VersionInfo]:
+        """The published version of every collection."""
+        if not self._exists():
+            return []
+        rows = self._fetch(self._select() + " WHERE p.version = v.version ORDER BY v.collection")
+        return [self._info(r) for r in rows]
+
+    def history(self, collection: str) -> list[VersionInfo]:
+        rows = self._fetch(self._select() + " WHERE v.collection = ? ORDER BY v.version", (collection,))
+        if not rows:
+            raise NotFound(f"collection {collection!r} is not in the store ({self.where})")
+        return [self._info(r) for r in rows]
+
+    def version(self, collection: str, version: int | None = None) -> VersionInfo:
+        """A version (the published one when ``version`` is None), or NotFound."""
+        if version is None:
+            rows = self._fetch(self._select() + " WHERE v.collection = ? AND p.version = v.version",
+                               (collection,))
+        else:
+            rows = self._fetch(self._select() + " WHERE v.collection = ? AND v.version = ?",
+                               (collection, version))
+        if not rows:
+            what = f"version {version} of " if version is not None else ""
+            raise NotFound(f"{what}collection {collection!r} is not in the store ({self.where})",
+                           hint="see `geo-publish list` and `geo-publish history ID`")
+        return self._info(rows[0])
+
+    def _document(self, column: str, collection: str, version: int | None) -> dict[str, Any]:
+        v = self.version(collection, version)
+        row = self._fetch(f"SELECT {column} AS doc FROM {self.q('gp_versions')} "
+                          "WHERE collection = ? AND version = ?", (collection, v.version))[0]
+        return _doc(row["doc"])  # type: ignore[no-any-return]
+
+    def passport(self, collection: str, version: int | None = None) -> dict[str, Any]:
+        return self._document("passport", collection, version)
+
+    def report(self, collection: str, version: int | None = None) -> dict[str, Any]:
+        return self._document("report", collection, version)
+
+    def first_published(self, collection: str) -> str | None:
+        if not self._exists():
+            return None
+        rows = self._fetch(f"SELECT min(created) AS first FROM {self.q('gp_versions')} "
+                           "WHERE collection = ?", (collection,))
+        return rows[0]["first"] if rows else None
