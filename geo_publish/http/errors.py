@@ -22,6 +22,7 @@ from geo_publish.errors import (
     MethodNotAllowed, NotAcceptable, NotFound, PreconditionFailed, Refused, StoreError, TooMany,
     UnsupportedMediaType, UsageError,
 )
+from geo_publish.read import errors as read_errors
 from geo_publish.read.errors import QueryTimeout, QueryTooLarge, StoreUnavailable
 
 # most specific first: status_of walks it in order
@@ -81,6 +82,6 @@ def describe(err: BaseException) -> tuple[int, str, str]:
 
 
 for _cls, _status, _code in TABLE:  # what pygeoapi reads off our providers' exceptions
-    if issubclass(_cls, ProviderGenericError) and _cls.__module__ == "geo_publish.read.errors":
+    if issubclass(_cls, ProviderGenericError) and _cls.__module__ == read_errors.__name__:
         _cls.http_status_code = _status
         _cls.ogc_exception_code = _code

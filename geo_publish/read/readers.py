@@ -14,20 +14,20 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 import numpy as np
 import shapely
-
 from pygeoapi.provider.base import ProviderInvalidQueryError
 
+from geo_publish.errors import NotFound
 from geo_publish.read.errors import QueryTimeout, QueryTooLarge, StoreUnavailable
 from geo_publish.store import gpkg_read
+from geo_publish.store.base import pg_sql, quote
+from geo_publish.store.catalogue import json_column
 from geo_publish.store.gpkg_read import Published, Table
-from geo_publish.store.base import quote
 from geo_publish.store.location import POSTGIS_PREFIX, SERVE_DSN
-
-
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -59,14 +59,16 @@ class Reader(Protocol):
     def as_text(self, column: str) -> str: ...
 
 
-class _Catalogue:
+class _Catalogue(ABC):
     """The version catalogue's reads, one SQL text for both backends (``q`` names a table)."""
 
+    @abstractmethod
     def q(self, name: str) -> str:
-        raise NotImplementedError
+        """A table of the store as SQL names it."""
 
+    @abstractmethod
     def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+        """The rows of ``sql`` (``?`` placeholders)."""
 
     def document(self, collection: str, column: str) -> dict[str, Any] | None:
         """The published version's passport or report."""
@@ -74,7 +76,7 @@ class _Catalogue:
             f"SELECT v.{column} FROM {self.q('gp_published')} p JOIN {self.q('gp_versions')} v "
             "ON v.collection = p.collection AND v.version = p.version WHERE p.collection = ?",
             [collection])
-        return _json(found[0][0]) if found else None
+        return json_column(found[0][0]) if found else None
 
     def published_passports(self) -> list[tuple[str, int, str, dict[str, Any]]]:
         """(collection, version, created, passport) of every published layer, by collection."""
@@ -82,14 +84,7 @@ class _Catalogue:
             f"SELECT p.collection, v.version, v.created, v.passport FROM {self.q('gp_published')} p "
             f"JOIN {self.q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version "
             "ORDER BY p.collection", [])
-        return [(c, int(v), created, _json(doc)) for c, v, created, doc in found]
-
-
-def _json(value: Any) -> Any:
-    """A JSON column as read: text from SQLite, already parsed from PostgreSQL's jsonb."""
-    import json
-
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
+        return [(c, int(v), created, json_column(doc)) for c, v, created, doc in found]
 
 
 class GeoPackageReader(_Catalogue):
@@ -118,8 +113,6 @@ class GeoPackageReader(_Catalogue):
                   cell: float | None, limit: int) -> list[tuple[Any, ...]]:
         """(fid, geometry blob, *fields) of the features whose R-tree box meets ``box``; with
         ``cell``, one per cell of that size (degrees), the smallest fid (``tiles/cut.py``)."""
-        from geo_publish.errors import NotFound
-
         if t.rtree is None:
             raise NotFound(f"{t.name} has no spatial index: no tiles")
         params: list[Any] = []
@@ -286,7 +279,7 @@ class PostGISReader(_Catalogue):
         import psycopg
         import psycopg_pool
 
-        text = sql.replace("%", "%%").replace("?", "%s")
+        text = pg_sql(sql)
         conn = None
         try:
             try:

@@ -109,7 +109,7 @@ class GeoPublishApp:
     def catalogue(self) -> catalog.Catalogue:
         if self._catalogue is None:
             self._catalogue = catalog.Catalogue(
-                self.settings, self.runtime.config.get("server", {}).get("url", ""), self.reader)
+                self.settings, self.runtime.base, self.reader)
         return self._catalogue
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:

@@ -22,6 +22,11 @@ def now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+def pg_sql(sql: str) -> str:
+    """SQL written with ``?`` placeholders as psycopg takes it (``%s``, a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
 def quote(name: str) -> str:
     """An SQL identifier, quoted (SQLite and PostgreSQL alike)."""
     return '"' + name.replace('"', '""') + '"'

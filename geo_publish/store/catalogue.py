@@ -7,6 +7,7 @@ stays with the backend: writing versions, reading features, locks for rollback a
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import Any
 
 from geo_publish.errors import NotFound
@@ -16,20 +17,21 @@ _COLUMNS = ("v.collection, v.version, v.layer, v.quarantine, v.created, v.featur
             "v.quarantined, v.bbox, v.sha256, v.geometry_type")
 
 
-def _doc(value: Any) -> Any:
+def json_column(value: Any) -> Any:
     """A JSON column as read: text from SQLite, already parsed from PostgreSQL's jsonb."""
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-class VersionCatalogue:
+class VersionCatalogue(ABC):
     where: str  # the store, as messages name it (never a password)
 
+    @abstractmethod
     def q(self, name: str) -> str:
-        raise NotImplementedError
+        """A table of the store as SQL names it."""
 
+    @abstractmethod
     def _fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Rows as dicts; ``sql`` has ``?`` placeholders."""
-        raise NotImplementedError
 
     def _exists(self) -> bool:
         return True
@@ -52,7 +54,7 @@ class VersionCatalogue:
         return VersionInfo(
             collection=row["collection"], version=row["version"], created=row["created"],
             feature_count=row["feature_count"], quarantined=row["quarantined"],
-            bbox=_doc(row["bbox"]) if row["bbox"] else None, sha256=row["sha256"],
+            bbox=json_column(row["bbox"]) if row["bbox"] else None, sha256=row["sha256"],
             geometry_type=row["geometry_type"], published=bool(row["is_published"]),
             layer=row["layer"], quarantine_layer=row["quarantine"],
         )
@@ -88,7 +90,7 @@ class VersionCatalogue:
         v = self.version(collection, version)
         row = self._fetch(f"SELECT {column} AS doc FROM {self.q('gp_versions')} "
                           "WHERE collection = ? AND version = ?", (collection, v.version))[0]
-        return _doc(row["doc"])  # type: ignore[no-any-return]
+        return json_column(row["doc"])  # type: ignore[no-any-return]
 
     def passport(self, collection: str, version: int | None = None) -> dict[str, Any]:
         return self._document("passport", collection, version)

@@ -30,7 +30,7 @@ import shapely
 from geo_publish.errors import StoreError
 from geo_publish.settings import Settings
 from geo_publish.store.accounts import Channel
-from geo_publish.store.base import VersionInfo, prunable, quote, raster_file
+from geo_publish.store.base import VersionInfo, pg_sql, prunable, quote, raster_file
 from geo_publish.store.catalogue import VersionCatalogue
 from geo_publish.store.base import now as _now
 
@@ -183,7 +183,7 @@ class PostGISStore(VersionCatalogue):
             return cur.execute(sql, args).fetchall()
 
     def _fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        return self._rows(sql.replace("%", "%%").replace("?", "%s"), args)  # type: ignore[no-any-return]
+        return self._rows(pg_sql(sql), args)  # type: ignore[no-any-return]
 
     def columns(self, conn: Any, layer: str) -> list[tuple[str, str]]:
         """(name, PostgreSQL type) of a version table's attributes, in order."""
@@ -243,7 +243,7 @@ class PostGISStore(VersionCatalogue):
             # one pruner at a time, and never while a rollback publishes an old version
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('gp:prune'))")
             sql, args = self._prune_candidates(collection)
-            rows = conn.execute(sql.replace("?", "%s"), args).fetchall()
+            rows = conn.execute(pg_sql(sql), args).fetchall()
             gone = prunable(rows, keep)
             for c, version, layer in gone:
                 if cog := raster_file(layer):

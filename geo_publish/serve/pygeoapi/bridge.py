@@ -142,9 +142,6 @@ class Bridge:
     def _meta(self, cid: str | None) -> dict[str, Any]:
         return self.runtime.config.get("resources", {}).get(cid, {}).get("geo_publish") or {}
 
-    def _base(self) -> str:
-        return str(self.runtime.config.get("server", {}).get("url", "")).rstrip("/")
-
     def editable(self, cid: str | None) -> bool:
         return bool(self._meta(cid).get("editable"))
 
@@ -159,7 +156,7 @@ class Bridge:
     @_rewriting
     def landing(self, doc: dict[str, Any]) -> bytes:
         """The landing page links the DCAT-AP catalogue, for harvesters that start there."""
-        base = self.runtime.config.get("server", {}).get("url", "")
+        base = self.runtime.base
         doc.setdefault("links", []).extend(
             {"rel": "describedby", "type": media, "title": f"DCAT-AP catalogue ({name})",
              "href": f"{base}/catalog.{ext}"}
@@ -175,7 +172,7 @@ class Bridge:
             return []
         return [{"rel": tiles.REL_VECTOR, "type": "application/json",
                  "title": "Vector tilesets (Mapbox Vector Tiles)",
-                 "href": f"{self._base()}/collections/{cid}/tiles"}]
+                 "href": f"{self.runtime.base}/collections/{cid}/tiles"}]
 
     @_rewriting
     def collections(self, doc: dict[str, Any]) -> bytes:

@@ -47,6 +47,11 @@ class Runtime:
         self._stop = threading.Event()
         self._record_fields: dict[str, set[str]] = {}
 
+    @property
+    def base(self) -> str:
+        """The server's URL as the installed configuration gives it (no trailing slash)."""
+        return str(self.config.get("server", {}).get("url", "")).rstrip("/")
+
     def state(self) -> str:
         return state_signature(self.settings)
 

@@ -25,11 +25,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from geo_publish import freshness
-from geo_publish.passport import dcat
 from geo_publish.errors import BadRequest, NotAcceptable, NotFound
+from geo_publish.http.asgi import VARY, cors, none_match
+from geo_publish.passport import dcat
 from geo_publish.read.readers import Reader
+from geo_publish.serve import caching, validate
 from geo_publish.settings import Settings
 
 LOG = logging.getLogger("geo_publish.catalog")
@@ -267,11 +270,6 @@ def answer(catalogue: Catalogue, path_ext: str | None, query: str, headers: dict
            cache_control: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """A page of the DCAT-AP catalogue in the serialisation asked for; 304 for a harvester (or a
     shared cache) that asks again with the page's tag."""
-    from urllib.parse import parse_qsl
-
-    from geo_publish.http.asgi import VARY, cors, none_match
-    from geo_publish.serve import caching, validate
-
     params: dict[str, list[str]] = {}
     for k, v in parse_qsl(query, keep_blank_values=True):
         params.setdefault(k, []).append(v)

@@ -10,6 +10,8 @@ import re
 from pathlib import PurePath
 from typing import Any
 
+from geo_publish.http.asgi import VARY, cors, exception, json_response
+from geo_publish.passport import dcat
 from geo_publish.read.readers import Reader
 
 PATH = re.compile(r"^/(passports|reports)/([a-z0-9_-]+)\.(json|jsonld|ttl|rdf|html)$")
@@ -44,9 +46,6 @@ def document(reader: Reader, kind: str, cid: str, ext: str) -> tuple[str, str] |
 def answer(reader: Reader, catalogue: Any, m: re.Match[str]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """``/passports/{id}.{ext}`` and ``/reports/{id}.{ext}``: the document, or a 404 that says
     whether the layer or the form is unknown."""
-    from geo_publish.http.asgi import VARY, cors, exception, json_response
-    from geo_publish.passport import dcat
-
     kind, cid, ext = m.groups()
     found = None
     rdf_form = kind == "passports" and ext in dcat.SERIALISATIONS

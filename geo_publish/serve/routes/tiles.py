@@ -13,17 +13,17 @@ import re
 import threading
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import parse_qsl
 
 from geo_publish.errors import BadRequest, NotFound
 from geo_publish.http.asgi import VARY, Headers, cors, json_response, none_match
 from geo_publish.read.readers import Reader
-from geo_publish.serve import caching
+from geo_publish.serve import caching, validate
 from geo_publish.serve.common import dumps, text_of
 from geo_publish.settings import Settings
 from geo_publish.store.gpkg_read import Published, Table
 from geo_publish.tiles import pmtiles
-from geo_publish.tiles.cut import cut
-from geo_publish.tiles.cut import field_types
+from geo_publish.tiles.cut import cut, field_types
 from geo_publish.tiles.grid import MAX_LAT, SCHEMES, Scheme, address, scheme
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -177,10 +177,6 @@ def tilejson(base: str, cid: str, title: str, description: str, s: Scheme, pub: 
 
 def check_params(query: str, allowed: set[str], formats: tuple[str, ...]) -> dict[str, str]:
     """The query's parameters: only ``allowed`` ones, ``f`` one of ``formats`` (else 400)."""
-    from urllib.parse import parse_qsl
-
-    from geo_publish.serve import validate
-
     params = parse_qsl(query, keep_blank_values=True)
     problem = validate.unknown({k for k, _ in params}, allowed)
     if problem:
@@ -203,14 +199,11 @@ class TileRoutes:
         self.cache_control = cache_control
         self.cache = TileCache(settings.vector_tiles.cache_mb * 1_048_576)
 
-    def _base(self) -> str:
-        return str(self.runtime.config.get("server", {}).get("url", "")).rstrip("/")
-
     def matrix_sets(self, m: re.Match[str], scope: dict[str, Any],
                     headers: dict[str, str]) -> tuple[int, Headers, bytes]:
         tms = m.group(1)
         check_params(scope.get("query_string", b"").decode("latin-1"), METADATA_PARAMS, ("json",))
-        doc = tile_matrix_set(tms) if tms else tile_matrix_sets(self._base())
+        doc = tile_matrix_set(tms) if tms else tile_matrix_sets(self.runtime.base)
         status, hdrs, body = json_response(200, dumps(doc))
         return status, hdrs + [(b"cache-control", self.cache_control)] + cors() + [VARY], body
 
@@ -259,13 +252,13 @@ class TileRoutes:
         title = text_of(resource.get("title"), cid)
         description = text_of(resource.get("description"), "")
         if s is None:
-            doc = tilesets(self._base(), cid, title)
+            doc = tilesets(self.runtime.base, cid, title)
         elif params.get("f") == "tilejson":
-            doc = tilejson(self._base(), cid, title, description, s, pub,
+            doc = tilejson(self.runtime.base, cid, title, description, s, pub,
                            self.reader.table(pub.table), fields, vt.full_zoom,
                            self.settings.server.tiles_attribution)
         else:
-            doc = tileset(self._base(), cid, title, description, s, pub,
+            doc = tileset(self.runtime.base, cid, title, description, s, pub,
                           self.reader.table(pub.table), fields, vt.full_zoom)
         status, hdrs, body = json_response(200, dumps(doc))
         return status, hdrs + common + cache, body
