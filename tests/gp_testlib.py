@@ -69,11 +69,16 @@ class Project:
         if not self.store.exists():
             return {}
         with sqlite3.connect(self.store) as c:
-            return {
+            state = {
                 "versions": c.execute("SELECT collection, version, feature_count, passport FROM gp_versions ORDER BY 1, 2").fetchall(),
                 "published": c.execute("SELECT collection, version FROM gp_published ORDER BY 1").fetchall(),
                 "tables": sorted(r[0] for r in c.execute("SELECT table_name FROM gpkg_contents")),
             }
+        # each collection's tables are in its layer file, named as gp_versions names them
+        for f in sorted(self.store.with_name(self.store.stem + ".layers").glob("*.gpkg")):
+            with sqlite3.connect(f) as c:
+                state["tables"] += sorted(f"{f.name}#{r[0]}" for r in c.execute("SELECT table_name FROM gpkg_contents"))
+        return state
 
     def _pg_state(self) -> dict:
         import psycopg

@@ -127,6 +127,9 @@ def test_id_field_is_indexed(project, points, tmp_path):
     else:
         import sqlite3
 
-        with sqlite3.connect(project.store) as c:
-            plan = c.execute(f'EXPLAIN QUERY PLAN SELECT * FROM "{layer}" WHERE id = 5').fetchall()
+        from geo_publish.store.gpkg_read import locate
+
+        file, table = locate(project.store, layer)
+        with sqlite3.connect(file) as c:
+            plan = c.execute(f'EXPLAIN QUERY PLAN SELECT * FROM "{table}" WHERE id = 5').fetchall()
         assert "USING INDEX" in str(plan)

@@ -44,10 +44,14 @@ def _keep(project, value: str) -> None:
 
 
 def _sqlite_tables(project, layer: str) -> list[str]:
+    """The SQLite objects named after a version's table, in the file that holds it."""
     import sqlite3
 
-    with sqlite3.connect(project.store) as c:
-        return [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE name LIKE ?", (f"%{layer}%",))]
+    from geo_publish.store.gpkg_read import locate
+
+    file, table = locate(project.store, layer)
+    with sqlite3.connect(file) as c:
+        return [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE name LIKE ?", (f"%{table}%",))]
 
 
 def test_spatial_indexes_left_by_an_older_version_are_removed(tmp_path, points) -> None:

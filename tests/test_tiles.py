@@ -429,7 +429,7 @@ def test_an_archive_encodes_its_tiles_as_the_server_encodes_one(server, cid, tmp
             if raw is None:
                 continue
             ours = _decode(gzip.decompress(raw))
-            rows = [reader.rows(sql, [f["id"]])[0] for f in ours]
+            rows = [reader.rows(sql, [f["id"]], table)[0] for f in ours]
             ref = cut.encode(reader.geometries([r[1] for r in rows]), [r[0] for r in rows],
                                [r[2:] for r in rows], fields, cid, s, z, row, col, z < FULL)
             theirs = _decode(ref)

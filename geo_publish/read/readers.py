@@ -43,7 +43,8 @@ class Reader(Protocol):
     def document(self, collection: str, column: str) -> dict[str, Any] | None: ...
     def published_passports(self) -> list[tuple[str, int, str, dict[str, Any]]]: ...
     def table(self, name: str) -> Table: ...
-    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]: ...
+    def rows(self, sql: str, params: list[Any], on: Table | None = None) -> list[tuple[Any, ...]]:
+        """The rows of ``sql``; ``on``: the version table it reads (its file, on GeoPackage)."""
     def q(self, name: str) -> str: ...
     def table_sql(self, t: Table) -> str: ...
     def tile_rows(self, t: Table, fields: list[str], box: tuple[float, float, float, float],
@@ -67,8 +68,8 @@ class _Catalogue(ABC):
         """A table of the store as SQL names it."""
 
     @abstractmethod
-    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        """The rows of ``sql`` (``?`` placeholders)."""
+    def rows(self, sql: str, params: list[Any], on: Table | None = None) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` (``?`` placeholders); ``on``: the version table it reads."""
 
     def document(self, collection: str, column: str) -> dict[str, Any] | None:
         """The published version's passport or report."""
@@ -126,14 +127,15 @@ class GeoPackageReader(_Catalogue):
             params += [cell, cell]
         sql = (f'SELECT t.fid, t.{self.geometry_select(t)}{", " + cols if cols else ""} '
                f"FROM {self.table_sql(t)} t WHERE t.fid IN ({inner}) LIMIT {int(limit)}")
-        return self.rows(sql, params)
+        return self.rows(sql, params, t)
 
 
-    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: list[Any], on: Table | None = None) -> list[tuple[Any, ...]]:
         import sqlite3
 
         try:
-            return gpkg_read.rows(self.path, sql, params, self.timeout)
+            return gpkg_read.rows(on.file if on is not None and on.file else self.path, sql,
+                                  params, self.timeout)
         except gpkg_read.Interrupted as err:
             raise QueryTimeout(user_msg=f"the query ran longer than {self.timeout:g} s and was "
                                         "cancelled: narrow it (bbox, filter, limit)") from err
@@ -273,9 +275,9 @@ class PostGISReader(_Catalogue):
             where = envelope
         sql = (f"SELECT fid, {self.geometry_select(t)}{', ' + cols if cols else ''} "
                f"FROM {self.table_sql(t)} WHERE {where} LIMIT {int(limit)}")
-        return self.rows(sql, params)
+        return self.rows(sql, params, t)
 
-    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: list[Any], on: Table | None = None) -> list[tuple[Any, ...]]:
         import psycopg
         import psycopg_pool
 

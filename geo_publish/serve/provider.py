@@ -171,7 +171,7 @@ class StoreProvider(BaseProvider):
             cond = " WHERE " + " AND ".join(where)
 
             def count() -> int:
-                return int(self._rows(f"SELECT count(*) FROM {self._from(t)}{cond}", params)[0][0])
+                return int(self._rows(f"SELECT count(*) FROM {self._from(t)}{cond}", params, t)[0][0])
 
             if resulttype == "hits" or limit <= 0:
                 return count(), t, [], columns
@@ -190,7 +190,7 @@ class StoreProvider(BaseProvider):
         else:
             sql = f"SELECT {select} FROM {self._from(t)}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
             page += [limit, offset]
-        found = self._rows(sql, page)
+        found = self._rows(sql, page, t)
         if counted is None:
             # a filtered page that is not full holds the last of the matches: no count needed
             # (a bbox of 1,000 features at limit 10,000 cost two scans of them)
@@ -198,9 +198,9 @@ class StoreProvider(BaseProvider):
                 else count()
         return counted, t, found, columns
 
-    def _rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def _rows(self, sql: str, params: list[Any], t: db.Table) -> list[tuple[Any, ...]]:
         try:
-            return self.reader.rows(sql, params)
+            return self.reader.rows(sql, params, t)
         except ProviderGenericError:
             raise
         except Exception as err:  # noqa: BLE001
@@ -228,7 +228,7 @@ class StoreProvider(BaseProvider):
         columns = list(t.columns)
         select = ", ".join([FID] + [quote(c) for c in columns] + [self.reader.geometry_select(t)])
         found = self._rows(f"SELECT {select} FROM {self._from(t)} "
-                           f"WHERE {quote(key)} = ? LIMIT 1", [value])
+                           f"WHERE {quote(key)} = ? LIMIT 1", [value], t)
         if not found:
             raise ProviderItemNotFoundError(f"item {identifier} not found")
         return t, found, columns

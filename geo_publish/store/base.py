@@ -131,6 +131,9 @@ class Store(Protocol):
 
     def report(self, collection: str, version: int | None = None) -> dict[str, Any]: ...
 
+    def published_passports(self) -> dict[str, dict[str, Any]]:
+        """The passport of every published version, by collection, in one query."""
+
     def read(self, collection: str, version: int | None = None) -> gpd.GeoDataFrame: ...
 
     def quarantine(self, collection: str, version: int | None = None) -> list[dict[str, Any]]: ...

@@ -98,6 +98,15 @@ class VersionCatalogue(ABC):
     def report(self, collection: str, version: int | None = None) -> dict[str, Any]:
         return self._document("report", collection, version)
 
+    def published_passports(self) -> dict[str, dict[str, Any]]:
+        """The passport of every published version, by collection, in one query."""
+        if not self._exists():
+            return {}
+        rows = self._fetch(f"SELECT p.collection AS collection, v.passport AS doc "
+                           f"FROM {self.q('gp_published')} p JOIN {self.q('gp_versions')} v "
+                           "ON v.collection = p.collection AND v.version = p.version")
+        return {r["collection"]: json_column(r["doc"]) for r in rows}
+
     def first_published(self, collection: str) -> str | None:
         if not self._exists():
             return None

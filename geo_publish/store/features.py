@@ -196,8 +196,7 @@ def served_etag(reader: Any, table: str, id_field: str | None, key: str) -> str 
         value = key_value(key, t.columns.get(key_col, "INTEGER"))
     except NotFound:
         return None
-    name = table if table.startswith('"') else quote(table)
-    rows = reader.rows(f"SELECT * FROM {name} WHERE {quote(key_col)} = ?", [value])
+    rows = reader.rows(f"SELECT * FROM {reader.table_sql(t)} WHERE {quote(key_col)} = ?", [value], t)
     return etag(rows[0]) if len(rows) == 1 else None
 
 

@@ -1,10 +1,17 @@
-"""The embedded store: one standard GeoPackage file that QGIS can open too.
+"""The embedded store: standard GeoPackage files that QGIS can open too.
 
-Each version is its own feature table (and a quarantine table); three small attribute tables
-say which versions exist and which one is published. Publishing is one SQLite transaction that
-moves the pointer, so readers see the old or the new version, never a mix. A table being
-written is listed in ``gp_staging`` with the writer's pid; tables no row points to (left by a
-killed ingest) are removed the next time the store is opened for writing.
+The store file (``store.gpkg``) is the catalogue: which versions exist and which one is
+published (three small attribute tables), and the portal's tables. Each collection's features
+are in a GeoPackage of its own beside it (``store.layers/<collection>.gpkg``): one table per
+version, and a quarantine table. The schema SQLite parses when it opens a connection is then the
+catalogue's or one collection's, never every layer's: opening, ingesting and publishing cost the
+same with ten layers or ten thousand. Publishing is one SQLite transaction on the catalogue
+that moves the pointer, so readers see the old or the new version, never a mix. A table being
+written is listed in ``gp_staging`` with the writer's pid; a collection's tables that no row
+points to (left by a killed ingest or edit) are removed the next time that collection is
+written. Stores written before layer files kept every table in the store file: those are read
+where they are, and each collection's are moved to its layer file the next time it is written
+(or all at once, ``move_layers``), checked table by table.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from geo_publish.errors import NotFound, StoreError
 from geo_publish.settings import Settings
 from geo_publish.store import forked
 from geo_publish.store.accounts import Channel
+from geo_publish.store.gpkg_read import layer_ref, layers_dir, locate
 from geo_publish.store.base import VersionInfo, prunable, quote, raster_file
 from geo_publish.store.catalogue import VersionCatalogue
 from geo_publish.store.base import now as _now
@@ -61,10 +69,120 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _wal(conn: sqlite3.Connection, path: Path) -> None:
+    """A store made before WAL mode is switched to it, once (the mode is kept in the file).
+
+    In the default rollback mode, the commit of a large version holds SQLite's exclusive
+    lock while it writes (seconds for a million features), and every reader of the server
+    waits meanwhile; in WAL mode readers keep reading the previous state. WAL is safe here
+    because no process holds the store open through two SQLite libraries at once: GDAL
+    writes features only in a writer process of its own (``write_features``), everything
+    else reads and writes through Python's sqlite3."""
+    try:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError:  # busy: tried again by the next write
+        return
+    _WAL.add(path)
+
+def _create(path: Path, catalogue: bool = True) -> None:
+    """An empty GeoPackage in WAL mode (made by GDAL, then linked into place: two processes
+    making it at once leave one); with the catalogue's tables in the store file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    import pandas as pd
+    import pyogrio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pyogrio.write_dataframe(pd.DataFrame({"key": ["format"], "value": ["geo-publish 1"]}),
+                                tmp, layer="gp_meta", driver="GPKG")
+    with closing(sqlite3.connect(tmp, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer (see _wal)
+        if not catalogue:
+            return _link(tmp, path)
+        conn.executescript("BEGIN;" + _META + "COMMIT;")
+        for name in _META_TABLES:
+            conn.execute(
+                "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                "last_change) VALUES (?, 'attributes', ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                (name, name),
+            )
+    _link(tmp, path)
+
+
+def _link(tmp: Path, path: Path) -> None:
+    try:
+        os.link(tmp, path)  # fails if another process created it meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def drop(conn: sqlite3.Connection, table: str) -> None:
+    """Drop a table of the connection's main file with its spatial index and registrations
+    (every name qualified: a file attached to the connection may hold a table of that name)."""
+    # the spatial index is a virtual table named by the geometry column (ours: geom)
+    columns = {r[0] for r in conn.execute(
+        "SELECT column_name FROM main.gpkg_geometry_columns WHERE lower(table_name) = lower(?)",
+        (table,))} | {"geom", "geometry"}
+    for column in sorted(columns):
+        conn.execute(f'DROP TABLE IF EXISTS main."rtree_{table}_{column}"')
+    conn.execute(f'DROP TABLE IF EXISTS main."{table}"')
+    for meta in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions",
+                 "gpkg_ogr_contents"):
+        try:
+            conn.execute(f"DELETE FROM main.{meta} WHERE lower(table_name) = lower(?)", (table,))
+        except sqlite3.OperationalError:
+            pass
+
+
+def _sweep(conn: sqlite3.Connection, known: set[str], prefix: str, transaction: bool = True) -> None:
+    """Drop the version tables (names starting ``prefix``) of one file that are not ``known``,
+    and spatial indexes whose table is gone (dropped under a wrong name before 2026-12)."""
+    like = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+    if transaction:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables = {r[0] for r in conn.execute(
+            "SELECT table_name FROM gpkg_contents WHERE table_name LIKE ? ESCAPE '\\'", (like,))}
+        tables |= {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'",
+            (like,))}
+        for t in sorted(tables - known):
+            drop(conn, t)
+        left = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'",
+            (like,))}
+        for (index,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE "
+                "'CREATE VIRTUAL TABLE%' AND name LIKE ? ESCAPE '\\'", ("rtree\\_" + like,)).fetchall():
+            if not any(index.startswith(f"rtree_{t}_") for t in left):
+                conn.execute(f'DROP TABLE IF EXISTS "{index}"')
+        if transaction:
+            conn.execute("COMMIT")
+    except BaseException:
+        if transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class GeoPackageStore(VersionCatalogue):
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.layers = layers_dir(path)
         self.where = str(path)
+
+    def layer_file(self, collection: str) -> Path:
+        """The GeoPackage that holds a collection's versions."""
+        return self.layers / f"{collection}.gpkg"
+
+    def locate(self, layer: str) -> tuple[Path, str]:
+        """(file, table) of a version's table, as ``gp_versions.layer`` names it."""
+        file, table = locate(self.path, layer)
+        return Path(file), table
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GeoPackageStore:
@@ -72,115 +190,84 @@ class GeoPackageStore(VersionCatalogue):
 
     # -- connection and layout ------------------------------------------------------------------
     @contextmanager
-    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        if not self.path.exists():
+    def _db(self, write: bool = False, file: Path | None = None) -> Iterator[sqlite3.Connection]:
+        """A connection to the catalogue, or to ``file`` (a layer file, made if missing)."""
+        path = file or self.path
+        if not path.exists():
             if not write:
                 raise NotFound(f"{self.path}: the store is empty (nothing ingested yet)",
                                hint="run `geo-publish ingest SOURCE --collection ID` first")
-            self._create()
+            _create(path, catalogue=file is None)
         try:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn = sqlite3.connect(path, timeout=60, isolation_level=None)
         except sqlite3.Error as err:
-            raise StoreError(f"{self.path}: cannot open the store ({err})") from err
+            raise StoreError(f"{path}: cannot open the store ({err})") from err
         with closing(conn):
             conn.execute("PRAGMA busy_timeout = 60000")
-            if write and self.path not in _WAL:
-                self._wal(conn)
+            if write and path not in _WAL:
+                _wal(conn, path)
             try:
                 yield conn
             except sqlite3.DatabaseError as err:
-                raise StoreError(f"{self.path}: store error ({err})") from err
+                raise StoreError(f"{path}: store error ({err})") from err
 
-    def _wal(self, conn: sqlite3.Connection) -> None:
-        """A store made before WAL mode is switched to it, once (the mode is kept in the file).
+    def _forget(self, conn: sqlite3.Connection, collection: str) -> None:
+        """Remove the layer file of a collection that has no version and no writer (one whose
+        first ingest failed); in the catalogue's write transaction (``conn``)."""
+        if conn.execute("SELECT 1 FROM gp_versions WHERE collection = ? UNION ALL "
+                        "SELECT 1 FROM gp_staging WHERE collection = ?",
+                        (collection, collection)).fetchone() is None:
+            file = self.layer_file(collection)
+            for part in (file, Path(f"{file}-wal"), Path(f"{file}-shm")):
+                part.unlink(missing_ok=True)
 
-        In the default rollback mode, the commit of a large version holds SQLite's exclusive
-        lock while it writes (seconds for a million features), and every reader of the server
-        waits meanwhile; in WAL mode readers keep reading the previous state. WAL is safe here
-        because no process holds the store open through two SQLite libraries at once: GDAL
-        writes features only in a writer process of its own (``write_features``), everything
-        else reads and writes through Python's sqlite3."""
-        try:
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if str(mode).lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError:  # busy: tried again by the next write
-            return
-        _WAL.add(self.path)
+    def _layer_db(self, collection: str, write: bool = True) -> Any:
+        """A connection to a collection's layer file (made if missing)."""
+        return self._db(write=write, file=self.layer_file(collection))
 
-    def _create(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
-        import pandas as pd
-        import pyogrio
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pyogrio.write_dataframe(pd.DataFrame({"key": ["format"], "value": ["geo-publish 1"]}),
-                                    tmp, layer="gp_meta", driver="GPKG")
-        with closing(sqlite3.connect(tmp, isolation_level=None)) as conn:
-            conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer (see _wal)
-            conn.executescript("BEGIN;" + _META + "COMMIT;")
-            for name in _META_TABLES:
-                conn.execute(
-                    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
-                    "last_change) VALUES (?, 'attributes', ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-                    (name, name),
-                )
-        try:
-            os.link(tmp, self.path)  # fails if another process created it meanwhile
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _gc(self, conn: sqlite3.Connection) -> None:
-        """Drop tables left by ingests that died before publishing."""
+    def _gc(self, conn: sqlite3.Connection, collection: str) -> None:
+        """Forget writers that died; drop the tables they (or a failed edit) left: in
+        ``collection``'s layer file, and in the store file where older stores kept them. Runs in
+        the catalogue's write transaction, so no other ingest or edit is between its steps."""
         host = socket.gethostname()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for layer, pid, h in conn.execute("SELECT layer, pid, host FROM gp_staging").fetchall():
-                if h == host and not _alive(pid):
-                    conn.execute("DELETE FROM gp_staging WHERE layer = ?", (layer,))
-            known = {r[0] for r in conn.execute(
+        swept = {collection}
+        for layer, cid, pid, h in conn.execute("SELECT layer, collection, pid, host FROM gp_staging").fetchall():
+            if h == host and not _alive(pid):
+                conn.execute("DELETE FROM gp_staging WHERE layer = ?", (layer,))
+                swept.add(cid)  # what a dead writer left goes now, whatever it was writing
+        for cid in sorted(swept):
+            known = {self.locate(r[0])[1] for r in conn.execute(
+                "SELECT layer FROM gp_versions WHERE collection = ? AND layer != '' UNION "
+                "SELECT quarantine FROM gp_versions WHERE collection = ? AND quarantine IS NOT NULL "
+                "UNION SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging",
+                (cid, cid))}
+            file = self.layer_file(cid)
+            if file.exists():
+                with self._db(write=True, file=file) as lc:
+                    _sweep(lc, known, "gpv_")
+                self._forget(conn, cid)
+        known = {self.locate(r[0])[1] for r in conn.execute(
+            "SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging")}
+        # older stores: every table was in the store file (a cheap look when none is left)
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name LIKE 'gpv\\_%' ESCAPE '\\' OR "
+                        "name LIKE 'rtree\\_gpv\\_%' ESCAPE '\\' LIMIT 1").fetchone():
+            known |= {r[0] for r in conn.execute(
                 "SELECT layer FROM gp_versions UNION SELECT quarantine FROM gp_versions "
-                "WHERE quarantine IS NOT NULL UNION SELECT layer FROM gp_staging "
-                "UNION SELECT layer || '_q' FROM gp_staging")}
-            tables = [r[0] for r in conn.execute(
-                "SELECT table_name FROM gpkg_contents WHERE table_name LIKE 'gpv\\_%' ESCAPE '\\'")]
-            raw = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'gpv\\_%' ESCAPE '\\'")]
-            for t in sorted(set(tables) | {r for r in raw if not r.startswith("rtree_")}):
-                if t not in known:
-                    self._drop(conn, t)
-            # spatial indexes whose table is gone (dropped under a wrong name before 2026-12)
-            left = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'gpv\\_%' ESCAPE '\\'")}
-            for (index,) in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table' AND sql LIKE 'CREATE VIRTUAL TABLE%' "
-                    "AND name LIKE 'rtree\\_gpv\\_%' ESCAPE '\\'").fetchall():
-                if not any(index.startswith(f"rtree_{t}_") for t in left):
-                    conn.execute(f'DROP TABLE IF EXISTS "{index}"')
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                "WHERE quarantine IS NOT NULL")}
+            _sweep(conn, known, "gpv_", transaction=False)
 
-    @staticmethod
-    def _drop(conn: sqlite3.Connection, table: str) -> None:
-        # the spatial index is a virtual table named by the geometry column (ours: geom)
-        columns = {r[0] for r in conn.execute(
-            "SELECT column_name FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)",
-            (table,))} | {"geom", "geometry"}
-        for column in sorted(columns):
-            conn.execute(f'DROP TABLE IF EXISTS "rtree_{table}_{column}"')
-        conn.execute(f'DROP TABLE IF EXISTS "{table}"')
-        for meta in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions",
-                     "gpkg_ogr_contents"):
-            try:
-                conn.execute(f"DELETE FROM {meta} WHERE lower(table_name) = lower(?)", (table,))
-            except sqlite3.OperationalError:
-                pass
+    def _drop(self, layer: str) -> None:
+        """Drop a version's table, in the file that holds it (in a transaction of its own)."""
+        file, table = self.locate(layer)
+        if file.exists():
+            with self._db(write=True, file=file) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    drop(conn, table)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
 
     def accounts(self, pooled: bool = False) -> Channel:
         """The portal's tables (accounts, jobs, audit log) in this GeoPackage file (a
@@ -189,12 +276,28 @@ class GeoPackageStore(VersionCatalogue):
 
     # -- writing -----------------------------------------------------------------------------
     def begin(self, collection: str) -> GeoPackageStaging:
+        self.move_layers(collection)
         with self._db(write=True) as conn:
-            self._gc(conn)
-            layer = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
-            conn.execute("INSERT INTO gp_staging VALUES (?, ?, ?, ?, ?)",
-                         (layer, collection, os.getpid(), socket.gethostname(), _now()))
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._gc(conn, collection)
+                layer = layer_ref(collection, f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}")
+                conn.execute("INSERT INTO gp_staging VALUES (?, ?, ?, ?, ?)",
+                             (layer, collection, os.getpid(), socket.gethostname(), _now()))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        with self._layer_db(collection):  # made now, in WAL mode, before GDAL writes to it
+            pass
         return GeoPackageStaging(self, collection, layer)
+
+    def move_layers(self, collection: str | None = None) -> int:
+        """Move the tables an older store kept in the store file into their collections' layer
+        files (``collection``'s, or every one); the number of tables moved."""
+        from geo_publish.store.gpkg_layout import move_layers
+
+        return move_layers(self, collection)
 
     # -- reading -----------------------------------------------------------------------------
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -222,9 +325,10 @@ class GeoPackageStore(VersionCatalogue):
         v = self.version(collection, version)
         if not v.quarantine_layer:
             return []
-        with self._db() as conn:
+        file, table = self.locate(v.quarantine_layer)
+        with self._db(file=file) as conn:
             conn.row_factory = sqlite3.Row
-            rows = conn.execute(f'SELECT * FROM "{v.quarantine_layer}" ORDER BY feature').fetchall()
+            rows = conn.execute(f'SELECT * FROM "{table}" ORDER BY feature').fetchall()
         return [{k: r[k] for k in r.keys() if k != "fid"} for r in rows]
 
     def rollback(self, collection: str, to: int) -> VersionInfo:
@@ -261,16 +365,17 @@ class GeoPackageStore(VersionCatalogue):
             try:
                 gone = prunable(conn.execute(sql, args).fetchall(), keep)
                 for c, version, layer in gone:
-                    if layer.startswith("gpv_"):
-                        self._drop(conn, layer)
-                    elif cog := raster_file(layer):  # removed once this is committed
-                        files.append(cog)
                     conn.execute("UPDATE gp_versions SET layer = '' WHERE collection = ? AND version = ?",
                                  (c, version))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        for _c, _version, layer in gone:  # no row points to them any more
+            if cog := raster_file(layer):
+                files.append(cog)
+            else:
+                self._drop(layer)
         for f in files:
             f.unlink(missing_ok=True)
         return [(c, v) for c, v, _ in gone]
@@ -286,7 +391,8 @@ class GeoPackageStaging:
     def __init__(self, store: GeoPackageStore, collection: str, layer: str) -> None:
         self.store = store
         self.collection = collection
-        self.layer = layer
+        self.layer = layer  # as gp_versions names it
+        self.file, self.table = store.locate(layer)
         self.quarantine_layer: str | None = None
         self.index_fields: list[str] = []
         self.raster: Path | None = None
@@ -299,8 +405,8 @@ class GeoPackageStaging:
     def prepare(self, geometry_type: str) -> None:
         """Start the writer process now, while the ingest still has a single thread (see forked)."""
         if forked.usable():
-            path, layer = str(self.store.path), self.layer
-            self._sink = forked.ForkedSink(lambda reader: write_arrow(path, layer, geometry_type, reader))
+            path, table = str(self.file), self.table
+            self._sink = forked.ForkedSink(lambda reader: write_arrow(path, table, geometry_type, reader))
 
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
         """The version's features, written by GDAL in a process of its own (forked early, or a
@@ -309,7 +415,7 @@ class GeoPackageStaging:
         would checkpoint and remove the log under the other)."""
         import pyogrio
 
-        sink = self._sink or forked.SpawnedSink([str(self.store.path), self.layer, geometry_type])
+        sink = self._sink or forked.SpawnedSink([str(self.file), self.table, geometry_type])
         self._sink = sink
         try:
             sink.write(stream)
@@ -318,22 +424,23 @@ class GeoPackageStaging:
                 forked.ChildFailed) as err:
             raise StoreError(f"{self.store.path}: writing {self.collection} failed ({err})") from err
         if self.index_fields:
-            with self.store._db(write=True) as conn:
-                names = {r[1] for r in conn.execute(f'PRAGMA table_info("{self.layer}")')}
+            with self.store._db(write=True, file=self.file) as conn:
+                names = {r[1] for r in conn.execute(f'PRAGMA table_info("{self.table}")')}
                 for name in self.index_fields:
                     if name in names:
-                        conn.execute(f'CREATE INDEX "{self.layer}_{name}_idx" '
-                                     f'ON "{self.layer}" ("{name}")')
+                        conn.execute(f'CREATE INDEX "{self.table}_{name}_idx" '
+                                     f'ON "{self.table}" ("{name}")')
 
     def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None:
         """The quarantined features as a GeoPackage attributes table (sqlite3: see ``read``)."""
         rows = list(rows)
         if not rows:
             return
-        self.quarantine_layer = name = self.layer + "_q"
+        self.quarantine_layer = self.layer + "_q"
+        name = self.table + "_q"
         columns = list(dict.fromkeys(k for r in rows for k in r))
         kinds = {c: _sql_type([r.get(c) for r in rows]) for c in columns}
-        with self.store._db(write=True) as conn:
+        with self.store._db(write=True, file=self.file) as conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(f'CREATE TABLE "{name}" (fid INTEGER PRIMARY KEY AUTOINCREMENT'
                          + "".join(f', "{c}" {kinds[c]}' for c in columns) + ")")
@@ -379,12 +486,13 @@ class GeoPackageStaging:
             self._sink.abort()
         if self.raster is not None:
             self.raster.unlink(missing_ok=True)
+        for t in (self.layer, self.layer + "_q"):
+            self.store._drop(t)
         with self.store._db(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for t in (self.layer, self.layer + "_q"):
-                    self.store._drop(conn, t)
                 conn.execute("DELETE FROM gp_staging WHERE layer = ?", (self.layer,))
+                self.store._forget(conn, self.collection)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -418,7 +526,7 @@ def read_frame(path: Path, layer: str) -> gpd.GeoDataFrame:
     t = gpkg_read.table(path, layer)
     names = list(t.columns)
     cols = "".join(f', "{c}"' for c in names)
-    rows = gpkg_read.connect(path).execute(f'SELECT "{t.geometry}"{cols} FROM "{layer}" ORDER BY fid').fetchall()
+    rows = gpkg_read.connect(t.file).execute(f'SELECT "{t.geometry}"{cols} FROM "{t.name}" ORDER BY fid').fetchall()
     data: dict[str, Any] = {}
     for j, name in enumerate(names):
         values = [r[1 + j] for r in rows]

@@ -1,6 +1,8 @@
-"""OGC API - Features Part 4 on a GeoPackage store: the published version's table copied, the
-edits applied to the copy (``store/features.py`` decides what each edit does), the copy
-committed as the next version and published, in one write transaction."""
+"""OGC API - Features Part 4 on a GeoPackage store: the published version's table copied in the
+collection's layer file, the edits applied to the copy (``store/features.py`` decides what each
+edit does), the copy committed there, then recorded as the next version and published in one
+catalogue transaction. The catalogue's write lock is held throughout, so edits queue; a copy
+whose version was never recorded is removed by the next write of the collection."""
 
 from __future__ import annotations
 
@@ -14,44 +16,8 @@ from geo_publish.store.base import now as _now
 from geo_publish.store.base import quote
 
 from geo_publish.store.gpkg import GeoPackageStore
-
-
-def _copy_table(conn: sqlite3.Connection, old: str, new: str) -> None:
-    """A version's table copied as another GeoPackage table: same schema, rows, registration,
-    indexes and R-tree (filled from the old one). GDAL's R-tree triggers call functions plain
-    SQLite lacks, so the copy has none: ``edit`` keeps its R-tree itself."""
-    (create,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                             (old,)).fetchone()
-    conn.execute(create.replace(old, new))  # the old name is a random token: no other match
-    conn.execute(f'INSERT INTO "{new}" SELECT * FROM "{old}"')
-    for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND "
-                               "tbl_name = ? AND sql IS NOT NULL", (old,)).fetchall():
-        conn.execute(sql.replace(old, new))
-    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
-                 "last_change, min_x, min_y, max_x, max_y, srs_id) SELECT ?, data_type, ?, "
-                 "description, strftime('%Y-%m-%dT%H:%M:%fZ','now'), min_x, min_y, max_x, max_y, "
-                 "srs_id FROM gpkg_contents WHERE table_name = ?", (new, new, old))
-    conn.execute("INSERT INTO gpkg_geometry_columns SELECT ?, column_name, geometry_type_name, "
-                 "srs_id, z, m FROM gpkg_geometry_columns WHERE table_name = ?", (new, old))
-    conn.execute("INSERT INTO gpkg_extensions SELECT ?, column_name, replace(extension_name, ?, ?), "
-                 "definition, scope FROM gpkg_extensions WHERE lower(table_name) = lower(?)",
-                 (new, old, new, old))
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name "
-                                "LIKE ?", (f"rtree_{old}_%",)).fetchall():
-        if name.endswith(("_node", "_parent", "_rowid")):
-            continue
-        target = name.replace(old, new)
-        conn.execute(f'CREATE VIRTUAL TABLE "{target}" USING rtree(id, minx, maxx, miny, maxy)')
-        try:  # the tree as it is, through its shadow tables: 2 ms for 10,000 entries, not 50
-            conn.execute("SAVEPOINT rtree_copy")
-            for part in ("_node", "_parent", "_rowid"):
-                conn.execute(f'DELETE FROM "{target}{part}"')
-                conn.execute(f'INSERT INTO "{target}{part}" SELECT * FROM "{name}{part}"')
-            conn.execute("RELEASE rtree_copy")
-        except sqlite3.DatabaseError:  # shadow tables read-only (SQLITE_DBCONFIG_DEFENSIVE)
-            conn.execute("ROLLBACK TO rtree_copy")
-            conn.execute("RELEASE rtree_copy")
-            conn.execute(f'INSERT INTO "{target}" SELECT * FROM "{name}"')
+from geo_publish.store.gpkg_layout import copy_table
+from geo_publish.store.gpkg_read import layer_ref
 
 
 class GpkgTable:
@@ -99,7 +65,7 @@ class GpkgTable:
 
 
 def edit_published(store: GeoPackageStore, collection: str, edits: list[Any], id_field: str | None,
-               checksum: str) -> list[Any]:
+                   checksum: str) -> list[Any]:
     from geo_publish.store import features as ft
 
     with store._db(write=True) as conn:
@@ -111,30 +77,19 @@ def edit_published(store: GeoPackageStore, collection: str, edits: list[Any], id
                 "AND v.version = p.version WHERE p.collection = ?", (collection,)).fetchone()
             if pub is None or pub["geometry_type"] == "Raster":
                 raise NotFound(f"no published vector collection {collection!r}")
-            old = pub["layer"]
-            geom_col, gtype, srs_id = conn.execute(
-                "SELECT column_name, geometry_type_name, srs_id FROM gpkg_geometry_columns "
-                "WHERE table_name = ?", (old,)).fetchone()
-            columns = {r[1]: (r[2] or "TEXT").upper() for r in conn.execute(f'PRAGMA table_info("{old}")')
-                       if r[1] not in ("fid", geom_col)}
-            key_col = id_field if id_field in columns else "fid"
+            file, old = store.locate(pub["layer"])
             new = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
-            _copy_table(conn, old, new)
-            rtree = f"rtree_{new}_{geom_col}"
-            has_rtree = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone()
-            conn.row_factory = None
-            table = GpkgTable(conn, new, geom_col, gtype, srs_id, columns, key_col,
-                              rtree if has_rtree else None)
-            out = ft.apply(table, edits, collection)
-            (count,) = conn.execute(f'SELECT count(*) FROM "{new}"').fetchone()
-            bbox = None
-            if has_rtree:
-                box = conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "{rtree}"').fetchone()
-                bbox = list(box) if box[0] is not None else None
-            try:
-                conn.execute("INSERT INTO gpkg_ogr_contents VALUES (?, ?)", (new, count))
-            except sqlite3.OperationalError:
-                pass  # a GeoPackage written without GDAL's feature-count table
+            with store._layer_db(collection) as lc:
+                if file != store.layer_file(collection):  # a store written before layer files
+                    lc.execute("ATTACH DATABASE ? AS old", (str(file),))
+                src = "old" if file != store.layer_file(collection) else "main"
+                lc.execute("BEGIN")
+                try:
+                    result, count, bbox = _edit_copy(lc, src, old, new, edits, id_field, collection)
+                    lc.execute("COMMIT")
+                except BaseException:
+                    lc.execute("ROLLBACK")
+                    raise
             (last,) = conn.execute("SELECT max(version) FROM gp_versions WHERE collection = ?",
                                    (collection,)).fetchone()
             version, when = last + 1, _now()
@@ -144,13 +99,45 @@ def edit_published(store: GeoPackageStore, collection: str, edits: list[Any], id
                 passport["extent"] = bbox
             report = json.loads(pub["report"]) | {"version": version}
             conn.execute("INSERT INTO gp_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                         (collection, version, new, pub["quarantine"], when, count, pub["quarantined"],
+                         (collection, version, layer_ref(collection, new), pub["quarantine"], when,
+                          count, pub["quarantined"],
                           json.dumps(bbox) if bbox else pub["bbox"], checksum, pub["geometry_type"],
                           json.dumps(passport, ensure_ascii=False), json.dumps(report, ensure_ascii=False)))
             conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)", (collection, version, when))
-            result = ft.applied(table, version, out)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    return result
+    return [ft.Applied(version, a.key, a.etag) for a in result]
+
+
+def _edit_copy(lc: sqlite3.Connection, src: str, old: str, new: str, edits: list[Any],
+               id_field: str | None, collection: str) -> tuple[list[Any], int, list[float] | None]:
+    """The edits applied to a copy of ``old`` (schema ``src``) made as ``new`` in the layer
+    file: (what each edit did, with version 0 for now; features; bbox)."""
+    from geo_publish.store import features as ft
+
+    s = f'"{src}"'
+    geom_col, gtype, srs_id = lc.execute(
+        f"SELECT column_name, geometry_type_name, srs_id FROM {s}.gpkg_geometry_columns "
+        "WHERE table_name = ?", (old,)).fetchone()
+    columns = {r[1]: (r[2] or "TEXT").upper() for r in lc.execute(f'PRAGMA {s}.table_info("{old}")')
+               if r[1] not in ("fid", geom_col)}
+    key_col = id_field if id_field in columns else "fid"
+    copy_table(lc, src, old, new)
+    rtree = f"rtree_{new}_{geom_col}"
+    has_rtree = lc.execute("SELECT 1 FROM main.sqlite_master WHERE name = ?", (rtree,)).fetchone()
+    table = GpkgTable(lc, new, geom_col, gtype, srs_id, columns, key_col,
+                      rtree if has_rtree else None)
+    out = ft.apply(table, edits, collection)
+    (count,) = lc.execute(f'SELECT count(*) FROM main."{new}"').fetchone()
+    bbox = None
+    if has_rtree:
+        box = lc.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM main."{rtree}"').fetchone()
+        bbox = list(box) if box[0] is not None else None
+    try:
+        lc.execute("UPDATE main.gpkg_ogr_contents SET feature_count = ? WHERE table_name = ?",
+                   (count, new))
+    except sqlite3.OperationalError:
+        pass  # a GeoPackage written without GDAL's feature-count table
+    return ft.applied(table, 0, out), count, bbox

@@ -54,6 +54,7 @@ class Table:
     geometry_type: str  # upper case, as gpkg_geometry_columns says
     rtree: str | None
     first_fid: int | None  # fids run first_fid .. first_fid + count - 1 with no gap
+    file: str = ""  # the SQLite file that holds it (a collection's layer file, or the store)
 
     def json_type(self, column: str) -> dict[str, str]:
         decl = self.columns[column]
@@ -122,11 +123,42 @@ def _fold(value: object) -> object:
     return value.casefold() if isinstance(value, str) else value
 
 
+def layers_dir(store: Path | str) -> Path:
+    """Where a GeoPackage store keeps its collections' layer files: ``store.gpkg`` →
+    ``store.layers/`` beside it."""
+    path = Path(store)
+    return path.with_name(path.stem + ".layers")
+
+
+def layer_ref(collection: str, table: str) -> str:
+    """How ``gp_versions.layer`` names a table in a collection's layer file."""
+    return f"{collection}.gpkg#{table}"
+
+
+def locate(store: Path | str, layer: str) -> tuple[str, str]:
+    """(file, table) of a version's table: ``<collection>.gpkg#<table>`` is in the collection's
+    layer file; a bare table name (stores written before layer files) is in the store file."""
+    file, sep, table = layer.rpartition("#")
+    if not sep:
+        return str(store), layer
+    return str(layers_dir(store) / file), table
+
+
+OPEN_FILES = 64  # read connections a thread keeps open (the least recently used is closed)
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
+    """This thread's read-only connection to a store or layer file. A server reading 10,000
+    layer files keeps only the ``OPEN_FILES`` it used last (file descriptors are finite)."""
     key = str(path)
     conns: dict[str, sqlite3.Connection] = getattr(_local, "conns", None) or {}
     _local.conns = conns
-    conn = conns.get(key)
+    conn = conns.pop(key, None)
+    if conn is not None:
+        conns[key] = conn  # most recently used last
+        return conn
+    if len(conns) >= OPEN_FILES:
+        conns.pop(next(iter(conns))).close()
     if conn is None:
         conn = sqlite3.connect(f"file:{key}?mode=ro", uri=True, timeout=30)
         conn.execute("PRAGMA case_sensitive_like = ON")  # CQL2 LIKE is case-sensitive
@@ -203,17 +235,18 @@ def first_only(key: Any) -> threading.Lock:
         return found
 
 
-def table(path: Path | str, name: str) -> Table:
-    key = (str(path), name)
+def table(path: Path | str, layer: str) -> Table:
+    """What a version's table (as ``gp_versions.layer`` names it) looks like."""
+    key = (str(path), layer)
     found = _tables.get(key)
     if found is not None:
         return found
     with first_only(key):
         found = _tables.get(key)
-        return found if found is not None else _describe(path, name, key)
+        return found if found is not None else _describe(*locate(path, layer), key)
 
 
-def _describe(path: Path | str, name: str, key: tuple[str, str]) -> Table:
+def _describe(path: str, name: str, key: tuple[str, str]) -> Table:
     conn = connect(path)
     geometry = conn.execute("SELECT column_name, geometry_type_name FROM gpkg_geometry_columns "
                             "WHERE table_name = ?", (name,)).fetchone()
@@ -224,7 +257,8 @@ def _describe(path: Path | str, name: str, key: tuple[str, str]) -> Table:
     has_rtree = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree_name,)).fetchone()
     lo, hi, n = conn.execute(f'SELECT min(fid), max(fid), count(*) FROM "{name}"').fetchone()
     first = lo if n and hi - lo + 1 == n else (1 if not n else None)
-    found = Table(name, columns, geom_col, geom_type, rtree_name if has_rtree else None, first)
+    found = Table(name, columns, geom_col, geom_type, rtree_name if has_rtree else None, first,
+                  path)
     with _lock:
         _tables[key] = found
     return found

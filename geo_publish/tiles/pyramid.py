@@ -78,7 +78,7 @@ def batches(reader: Any, t: Table, fields: list[str]) -> Any:
            f"WHERE fid > ? ORDER BY fid LIMIT {BATCH}")
     last = -(2**62)
     while True:
-        rows = reader.rows(sql, [last])
+        rows = reader.rows(sql, [last], t)
         if not rows:
             return
         last = rows[-1][0]

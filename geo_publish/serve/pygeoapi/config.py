@@ -149,7 +149,8 @@ def generate(settings: Settings) -> dict[str, Any]:
     base = settings.base_url()
     store = open_store(settings)
     infos = store.collections()
-    passports = [store.passport(i.collection) for i in infos]
+    every = store.published_passports()  # one query, not one per layer
+    passports = [every[i.collection] for i in infos]
     resources: dict[str, Any] = {}
     for info, p in zip(infos, passports, strict=True):
         resources[info.collection] = collection_resource(settings, base, p, info)

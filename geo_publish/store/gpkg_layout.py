@@ -1,0 +1,128 @@
+"""Tables between GeoPackage files: a version's table copied (``copy_table``, for Part 4 edits),
+and the tables of stores written before layer files moved out of the store file into each
+collection's layer file (``move_layers``), checked table by table before the old is dropped."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from typing import TYPE_CHECKING
+
+from geo_publish.errors import StoreError
+from geo_publish.store.gpkg_read import layer_ref
+
+if TYPE_CHECKING:
+    from geo_publish.store.gpkg import GeoPackageStore
+
+
+def _named(sql: str, old: str, new: str) -> str:
+    """A CREATE statement of ``old`` (or of an index named after it) made for ``new``: the old
+    name is a random token, so no other part of the statement matches it."""
+    return sql.replace(old, new)
+
+
+def copy_table(conn: sqlite3.Connection, src: str, old: str, new: str) -> None:
+    """Table ``old`` of schema ``src`` (``main`` or an attached file) copied as ``new`` into the
+    connection's main file: same schema, rows, registration, indexes and R-tree (filled from the
+    old one). GDAL's R-tree triggers call functions plain SQLite lacks, so the copy has none:
+    versions are immutable, and an edit keeps its copy's R-tree itself."""
+    s = f'"{src}"'
+    (create,) = conn.execute(f"SELECT sql FROM {s}.sqlite_master WHERE type = 'table' AND name = ?",
+                             (old,)).fetchone()
+    conn.execute(_named(create, old, new))
+    conn.execute(f'INSERT INTO main."{new}" SELECT * FROM {s}."{old}"')
+    for (sql,) in conn.execute(f"SELECT sql FROM {s}.sqlite_master WHERE type = 'index' AND "
+                               "tbl_name = ? AND sql IS NOT NULL", (old,)).fetchall():
+        conn.execute(_named(sql, old, new))
+    conn.execute("INSERT INTO main.gpkg_contents (table_name, data_type, identifier, description, "
+                 "last_change, min_x, min_y, max_x, max_y, srs_id) SELECT ?, data_type, ?, "
+                 "description, strftime('%Y-%m-%dT%H:%M:%fZ','now'), min_x, min_y, max_x, max_y, "
+                 f"srs_id FROM {s}.gpkg_contents WHERE table_name = ?", (new, new, old))
+    conn.execute("INSERT INTO main.gpkg_geometry_columns SELECT ?, column_name, geometry_type_name, "
+                 f"srs_id, z, m FROM {s}.gpkg_geometry_columns WHERE table_name = ?", (new, old))
+    # GDAL makes this table with the first spatial index of a file (standard definition)
+    conn.execute("CREATE TABLE IF NOT EXISTS main.gpkg_extensions (table_name TEXT, "
+                 "column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL, "
+                 "scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, "
+                 "extension_name))")
+    conn.execute("INSERT INTO main.gpkg_extensions SELECT ?, column_name, "
+                 "replace(extension_name, ?, ?), definition, scope "
+                 f"FROM {s}.gpkg_extensions WHERE lower(table_name) = lower(?)", (new, old, new, old))
+    try:
+        conn.execute("INSERT INTO main.gpkg_ogr_contents SELECT ?, feature_count "
+                     f"FROM {s}.gpkg_ogr_contents WHERE lower(table_name) = lower(?)", (new, old))
+    except sqlite3.OperationalError:
+        pass  # a GeoPackage written without GDAL's feature-count table
+    for (name,) in conn.execute(f"SELECT name FROM {s}.sqlite_master WHERE type = 'table' AND "
+                                "name LIKE ?", (f"rtree_{old}_%",)).fetchall():
+        if name.endswith(("_node", "_parent", "_rowid")):
+            continue
+        target = _named(name, old, new)
+        conn.execute(f'CREATE VIRTUAL TABLE main."{target}" USING rtree(id, minx, maxx, miny, maxy)')
+        try:  # the tree as it is, through its shadow tables: 2 ms for 10,000 entries, not 50
+            conn.execute("SAVEPOINT rtree_copy")
+            for part in ("_node", "_parent", "_rowid"):
+                conn.execute(f'DELETE FROM main."{target}{part}"')
+                conn.execute(f'INSERT INTO main."{target}{part}" SELECT * FROM {s}."{name}{part}"')
+            conn.execute("RELEASE rtree_copy")
+        except sqlite3.DatabaseError:  # shadow tables read-only (SQLITE_DBCONFIG_DEFENSIVE)
+            conn.execute("ROLLBACK TO rtree_copy")
+            conn.execute("RELEASE rtree_copy")
+            conn.execute(f'INSERT INTO main."{target}" SELECT * FROM {s}."{name}"')
+
+
+def digest(conn: sqlite3.Connection, schema: str, table: str) -> tuple[int, str]:
+    """(rows, SHA-256 of every row in fid order): what a moved table is checked against."""
+    h = hashlib.sha256()
+    n = 0
+    for row in conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY 1'):
+        h.update(repr(row).encode())
+        n += 1
+    return n, h.hexdigest()
+
+
+_OLD = re.compile(r"^gpv_[A-Za-z0-9_]+$")
+
+
+def move_layers(store: GeoPackageStore, collection: str | None = None) -> int:
+    """Move the version and quarantine tables that ``collection`` (or every collection) keeps
+    in the store file into its layer file; each copy is checked (rows and their digest) before
+    the row points at it and the old table is dropped. Returns the number of tables moved."""
+    from geo_publish.store.gpkg import drop
+
+    if not store.path.exists():
+        return 0
+    where, args = ("WHERE collection = ?", (collection,)) if collection else ("", ())
+    rows = store._fetch(f"SELECT collection, version, layer, quarantine FROM gp_versions {where}",
+                        args)
+    todo = [(r["collection"], r["version"], column, r[column]) for r in rows
+            for column in ("layer", "quarantine") if r[column] and _OLD.match(r[column])]
+    for cid, version, column, table in todo:
+        with store._layer_db(cid) as lc:
+            lc.execute("ATTACH DATABASE ? AS old", (str(store.path),))
+            lc.execute("BEGIN")  # the layer file's write lock only: the store file is read
+            try:
+                drop(lc, table)  # a copy left by a move that was interrupted
+                copy_table(lc, "old", table, table)
+                if digest(lc, "old", table) != digest(lc, "main", table):
+                    raise StoreError(f"{store.path}: {cid} v{version}: the copy of {table} in "
+                                     f"{store.layer_file(cid)} differs; nothing was moved")
+                lc.execute("COMMIT")
+            except BaseException:
+                lc.execute("ROLLBACK")
+                raise
+            finally:
+                lc.execute("DETACH DATABASE old")
+        with store._db(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"UPDATE gp_versions SET {column} = ? WHERE collection = ? AND "
+                             f"version = ? AND {column} = ?",
+                             (layer_ref(cid, table), cid, version, table))
+                drop(conn, table)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+    return len(todo)
