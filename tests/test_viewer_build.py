@@ -232,7 +232,9 @@ def test_openapi_says_which_writes_need_a_token(project, points, tmp_path):
     manifest = project.root / "collections" / "edited.yml"
     manifest.write_text(manifest.read_text(encoding="utf-8") + "editable: true\n", encoding="utf-8")
     _, oas = documents(load_settings(project.config))
-    post = oas["paths"]["/collections/edited/items"]["post"]
+    post = oas["paths"]["/collections/{collectionId}/items"]["post"]
+    patch = oas["paths"]["/collections/{collectionId}/items/{featureId}"]["patch"]
+    assert next(p for p in patch["parameters"] if p.get("name") == "collectionId")["schema"]["enum"] == ["edited"]
     assert {"gp-token": []} in post["security"]
     queries = "adds the feature" in post.get("description", "")  # one operation: CQL2 query or add
     assert ({} in post["security"]) == queries  # anonymous only where a query is also taken

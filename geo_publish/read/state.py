@@ -1,30 +1,153 @@
 """The published state's signature: what the served configuration and the site depend on
 (published versions, manifests and styles). The API's workers and the site builder both watch
-it, to know when to rebuild."""
+it, each second, to know when to rebuild; what it costs must not grow with the number of layers:
+
+- the store's part is read again only when the store changed (a GeoPackage's file and log times;
+  PostgreSQL is asked, one indexed table);
+- manifests and styles are watched by the operating system (``watchfiles``: inotify on Linux),
+  so a second with no change costs nothing; every ``FULL_CHECK_S`` (and where no watcher can
+  run) their times are read the old way too, which catches what a watcher could miss.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
+import time
 from pathlib import Path
 
 from geo_publish.settings import Settings
 
+LOG = logging.getLogger("geo_publish.serve")
+FULL_CHECK_S = 60.0
 
-def state_signature(settings: Settings) -> str:
-    """What the served configuration and the site depend on: published versions, manifests and
-    styles."""
-    from geo_publish.read.readers import reader
-    from geo_publish.store.location import Source
 
-    parts: list[str] = []
-    source = Source.of(settings)
-    if settings.store.backend != "geopackage" or Path(source.data).exists():
-        parts.append(json.dumps(sorted(reader(source.data).all_published().items())))
-    for folder in (settings.collections_dir, settings.styles_dir):
-        d = settings.path(folder)
+def _file_times(dirs: list[Path]) -> str:
+    """Every manifest's and style's name, time and size (a loop over every layer's files: the
+    fallback and the periodic full check only)."""
+    parts = []
+    for d in dirs:
         if d.is_dir():
             for p in sorted(d.glob("*.yml")):
                 st = p.stat()
-                parts.append(f"{folder}/{p.name}:{st.st_mtime_ns}:{st.st_size}")
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()
+                parts.append(f"{d.name}/{p.name}:{st.st_mtime_ns}:{st.st_size}")
+    return "|".join(parts)
+
+
+class Watch:
+    """Manifests and styles, watched; ``token()`` changes when one of them did, ``drain()``
+    says which (by file stem: a collection id, or a style's name)."""
+
+    def __init__(self, dirs: list[Path]) -> None:
+        self.dirs = dirs
+        self._lock = threading.Lock()
+        self._count = 0
+        self._names: set[str] = set()
+        self._stop = threading.Event()
+        self._full = ""
+        self._full_at = 0.0
+        self.live = self._start()
+
+    def _start(self) -> bool:
+        try:
+            import watchfiles
+        except ImportError:
+            return False
+        for d in self.dirs:
+            d.mkdir(parents=True, exist_ok=True)  # a folder made later would not be watched
+        ready = threading.Event()
+
+        def loop() -> None:
+            try:
+                for changes in watchfiles.watch(
+                        *self.dirs, watch_filter=lambda _c, p: p.endswith(".yml"), debounce=50,
+                        step=20, stop_event=self._stop, yield_on_timeout=True, rust_timeout=500,
+                        raise_interrupt=False, recursive=False):
+                    ready.set()
+                    if changes:
+                        with self._lock:
+                            self._count += 1
+                            self._names |= {Path(p).stem for _, p in changes}
+            except Exception as err:  # noqa: BLE001 - the periodic full check still runs
+                LOG.error("geo-publish: watching %s failed (%s): checking every %g s instead",
+                          ", ".join(map(str, self.dirs)), err, FULL_CHECK_S)
+
+        threading.Thread(target=loop, name="geo-publish-files", daemon=True).start()
+        ready.wait(5)  # its first timeout: the watcher is in place
+        return True
+
+    def token(self) -> str:
+        """Changes when a manifest or a style did."""
+        now = time.monotonic()
+        if not self.live or now - self._full_at >= FULL_CHECK_S:
+            full = _file_times(self.dirs)
+            if full != self._full and self._full_at:
+                with self._lock:  # what the watcher missed (or there is none): all may have changed
+                    self._count += 1
+                    self._names.add("*")
+            self._full, self._full_at = full, now
+        with self._lock:
+            return str(self._count)
+
+    def drain(self) -> set[str]:
+        """The stems of the files changed since the last call ("*": any may have)."""
+        with self._lock:
+            names, self._names = self._names, set()
+        return names
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+_watches: dict[tuple[str, ...], Watch] = {}
+_published: dict[str, tuple[object, str]] = {}
+
+
+def watch_of(settings: Settings) -> Watch:
+    """This process's watch of a project's manifests and styles (one per project)."""
+    dirs = [settings.path(settings.collections_dir), settings.path(settings.styles_dir)]
+    key = tuple(map(str, dirs))
+    found = _watches.get(key)
+    if found is None:
+        found = _watches[key] = Watch(dirs)
+    return found
+
+
+def published_signature(settings: Settings) -> str:
+    """A digest of which version of each collection is published, computed again only when
+    the store changed (GeoPackage: its files' times; PostgreSQL: one small query)."""
+    from geo_publish.read.readers import reader
+    from geo_publish.store.gpkg_read import file_state
+    from geo_publish.store.location import Source
+
+    source = Source.of(settings)
+    if settings.store.backend == "geopackage":
+        state: object = file_state(source.data)
+        if state is None:
+            return ""
+        kept = _published.get(source.data)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+    else:
+        state = None
+    digest = hashlib.sha1(json.dumps(sorted(reader(source.data).all_published().items()))
+                          .encode()).hexdigest()
+    if state is not None:
+        _published[source.data] = (state, digest)
+    return digest
+
+
+def quick_signature(settings: Settings) -> str:
+    """Changes when the published versions, a manifest or a style did; costs nothing when
+    nothing did. This process's own (a counter of changes seen): what is checked each second."""
+    return f"{published_signature(settings)}:{watch_of(settings).token()}"
+
+
+def state_signature(settings: Settings) -> str:
+    """What the served configuration and the site depend on, from their content (published
+    versions, manifests' and styles' times): kept with a built site, compared across processes.
+    Reads every manifest's and style's time: called when ``quick_signature`` changed."""
+    dirs = [settings.path(settings.collections_dir), settings.path(settings.styles_dir)]
+    return hashlib.sha1(f"{published_signature(settings)}|{_file_times(dirs)}".encode()).hexdigest()

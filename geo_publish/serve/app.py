@@ -275,6 +275,12 @@ class GeoPublishApp:
                 pass
             else:
                 return Plan((200, [(k.encode(), v.encode()) for k, v in hdrs.items()] + extra, body))
+        if path in ("/openapi", "/api"):  # made when first asked for (Runtime.openapi)
+            import pygeoapi.starlette_app as sa
+
+            api = sa.api_
+            if not api.openapi:
+                api.openapi = self.runtime.openapi()
         rewrite = None
         if method == "GET" and path.rstrip("/") == "/conformance":
             rewrite = self.bridge.conformance

@@ -103,6 +103,15 @@ def check_values(params: list[tuple[str, str]], bbox_sizes: tuple[int, ...] = (4
     return None
 
 
+def _paging(params: dict[str, str]) -> str | None:
+    """``limit`` and ``offset`` of ``/collections``: whole numbers, ``limit`` at least 1."""
+    for name, least in (("limit", 1), ("offset", 0)):
+        value = params.get(name)
+        if value is not None and (not value.isdigit() or int(value) < least):
+            return f"{name}: a whole number of at least {least} (got {value!r})"
+    return None
+
+
 def unknown(names: set[str], allowed: set[str]) -> str | None:
     extra = sorted(names - allowed)
     if extra:
@@ -134,6 +143,10 @@ def check_request(path: str, match: re.Match[str] | None, params: list[tuple[str
         allowed = BASIC_PARAMS | {"crs"}
     elif path in ("/openapi", "/api"):
         allowed = BASIC_PARAMS | {"ui"}
+    elif path.rstrip("/") == "/collections":
+        allowed = BASIC_PARAMS | {"limit", "offset"}
+        problem = unknown(names, allowed) or _paging(dict(params))
+        return problem or check_values(params, (4,))
     elif path.startswith("/static"):
         return None
     else:

@@ -46,6 +46,7 @@ def _report(err: Exception, last: str, what: str) -> str:
 def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     from geo_publish.publish.viewer.deploy import add_archives, publish_site
     from geo_publish.store.location import Source
+    from geo_publish.read.state import quick_signature
     from geo_publish.settings import load_settings
 
     settings = load_settings(config)
@@ -54,9 +55,15 @@ def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     last_error = ""
     archives_due = True  # the first site was built without them (build_once)
     retry_at = 0.0  # after a failure, archives are tried again a minute later (or after a build)
+    seen = ""
     while True:
+        now = quick_signature(settings)  # nothing to read when nothing changed
         try:
-            _, built = publish_site(settings, api_url, live=True, archives=False)
+            if now != seen:
+                _, built = publish_site(settings, api_url, live=True, archives=False)
+                seen = now
+            else:
+                built = False
             if built:
                 LOG.warning("geo-publish: viewer site rebuilt")
                 archives_due, retry_at = True, 0.0

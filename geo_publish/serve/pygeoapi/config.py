@@ -97,6 +97,8 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
             # the attributes in its vector tiles (tiles/cut.py): what the viewer shows of a
             # feature before asking for it
             "tile_fields": tile_fields(settings, manifest, cid),
+            # which style file it uses (popped by Generator: a change of it rebuilds this)
+            "_style": (manifest.style if manifest and manifest.style else None) or cid,
         },
     }
     if temporal and (temporal[0] or temporal[1]):
@@ -144,19 +146,8 @@ def records(settings: Settings, base: str, passports: list[dict[str, Any]]) -> d
     return {"_default": rows}
 
 
-def generate(settings: Settings) -> dict[str, Any]:
-    """The pygeoapi configuration as a dict; writes the catalogue file it points to."""
-    base = settings.base_url()
-    store = open_store(settings)
-    infos = store.collections()
-    every = store.published_passports()  # one query, not one per layer
-    passports = [every[i.collection] for i in infos]
-    resources: dict[str, Any] = {}
-    for info, p in zip(infos, passports, strict=True):
-        resources[info.collection] = collection_resource(settings, base, p, info)
-    build = settings.path(settings.build_dir)
-    catalogue = _write_once(build / "catalogue", records(settings, base, passports))
-    resources[CATALOGUE] = {
+def _catalogue_resource(catalogue: Path) -> dict[str, Any]:
+    return {
         "type": "collection",
         "title": {"en": "Catalogue of published layers", "ru": "Каталог опубликованных слоёв",
                   "uz": "E'lon qilingan qatlamlar katalogi"},
@@ -170,6 +161,60 @@ def generate(settings: Settings) -> dict[str, Any]:
         "providers": [{"type": "record", "name": "TinyDBCatalogue", "data": str(catalogue),
                        "id_field": "id", "time_field": "updated", "title_field": "title"}],
     }
+
+
+class Generator:
+    """The configuration, rebuilt for what changed: a collection's resource is made again when
+    its published version, its manifest or its style changed (``dirty``), the others are the
+    same objects as before. Publishing one layer among 10,000 rebuilds one resource."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._kept: dict[str, tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]] = {}
+        self._styles: dict[str, str] = {}  # collection -> the style file it uses (by stem)
+
+    def generate(self, dirty: set[str] | None = None) -> dict[str, Any]:
+        """``dirty``: stems of the manifests and styles changed since the last call (None or
+        "*" in it: any may have)."""
+        settings, base = self.settings, self.settings.base_url()
+        store = open_store(settings)
+        infos = store.collections()  # one query: the published version of each
+        every = dirty is None or "*" in dirty
+        if every:
+            self._kept.clear()
+        marked = set(dirty or ())
+        marked |= {cid for cid, style in self._styles.items() if style in marked}
+        want = [i for i in infos if (i.collection in marked or i.collection not in self._kept
+                                     or self._kept[i.collection][0] != (i.version, i.created))]
+        if want:
+            passports = (store.published_passports() if len(want) > 50 else
+                         {i.collection: store.passport(i.collection) for i in want})
+            for info in want:
+                passport = passports[info.collection]
+                resource = collection_resource(settings, base, passport, info)
+                self._kept[info.collection] = ((info.version, info.created), resource, passport)
+                manifest_style = resource["geo_publish"].pop("_style", info.collection)
+                self._styles[info.collection] = manifest_style
+        published = {i.collection for i in infos}
+        for gone in set(self._kept) - published:
+            del self._kept[gone]
+            self._styles.pop(gone, None)
+        # a loop over every collection: the resources dict the configuration holds (references)
+        resources = {i.collection: self._kept[i.collection][1] for i in infos}
+        build = settings.path(settings.build_dir)
+        catalogue = _write_once(build / "catalogue", records(
+            settings, base, [self._kept[i.collection][2] for i in infos]))
+        resources[CATALOGUE] = _catalogue_resource(catalogue)
+        return _document(settings, base, resources)
+
+
+def generate(settings: Settings) -> dict[str, Any]:
+    """The pygeoapi configuration as a dict; writes the catalogue file it points to."""
+    return Generator(settings).generate()
+
+
+def _document(settings: Settings, base: str, resources: dict[str, Any]) -> dict[str, Any]:
+    build = settings.path(settings.build_dir)
     return {
         "server": {
             "bind": {"host": settings.server.host, "port": settings.server.port},

@@ -61,6 +61,17 @@ _ITEMS_JSONLD = """{
 _A11Y_STYLE = "<style>a, .nav-link { color: #0a58ca; } a:hover, .nav-link:hover { color: #084298; }</style>"
 
 # (template, pattern, replacement): fixes of one page (accessibility ones found by axe-core)
+_COLLECTIONS_PAGER = """{% if data['numberMatched'] is defined %}
+    <nav aria-label="{% trans %}Pages{% endtrans %}">
+      <p>{{ data['numberReturned'] }} / {{ data['numberMatched'] }}</p>
+      <ul class="pagination">
+      {% for link in data['links'] if link['rel'] in ('prev', 'next') %}
+        <li class="page-item"><a class="page-link" rel="{{ link['rel'] }}" href="{{ link['href'] }}">
+          {% if link['rel'] == 'prev' %}{% trans %}Prev{% endtrans %}{% else %}{% trans %}Next{% endtrans %}{% endif %}</a></li>
+      {% endfor %}
+      </ul>
+    </nav>
+    {% endif %}"""
 _PAGE_FIXES: list[tuple[str, re.Pattern[str], Any]] = [
     ("_base.html", re.compile(r'(<link rel="stylesheet" href="[^"]*/static/css/default\.css">)'),
      lambda m: m.group(1) + "\n    " + _A11Y_STYLE),
@@ -82,6 +93,9 @@ _PAGE_FIXES: list[tuple[str, re.Pattern[str], Any]] = [
     ("collections/items/index.html", re.compile(r"\{% trans %\}Limit\{% endtrans %\}:\s*<select id=\"limits\">"),
      '<label for="limits">{% trans %}Limit{% endtrans %}</label>:\n                  <select id="limits">'),
 
+    # /collections comes in pages (serve/pygeoapi/paging.py): how many, and the way on
+    ("collections/index.html", re.compile(r"(\{% endif %\}\s*)\{% endblock %\}\s*\Z"),
+     lambda m: m.group(1) + _COLLECTIONS_PAGER + "\n{% endblock %}\n"),
     ("collections/items/index.jsonld", re.compile(r"\A.*\Z", re.S), _ITEMS_JSONLD),
     # the items page titled itself with data['title'], which pygeoapi never sets there: empty
     ("collections/items/index.html",
@@ -175,6 +189,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "Warning: Higher limits not recommended!": ("Внимание: большие лимиты не рекомендуются!",
                                                 "Diqqat: katta cheklovlar tavsiya etilmaydi!"),
     "Next": ("Далее", "Keyingi"),
+    "Pages": ("Страницы", "Sahifalar"),
     "Prev": ("Назад", "Oldingi"),
     "Reference Systems": ("Системы координат", "Koordinata tizimlari"),
     "Storage CRS": ("СК хранения", "Saqlash koordinata tizimi"),

@@ -8,6 +8,7 @@ define; a reference we do not know becomes a generic object schema rather than a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pygeoapi.openapi import get_oas
@@ -194,9 +195,76 @@ def truthful(oas: dict[str, Any]) -> dict[str, Any]:
     return oas
 
 
+CID = "{collectionId}"
+# parameters of pygeoapi's collection operations that every collection takes (the others it
+# lists are the representative collection's own properties: see /collections/{id}/queryables)
+_GENERIC = {"f", "limit", "properties", "profile", "offset", "sortby", "skipGeometry"}
+
+
+def _kinds(config: dict[str, Any]) -> dict[str, list[str]]:
+    """The collection ids of each kind: feature, coverage, editable (the catalogue apart)."""
+    out: dict[str, list[str]] = {"feature": [], "coverage": [], "editable": []}
+    # a loop over every collection: the document names which ids each path takes
+    for cid, r in config.get("resources", {}).items():
+        if r.get("type") != "collection" or cid == "catalogue":
+            continue
+        kind = (r.get("providers") or [{}])[0].get("type")
+        if kind in out:
+            out[kind].append(cid)
+        if (r.get("geo_publish") or {}).get("editable"):
+            out["editable"].append(cid)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def collection_param(ids: list[str]) -> dict[str, Any]:
+    return {"name": "collectionId", "in": "path", "required": True,
+            "description": "a collection's id (see /collections)",
+            "schema": {"type": "string", "enum": ids} if ids else {"type": "string"}}
+
+
+def _template(oas: dict[str, Any], rep: str, title: str, ids: list[str], every: list[str]) -> None:
+    """The paths pygeoapi wrote for collection ``rep`` made into one template for all of them
+    (``/collections/{collectionId}/...``): a document of the same size with 10 layers or 10,000."""
+    paths = oas["paths"]
+    prefix = f"/collections/{rep}"
+    for path in [p for p in list(paths) if p == prefix or p.startswith(prefix + "/")]:
+        item = paths.pop(path)
+        new = "/collections/" + CID + path[len(prefix):]
+        target = paths.setdefault(new, {})
+        for method, op in item.items():
+            if method in target or not isinstance(op, dict):
+                target.setdefault(method, op)
+                continue
+            params = [p for p in op.get("parameters", []) if "$ref" in p or p.get("name") in _GENERIC]
+            for p in params:  # property names differ between collections: any is taken
+                if p.get("name") == "properties":
+                    p["schema"] = {"type": "array", "items": {"type": "string"}}
+            op["parameters"] = [collection_param(every if new == "/collections/" + CID else ids)] + params
+            op["tags"] = ["collections"]
+            op["summary"] = str(op.get("summary", "")).replace(title, "a collection's")
+            op.pop("description", None)
+            op["operationId"] = method + "".join(
+                w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z]+", new.replace(CID, "Collection")) if w)
+            target[method] = op
+
+
 def generate(config: dict[str, Any]) -> dict[str, Any]:
-    oas = get_oas(config, fail_on_invalid_collection=False)
+    """The OpenAPI document: each kind of collection's paths written once, with the collection
+    id as a path parameter, from pygeoapi's document for one collection of that kind."""
+    kinds = _kinds(config)
+    reps = [ids[0] for ids in (kinds["feature"], kinds["coverage"]) if ids]
+    resources = config.get("resources", {})
+    small = {**config, "resources": {k: v for k, v in resources.items() if k in reps or k == "catalogue"}}
+    oas = get_oas(small, fail_on_invalid_collection=False)
     oas = localise(oas)
+    every = sorted(kinds["feature"] + kinds["coverage"])
+    for rep, ids in ((kinds["feature"][:1], kinds["feature"]), (kinds["coverage"][:1], kinds["coverage"])):
+        if rep:
+            title = resources[rep[0]].get("title")
+            title = title.get("en", rep[0]) if isinstance(title, dict) else str(title or rep[0])
+            _template(oas, rep[0], title, ids, every)
+    oas["tags"] = [t for t in oas.get("tags", []) if t.get("name") not in reps] + [
+        {"name": "collections", "description": "The published layers (see /collections)"}]
     comp = oas.setdefault("components", {})
     comp.setdefault("schemas", {}).update(SCHEMAS)
     comp.setdefault("responses", {}).update(RESPONSES)
@@ -208,12 +276,8 @@ def generate(config: dict[str, Any]) -> dict[str, Any]:
     oas = truthful(oas)
     oas["paths"].update(portal_paths())
     oas["paths"].update(catalog_paths())
-    oas["paths"].update(tile_paths(sorted(
-        cid for cid, r in config.get("resources", {}).items()
-        if r.get("type") == "collection" and (r.get("providers") or [{}])[0].get("type") == "feature")))
-    editable = [cid for cid, r in config.get("resources", {}).items()
-                if (r.get("geo_publish") or {}).get("editable")]
-    return add_writes(oas, editable)
+    oas["paths"].update(tile_paths(kinds["feature"]))
+    return add_writes(oas, kinds["editable"])
 
 
 # -- the publishing portal's API and Part 4 writes ---------------------------------------------
@@ -412,15 +476,16 @@ def tile_paths(collections: list[str]) -> dict[str, Any]:
             "A tile matrix set (OGC Two Dimensional Tile Matrix Set 2.0)", [tms, fmt],
             {"200": {"description": "The tile matrix set definition", "content": json_ok}}, "server"),
     }
-    for cid in collections:
-        path = f"/collections/{cid}/tiles"
+    if collections:  # one template for every vector collection
+        cid = "a collection"
+        path = "/collections/" + CID + "/tiles"
         paths[path] = get(f"The vector tilesets of {cid}", [fmt], {"200": {
-            "description": "One tileset per tile matrix set", "content": json_ok}}, cid)
+            "description": "One tileset per tile matrix set", "content": json_ok}}, "collections")
         paths[path + "/{tileMatrixSetId}"] = get(
             f"A vector tileset of {cid}: OGC tileset metadata, or TileJSON 3 (WebMercatorQuad)",
             [tms, {**fmt, "schema": {"type": "string", "enum": ["json", "tilejson"]}}],
             {"200": {"description": "The tileset metadata", "content": {
-                "application/json": _OBJECT, "application/vnd.mapbox.tile+json": _OBJECT}}}, cid)
+                "application/json": _OBJECT, "application/vnd.mapbox.tile+json": _OBJECT}}}, "collections")
         paths[path + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"] = get(
             f"A Mapbox Vector Tile of {cid}", [tms] + [
                 {"name": n, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
@@ -431,7 +496,10 @@ def tile_paths(collections: list[str]) -> dict[str, Any]:
                      "content": {"application/vnd.mapbox-vector-tile": {
                          "schema": {"type": "string", "format": "binary"}}}},
              "204": {"description": "No feature in this tile"},
-             "304": {"description": "Not modified (If-None-Match)"}}, cid)
+             "304": {"description": "Not modified (If-None-Match)"}}, "collections")
+        for op in (paths[path], paths[path + "/{tileMatrixSetId}"],
+                   paths[path + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"]):
+            op["get"]["parameters"].insert(0, collection_param(collections))
     return paths
 
 
@@ -446,8 +514,9 @@ def add_writes(oas: dict[str, Any], editable: list[str]) -> dict[str, Any]:
     if_match = {"name": "If-Match", "in": "header", "required": False, "schema": _S,
                 "description": "the item's ETag: the write happens only if it is still current (412)"}
     paths = oas.setdefault("paths", {})
-    for cid in editable:
-        items = paths.setdefault(f"/collections/{cid}/items", {})
+    if editable:  # one template: the collections that take writes are those named here
+        cid = "an editable collection"
+        items = paths.setdefault("/collections/" + CID + "/items", {})
         post = items.get("post")
         create = _op(f"Add a feature to {cid} (a new version)", "Created", status="201",
                      headers={**_ETAG, "Location": {"schema": _S}})
@@ -457,13 +526,15 @@ def add_writes(oas: dict[str, Any], editable: list[str]) -> dict[str, Any]:
             for code in ("401", "403", "409"):
                 post["responses"].setdefault(code, create["responses"][code])
             post["description"] = (post.get("description", "") + " A GeoJSON Feature body "
-                                   "(application/geo+json) with a token adds the feature.").strip()
+                                   "(application/geo+json) with a token adds the feature, in "
+                                   "an editable collection: " + ", ".join(editable) + ".").strip()
             # a query needs no token, an addition does: either, as OpenAPI says it
             post["security"] = [{"gp-token": []}, {}]
         else:
-            items["post"] = {**create, "requestBody": {"required": True, "content": _FEATURE_BODY}}
-        item = paths.setdefault(f"/collections/{cid}/items/{{featureId}}", {})
-        fid = [{"$ref": "#/components/parameters/gp-featureId"}, if_match]
+            items["post"] = {**create, "requestBody": {"required": True, "content": _FEATURE_BODY},
+                             "parameters": [collection_param(editable)]}
+        item = paths.setdefault("/collections/" + CID + "/items/{featureId}", {})
+        fid = [collection_param(editable), {"$ref": "#/components/parameters/gp-featureId"}, if_match]
         for method, summary in (("put", "Replace"), ("patch", "Update (merge patch)"), ("delete", "Delete")):
             op = _op(f"{summary} a feature of {cid} (a new version)", "Done", status="204",
                      headers=_ETAG if method != "delete" else None)

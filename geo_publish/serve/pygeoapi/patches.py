@@ -42,11 +42,35 @@ def _translate_struct(struct: Any, locale_: Any, is_config: bool = False) -> Any
     hit = _TRANSLATED.get(key)
     if hit is not None and hit[0] is struct:
         return hit[1]
-    result = _ORIGINAL_TRANSLATE(struct, locale_, True)
+    resources = struct.get("resources") if isinstance(struct, dict) else None
+    if not isinstance(resources, dict):
+        return _ORIGINAL_TRANSLATE(struct, locale_, True)
+    # the configuration without its resources, then each resource: a resource that did not
+    # change between configurations is the same object, translated once (a new configuration
+    # after one publish costs one resource, not 10,000)
+    result = _ORIGINAL_TRANSLATE({k: v for k, v in struct.items() if k != "resources"}, locale_, True)
+    result["resources"] = {cid: _resource(r, locale_) for cid, r in resources.items()}
     if len(_TRANSLATED) > 32:  # the configurations of earlier generations go
         _TRANSLATED.clear()
     _TRANSLATED[key] = (struct, result)  # the struct held: its id is not reused meanwhile
     return result
+
+
+_RESOURCES: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def _resource(resource: Any, locale_: Any) -> Any:
+    key = (id(resource), str(locale_))
+    hit = _RESOURCES.get(key)
+    if hit is not None and hit[0] is resource:
+        return hit[1]
+    # a resource alone is translated at every level, as it is inside a configuration (where
+    # translate_struct skips the two levels above it)
+    out = _ORIGINAL_TRANSLATE(resource, locale_, False)
+    if len(_RESOURCES) > 100_000:  # resources of earlier configurations, long gone
+        _RESOURCES.clear()
+    _RESOURCES[key] = (resource, out)
+    return out
 
 
 _ORIGINAL_TRANSLATE: Any = None
@@ -59,6 +83,9 @@ def patch_pygeoapi() -> None:
     import pygeoapi.util
     from pygeoapi import l10n
 
+    from geo_publish.serve.pygeoapi import paging
+
+    paging.install()  # /collections in pages
     global _ORIGINAL_TRANSLATE
     if _ORIGINAL_TRANSLATE is None:
         _ORIGINAL_TRANSLATE = l10n.translate_struct
