@@ -12,19 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-# days: due after, overdue after, delinquent after
-THRESHOLDS: dict[str, tuple[float, float, float]] = {
-    "continual": (1, 2, 3), "daily": (1, 2, 3), "weekly": (7, 14, 21),
-    "fortnightly": (14, 21, 28), "monthly": (30, 44, 60), "quarterly": (91, 105, 121),
-    "biannually": (182, 196, 212), "annually": (365, 379, 395),
-}
-NO_SCHEDULE = ("asNeeded", "irregular", "notPlanned")  # always fresh: nothing was promised
-STATES = ("fresh", "due", "overdue", "delinquent")
+from geo_publish.schedule import NO_SCHEDULE, STATES, THRESHOLDS, parse
 
-
-def parse(when: str) -> datetime:
-    t = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+__all__ = ["NO_SCHEDULE", "STATES", "THRESHOLDS", "parse", "rate", "remind"]
 
 
 def rate(frequency: str | None, updated: str | None, at: datetime | None = None) -> dict[str, Any]:

@@ -58,6 +58,8 @@ class Reader(Protocol):
     def fold(self, column: str) -> str: ...
     def temporal(self, column: str, date_only: bool) -> str: ...
     def as_text(self, column: str) -> str: ...
+    def text_match(self, terms: list[str], params: list[Any]) -> str:
+        """The catalogue index's rows whose terms start with each of ``terms`` (full text)."""
 
 
 class _Catalogue(ABC):
@@ -152,6 +154,12 @@ class GeoPackageReader(_Catalogue):
     @staticmethod
     def geometry_select(t: Table) -> str:
         return quote(t.geometry)
+
+    @staticmethod
+    def text_match(terms: list[str], params: list[Any]) -> str:
+        """FTS5: every term as a prefix (``"term"*``)."""
+        params.append(" AND ".join('"' + t.replace('"', '""') + '"*' for t in terms))
+        return "collection IN (SELECT collection FROM gp_records_fts WHERE gp_records_fts MATCH ?)"
 
     @staticmethod
     def boolean(value: bool) -> Any:
@@ -346,6 +354,12 @@ class PostGISReader(_Catalogue):
     @staticmethod
     def geometry_select(t: Table) -> str:
         return "ST_AsBinary(geom)"
+
+    @staticmethod
+    def text_match(terms: list[str], params: list[Any]) -> str:
+        """A ``tsvector`` of the terms (``simple``): every term as a prefix (``'term':*``)."""
+        params.append(" & ".join("'" + t.replace("'", "''").replace("\\", "") + "':*" for t in terms))
+        return "terms @@ to_tsquery('simple', ?)"
 
     @staticmethod
     def boolean(value: bool) -> Any:

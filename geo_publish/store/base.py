@@ -146,6 +146,9 @@ class Store(Protocol):
 
     def first_published(self, collection: str) -> str | None: ...
 
+    def sync_index(self) -> int:
+        """Make the catalogue's index (``store/records.py``) agree with what is published."""
+
     def prune(self, keep: int, collection: str | None = None) -> list[tuple[str, int]]:
         """Drop the features of the versions ``prunable`` names; (collection, version) of each."""
 

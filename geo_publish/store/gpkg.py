@@ -34,6 +34,7 @@ from geo_publish.settings import Settings
 from geo_publish.store import forked
 from geo_publish.store.accounts import Channel
 from geo_publish.store.gpkg_read import layer_ref, layers_dir, locate
+from geo_publish.store.records import SQLITE_DDL, sqlite_index, stale_sql
 from geo_publish.store.base import VersionInfo, prunable, quote, raster_file
 from geo_publish.store.catalogue import VersionCatalogue
 from geo_publish.store.base import now as _now
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS gp_staging (
 """
 WRITE_CACHE_MB = 512
 _WAL: set[Path] = set()  # stores this process has seen in WAL mode
+_INDEXED: set[Path] = set()  # catalogues this process has seen with their index tables
 _META_TABLES = ("gp_versions", "gp_published", "gp_staging")
 
 
@@ -206,6 +208,9 @@ class GeoPackageStore(VersionCatalogue):
             conn.execute("PRAGMA busy_timeout = 60000")
             if write and path not in _WAL:
                 _wal(conn, path)
+            if write and file is None and path not in _INDEXED:  # stores made before the index
+                conn.executescript(SQLITE_DDL)
+                _INDEXED.add(path)
             try:
                 yield conn
             except sqlite3.DatabaseError as err:
@@ -292,6 +297,25 @@ class GeoPackageStore(VersionCatalogue):
             pass
         return GeoPackageStaging(self, collection, layer)
 
+    def sync_index(self) -> int:
+        """Make the catalogue's index agree with what is published (a store written before the
+        index, or by another program); the number of collections indexed again. One query
+        finds them (a join over the published versions: the only loop over every layer)."""
+        if not self.path.exists():
+            return 0
+        with self._db(write=True) as conn:
+            stale = [r[0] for r in conn.execute(stale_sql(self.q))]
+            if stale:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for cid in stale:
+                        sqlite_index(conn, cid)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        return len(stale)
+
     def move_layers(self, collection: str | None = None) -> int:
         """Move the tables an older store kept in the store file into their collections' layer
         files (``collection``'s, or every one); the number of tables moved."""
@@ -342,6 +366,7 @@ class GeoPackageStore(VersionCatalogue):
                 self.version(collection, to).readable()
             conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)",
                          (collection, target.version, _now()))
+            sqlite_index(conn, collection)
             conn.execute("COMMIT")
         return self.version(collection, to)
 
@@ -383,8 +408,15 @@ class GeoPackageStore(VersionCatalogue):
     def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
         self.version(collection, version)
         with self._db(write=True) as conn:
-            conn.execute("UPDATE gp_versions SET passport = ? WHERE collection = ? AND version = ?",
-                         (json.dumps(passport, ensure_ascii=False), collection, version))
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("UPDATE gp_versions SET passport = ? WHERE collection = ? AND version = ?",
+                             (json.dumps(passport, ensure_ascii=False), collection, version))
+                sqlite_index(conn, collection)  # the published version's: the index says it
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
 
 class GeoPackageStaging:
@@ -474,6 +506,7 @@ class GeoPackageStaging:
                 if publish:
                     conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)",
                                  (self.collection, version, _now()))
+                    sqlite_index(conn, self.collection)
                 conn.execute("DELETE FROM gp_staging WHERE layer = ?", (self.layer,))
                 conn.execute("COMMIT")
             except BaseException:

@@ -18,6 +18,7 @@ from geo_publish.store.base import quote
 from geo_publish.store.gpkg import GeoPackageStore
 from geo_publish.store.gpkg_layout import copy_table
 from geo_publish.store.gpkg_read import layer_ref
+from geo_publish.store.records import sqlite_index
 
 
 class GpkgTable:
@@ -104,6 +105,8 @@ def edit_published(store: GeoPackageStore, collection: str, edits: list[Any], id
                           json.dumps(bbox) if bbox else pub["bbox"], checksum, pub["geometry_type"],
                           json.dumps(passport, ensure_ascii=False), json.dumps(report, ensure_ascii=False)))
             conn.execute("INSERT OR REPLACE INTO gp_published VALUES (?, ?, ?)", (collection, version, when))
+            conn.row_factory = None
+            sqlite_index(conn, collection)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

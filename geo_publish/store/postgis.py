@@ -31,6 +31,7 @@ from geo_publish.errors import StoreError
 from geo_publish.settings import Settings
 from geo_publish.store.accounts import Channel
 from geo_publish.store.base import VersionInfo, pg_sql, prunable, quote, raster_file
+from geo_publish.store.records import pg_ddl, pg_index, stale_sql
 from geo_publish.store.catalogue import VersionCatalogue
 from geo_publish.store.base import now as _now
 
@@ -128,6 +129,7 @@ class PostGISStore(VersionCatalogue):
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('geo-publish setup'))")
             conn.execute(_meta(self.schema))
+            conn.execute(pg_ddl(self.q))
         self._ready = True
 
     def q(self, name: str) -> str:
@@ -227,6 +229,7 @@ class PostGISStore(VersionCatalogue):
             conn.execute(f"INSERT INTO {self.q('gp_published')} VALUES (%s, %s, %s) "
                          "ON CONFLICT (collection) DO UPDATE SET version = excluded.version, "
                          "updated = excluded.updated", (collection, target.version, _now()))
+            pg_index(conn, self.q, collection)
         return self.version(collection, to)
 
     def edit(self, collection: str, edits: list[Any], id_field: str | None,
@@ -256,13 +259,23 @@ class PostGISStore(VersionCatalogue):
             f.unlink(missing_ok=True)
         return [(c, v) for c, v, _ in gone]
 
+    def sync_index(self) -> int:
+        """Make the catalogue's index agree with what is published (see the GeoPackage store's)."""
+        with self._db() as conn, conn.transaction():
+            stale = [r["collection"] if isinstance(r, dict) else r[0]
+                     for r in conn.execute(stale_sql(self.q)).fetchall()]
+            for cid in stale:
+                pg_index(conn, self.q, cid)
+        return len(stale)
+
     def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
         from psycopg.types.json import Jsonb
 
         self.version(collection, version)
-        with self._db() as conn:
+        with self._db() as conn, conn.transaction():
             conn.execute(f"UPDATE {self.q('gp_versions')} SET passport = %s "
                          "WHERE collection = %s AND version = %s", (Jsonb(passport), collection, version))
+            pg_index(conn, self.q, collection)  # the published version's: the index says it
 
     def tables(self) -> list[str]:
         """Every table of the store's schema (for tests and migrations)."""
@@ -384,6 +397,7 @@ class PostGISStaging:
                 self.conn.execute(f"INSERT INTO {s.q('gp_published')} VALUES (%s, %s, %s) "
                                   "ON CONFLICT (collection) DO UPDATE SET version = excluded.version, "
                                   "updated = excluded.updated", (self.collection, version, _now()))
+                pg_index(self.conn, s.q, self.collection)
             self.conn.commit()
         except psycopg.Error as err:
             raise self._fail("publishing", err) from err

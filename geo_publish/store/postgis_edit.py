@@ -10,6 +10,7 @@ from typing import Any
 import shapely
 
 from geo_publish.errors import NotFound, StoreError
+from geo_publish.store.records import pg_index
 from geo_publish.store.base import now as _now
 from geo_publish.store.base import quote
 
@@ -111,6 +112,7 @@ def edit_published(store: PostGISStore, collection: str, edits: list[Any], id_fi
                              (version, collection, published))
                 conn.execute(f"UPDATE {q('gp_published')} SET version = %s, updated = %s "
                              "WHERE collection = %s", (version, when, collection))
+                pg_index(conn, q, collection)
                 result = ft.applied(table, version, out)
         except psycopg.Error as err:
             raise StoreError(f"{store.where}: editing {collection} failed ({first_line(err)})") from err

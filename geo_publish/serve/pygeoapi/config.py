@@ -8,9 +8,6 @@ links to its passport (JSON, DCAT JSON-LD) and validation report. One more colle
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -107,46 +104,10 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
     return resource
 
 
-def records(settings: Settings, base: str, passports: list[dict[str, Any]]) -> dict[str, Any]:
-    """OGC API - Records, TinyDB layout: one record per published layer."""
-    rows: dict[str, Any] = {}
-    for i, p in enumerate(passports, start=1):
-        cid = p["collection"]
-        ext = p.get("extent") or [-180, -90, 180, 90]
-        title = _i18n(p.get("title") or {}, cid)
-        contact = p.get("responsible") or {}
-        rows[str(i)] = {
-            "id": cid, "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [[
-                [ext[0], ext[1]], [ext[2], ext[1]], [ext[2], ext[3]], [ext[0], ext[3]], [ext[0], ext[1]]]]},
-            "properties": {
-                "type": "dataset", "title": title.get("en", cid),
-                "description": _i18n(p.get("description") or {}, cid).get("en", ""),
-                "keywords": p.get("keywords") or [], "language": "en",
-                "created": p.get("first_published"), "updated": p.get("last_modified"),
-                "license": p.get("license") or None, "version": str(p.get("version")),
-                "organization": p.get("organization") or None,
-                "contacts": [{"name": contact.get("name"), "organization": p.get("organization"),
-                              "emails": [{"value": contact["email"]}] if contact.get("email") else [],
-                              "roles": ["pointOfContact"]}],
-                "feature_count": p.get("feature_count"),
-            },
-            "links": [
-                ({"rel": "item", "type": "image/tiff", "title": "Coverage (GeoTIFF)",
-                  "href": f"{base}/collections/{cid}/coverage?f=GTiff"}
-                 if p.get("geometry_type") == "Raster" else
-                 {"rel": "item", "type": "application/geo+json", "title": "Features",
-                  "href": f"{base}/collections/{cid}/items"}),
-                {"rel": "collection", "type": "application/json", "title": title.get("en", cid),
-                 "href": f"{base}/collections/{cid}"},
-                {"rel": "describedby", "type": "application/ld+json", "title": "DCAT",
-                 "href": f"{base}/passports/{cid}.jsonld"},
-            ],
-        }
-    return {"_default": rows}
+RECORDS_PROVIDER = "geo_publish.serve.records.StoreRecords"
 
 
-def _catalogue_resource(catalogue: Path) -> dict[str, Any]:
+def _catalogue_resource(settings: Settings, base: str) -> dict[str, Any]:
     return {
         "type": "collection",
         "title": {"en": "Catalogue of published layers", "ru": "Каталог опубликованных слоёв",
@@ -158,8 +119,10 @@ def _catalogue_resource(catalogue: Path) -> dict[str, Any]:
         "links": [],
         "extents": {"spatial": {"bbox": [-180, -90, 180, 90],
                                 "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
-        "providers": [{"type": "record", "name": "TinyDBCatalogue", "data": str(catalogue),
-                       "id_field": "id", "time_field": "updated", "title_field": "title"}],
+        # the store's catalogue index (store/records.py): full text, filters, pages
+        "providers": [{"type": "record", "name": RECORDS_PROVIDER, "data": Source.of(settings).data,
+                       "base_url": base, "id_field": "id", "time_field": "updated",
+                       "title_field": "title"}],
     }
 
 
@@ -170,7 +133,7 @@ class Generator:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._kept: dict[str, tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]] = {}
+        self._kept: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self._styles: dict[str, str] = {}  # collection -> the style file it uses (by stem)
 
     def generate(self, dirty: set[str] | None = None) -> dict[str, Any]:
@@ -192,7 +155,7 @@ class Generator:
             for info in want:
                 passport = passports[info.collection]
                 resource = collection_resource(settings, base, passport, info)
-                self._kept[info.collection] = ((info.version, info.created), resource, passport)
+                self._kept[info.collection] = ((info.version, info.created), resource)
                 manifest_style = resource["geo_publish"].pop("_style", info.collection)
                 self._styles[info.collection] = manifest_style
         published = {i.collection for i in infos}
@@ -201,10 +164,7 @@ class Generator:
             self._styles.pop(gone, None)
         # a loop over every collection: the resources dict the configuration holds (references)
         resources = {i.collection: self._kept[i.collection][1] for i in infos}
-        build = settings.path(settings.build_dir)
-        catalogue = _write_once(build / "catalogue", records(
-            settings, base, [self._kept[i.collection][2] for i in infos]))
-        resources[CATALOGUE] = _catalogue_resource(catalogue)
+        resources[CATALOGUE] = _catalogue_resource(settings, base)
         return _document(settings, base, resources)
 
 
@@ -263,15 +223,3 @@ def _pygeoapi_static() -> Path:
     import pygeoapi
 
     return Path(pygeoapi.__file__).parent / "static"
-
-
-def _write_once(stem: Path, content: dict[str, Any]) -> Path:
-    """Write ``content`` to a file named by its hash (idempotent, safe between workers)."""
-    text = json.dumps(content, ensure_ascii=False, sort_keys=True)
-    path = stem.with_name(f"{stem.name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}.json")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    return path

@@ -63,7 +63,6 @@ class Runtime:
         self._openapi: tuple[str, dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._record_fields: dict[str, set[str]] = {}
 
     @property
     def base(self) -> str:
@@ -106,20 +105,9 @@ class Runtime:
 
     def record_fields(self, cid: str) -> set[str]:
         """Property names of a records collection (the catalogue): its items' query parameters."""
-        import json
+        from geo_publish.serve.records import FIELDS
 
-        path = self.config.get("resources", {}).get(cid, {}).get("providers", [{}])[0].get("data")
-        if not path:
-            return set()
-        found = self._record_fields.get(path)
-        if found is None:
-            try:
-                rows = json.loads(Path(path).read_text(encoding="utf-8")).get("_default", {})
-                found = {"id"} | {k for r in rows.values() for k in r.get("properties", {})}
-            except (OSError, ValueError):
-                found = set()
-            self._record_fields[path] = found
-        return found
+        return {"id"} | set(FIELDS) if cid in self.config.get("resources", {}) else set()
 
     def _install(self, cfg: dict[str, Any]) -> None:
         import pygeoapi.starlette_app as sa
@@ -150,8 +138,11 @@ def write_build(settings: Settings, build_dir: Path | None = None) -> dict[str, 
 
     from geo_publish.serve.pygeoapi.html import write_catalogues, write_templates
 
+    from geo_publish.store import open_store
+
     out = build_dir or settings.path(settings.build_dir)
     out.mkdir(parents=True, exist_ok=True)
+    open_store(settings).sync_index()  # a store written before the catalogue's index
     cfg, oas = documents(settings)
     write_templates(Path(cfg["server"]["templates"]["path"]))
     write_catalogues(Path(cfg["server"]["locale_dir"]))
