@@ -41,7 +41,9 @@ class Reader(Protocol):
     def published(self, collection: str) -> Published | None: ...
     def all_published(self) -> dict[str, int]: ...
     def document(self, collection: str, column: str) -> dict[str, Any] | None: ...
-    def published_passports(self) -> list[tuple[str, int, str, dict[str, Any]]]: ...
+    def published_passports(self, only: list[str] | None = None, offset: int = 0,
+                            limit: int | None = None) -> list[tuple[str, int, str, dict[str, Any]]]: ...
+    def published_summary(self) -> tuple[int, bool, str | None]: ...
     def table(self, name: str) -> Table: ...
     def rows(self, sql: str, params: list[Any], on: Table | None = None) -> list[tuple[Any, ...]]:
         """The rows of ``sql``; ``on``: the version table it reads (its file, on GeoPackage)."""
@@ -81,13 +83,31 @@ class _Catalogue(ABC):
             [collection])
         return json_column(found[0][0]) if found else None
 
-    def published_passports(self) -> list[tuple[str, int, str, dict[str, Any]]]:
-        """(collection, version, created, passport) of every published layer, by collection."""
+    def published_passports(self, only: list[str] | None = None, offset: int = 0,
+                            limit: int | None = None) -> list[tuple[str, int, str, dict[str, Any]]]:
+        """(collection, version, created, passport) of the published layers, by collection:
+        every one, those named in ``only``, or a page (``offset``, ``limit``)."""
+        params: list[Any] = []
+        where = ""
+        if only is not None:
+            if not only:
+                return []
+            where = f" WHERE p.collection IN ({', '.join('?' for _ in only)})"
+            params += only
+        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
         found = self.rows(
             f"SELECT p.collection, v.version, v.created, v.passport FROM {self.q('gp_published')} p "
-            f"JOIN {self.q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version "
-            "ORDER BY p.collection", [])
+            f"JOIN {self.q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version"
+            f"{where} ORDER BY p.collection{page}", params)
         return [(c, int(v), created, json_column(doc)) for c, v, created, doc in found]
+
+    def published_summary(self) -> tuple[int, bool, str | None]:
+        """How many layers are published, whether one is a raster, the newest version's time."""
+        n, raster, newest = self.rows(
+            f"SELECT count(*), max(CASE WHEN v.geometry_type = 'Raster' THEN 1 ELSE 0 END), "
+            f"max(v.created) FROM {self.q('gp_published')} p JOIN {self.q('gp_versions')} v "
+            "ON v.collection = p.collection AND v.version = p.version", [])[0]
+        return int(n or 0), bool(raster), newest
 
 
 class GeoPackageReader(_Catalogue):

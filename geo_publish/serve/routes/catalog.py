@@ -39,6 +39,7 @@ LOG = logging.getLogger("geo_publish.catalog")
 PATH = re.compile(r"^/catalog(?:\.([^/]*))?$")
 PARAMS = {"page", "f"}
 TTL = 60.0  # seconds a page is reused (freshness states change by the day)
+WARM_AHEAD = 1000  # datasets described when a worker starts; later, only those that change
 _ACCEPT = {"text/turtle": "ttl", "application/x-turtle": "ttl", "application/rdf+xml": "rdf",
            "application/ld+json": "jsonld", "application/json": "jsonld",
            "text/n3": "ttl", "application/xml": "rdf", "text/xml": "rdf"}
@@ -101,10 +102,12 @@ class Catalogue:
         self.made = 0  # parts described so far
         self._lock = threading.Lock()
         self._accounts_ready = False
+        self._warmed: dict[str, int] | None = None  # what warm() described last
 
     # -- what the store says -----------------------------------------------------------------
-    def _rows(self) -> list[tuple[str, int, str, dict[str, Any]]]:
-        return self.reader.published_passports()
+    def _rows(self, only: list[str] | None = None, offset: int = 0,
+              limit: int | None = None) -> list[tuple[str, int, str, dict[str, Any]]]:
+        return self.reader.published_passports(only, offset, limit)
 
     def _owners(self) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
         """Who owns each layer, and the organisations, through the reader's kept connection (a
@@ -132,12 +135,12 @@ class Catalogue:
                                      _sidecar(path)))
         return out
 
-    def entries(self, collections: list[str] | None = None) -> list[dcat.Entry]:
+    def entries(self, collections: list[str] | None = None, offset: int = 0,
+                limit: int | None = None) -> list[dcat.Entry]:
+        """The datasets: every one, those named, or a page of them (by collection id)."""
         owners, orgs = self._owners()
         out = []
-        for cid, version, created, passport in self._rows():
-            if collections is not None and cid not in collections:
-                continue
+        for cid, version, created, passport in self._rows(collections, offset, limit):
             org = orgs.get(owners.get(cid, ""))
             page = self.site_dir / f"layer-{cid}.html"
             out.append(dcat.Entry(passport, version, created, org, self._downloads(cid, version),
@@ -171,18 +174,17 @@ class Catalogue:
             hit = self._pages.get(key)
             if hit and now - hit[0] < TTL:
                 return hit[1]
-        entries = self.entries()
-        total = len(entries)
+        # what the page reads is its own datasets, and one summary of all (one query each)
+        total, raster, modified = self.reader.published_summary()
         last = max(1, -(-total // self.per_page))
         if page > last:
             raise NotFound(f"page {page} of the catalogue does not exist (it has {last})")
         suffix = f".{path_ext}" if path_ext else ""
-        chunk = entries[(page - 1) * self.per_page: page * self.per_page]
+        chunk = self.entries(None, (page - 1) * self.per_page, self.per_page)
         at = datetime.now(UTC)
         # what the catalogue says of itself is the same on every page (a harvester merges them)
         head = dcat.header(self.site, [e.collection for e in chunk],
-                           raster=any(e.raster for e in entries),
-                           modified=max((e.published for e in entries), default=None), total=total,
+                           raster=raster, modified=modified, total=total,
                            page=page, per_page=self.per_page,
                            page_url=f"{self.site.base}/catalog{suffix}?page={{}}")
         body = dcat.document(ext, [dcat.part(head, ext)] + [self._part(e, ext, at) for e in chunk])
@@ -193,15 +195,21 @@ class Catalogue:
         return body
 
     def warm(self) -> int:
-        """Describe every dataset in each serialisation ahead of the first request, so that a
-        harvester's first page of the day (or after a new version) is joined from kept parts.
-        The number of parts made."""
+        """Describe datasets in each serialisation ahead of the first request, so that a
+        harvester's pages are joined from kept parts: the first ``WARM_AHEAD`` when a worker
+        starts, then those whose published version changed (a page asks for the rest of its own
+        when it is first built). The number of parts made."""
         at = datetime.now(UTC)
         today = at.date().isoformat()
         with self._lock:  # yesterday's parts will not be asked for again
             self._parts = {k: v for k, v in self._parts.items() if k[1] == today}
         before = self.made
-        entries = self.entries()
+        published = self.reader.all_published()
+        if self._warmed is None:  # first: the first WARM_AHEAD datasets (the first pages)
+            entries = self.entries(None, 0, WARM_AHEAD)
+        else:  # then what changed: a publish costs its dataset, not every one
+            entries = self.entries([c for c, v in published.items() if self._warmed.get(c) != v])
+        self._warmed = published
         for fmt in ("ttl", "rdf", "jsonld"):
             for entry in entries:
                 self._part(entry, fmt, at)
