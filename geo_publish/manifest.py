@@ -117,7 +117,7 @@ M = TypeVar("M", bound=BaseModel)
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster to parse
 _parsed: dict[str, tuple[tuple[int, int, int], Any]] = {}
-_KEEP_PARSED = 20_000
+_KEEP_PARSED = 2_000  # a server re-reads only what changed: a small cache is enough
 
 
 def _parse(path: Path) -> Any:

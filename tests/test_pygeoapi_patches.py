@@ -18,16 +18,14 @@ def patched():
 
     from geo_publish.serve.pygeoapi.patches import patch_pygeoapi
 
-    before = {n: (getattr(m, "to_json", None), getattr(m, "get_crs", None))
+    names = ("to_json", "get_crs", "filter_dict_by_key_value")
+    before = {n: {a: getattr(m, a) for a in names if hasattr(m, a)}
               for n, m in sys.modules.items() if n.startswith("pygeoapi")}
     patch_pygeoapi()
     yield
-    for n, (tj, gc) in before.items():  # leave pygeoapi as it was for other tests
-        m = sys.modules[n]
-        if tj is not None:
-            m.to_json = tj
-        if gc is not None:
-            m.get_crs = gc
+    for n, found in before.items():  # leave pygeoapi as it was for other tests
+        for attr, value in found.items():
+            setattr(sys.modules[n], attr, value)
 
 
 def test_the_names_we_patch_exist_where_pygeoapi_uses_them():
@@ -88,3 +86,26 @@ def test_templates_see_the_configuration_installed_now(patched):
 
     # the patch reaches the templates only while pygeoapi looks the function up in its module
     assert "l10n.translate_struct(config" in inspect.getsource(render_j2_template)
+
+
+def test_resources_filter_is_kept_for_the_installed_configuration_only(patched):
+    """pygeoapi filters the configuration's resources by type on nearly every request (a loop
+    over every collection): for the installed resources it is worked out once per type."""
+    import pygeoapi.api
+    import pygeoapi.api.itemtypes
+    import pygeoapi.util
+
+    from geo_publish.serve.pygeoapi.patches import freeze_resources
+
+    resources = {f"c{i}": {"type": "collection" if i % 2 else "process"} for i in range(6)}
+    for fn in (pygeoapi.util.filter_dict_by_key_value, pygeoapi.api.itemtypes.filter_dict_by_key_value,
+               pygeoapi.api.filter_dict_by_key_value):
+        assert set(fn(resources, "type", "collection")) == {"c1", "c3", "c5"}
+    freeze_resources(resources)
+    first = pygeoapi.api.filter_dict_by_key_value(resources, "type", "collection")
+    assert first is pygeoapi.util.filter_dict_by_key_value(resources, "type", "collection")  # kept
+    assert set(pygeoapi.util.filter_dict_by_key_value(resources, "type", "process")) == {"c0", "c2", "c4"}
+    other = dict(resources, c7={"type": "collection"})  # another dict (a new configuration): not kept
+    assert "c7" in pygeoapi.util.filter_dict_by_key_value(other, "type", "collection")
+    freeze_resources(other)
+    assert "c7" in pygeoapi.api.filter_dict_by_key_value(other, "type", "collection")

@@ -75,8 +75,8 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
         site_builder.build_once(config_path.resolve(), public_url)
     os.environ["GEO_PUBLISH_URL"] = url
     os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
-    os.environ["PYGEOAPI_CONFIG"] = str(paths["config"])
-    os.environ["PYGEOAPI_OPENAPI"] = str(paths["openapi"])
+    os.environ["PYGEOAPI_CONFIG"] = str(paths["boot_config"])  # the workers install the live one
+    os.environ["PYGEOAPI_OPENAPI"] = str(paths["boot_openapi"])
     click.echo(f"serving {url} (OGC API at /, map viewer at {url}/site/, publishing portal at "
                f"{url}/publish/) with {workers} worker(s); Ctrl-C stops", err=True)
     builder = site_builder.start(config_path.resolve(), public_url)

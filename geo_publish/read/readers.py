@@ -44,6 +44,8 @@ class Reader(Protocol):
     def published_passports(self, only: list[str] | None = None, offset: int = 0,
                             limit: int | None = None) -> list[tuple[str, int, str, dict[str, Any]]]: ...
     def published_summary(self) -> tuple[int, bool, str | None]: ...
+    def published_token(self) -> Any:
+        """Changes whenever which versions are published may have (cheap to ask each request)."""
     def table(self, name: str) -> Table: ...
     def rows(self, sql: str, params: list[Any], on: Table | None = None) -> list[tuple[Any, ...]]:
         """The rows of ``sql``; ``on``: the version table it reads (its file, on GeoPackage)."""
@@ -120,6 +122,10 @@ class GeoPackageReader(_Catalogue):
 
     def all_published(self) -> dict[str, int]:
         return gpkg_read.all_published(self.path)
+
+    def published_token(self) -> Any:
+        """The store file's and its log's times and sizes: every commit changes them."""
+        return gpkg_read.file_state(self.path)
 
     def table(self, name: str) -> Table:
         return gpkg_read.table(self.path, name)
@@ -345,6 +351,11 @@ class PostGISReader(_Catalogue):
 
     def all_published(self) -> dict[str, int]:
         return dict(self.rows(f"SELECT collection, version FROM {self.q('gp_published')}", []))
+
+    def published_token(self) -> Any:
+        """Which version of each collection is published (one query of every row: PostgreSQL
+        has no file times to look at)."""
+        return hash(tuple(sorted(self.all_published().items())))
 
     def table(self, name: str) -> Table:
         found = self._tables.get(name)

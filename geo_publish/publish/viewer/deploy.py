@@ -5,33 +5,14 @@ build folder under a lock; a site built from the same state is not built again."
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
 import shutil
-from importlib.resources import files
 from pathlib import Path
 
 from geo_publish.publish.viewer.problems import problems_path
-from geo_publish.publish.viewer.site import SiteBuilder, write_text
+from geo_publish.publish.viewer.site import SiteBuilder, fingerprint, write_text
 from geo_publish.settings import Settings
-
-
-@functools.cache
-def fingerprint() -> str:
-    """Hash of the site builder itself: a new geo-publish rebuilds sites built by an old one."""
-    root = files("geo_publish.publish.viewer")
-    h = hashlib.sha1()
-    for sub in ("", "static", "templates"):
-        folder = root / sub if sub else root
-        for item in sorted(folder.iterdir(), key=lambda x: x.name):
-            if item.is_file() and item.name.endswith((".py", ".js", ".css", ".html")):
-                h.update(item.name.encode() + item.read_bytes())
-    from geo_publish.publish.viewer.assets import PACKAGES
-
-    h.update(repr(PACKAGES).encode())
-    return h.hexdigest()[:16]
 
 
 def site_link(settings: Settings) -> Path:

@@ -1,7 +1,9 @@
 """What geo-publish changes in pygeoapi at run time, each tested in tests/test_pygeoapi_patches.py
 against the pinned range: its JSON writer (UTF-8 as is, values not turned into HTML entities),
-its CRS lookup (cached per thread) and its configuration translation cache (keyed by the
-configuration installed now, not by the language alone)."""
+its CRS lookup (cached per thread), its configuration translation cache (keyed by the
+configuration installed now, not by the language alone, and per collection), ``/collections``
+in pages (``paging.py``) and its filter of the configuration's resources (kept per installed
+configuration: pygeoapi runs it, over every collection, on nearly every request)."""
 
 from __future__ import annotations
 
@@ -74,6 +76,26 @@ def _resource(resource: Any, locale_: Any) -> Any:
 
 
 _ORIGINAL_TRANSLATE: Any = None
+_FROZEN: list[Any] = [None, {}]  # the installed configuration's resources, and what was asked of them
+
+
+def freeze_resources(resources: dict[str, Any]) -> None:
+    """Say that ``resources`` (the installed configuration's) will not change: pygeoapi's
+    ``filter_dict_by_key_value`` over it is then worked out once per value (pygeoapi asks it
+    on nearly every request, a loop over every collection)."""
+    _FROZEN[:] = [resources, {}]
+
+
+def _filter_dict_by_key_value(dict_: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """pygeoapi's ``filter_dict_by_key_value``, kept for the installed resources (read only:
+    pygeoapi's callers look up and iterate what it returns)."""
+    frozen, kept = _FROZEN
+    if dict_ is frozen:
+        found = kept.get((key, value))
+        if found is None:
+            found = kept[(key, value)] = {k: v for k, v in dict_.items() if v.get(key) == value}
+        return found  # type: ignore[no-any-return]
+    return {k: v for k, v in dict_.items() if v[key] == value}
 
 
 def patch_pygeoapi() -> None:
@@ -92,11 +114,12 @@ def patch_pygeoapi() -> None:
         l10n._cfg_cache = _NoCache()
         l10n.translate_struct = _translate_struct
 
-    swaps = {id(pygeoapi.util.to_json): _to_json, id(pygeoapi.crs.get_crs): cached_crs}
+    swaps = {id(pygeoapi.util.to_json): _to_json, id(pygeoapi.crs.get_crs): cached_crs,
+             id(pygeoapi.util.filter_dict_by_key_value): _filter_dict_by_key_value}
     for name, module in list(sys.modules.items()):
         if not name.startswith("pygeoapi"):
             continue
-        for attr in ("to_json", "get_crs"):
+        for attr in ("to_json", "get_crs", "filter_dict_by_key_value"):
             value = getattr(module, attr, None)
             if value is not None and id(value) in swaps:
                 setattr(module, attr, swaps[id(value)])

@@ -112,7 +112,10 @@ class Runtime:
     def _install(self, cfg: dict[str, Any]) -> None:
         import pygeoapi.starlette_app as sa
 
+        from geo_publish.serve.pygeoapi.patches import freeze_resources
+
         api = light_api(cfg, {})  # the OpenAPI document: made when asked for (openapi())
+        freeze_resources(cfg["resources"])  # never changed: a new configuration is a new dict
         sa.api_ = api  # one assignment: the next request uses the new API
         sa.CONFIG = cfg
 
@@ -146,9 +149,19 @@ def write_build(settings: Settings, build_dir: Path | None = None) -> dict[str, 
     cfg, oas = documents(settings)
     write_templates(Path(cfg["server"]["templates"]["path"]))
     write_catalogues(Path(cfg["server"]["locale_dir"]))
-    validate_config(cfg)
-    paths = {"config": out / "pygeoapi-config.yml", "openapi": out / "openapi.yml"}
-    for key, data in (("config", cfg), ("openapi", oas)):
+    # pygeoapi's schema checked on one collection of each kind: every collection of a kind is
+    # made by the same code (collection_resource), and a check of 10,000 took 12 s at start
+    kinds: dict[Any, str] = {}
+    for cid, r in cfg["resources"].items():  # a loop over every collection: the first of each kind
+        kinds.setdefault((r.get("providers") or [{}])[0].get("type"), cid)
+    validate_config({**cfg, "resources": {cid: cfg["resources"][cid] for cid in kinds.values()}})
+    paths = {"config": out / "pygeoapi-config.yml", "openapi": out / "openapi.yml",
+             "boot_config": out / "pygeoapi-boot.yml", "boot_openapi": out / "openapi-boot.yml"}
+    # what a serving worker's pygeoapi reads when it is imported, before the Runtime installs the
+    # live configuration: no collections (it parsed and copied every one, seconds at 10,000)
+    boot = {**cfg, "resources": {}}
+    for key, data in (("config", cfg), ("openapi", oas), ("boot_config", boot),
+                      ("boot_openapi", {**oas, "paths": {}})):
         tmp = paths[key].with_name(f".{paths[key].name}.{os.getpid()}")
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
         tmp.write_text(yaml.dump(data, Dumper=dumper, allow_unicode=True, sort_keys=False),

@@ -39,7 +39,7 @@ LOG = logging.getLogger("geo_publish.catalog")
 PATH = re.compile(r"^/catalog(?:\.([^/]*))?$")
 PARAMS = {"page", "f"}
 TTL = 60.0  # seconds a page is reused (freshness states change by the day)
-WARM_AHEAD = 1000  # datasets described when a worker starts; later, only those that change
+WARM_AHEAD = 200  # datasets described when a worker starts (the first pages); later, only those that change
 _ACCEPT = {"text/turtle": "ttl", "application/x-turtle": "ttl", "application/rdf+xml": "rdf",
            "application/ld+json": "jsonld", "application/json": "jsonld",
            "text/n3": "ttl", "application/xml": "rdf", "text/xml": "rdf"}
@@ -167,8 +167,7 @@ class Catalogue:
         return found
 
     def page(self, ext: str, page: int, path_ext: str | None) -> bytes:
-        published = tuple(sorted(self.reader.all_published().items()))
-        key = (ext, page, path_ext, published, self._site_stamp())
+        key = (ext, page, path_ext, self.reader.published_token(), self._site_stamp())
         now = time.monotonic()
         with self._lock:
             hit = self._pages.get(key)
