@@ -390,3 +390,53 @@ def test_api_html_pages_stay_on_origin_and_speak_uz_ru(browser, live, path):
         if "items?" in path:
             assert page.locator(".leaflet-interactive, .leaflet-marker-icon").count() > 0
 
+
+
+@pytest.fixture(scope="module")
+def paged(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """The same three layers with an index of two cards a page: two pages."""
+    import geo_publish.publish.viewer.site as site_module
+
+    before = site_module.INDEX_PAGE
+    site_module.INDEX_PAGE = 2
+    try:
+        s = build_site(tmp_path_factory.mktemp("paged"))
+    finally:
+        site_module.INDEX_PAGE = before
+    yield s
+    s.stop()
+
+
+def test_the_index_comes_in_pages_and_searches_them_all(browser, paged: Site) -> None:
+    """A phone never loads thousands of cards: the index is in pages, and a search typed on one
+    page also lists the layers of the others (search.json), Uzbek Latin or Cyrillic, stems."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    entries = json.loads((paged.dir / "search.json").read_text(encoding="utf-8"))
+    assert [(e["id"], e["page"]) for e in entries] == [
+        ("many", "index.html"), ("points", "index.html"), ("polygons", "index-2.html")]
+    with open_page(browser, paged, "index.html", lang="ru", viewport=PHONE) as w:
+        page = w.page
+        assert page.locator("article.gp-card").count() == 2
+        assert "/index-2.html" in page.locator(".gp-pager a[rel=next]").get_attribute("href")
+        page.fill("#gp-search", "polygon")  # only on page 2
+        page.wait_for_selector("#gp-elsewhere li a")
+        assert page.locator("article.gp-card:visible").count() == 0
+        assert page.locator("#gp-no-match").is_hidden()
+        link = page.locator("#gp-elsewhere li a")
+        assert link.count() == 1 and link.get_attribute("href") == "index-2.html#layer-polygons"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "viewer-index-search-other-pages-phone-ru.png"))
+        serious = [v["id"] for v in Axe().run(page).response["violations"]
+                   if v["impact"] in ("serious", "critical")]
+        assert serious == [], serious
+        link.click()
+        page.wait_for_url("**/index-2.html**")
+        assert page.locator("#layer-polygons").is_visible()
+        assert page.locator(".gp-pager a[rel=prev]").count() == 1
+        page.fill("#gp-search", "пункты")  # a layer of page 1, from page 2
+        page.wait_for_selector("#gp-elsewhere li a")
+        assert page.locator("#gp-elsewhere li a").get_attribute("href") == "index.html#layer-points"
+        page.fill("#gp-search", "no such layer")
+        page.wait_for_timeout(200)
+        assert page.locator("#gp-no-match").is_visible() and page.locator("#gp-elsewhere").is_hidden()

@@ -40,7 +40,8 @@ def build(config: str | None) -> None:
     """Regenerate the pygeoapi configuration, OpenAPI document and viewer site from the store."""
     settings = settings_from(config)
     for name, path in build_all(settings, settings.server.url, strict=True).items():
-        click.echo(f"{name}: {path}")
+        if not name.startswith("boot_"):  # what a serving worker boots on: not for people
+            click.echo(f"{name}: {path}")
 
 
 def _check_port(host: str, port: int) -> None:

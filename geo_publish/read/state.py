@@ -3,7 +3,7 @@
 it, each second, to know when to rebuild; what it costs must not grow with the number of layers:
 
 - the store's part is read again only when the store changed (a GeoPackage's file and log times;
-  PostgreSQL is asked, one indexed table);
+  PostgreSQL: a counter every publishing transaction moves, one row);
 - manifests and styles are watched by the operating system (``watchfiles``: inotify on Linux),
   so a second with no change costs nothing; every ``FULL_CHECK_S`` (and where no watcher can
   run) their times are read the old way too, which catches what a watcher could miss.
@@ -117,7 +117,7 @@ def watch_of(settings: Settings) -> Watch:
 
 def published_signature(settings: Settings) -> str:
     """A digest of which version of each collection is published, computed again only when
-    the store changed (GeoPackage: its files' times; PostgreSQL: one small query)."""
+    the store changed (GeoPackage: its files' times; PostgreSQL: the ``gp_changes`` counter)."""
     from geo_publish.read.readers import reader
     from geo_publish.store.gpkg_read import file_state
     from geo_publish.store.location import Source
@@ -127,15 +127,14 @@ def published_signature(settings: Settings) -> str:
         state: object = file_state(source.data)
         if state is None:
             return ""
-        kept = _published.get(source.data)
-        if kept is not None and kept[0] == state:
-            return kept[1]
-    else:
-        state = None
+    else:  # a counter moved by every publish (one row)
+        state = reader(source.data).published_token()
+    kept = _published.get(source.data)
+    if kept is not None and kept[0] == state:
+        return kept[1]
     digest = hashlib.sha1(json.dumps(sorted(reader(source.data).all_published().items()))
                           .encode()).hexdigest()
-    if state is not None:
-        _published[source.data] = (state, digest)
+    _published[source.data] = (state, digest)
     return digest
 
 

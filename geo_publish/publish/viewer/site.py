@@ -30,6 +30,7 @@ from geo_publish.manifest import load_manifest
 from geo_publish.publish.viewer import assets, data, i18n
 from geo_publish.publish.viewer.style import PopupField, Style, check_style, default_style, load_style
 from geo_publish.settings import Settings
+from geo_publish.store.search import index_terms
 
 LOG = logging.getLogger("geo_publish.site")
 STATIC = ("viewer.js", "viewer.css")
@@ -194,7 +195,8 @@ def fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-PAGES = ".pages.json"  # each layer page's inputs (a digest): a page whose inputs did not change is reused
+PAGES = ".pages.json"  # each page's inputs (a digest): a page whose inputs did not change is reused
+INDEX_PAGE = 60  # layer cards on a page of the index
 
 
 class SiteBuilder:
@@ -222,6 +224,7 @@ class SiteBuilder:
         self.problems: dict[str, dict[str, Any]] = {}
         self._listings: dict[str, list[str]] = {}  # the previous site's folders, listed once
         self._passports: dict[str, dict[str, Any]] = {}  # the published ones, read at once
+        self._made: dict[str, str] = {}  # what each page of this site was made from (PAGES)
 
     def _reused(self, stem: str, key: str) -> dict[str, Any] | None:
         """The cached description of ``stem``'s files from the previous site, its files linked
@@ -457,6 +460,7 @@ class SiteBuilder:
         _icons(site)
         self._maps(layers, static)
         self._index(layers, static)
+        write_text(self.site / PAGES, json.dumps(self._made, sort_keys=True))
         self._service_worker(layers, static)
         for layer in layers:  # pages opened before this build still find their data
             self._carry(f"{layer.id}.v{layer.version - 1}")
@@ -573,32 +577,38 @@ class SiteBuilder:
         linked (folium took 7 s to make the 1,000 pages of 1,000 layers after one publish)."""
         background = [layer for layer in layers if layer.style.background]
         write_text(self.site / "map.html", self._map(layers, None, static))
-        kept: dict[str, str] = {}
-        if self.previous is not None:
-            try:
-                kept = json.loads((self.previous / PAGES).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                kept = {}
-        made: dict[str, str] = {}
+        kept = self._pages_kept()
         common = [static, self.api, self.live, self.settings.server.tiles,
                   self.settings.server.tiles_attribution, fingerprint()]
         for layer in layers:
             shown = [b for b in background if b.id != layer.id] + [layer]
             title = i18n.texts(layer.passport.get("title"), layer.id)
-            name = f"layer-{layer.id}.html"
-            key = hashlib.sha1(json.dumps([[(v.js(), v.bbox) for v in shown], title, *common], sort_keys=True,
-                                          default=str).encode()).hexdigest()
-            made[name] = key
-            before = self.previous / name if self.previous is not None else None
-            if before is not None and kept.get(name) == key and before.is_file():
-                _link_or_copy(before, self.site / name)
-                continue
-            write_text(self.site / name, self._map(shown, title, static, all_visible=True))
-        write_text(self.site / PAGES, json.dumps(made, sort_keys=True))
+            self._page(f"layer-{layer.id}.html", kept, [[(v.js(), v.bbox) for v in shown], title, *common],
+                       lambda s=shown, t=title: self._map(s, t, static, all_visible=True))
         keep = {f"layer-{layer.id}.html" for layer in layers}
         for old in self.site.glob("layer-*.html"):
             if old.name not in keep:
                 old.unlink(missing_ok=True)
+
+    def _pages_kept(self) -> dict[str, str]:
+        """What each page of the previous site was made from (a digest, by file name)."""
+        if self.previous is None:
+            return {}
+        try:
+            return json.loads((self.previous / PAGES).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return {}
+
+    def _page(self, name: str, kept: dict[str, str], inputs: Any, make: Any) -> None:
+        """Page ``name``, made by ``make()`` unless the previous site's was made from the same
+        ``inputs`` (then linked); what it was made from is kept for PAGES."""
+        key = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+        self._made[name] = key
+        before = self.previous / name if self.previous is not None else None
+        if before is not None and kept.get(name) == key and before.is_file():
+            _link_or_copy(before, self.site / name)
+        else:
+            write_text(self.site / name, make())
 
     def _index(self, layers: list[LayerView], static: dict[str, str]) -> None:
         from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -612,8 +622,11 @@ class SiteBuilder:
             p = layer.passport
             title = i18n.texts(p.get("title"), layer.id)
             resp = p.get("responsible") or {}
-            search = " ".join(list(title.values()) + list(p.get("keywords") or [])
-                              + [p.get("organization") or "", layer.id]).lower()
+            raw = " ".join(list(title.values()) + list(p.get("keywords") or [])
+                           + [p.get("organization") or "", layer.id]).lower()
+            # the words as typed, and in the one Latin spelling with stems (store/search.py) that
+            # viewer.js brings a query to: "maktab" finds "Мактаб", "школы" finds "Школа"
+            search = raw + " " + index_terms(raw.replace("-", " ").replace("_", " "))
             cards.append({
                 "id": layer.id, "title": title,
                 "description": i18n.texts(p.get("description")),
@@ -638,10 +651,28 @@ class SiteBuilder:
                 "freshness": freshness.rate(p.get("update_frequency"), layer.created or None)["state"],
                 "built": datetime.now(UTC).date().isoformat(),
             })
-        html = env.get_template("index.html").render(
-            layers=cards, ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,
-            ui_json=script_json(i18n.UI), pwa_head=PWA_HEAD,
-            viewer_js=static["viewer.js"], viewer_css=static["viewer.css"],
-            fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
-            fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"))
-        write_text(self.site / "index.html", html)
+        # pages of INDEX_PAGE cards (a phone never loads thousands), each made again only when
+        # what it shows changed; every layer's search words in search.json, read by viewer.js
+        # when a search is typed on a page that does not hold every layer
+        pages = max(1, -(-len(cards) // INDEX_PAGE))
+        names = ["index.html"] + [f"index-{n}.html" for n in range(2, pages + 1)]
+        kept = self._pages_kept()
+        common = dict(ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,
+                      ui_json=script_json(i18n.UI), pwa_head=PWA_HEAD,
+                      viewer_js=static["viewer.js"], viewer_css=static["viewer.css"],
+                      fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
+                      fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"))
+        template = env.get_template("index.html")
+        for n, name in enumerate(names, start=1):
+            chunk = cards[(n - 1) * INDEX_PAGE: n * INDEX_PAGE]
+            context = dict(layers=chunk, page=n, pages=pages, total=len(cards),
+                           prev=names[n - 2] if n > 1 else None, next=names[n] if n < pages else None,
+                           **common)
+            self._page(name, kept, [context, fingerprint()],
+                       lambda c=context: template.render(**c))
+        for old in self.site.glob("index-*.html"):
+            if old.name not in names:
+                old.unlink(missing_ok=True)
+        write_text(self.site / "search.json", json.dumps(
+            [{"id": c["id"], "page": names[k // INDEX_PAGE], "title": c["title"], "s": c["search"]}
+             for k, c in enumerate(cards)], ensure_ascii=False, separators=(",", ":")))

@@ -205,18 +205,86 @@
     var input = document.getElementById("gp-search");
     var cards = document.querySelectorAll("[data-search]");
     var none = document.getElementById("gp-no-match");
-    if (input) {
-      input.addEventListener("input", function () {
-        var q = input.value.trim().toLowerCase();
-        var shown = 0;
-        cards.forEach(function (c) {
-          var hit = !q || c.getAttribute("data-search").indexOf(q) >= 0;
-          c.hidden = !hit;
-          if (hit) shown++;
-        });
-        if (none) none.hidden = shown > 0;
+    var main = document.querySelector("main[data-pages]");
+    var page = main ? Number(main.getAttribute("data-page")) : 1;
+    var here = page > 1 ? "index-" + page + ".html" : "index.html";
+    var elsewhere = document.getElementById("gp-elsewhere");  /* only when there are pages */
+    var every = null;  /* search.json: every layer's search words, read at the first search */
+    function run() {
+      var q = input.value.trim().toLowerCase();
+      var terms = queryTerms(q);
+      var shown = 0;
+      cards.forEach(function (c) {
+        var hit = matches(c.getAttribute("data-search"), q, terms);
+        c.hidden = !hit;
+        if (hit) shown++;
       });
+      var other = 0;
+      if (elsewhere) {
+        var list = elsewhere.querySelector("ul");
+        list.textContent = "";
+        if (q && every === null) {
+          every = "loading";
+          fetch("search.json").then(function (r) { return r.ok ? r.json() : []; })
+            .then(function (d) { every = d; run(); })
+            .catch(function () { every = []; run(); });
+        }
+        if (q && Array.isArray(every)) {
+          every.filter(function (e) { return e.page !== here && matches(e.s, q, terms); })
+            .slice(0, 50).forEach(function (e) {
+              var li = document.createElement("li"), a = document.createElement("a");
+              a.href = e.page + "#layer-" + encodeURIComponent(e.id);
+              a.textContent = tr(e.title, lang) || e.id;
+              li.appendChild(a);
+              list.appendChild(li);
+              other++;
+            });
+        }
+        elsewhere.hidden = other === 0;
+      }
+      if (none) none.hidden = shown > 0 || other > 0 || every === "loading";
     }
+    if (input) input.addEventListener("input", run);
+  }
+
+  /* ---------------- search words ---------------- */
+  /* A query in the one Latin spelling the site's index keeps (geo_publish/store/search.py):
+     Uzbek Cyrillic to Latin, apostrophes dropped, and a light stem (a Russian case ending, an
+     English plural), each word matched as the start of an indexed word: "maktab" finds
+     "Мактаблар", "школы" finds "Школа". */
+  var CYR = {"а": "a", "б": "b", "в": "v", "г": "g", "ғ": "g", "д": "d", "ж": "j", "з": "z",
+    "и": "i", "й": "y", "к": "k", "қ": "q", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p",
+    "р": "r", "с": "s", "т": "t", "у": "u", "ў": "o", "ф": "f", "х": "x", "ҳ": "h", "ц": "ts",
+    "ч": "ch", "ш": "sh", "щ": "sh", "ъ": "", "ь": "", "ы": "i", "э": "e", "ё": "yo", "ю": "yu",
+    "я": "ya", "і": "i", "ї": "yi", "є": "ye", "ґ": "g"};
+  var VOWELS = "аеёиоуўэюяыі", MARKS = "'\u2019\u02bb\u02bc`\u2018";
+  function latin(word) {
+    var out = "";
+    for (var i = 0; i < word.length; i++) {
+      var ch = word.charAt(i);
+      if (ch === "е") out += (i === 0 || VOWELS.indexOf(word.charAt(i - 1)) >= 0) ? "ye" : "e";
+      else if (Object.prototype.hasOwnProperty.call(CYR, ch)) out += CYR[ch];
+      else if (MARKS.indexOf(ch) < 0) out += ch;
+    }
+    return out;
+  }
+  function stem(word) {
+    var w = /[а-яё]/.test(word)
+      ? word.replace(/(ами|ями|ого|его|ому|ему|ыми|ими|ах|ях|ов|ев|ей|ой|ий|ый|ая|яя|ое|ее|ые|ие|ую|юю|ам|ям|ом|ем|[аяоеыиуюйь])$/, "")
+      : word.replace(/(es|s)$/, "");
+    return w.length >= 3 ? w : word;
+  }
+  function queryTerms(q) {
+    return (q.match(/[\p{L}\p{N}'\u2019\u02bb\u02bc`\u2018]+/gu) || []).slice(0, 8)
+      .map(function (w) { return latin(stem(w)); }).filter(Boolean);
+  }
+  function matches(text, q, terms) {
+    if (!q || text.indexOf(q) >= 0) return true;
+    if (!terms.length) return false;
+    var words = text.split(" ");
+    return terms.every(function (t) {
+      return words.some(function (w) { return w.indexOf(t) === 0; });
+    });
   }
 
   /* ---------------- map page ---------------- */
