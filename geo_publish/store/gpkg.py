@@ -123,6 +123,19 @@ def _link(tmp: Path, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@contextmanager
+def immediate(conn: sqlite3.Connection, how: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """A write transaction (``BEGIN IMMEDIATE``: the write lock now), committed at the end of
+    the block or rolled back if it raises."""
+    conn.execute(f"BEGIN {how}".strip())
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def drop(conn: sqlite3.Connection, table: str) -> None:
     """Drop a table of the connection's main file with its spatial index and registrations
     (every name qualified: a file attached to the connection may hold a table of that name)."""
@@ -265,14 +278,8 @@ class GeoPackageStore(VersionCatalogue):
         """Drop a version's table, in the file that holds it (in a transaction of its own)."""
         file, table = self.locate(layer)
         if file.exists():
-            with self._db(write=True, file=file) as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    drop(conn, table)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+            with self._db(write=True, file=file) as conn, immediate(conn):
+                drop(conn, table)
 
     def accounts(self, pooled: bool = False) -> Channel:
         """The portal's tables (accounts, jobs, audit log) in this GeoPackage file (a
@@ -282,17 +289,11 @@ class GeoPackageStore(VersionCatalogue):
     # -- writing -----------------------------------------------------------------------------
     def begin(self, collection: str) -> GeoPackageStaging:
         self.move_layers(collection)
-        with self._db(write=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._gc(conn, collection)
-                layer = layer_ref(collection, f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}")
-                conn.execute("INSERT INTO gp_staging VALUES (?, ?, ?, ?, ?)",
-                             (layer, collection, os.getpid(), socket.gethostname(), _now()))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._db(write=True) as conn, immediate(conn):
+            self._gc(conn, collection)
+            layer = layer_ref(collection, f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}")
+            conn.execute("INSERT INTO gp_staging VALUES (?, ?, ?, ?, ?)",
+                         (layer, collection, os.getpid(), socket.gethostname(), _now()))
         with self._layer_db(collection):  # made now, in WAL mode, before GDAL writes to it
             pass
         return GeoPackageStaging(self, collection, layer)
@@ -306,14 +307,9 @@ class GeoPackageStore(VersionCatalogue):
         with self._db(write=True) as conn:
             stale = [r[0] for r in conn.execute(stale_sql(self.q))]
             if stale:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate(conn):
                     for cid in stale:
                         sqlite_index(conn, cid)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
         return len(stale)
 
     def move_layers(self, collection: str | None = None) -> int:
@@ -407,16 +403,10 @@ class GeoPackageStore(VersionCatalogue):
 
     def set_passport(self, collection: str, version: int, passport: dict[str, Any]) -> None:
         self.version(collection, version)
-        with self._db(write=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("UPDATE gp_versions SET passport = ? WHERE collection = ? AND version = ?",
-                             (json.dumps(passport, ensure_ascii=False), collection, version))
-                sqlite_index(conn, collection)  # the published version's: the index says it
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._db(write=True) as conn, immediate(conn):
+            conn.execute("UPDATE gp_versions SET passport = ? WHERE collection = ? AND version = ?",
+                         (json.dumps(passport, ensure_ascii=False), collection, version))
+            sqlite_index(conn, collection)  # the published version's: the index says it
 
 
 class GeoPackageStaging:

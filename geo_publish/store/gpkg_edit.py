@@ -15,7 +15,7 @@ from geo_publish.errors import NotFound
 from geo_publish.store.base import now as _now
 from geo_publish.store.base import quote
 
-from geo_publish.store.gpkg import GeoPackageStore
+from geo_publish.store.gpkg import GeoPackageStore, immediate
 from geo_publish.store.gpkg_layout import copy_table
 from geo_publish.store.gpkg_read import layer_ref
 from geo_publish.store.records import sqlite_index
@@ -84,13 +84,8 @@ def edit_published(store: GeoPackageStore, collection: str, edits: list[Any], id
                 if file != store.layer_file(collection):  # a store written before layer files
                     lc.execute("ATTACH DATABASE ? AS old", (str(file),))
                 src = "old" if file != store.layer_file(collection) else "main"
-                lc.execute("BEGIN")
-                try:
+                with immediate(lc, ""):
                     result, count, bbox = _edit_copy(lc, src, old, new, edits, id_field, collection)
-                    lc.execute("COMMIT")
-                except BaseException:
-                    lc.execute("ROLLBACK")
-                    raise
             (last,) = conn.execute("SELECT max(version) FROM gp_versions WHERE collection = ?",
                                    (collection,)).fetchone()
             version, when = last + 1, _now()

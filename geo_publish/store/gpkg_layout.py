@@ -89,7 +89,7 @@ def move_layers(store: GeoPackageStore, collection: str | None = None) -> int:
     """Move the version and quarantine tables that ``collection`` (or every collection) keeps
     in the store file into its layer file; each copy is checked (rows and their digest) before
     the row points at it and the old table is dropped. Returns the number of tables moved."""
-    from geo_publish.store.gpkg import drop
+    from geo_publish.store.gpkg import drop, immediate
 
     if not store.path.exists():
         return 0
@@ -101,28 +101,17 @@ def move_layers(store: GeoPackageStore, collection: str | None = None) -> int:
     for cid, version, column, table in todo:
         with store._layer_db(cid) as lc:
             lc.execute("ATTACH DATABASE ? AS old", (str(store.path),))
-            lc.execute("BEGIN")  # the layer file's write lock only: the store file is read
             try:
-                drop(lc, table)  # a copy left by a move that was interrupted
-                copy_table(lc, "old", table, table)
-                if digest(lc, "old", table) != digest(lc, "main", table):
-                    raise StoreError(f"{store.path}: {cid} v{version}: the copy of {table} in "
-                                     f"{store.layer_file(cid)} differs; nothing was moved")
-                lc.execute("COMMIT")
-            except BaseException:
-                lc.execute("ROLLBACK")
-                raise
+                with immediate(lc, ""):  # the layer file's write lock only: the store file is read
+                    drop(lc, table)  # a copy left by a move that was interrupted
+                    copy_table(lc, "old", table, table)
+                    if digest(lc, "old", table) != digest(lc, "main", table):
+                        raise StoreError(f"{store.path}: {cid} v{version}: the copy of {table} in "
+                                         f"{store.layer_file(cid)} differs; nothing was moved")
             finally:
                 lc.execute("DETACH DATABASE old")
-        with store._db(write=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(f"UPDATE gp_versions SET {column} = ? WHERE collection = ? AND "
-                             f"version = ? AND {column} = ?",
-                             (layer_ref(cid, table), cid, version, table))
-                drop(conn, table)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with store._db(write=True) as conn, immediate(conn):
+            conn.execute(f"UPDATE gp_versions SET {column} = ? WHERE collection = ? AND "
+                         f"version = ? AND {column} = ?", (layer_ref(cid, table), cid, version, table))
+            drop(conn, table)
     return len(todo)
