@@ -15,7 +15,8 @@ One project per backend grows from the smallest N to the largest; at each N it r
   DCAT page, ``/collections`` (first page), a catalogue search in Latin and in Cyrillic;
 - publish: a new version of one layer until every worker serves it, the workers' CPU for it,
   and ``items?limit=10`` p99 on another layer meanwhile;
-- RSS of each worker.
+- RSS of each worker;
+- the portal's job path for one more layer (upload, job, until its report is ready).
 
 PostgreSQL on 127.0.0.1:5432 (trust) for the PostGIS store; the database ``gp_many_bench`` is
 made anew.
@@ -195,6 +196,31 @@ def publish(root: Path, cid: str, keep: int) -> float:
     return time.monotonic()
 
 
+def portal_job(root: Path, url: str, n: int) -> float:
+    """One more layer through the portal's job path, as an officer's browser sends it: an
+    upload in one part, a job, until its report is ready; seconds from the job to the report."""
+    from portal_bench import people
+
+    token_file = root / "bench.token"
+    if not token_file.exists():  # the organisation and its officer, once per project
+        token_file.write_text(people(root / "config.yml", _env(root)))
+    src = root / "src" / f"layer-{n // 2:05d}.geojson"
+    body = src.read_bytes()
+    with httpx.Client(base_url=url, timeout=120,
+                      headers={"Authorization": f"Bearer {token_file.read_text().strip()}"}) as c:
+        up = c.post("/publish/api/uploads", json={"org": "bench", "filename": src.name,
+                                                  "size": len(body)}).json()
+        r = c.patch(up["location"], content=body, headers={"Upload-Offset": "0"})
+        assert r.status_code == 204, r.text
+        t = time.monotonic()
+        job = c.post("/publish/api/jobs", json={"upload": up["id"], "collection": f"portal-{n}"}).json()
+        while job["status"] in ("queued", "running"):
+            time.sleep(0.05)
+            job = c.get(job["links"]["self"]).json()
+        assert job["status"] == "ready", job
+        return time.monotonic() - t
+
+
 def measure(root: Path, n: int, requests: int) -> dict[str, float]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -254,6 +280,7 @@ def measure(root: Path, n: int, requests: int) -> dict[str, float]:
             stop_reading.set()
             reader.join()
             fig["items p99 during a publish (ms)"] = p(lat, 0.99) * 1000
+            fig["portal job: one more layer, job to report (s)"] = portal_job(root, url, n)
     finally:
         stop(proc)
     return fig
