@@ -102,7 +102,12 @@ def demo(keep: bool, serve_: bool, port: int | None, workers: int | None, config
     demo_dir = base.path(Path("data/demo"))
     store_path = demo_dir / "store.gpkg"
     if store_path.exists() and not keep:
-        store_path.unlink()
+        import shutil
+
+        for part in (store_path, Path(f"{store_path}-wal"), Path(f"{store_path}-shm")):
+            part.unlink(missing_ok=True)
+        # the layers' files go with their catalogue (a new demo store starts empty)
+        shutil.rmtree(store_path.with_name(store_path.stem + ".layers"), ignore_errors=True)
     config_path = _demo_config(base, demo_dir)
     settings = load_settings(config_path)
     sources = samples.build(demo_dir / "sources")
@@ -120,7 +125,9 @@ def demo(keep: bool, serve_: bool, port: int | None, workers: int | None, config
                        f"{r.source.crs} -> {r.target_crs})")
         click.echo(f"{'':<10} {r.transformation}; report {outcome.report_paths[1] if outcome.report_paths else '-'}")
     store = open_store(settings)
-    click.echo(f"\nstore: {store_path} (open it in QGIS)")
+    layers = store_path.with_name(store_path.stem + ".layers")
+    click.echo(f"\nstore: {store_path} (the catalogue) and {layers}/ (a GeoPackage per layer: "
+               "open them in QGIS)")
     for v in store.collections():
         p = store.passport(v.collection)
         click.echo(f"  {v.collection}: {p['title'].get('en')}, {p['organization'] or '(no organisation)'}, "
