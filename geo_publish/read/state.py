@@ -105,9 +105,14 @@ _watches: dict[tuple[str, ...], Watch] = {}
 _published: dict[str, tuple[object, str]] = {}
 
 
+def _dirs(settings: Settings) -> list[Path]:
+    """Where a project's manifests and styles are."""
+    return [settings.path(settings.collections_dir), settings.path(settings.styles_dir)]
+
+
 def watch_of(settings: Settings) -> Watch:
     """This process's watch of a project's manifests and styles (one per project)."""
-    dirs = [settings.path(settings.collections_dir), settings.path(settings.styles_dir)]
+    dirs = _dirs(settings)
     key = tuple(map(str, dirs))
     found = _watches.get(key)
     if found is None:
@@ -148,5 +153,5 @@ def state_signature(settings: Settings) -> str:
     """What the served configuration and the site depend on, from their content (published
     versions, manifests' and styles' times): kept with a built site, compared across processes.
     Reads every manifest's and style's time: called when ``quick_signature`` changed."""
-    dirs = [settings.path(settings.collections_dir), settings.path(settings.styles_dir)]
-    return hashlib.sha1(f"{published_signature(settings)}|{_file_times(dirs)}".encode()).hexdigest()
+    return hashlib.sha1(f"{published_signature(settings)}|{_file_times(_dirs(settings))}"
+                        .encode()).hexdigest()

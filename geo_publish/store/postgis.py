@@ -262,8 +262,7 @@ class PostGISStore(VersionCatalogue):
     def sync_index(self) -> int:
         """Make the catalogue's index agree with what is published (see the GeoPackage store's)."""
         with self._db() as conn, conn.transaction():
-            stale = [r["collection"] if isinstance(r, dict) else r[0]
-                     for r in conn.execute(stale_sql(self.q)).fetchall()]
+            stale = [r[0] for r in conn.execute(stale_sql(self.q)).fetchall()]
             for cid in stale:
                 pg_index(conn, self.q, cid)
         return len(stale)

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from geo_publish.schedule import milestones
+from geo_publish.store.catalogue import json_column
 from geo_publish.store.search import index_terms
 
 COLUMNS = ("collection", "version", "title", "description", "keywords", "organization",
@@ -99,8 +100,7 @@ def sqlite_index(conn: Any, collection: str) -> None:
     if row is None:
         return
     version, created, passport, gtype, bbox = row
-    rec = record_row(collection, version, created, json.loads(passport), gtype,
-                     json.loads(bbox) if bbox else None)
+    rec = record_row(collection, version, created, json_column(passport), gtype, json_column(bbox))
     conn.execute(f"INSERT INTO gp_records ({', '.join(COLUMNS)}) VALUES "
                  f"({', '.join('?' for _ in COLUMNS)})", [rec[c] for c in COLUMNS])
     conn.execute("INSERT INTO gp_records_fts (collection, terms) VALUES (?, ?)",
@@ -134,7 +134,9 @@ INSERT INTO {q('gp_changes')} VALUES (1, 0) ON CONFLICT DO NOTHING;
 
 def pg_index(conn: Any, q: Any, collection: str) -> None:
     """``sqlite_index`` on PostgreSQL (psycopg, in the caller's transaction)."""
-    row = conn.execute(
+    from psycopg.rows import tuple_row
+
+    row = conn.cursor(row_factory=tuple_row).execute(
         f"SELECT v.version, v.created, v.passport, v.geometry_type, v.bbox FROM {q('gp_published')} p "
         f"JOIN {q('gp_versions')} v ON v.collection = p.collection AND v.version = p.version "
         "WHERE p.collection = %s", (collection,)).fetchone()
@@ -144,10 +146,8 @@ def pg_index(conn: Any, q: Any, collection: str) -> None:
     conn.execute(f"UPDATE {q('gp_changes')} SET n = n + 1 WHERE id = 1")
     if row is None:
         return
-    version, created, passport, gtype, bbox = (row[k] for k in range(5)) if not isinstance(row, dict) \
-        else (row["version"], row["created"], row["passport"], row["geometry_type"], row["bbox"])
-    rec = record_row(collection, version, created, passport if isinstance(passport, dict) else json.loads(passport),
-                     gtype, bbox if not isinstance(bbox, str) else json.loads(bbox))
+    version, created, passport, gtype, bbox = row
+    rec = record_row(collection, version, created, json_column(passport), gtype, json_column(bbox))
     cols = [c for c in COLUMNS if c != "terms"]
     conn.execute(f"INSERT INTO {q('gp_records')} ({', '.join(cols)}, terms) VALUES "
                  f"({', '.join('%s' for _ in cols)}, to_tsvector('simple', %s))",

@@ -169,7 +169,7 @@ class Generator:
 
 
 def generate(settings: Settings) -> dict[str, Any]:
-    """The pygeoapi configuration as a dict; writes the catalogue file it points to."""
+    """The pygeoapi configuration as a dict (every collection made anew)."""
     return Generator(settings).generate()
 
 

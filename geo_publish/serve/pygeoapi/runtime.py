@@ -160,10 +160,10 @@ def write_build(settings: Settings, build_dir: Path | None = None) -> dict[str, 
     # what a serving worker's pygeoapi reads when it is imported, before the Runtime installs the
     # live configuration: no collections (it parsed and copied every one, seconds at 10,000)
     boot = {**cfg, "resources": {}}
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
     for key, data in (("config", cfg), ("openapi", oas), ("boot_config", boot),
                       ("boot_openapi", {**oas, "paths": {}})):
         tmp = paths[key].with_name(f".{paths[key].name}.{os.getpid()}")
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
         tmp.write_text(yaml.dump(data, Dumper=dumper, allow_unicode=True, sort_keys=False),
                        encoding="utf-8")
         os.replace(tmp, paths[key])

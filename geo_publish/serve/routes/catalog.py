@@ -216,8 +216,7 @@ class Catalogue:
 
     def signature(self) -> tuple[Any, ...]:
         """Changes whenever the parts may: a new version, a new site (downloads), a new day."""
-        return (tuple(sorted(self.reader.all_published().items())), self._site_stamp(),
-                datetime.now(UTC).date())
+        return (self.reader.published_token(), self._site_stamp(), datetime.now(UTC).date())
 
     def one(self, cid: str, ext: str) -> bytes | None:
         found = self.entries([cid])
