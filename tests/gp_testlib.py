@@ -78,6 +78,11 @@ class Project:
         for f in sorted(self.store.with_name(self.store.stem + ".layers").glob("*.gpkg")):
             with sqlite3.connect(f) as c:
                 state["tables"] += sorted(f"{f.name}#{r[0]}" for r in c.execute("SELECT table_name FROM gpkg_contents"))
+                # and every row of the collection's versioned rows, with its life span
+                if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'gp_bases'").fetchone():
+                    for (base,) in c.execute("SELECT base FROM gp_bases ORDER BY base").fetchall():
+                        state["tables"].append(f"{f.name}#{base}:" + repr(c.execute(
+                            f'SELECT fid, gp_id, gp_from, gp_to, gp_hash FROM "{base}" ORDER BY fid').fetchall()))
         return state
 
     def _pg_state(self) -> dict:

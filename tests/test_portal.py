@@ -581,8 +581,9 @@ def test_an_edit_is_a_new_version_that_gdal_reads(project, tmp_path: Path) -> No
         import pyogrio
 
         file, layer = store.locate(store.version("pts").layer)
-        with sqlite3.connect(file) as c:
-            assert c.execute(f"SELECT rtreecheck('rtree_{layer}_geom')").fetchone()[0] == "ok"
+        with sqlite3.connect(file) as c:  # the collection's rows' R-tree (store/gpkg_rows.py)
+            (base,) = c.execute("SELECT base FROM gp_rowsets WHERE view = ?", (layer,)).fetchone()
+            assert c.execute(f"SELECT rtreecheck('rtree_{base}_geom')").fetchone()[0] == "ok"
         near = pyogrio.read_dataframe(file, layer=layer, bbox=(60, 43, 61, 44))
         assert near["id"].tolist() == [4]
     # a failed edit (a later one in the same request refused) leaves nothing behind

@@ -154,7 +154,7 @@ class GeoPackageReader(_Catalogue):
                       "CAST(((r.miny + r.maxy) * 0.5 + 90.0) / ? AS INTEGER)")
             params += [cell, cell]
         sql = (f'SELECT t.fid, t.{self.geometry_select(t)}{", " + cols if cols else ""} '
-               f"FROM {self.table_sql(t)} t WHERE t.fid IN ({inner}) LIMIT {int(limit)}")
+               f"FROM {self.table_sql(t)} t WHERE t.{t.row_id} IN ({inner}) LIMIT {int(limit)}")
         return self.rows(sql, params, t)
 
 
@@ -197,7 +197,7 @@ class GeoPackageReader(_Catalogue):
             raise ValueError("the layer has no spatial index")
         x0, y0, x1, y1 = box
         params.extend([x0, x1, y0, y1])
-        return (f"fid IN (SELECT id FROM {quote(t.rtree)} WHERE maxx >= ? AND minx <= ? "
+        return (f"{t.row_id} IN (SELECT id FROM {quote(t.rtree)} WHERE maxx >= ? AND minx <= ? "
                 f"AND maxy >= ? AND miny <= ?)")
 
     @staticmethod
@@ -219,8 +219,8 @@ class GeoPackageReader(_Catalogue):
         params.extend([x0, x1, y0, y1, x0, x1, y0, y1,  # wholly inside
                        x0, x1, y0, y1, x0, x1, y0, y1, x0, y0, x1, y1])  # across an edge
         rtree, table = quote(t.rtree), quote(t.name)
-        return (f"fid IN (SELECT id FROM {rtree} WHERE {overlap} AND {inside} "
-                f"UNION ALL SELECT r.id FROM {rtree} r JOIN {table} f ON f.fid = r.id "
+        return (f"{t.row_id} IN (SELECT id FROM {rtree} WHERE {overlap} AND {inside} "
+                f"UNION ALL SELECT r.id FROM {rtree} r JOIN {table} f ON f.{t.row_id} = r.id "
                 f"WHERE {overlap.replace('max', 'r.max').replace('min', 'r.min')} AND NOT "
                 f"({inside.replace('max', 'r.max').replace('min', 'r.min')}) "
                 f"AND gp_in_box(f.{quote(t.geometry)}, ?, ?, ?, ?) = 1)")

@@ -139,6 +139,10 @@ def immediate(conn: sqlite3.Connection, how: str = "IMMEDIATE") -> Iterator[sqli
 def drop(conn: sqlite3.Connection, table: str) -> None:
     """Drop a table of the connection's main file with its spatial index and registrations
     (every name qualified: a file attached to the connection may hold a table of that name)."""
+    from geo_publish.store import gpkg_rows
+
+    if gpkg_rows.is_view(conn, table):  # a version of the collection's rows
+        return gpkg_rows.drop_view(conn, table)
     # the spatial index is a virtual table named by the geometry column (ours: geom)
     columns = {r[0] for r in conn.execute(
         "SELECT column_name FROM main.gpkg_geometry_columns WHERE lower(table_name) = lower(?)",
@@ -164,8 +168,8 @@ def _sweep(conn: sqlite3.Connection, known: set[str], prefix: str, transaction: 
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM gpkg_contents WHERE table_name LIKE ? ESCAPE '\\'", (like,))}
         tables |= {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'",
-            (like,))}
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name LIKE ? "
+            "ESCAPE '\\'", (like,))}
         for t in sorted(tables - known):
             drop(conn, t)
         left = {r[0] for r in conn.execute(
@@ -257,7 +261,8 @@ class GeoPackageStore(VersionCatalogue):
             known = {self.locate(r[0])[1] for r in conn.execute(
                 "SELECT layer FROM gp_versions WHERE collection = ? AND layer != '' UNION "
                 "SELECT quarantine FROM gp_versions WHERE collection = ? AND quarantine IS NOT NULL "
-                "UNION SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging",
+                "UNION SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging "
+                "UNION SELECT layer || '_s' FROM gp_staging",
                 (cid, cid))}
             file = self.layer_file(cid)
             if file.exists():
@@ -265,7 +270,8 @@ class GeoPackageStore(VersionCatalogue):
                     _sweep(lc, known, "gpv_")
                 self._forget(conn, cid)
         known = {self.locate(r[0])[1] for r in conn.execute(
-            "SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging")}
+            "SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging UNION "
+            "SELECT layer || '_s' FROM gp_staging")}
         # older stores: every table was in the store file (a cheap look when none is left)
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name LIKE 'gpv\\_%' ESCAPE '\\' OR "
                         "name LIKE 'rtree\\_gpv\\_%' ESCAPE '\\' LIMIT 1").fetchone():
@@ -289,6 +295,7 @@ class GeoPackageStore(VersionCatalogue):
     # -- writing -----------------------------------------------------------------------------
     def begin(self, collection: str) -> GeoPackageStaging:
         self.move_layers(collection)
+        self.fold(collection)
         with self._db(write=True) as conn, immediate(conn):
             self._gc(conn, collection)
             layer = layer_ref(collection, f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}")
@@ -318,6 +325,14 @@ class GeoPackageStore(VersionCatalogue):
         from geo_publish.store.gpkg_layout import move_layers
 
         return move_layers(self, collection)
+
+    def fold(self, collection: str | None = None) -> int:
+        """Make the version tables of ``collection`` (or every collection), kept one table per
+        version before versioned rows, versions of its rows, checked version by version; the
+        number of versions folded."""
+        from geo_publish.store.gpkg_layout import fold
+
+        return fold(self, collection)
 
     # -- reading -----------------------------------------------------------------------------
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -414,7 +429,8 @@ class GeoPackageStaging:
         self.store = store
         self.collection = collection
         self.layer = layer  # as gp_versions names it
-        self.file, self.table = store.locate(layer)
+        self.file, self.view = store.locate(layer)
+        self.table = self.view + "_s"  # GDAL writes the features here; ``merge`` makes the view
         self.quarantine_layer: str | None = None
         self.index_fields: list[str] = []
         self.raster: Path | None = None
@@ -445,13 +461,11 @@ class GeoPackageStaging:
                 pyogrio.errors.FieldError, pyogrio.errors.GeometryError,
                 forked.ChildFailed) as err:
             raise StoreError(f"{self.store.path}: writing {self.collection} failed ({err})") from err
-        if self.index_fields:
-            with self.store._db(write=True, file=self.file) as conn:
-                names = {r[1] for r in conn.execute(f'PRAGMA table_info("{self.table}")')}
-                for name in self.index_fields:
-                    if name in names:
-                        conn.execute(f'CREATE INDEX "{self.table}_{name}_idx" '
-                                     f'ON "{self.table}" ("{name}")')
+        from geo_publish.store import gpkg_rows
+
+        with self.store._db(write=True, file=self.file) as conn, immediate(conn):
+            gpkg_rows.merge(conn, "main", self.table, self.view, fields=self.index_fields)
+            drop(conn, self.table)
 
     def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None:
         """The quarantined features as a GeoPackage attributes table (sqlite3: see ``read``)."""
@@ -459,7 +473,7 @@ class GeoPackageStaging:
         if not rows:
             return
         self.quarantine_layer = self.layer + "_q"
-        name = self.table + "_q"
+        name = self.view + "_q"
         columns = list(dict.fromkeys(k for r in rows for k in r))
         kinds = {c: _sql_type([r.get(c) for r in rows]) for c in columns}
         with self.store._db(write=True, file=self.file) as conn:
@@ -509,7 +523,7 @@ class GeoPackageStaging:
             self._sink.abort()
         if self.raster is not None:
             self.raster.unlink(missing_ok=True)
-        for t in (self.layer, self.layer + "_q"):
+        for t in (self.layer, self.layer + "_s", self.layer + "_q"):
             self.store._drop(t)
         with self.store._db(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")

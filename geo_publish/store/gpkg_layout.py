@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -115,3 +116,56 @@ def move_layers(store: GeoPackageStore, collection: str | None = None) -> int:
                          f"version = ? AND {column} = ?", (layer_ref(cid, table), cid, version, table))
             drop(conn, table)
     return len(todo)
+
+
+def _rows_digest(conn: sqlite3.Connection, table: str) -> tuple[int, str]:
+    """(rows, SHA-256 of (fid, attributes, geometry) in fid order) of a version's table or view."""
+    from geo_publish.store.gpkg_rows import shape
+    from geo_publish.store.base import quote
+
+    sh = shape(conn, "main", table)
+    h = hashlib.sha256()
+    n = 0
+    for row in conn.execute(f"SELECT fid{sh.names()}, {quote(sh.geometry)} FROM {quote(table)} ORDER BY fid"):
+        h.update(repr(row).encode())
+        n += 1
+    return n, h.hexdigest()
+
+
+def fold(store: GeoPackageStore, collection: str | None = None) -> int:
+    """Make the version tables a layer file kept (one table per version, before versioned rows)
+    versions of its collection's rows, oldest first: each table is merged with its ids kept,
+    the new view checked against it (rows, ids, attributes and geometry), the version row
+    pointed at the view, then the table dropped. Returns the number of versions folded."""
+    from geo_publish.store import gpkg_rows
+    from geo_publish.store.gpkg import drop, immediate
+
+    if not store.path.exists():
+        return 0
+    where, args = ("WHERE collection = ? AND ", (collection,)) if collection else ("WHERE ", ())
+    rows = store._fetch(f"SELECT collection, version, layer FROM gp_versions {where} layer LIKE "
+                        "'%.gpkg#%' ORDER BY collection, version", args)
+    done = 0
+    for cid in dict.fromkeys(r["collection"] for r in rows):
+        file = store.layer_file(cid)
+        if not file.exists():
+            continue
+        mine = [r for r in rows if r["collection"] == cid]
+        with store._db(write=True, file=file) as lc:
+            tables = {r[0] for r in lc.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        todo = [r for r in mine if store.locate(r["layer"])[1] in tables]
+        for r in todo:
+            table = store.locate(r["layer"])[1]
+            view = f"gpv_{cid.replace('-', '_')}_{secrets.token_hex(4)}"
+            with store._db(write=True) as conn, immediate(conn):  # no gc between the steps
+                with store._db(write=True, file=file) as lc, immediate(lc):
+                    gpkg_rows.merge(lc, "main", table, view, forced_ids=True)
+                    if _rows_digest(lc, table) != _rows_digest(lc, view):
+                        raise StoreError(f"{store.path}: {cid} v{r['version']}: its rows as a "
+                                         f"version of {file} differ from {table}; nothing was changed")
+                conn.execute("UPDATE gp_versions SET layer = ? WHERE collection = ? AND version = ?",
+                             (layer_ref(cid, view), cid, r["version"]))
+            with store._db(write=True, file=file) as lc, immediate(lc):
+                drop(lc, table)
+            done += 1
+    return done

@@ -55,6 +55,7 @@ class Table:
     rtree: str | None
     first_fid: int | None  # fids run first_fid .. first_fid + count - 1 with no gap
     file: str = ""  # the SQLite file that holds it (a collection's layer file, or the store)
+    row_id: str = "fid"  # the column the R-tree's ids are (a version of versioned rows: gp_rid)
 
     def json_type(self, column: str) -> dict[str, str]:
         decl = self.columns[column]
@@ -252,13 +253,21 @@ def _describe(path: str, name: str, key: tuple[str, str]) -> Table:
                             "WHERE table_name = ?", (name,)).fetchone()
     geom_col, geom_type = (geometry[0], geometry[1].upper()) if geometry else ("geometry", "GEOMETRY")
     columns = {r[1]: (r[2] or "TEXT").upper() for r in conn.execute(f'PRAGMA table_info("{name}")')
-               if r[1] not in ("fid", geom_col)}
-    rtree_name = f"rtree_{name}_{geom_col}"
+               if r[1] not in ("fid", geom_col, "gp_rid")}
+    rowset = conn.execute("SELECT base, features FROM gp_rowsets WHERE view = ?", (name,)).fetchone() \
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'gp_rowsets'").fetchone() else None
+    if rowset:  # a version of the collection's rows (store/gpkg_rows.py): its count is kept
+        rtree_name, row_id, n = f"rtree_{rowset[0]}_{geom_col}", "gp_rid", rowset[1]
+        lo = conn.execute(f'SELECT fid FROM "{name}" ORDER BY fid LIMIT 1').fetchone()
+        hi = conn.execute(f'SELECT fid FROM "{name}" ORDER BY fid DESC LIMIT 1').fetchone()
+        lo, hi = (lo[0], hi[0]) if lo and hi else (None, None)
+    else:
+        rtree_name, row_id = f"rtree_{name}_{geom_col}", "fid"
+        lo, hi, n = conn.execute(f'SELECT min(fid), max(fid), count(*) FROM "{name}"').fetchone()
     has_rtree = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree_name,)).fetchone()
-    lo, hi, n = conn.execute(f'SELECT min(fid), max(fid), count(*) FROM "{name}"').fetchone()
     first = lo if n and hi - lo + 1 == n else (1 if not n else None)
     found = Table(name, columns, geom_col, geom_type, rtree_name if has_rtree else None, first,
-                  path)
+                  path, row_id)
     with _lock:
         _tables[key] = found
     return found

@@ -1,0 +1,402 @@
+"""Versioned rows in a collection's layer file (GeoPackage store).
+
+A collection's features live in one table of its layer file (a *base*, ``gpf_<token>``): each
+row carries the feature's stable number (``gp_id``: its OGC id), the generation that added it
+(``gp_from``) and the one that replaced or removed it (``gp_to``, NULL while it is current). A
+version is a view of its generation's rows (``gpv_<collection>_<token>``, what ``gp_versions``
+names), registered as a GeoPackage feature table, so readers, QGIS and GDAL read a version as
+before. Generations are numbered per layer file (``gp_rowsets``) and each is written as a diff
+against the newest one: the rows it keeps stay, the others are closed, the new ones added.
+
+- An ingest's features are written by GDAL into a staging table, then ``merge``d: rows are
+  matched by a hash of their attributes and geometry, so a republish that changes 1 % adds 1 %
+  of the rows. Features that changed take the numbers of the ones they replace, in order.
+- A Part 4 edit (``EditRows``) closes and adds only the rows it changes.
+- Dropping a version's view (prune, abort, clean-up of a dead writer) then ``clean`` deletes the
+  rows no remaining generation sees, and reopens those its newest one sees: the open rows are
+  always the newest registered generation's.
+- A version whose table has other columns or another geometry type than the newest starts a
+  new base; the old base keeps the older versions' rows.
+
+The R-tree of a base is keyed by the row (``fid`` of the base, ``gp_rid`` in a view): readers
+join it on ``Table.row_id``. Every function here runs inside the caller's write transaction on
+the layer file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from geo_publish.errors import StoreError
+from geo_publish.store.base import quote
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS gp_rowsets (
+  view TEXT PRIMARY KEY, base TEXT NOT NULL, gen INTEGER NOT NULL UNIQUE,
+  features INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS gp_bases (
+  base TEXT PRIMARY KEY, geometry TEXT NOT NULL, geometry_type TEXT NOT NULL,
+  srs_id INTEGER NOT NULL, z INTEGER NOT NULL, m INTEGER NOT NULL);
+"""
+SYSTEM = ("gp_id", "gp_from", "gp_to", "gp_hash", "gp_rid")
+
+
+def row_hash(*values: Any) -> bytes:
+    """What makes two rows the same feature for a merge: attributes and geometry as stored."""
+    return hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """The registry tables and the hash function, on a write connection to a layer file."""
+    conn.create_function("gp_hash", -1, row_hash, deterministic=True)
+    if conn.execute("SELECT 1 FROM main.sqlite_master WHERE name = 'gp_rowsets'").fetchone() is None:
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a version's table looks like: merged into the same base only if equal."""
+
+    geometry: str
+    geometry_type: str
+    srs_id: int
+    z: int
+    m: int
+    columns: tuple[tuple[str, str], ...]  # (name, declared type), without fid and geometry
+
+    def names(self, prefix: str = "") -> str:
+        return "".join(f", {prefix}{quote(n)}" for n, _ in self.columns)
+
+
+def shape(conn: sqlite3.Connection, schema: str, table: str) -> Shape:
+    """The shape of a feature table (``schema``: main or an attached file)."""
+    s = quote(schema)
+    g = conn.execute(f"SELECT column_name, geometry_type_name, srs_id, z, m FROM {s}.gpkg_geometry_columns "
+                     "WHERE lower(table_name) = lower(?)", (table,)).fetchone()
+    if g is None:
+        raise StoreError(f"{table} is not a feature table of its GeoPackage")
+    skip = ("fid", g[0], "gp_rid") if is_view(conn, table, schema) else ("fid", g[0])
+    cols = tuple((r[1], (r[2] or "").upper()) for r in conn.execute(f"PRAGMA {s}.table_info({quote(table)})")
+                 if r[1] not in skip)
+    clash = [n for n, _ in cols if n.lower() in SYSTEM]
+    if clash:
+        raise StoreError(f"a column is named {clash[0]!r}: that name is the store's own "
+                         "(rename the attribute in the source)")
+    return Shape(g[0], g[1].upper(), int(g[2]), int(g[3] or 0), int(g[4] or 0), cols)
+
+
+def _base_shape(conn: sqlite3.Connection, base: str) -> Shape:
+    g = conn.execute("SELECT geometry, geometry_type, srs_id, z, m FROM gp_bases WHERE base = ?",
+                     (base,)).fetchone()
+    cols = tuple((r[1], (r[2] or "").upper()) for r in conn.execute(f"PRAGMA main.table_info({quote(base)})")
+                 if r[1] not in ("fid", g[0], *SYSTEM))
+    return Shape(g[0], g[1], int(g[2]), int(g[3]), int(g[4]), cols)
+
+
+def rtree(base: str, sh: Shape) -> str:
+    return f"rtree_{base}_{sh.geometry}"
+
+
+def newest(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """(newest registered generation or 0, its base)."""
+    row = conn.execute("SELECT gen, base FROM gp_rowsets ORDER BY gen DESC LIMIT 1").fetchone()
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+def _new_base(conn: sqlite3.Connection, sh: Shape) -> str:
+    base = f"gpf_{secrets.token_hex(4)}"
+    cols = "".join(f", {quote(n)} {decl}" for n, decl in sh.columns)
+    conn.execute(f"CREATE TABLE {quote(base)} (fid INTEGER PRIMARY KEY AUTOINCREMENT, gp_id INTEGER "
+                 f"NOT NULL, gp_from INTEGER NOT NULL, gp_to INTEGER, gp_hash BLOB{cols}, "
+                 f"{quote(sh.geometry)} {sh.geometry_type})")
+    conn.execute(f"CREATE INDEX {quote(base + '_id')} ON {quote(base)} (gp_id)")
+    conn.execute(f"CREATE INDEX {quote(base + '_range')} ON {quote(base)} (gp_to, gp_from)")
+    conn.execute(f"CREATE VIRTUAL TABLE {quote(rtree(base, sh))} USING rtree(id, minx, maxx, miny, maxy)")
+    conn.execute("INSERT INTO gp_bases VALUES (?, ?, ?, ?, ?, ?)",
+                 (base, sh.geometry, sh.geometry_type, sh.srs_id, sh.z, sh.m))
+    return base
+
+
+def index_fields(conn: sqlite3.Connection, base: str, fields: list[str]) -> None:
+    """An index on each of ``fields`` the base has (the manifest's id field)."""
+    names = {r[1] for r in conn.execute(f"PRAGMA main.table_info({quote(base)})")}
+    for name in fields:
+        if name in names and name not in SYSTEM:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{base}_{name}_idx')} "
+                         f"ON {quote(base)} ({quote(name)})")
+
+
+def _boxes(conn: sqlite3.Connection, schema: str, table: str, sh: Shape) -> str | None:
+    """The source table's R-tree, if it has one."""
+    name = f"rtree_{table}_{sh.geometry}"
+    found = conn.execute(f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE name = ?", (name,)).fetchone()
+    return name if found else None
+
+
+def _fill_boxes(conn: sqlite3.Connection, base: str, sh: Shape, rids: list[int]) -> None:
+    """R-tree entries for rows whose source had none (no R-tree), from their geometry."""
+    from geo_publish.store.gpkg_read import geometries
+
+    import shapely
+
+    for k in range(0, len(rids), 10_000):
+        part = rids[k:k + 10_000]
+        rows = conn.execute(f"SELECT fid, {quote(sh.geometry)} FROM {quote(base)} WHERE fid IN "
+                            f"({','.join('?' * len(part))})", part).fetchall()
+        geoms = geometries([r[1] for r in rows])
+        entries = [(r[0], b[0], b[2], b[1], b[3]) for r, g, b in
+                   zip(rows, geoms, shapely.bounds(geoms)) if g is not None and not shapely.is_empty(g)]
+        conn.executemany(f"INSERT INTO {quote(rtree(base, sh))} VALUES (?, ?, ?, ?, ?)", entries)
+
+
+def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_ids: bool = False,
+          fields: list[str] | None = None) -> int:
+    """Table ``table`` of ``schema`` (an ingest's staging table, or a version table of an older
+    store) made the next generation, as view ``view``; the number of its features.
+
+    Rows equal (attributes and geometry) to open rows keep theirs; the others are closed and
+    new rows added. ``forced_ids``: each feature keeps its ``fid`` as its number (the move of an
+    older store's tables, whose ids must not change); else a changed feature takes the number of
+    a replaced one, in order, and a new one the next free number."""
+    prepare(conn)
+    sh = shape(conn, schema, table)
+    gen, base = newest(conn)
+    gen += 1
+    src = f"{quote(schema)}.{quote(table)}"
+    boxes = _boxes(conn, schema, table, sh)
+    cols = [quote(n) for n, _ in sh.columns] + [quote(sh.geometry)]
+    values, svalues = ", ".join(cols), ", ".join("s." + c for c in cols)
+    if base is None or _base_shape(conn, base) != sh:
+        if base is not None:  # the older versions keep their base; this one starts a new one
+            conn.execute(f"UPDATE {quote(base)} SET gp_to = ? WHERE gp_to IS NULL", (gen,))
+        base = _new_base(conn, sh)
+        conn.execute(f"INSERT INTO {quote(base)} (fid, gp_id, gp_from, gp_hash, {values}) "
+                     f"SELECT fid, fid, ?, gp_hash({values}), {values} FROM {src} ORDER BY fid", (gen,))
+        if boxes:
+            conn.execute(f"INSERT INTO {quote(rtree(base, sh))} SELECT * FROM {quote(schema)}.{quote(boxes)}")
+        else:
+            _fill_boxes(conn, base, sh, [r[0] for r in conn.execute(f"SELECT fid FROM {quote(base)}")])
+    else:
+        b = quote(base)
+        open_rows: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+        for rid, gid, h in conn.execute(f"SELECT fid, gp_id, gp_hash FROM {b} WHERE gp_to IS NULL ORDER BY gp_id"):
+            open_rows[(gid, h) if forced_ids else h].append((rid, gid))
+        new: list[int] = []
+        for fid, h in conn.execute(f"SELECT fid, gp_hash({values}) FROM {src} ORDER BY fid"):
+            found = open_rows.get((fid, h) if forced_ids else h)
+            if found:
+                found.pop(0)
+            else:
+                new.append(fid)
+        closed = sorted((gid, rid) for rows in open_rows.values() for rid, gid in rows)
+        conn.executemany(f"UPDATE {b} SET gp_to = ? WHERE fid = ?", [(gen, rid) for _, rid in closed])
+        if forced_ids:
+            ids = new
+        else:
+            (top,) = conn.execute(f"SELECT coalesce(max(gp_id), 0) FROM {b}").fetchone()
+            freed = [gid for gid, _ in closed]
+            ids = freed[:len(new)] + list(range(top + 1, top + 1 + max(0, len(new) - len(freed))))
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_new (src INTEGER PRIMARY KEY, id INTEGER NOT NULL)")
+        conn.execute("DELETE FROM temp.gp_new")
+        conn.executemany("INSERT INTO temp.gp_new VALUES (?, ?)", list(zip(new, ids)))
+        conn.execute(f"INSERT INTO {b} (gp_id, gp_from, gp_hash, {values}) SELECT n.id, ?, "
+                     f"gp_hash({svalues}), {svalues} "
+                     f"FROM temp.gp_new n JOIN {src} s ON s.fid = n.src ORDER BY n.src", (gen,))
+        if boxes:
+            conn.execute(f"INSERT INTO {quote(rtree(base, sh))} SELECT r.fid, x.minx, x.maxx, x.miny, x.maxy "
+                         f"FROM {b} r JOIN temp.gp_new n ON r.gp_id = n.id AND r.gp_from = ? "
+                         f"JOIN {quote(schema)}.{quote(boxes)} x ON x.id = n.src", (gen,))
+        else:
+            _fill_boxes(conn, base, sh, [r[0] for r in conn.execute(
+                f"SELECT fid FROM {b} WHERE gp_from = ?", (gen,))])
+        conn.execute("DELETE FROM temp.gp_new")
+    (count,) = conn.execute(f"SELECT count(*) FROM {src}").fetchone()
+    index_fields(conn, base, fields or [])
+    bbox = conn.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "
+                        f"{quote(schema)}.{quote(boxes)}").fetchone() if boxes else None
+    make_view(conn, view, base, gen, int(count), bbox)
+    return int(count)
+
+
+def make_view(conn: sqlite3.Connection, view: str, base: str, gen: int, features: int,
+              bbox: Any = None) -> None:
+    """Generation ``gen`` of ``base`` as a registered GeoPackage feature view."""
+    sh = _base_shape(conn, base)
+    conn.execute(f"CREATE VIEW {quote(view)} AS SELECT gp_id AS fid{sh.names()}, {quote(sh.geometry)}, "
+                 f"fid AS gp_rid FROM {quote(base)} WHERE gp_from <= {int(gen)} AND "
+                 f"(gp_to IS NULL OR gp_to > {int(gen)})")
+    conn.execute("INSERT INTO gp_rowsets VALUES (?, ?, ?, ?)", (view, base, gen, features))
+    x0, y0, x1, y1 = bbox if bbox and bbox[0] is not None else (None,) * 4
+    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, last_change, min_x, "
+                 "min_y, max_x, max_y, srs_id) VALUES (?, 'features', ?, "
+                 "strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?, ?, ?, ?, ?)",
+                 (view, view, x0, y0, x1, y1, sh.srs_id))
+    conn.execute("INSERT INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, ?, ?)",
+                 (view, sh.geometry, sh.geometry_type, sh.srs_id, sh.z, sh.m))
+
+
+def is_view(conn: sqlite3.Connection, name: str, schema: str = "main") -> bool:
+    row = conn.execute(f"SELECT type FROM {quote(schema)}.sqlite_master WHERE name = ?", (name,)).fetchone()
+    return bool(row and row[0] == "view")
+
+
+def drop_view(conn: sqlite3.Connection, view: str) -> None:
+    """Drop a version's view and what no remaining generation sees (``clean``)."""
+    conn.execute(f"DROP VIEW IF EXISTS main.{quote(view)}")
+    for meta in ("gpkg_contents", "gpkg_geometry_columns"):
+        conn.execute(f"DELETE FROM main.{meta} WHERE lower(table_name) = lower(?)", (view,))
+    if conn.execute("SELECT 1 FROM main.sqlite_master WHERE name = 'gp_rowsets'").fetchone():
+        conn.execute("DELETE FROM gp_rowsets WHERE view = ?", (view,))
+        clean(conn)
+
+
+def views(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'view' "
+                                       "AND name LIKE 'gpv\\_%' ESCAPE '\\'")]
+
+
+def clean(conn: sqlite3.Connection) -> int:
+    """Delete the rows no registered generation sees; reopen the rows the newest one sees that a
+    generation since dropped had closed; drop bases no generation uses. Reads the closed rows
+    and the rows newer than the newest generation only (an index on ``gp_to, gp_from``)."""
+    top, _ = newest(conn)
+    gone = 0
+    for (base,) in conn.execute("SELECT base FROM gp_bases").fetchall():
+        b = quote(base)
+        sh = _base_shape(conn, base)
+        if conn.execute("SELECT 1 FROM gp_rowsets WHERE base = ?", (base,)).fetchone() is None:
+            conn.execute(f"DROP TABLE IF EXISTS {quote(rtree(base, sh))}")
+            conn.execute(f"DROP TABLE IF EXISTS {b}")
+            conn.execute("DELETE FROM gp_bases WHERE base = ?", (base,))
+            continue
+        dead = (f"SELECT fid FROM {b} WHERE gp_to IS NULL AND gp_from > ? UNION ALL "
+                f"SELECT fid FROM {b} WHERE gp_to IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                f"gp_rowsets r WHERE r.base = ? AND r.gen >= {b}.gp_from AND r.gen < {b}.gp_to)")
+        conn.execute(f"DELETE FROM {quote(rtree(base, sh))} WHERE id IN ({dead})", (top, base))
+        gone += conn.execute(f"DELETE FROM {b} WHERE fid IN ({dead})", (top, base)).rowcount
+        conn.execute(f"UPDATE {b} SET gp_to = NULL WHERE gp_to > ?", (top,))
+    return gone
+
+
+class EditRows:
+    """The next generation of a published version's rows, as ``features.apply`` edits it: a
+    change closes the feature's row and adds one; the rows it does not touch stay as they are.
+    ``rows`` gives rows as the version's view does (so ETags agree with the served ones)."""
+
+    def __init__(self, conn: sqlite3.Connection, view: str, key_col: str) -> None:
+        prepare(conn)
+        self.conn = conn
+        base, published, self.features = conn.execute(
+            "SELECT base, gen, features FROM gp_rowsets WHERE view = ?", (view,)).fetchone()
+        top, current = newest(conn)
+        self.gen = top + 1
+        self.base, self.b, self.sh = base, quote(base), _base_shape(conn, base)
+        self.geometry_type, self.key_col = self.sh.geometry_type, key_col
+        self.columns = {n: d for n, d in self.sh.columns}
+        self.tree = quote(rtree(base, self.sh))
+        self.added: list[Any] = []
+        if current != base or published != top:
+            self._rebase(current, published)
+
+    def _rebase(self, current: str | None, published: int) -> None:
+        """Make the open rows the published generation's (it is not the newest: a rollback,
+        or a draft since)."""
+        g, b, names = self.gen, self.b, self.sh.names()
+        if current is not None and current != self.base:
+            self.conn.execute(f"UPDATE {quote(current)} SET gp_to = ? WHERE gp_to IS NULL", (g,))
+        self.conn.execute(f"UPDATE {b} SET gp_to = ? WHERE gp_to IS NULL AND gp_from > ?", (g, published))
+        self.conn.execute(f"INSERT INTO {b} (gp_id, gp_from, gp_hash{names}, {quote(self.sh.geometry)}) "
+                          f"SELECT gp_id, ?, gp_hash{names}, {quote(self.sh.geometry)} FROM {b} WHERE "
+                          "gp_from <= ? AND gp_to IS NOT NULL AND gp_to > ? ORDER BY gp_id",
+                          (g, published, published))
+        self.conn.execute(f"INSERT INTO {self.tree} SELECT n.fid, x.minx, x.maxx, x.miny, x.maxy FROM "
+                          f"{b} n JOIN {b} o ON o.gp_id = n.gp_id AND o.gp_from <= ? AND o.gp_to > ? "
+                          f"JOIN {self.tree} x ON x.id = o.fid WHERE n.gp_from = ?", (published, published, g))
+
+    def _select(self) -> str:
+        return (f"SELECT gp_id{self.sh.names()}, {quote(self.sh.geometry)}, fid FROM {self.b} "
+                "WHERE gp_to IS NULL")
+
+    def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
+        col = "gp_id" if column == "fid" else quote(column)
+        return self.conn.execute(f"{self._select()} AND {col} = ?", (value,)).fetchall()
+
+    def _rehash(self, rid: int) -> None:
+        values = ", ".join([quote(n) for n, _ in self.sh.columns] + [quote(self.sh.geometry)])
+        self.conn.execute(f"UPDATE {self.b} SET gp_hash = gp_hash({values}) WHERE fid = ?", (rid,))
+
+    def _box(self, rid: int, geom: Any) -> None:
+        self.conn.execute(f"DELETE FROM {self.tree} WHERE id = ?", (rid,))
+        if geom is not None and not geom.is_empty:
+            x0, y0, x1, y1 = geom.bounds
+            self.conn.execute(f"INSERT INTO {self.tree} VALUES (?, ?, ?, ?, ?)", (rid, x0, x1, y0, y1))
+            self.added.append(geom.bounds)
+
+    def _open(self, gid: int) -> tuple[int, int]:
+        return self.conn.execute(f"SELECT fid, gp_from FROM {self.b} WHERE gp_id = ? AND gp_to IS NULL",
+                                 (gid,)).fetchone()
+
+    def insert(self, props: dict[str, Any], geom: Any) -> int:
+        from geo_publish.store.features import gpkg_blob
+
+        (gid,) = self.conn.execute(f"SELECT coalesce(max(gp_id), 0) + 1 FROM {self.b}").fetchone()
+        names = [quote(n) for n in props] + [quote(self.sh.geometry)]
+        cur = self.conn.execute(f"INSERT INTO {self.b} (gp_id, gp_from, {', '.join(names)}) VALUES "
+                                f"(?, ?, {', '.join('?' * len(names))})",
+                                (gid, self.gen, *props.values(), gpkg_blob(geom, self.sh.srs_id)))
+        rid = int(cur.lastrowid)  # type: ignore[arg-type]
+        self._rehash(rid)
+        self._box(rid, geom)
+        self.features += 1
+        return int(gid)
+
+    def update(self, gid: int, props: dict[str, Any], geom: Any) -> None:
+        from geo_publish.store.features import gpkg_blob
+
+        rid, since = self._open(gid)
+        if since != self.gen:  # the feature's current row stays for the older versions
+            self.conn.execute(f"UPDATE {self.b} SET gp_to = ? WHERE fid = ?", (self.gen, rid))
+            g = quote(self.sh.geometry)
+            old = rid
+            rid = int(self.conn.execute(  # type: ignore[arg-type]
+                f"INSERT INTO {self.b} (gp_id, gp_from{self.sh.names()}, {g}) SELECT gp_id, ?"
+                f"{self.sh.names()}, {g} FROM {self.b} WHERE fid = ?", (self.gen, old)).lastrowid)
+            if geom is None:
+                self.conn.execute(f"INSERT INTO {self.tree} SELECT ?, minx, maxx, miny, maxy FROM "
+                                  f"{self.tree} WHERE id = ?", (rid, old))
+        sets = [f"{quote(n)} = ?" for n in props]
+        args: list[Any] = list(props.values())
+        if geom is not None:
+            sets.append(f"{quote(self.sh.geometry)} = ?")
+            args.append(gpkg_blob(geom, self.sh.srs_id))
+        if sets:
+            self.conn.execute(f"UPDATE {self.b} SET {', '.join(sets)} WHERE fid = ?", (*args, rid))
+        if geom is not None:
+            self._box(rid, geom)
+        self._rehash(rid)
+
+    def delete(self, gid: int) -> None:
+        rid, since = self._open(gid)
+        if since == self.gen:  # added by this edit: no version has it
+            self.conn.execute(f"DELETE FROM {self.b} WHERE fid = ?", (rid,))
+            self.conn.execute(f"DELETE FROM {self.tree} WHERE id = ?", (rid,))
+        else:
+            self.conn.execute(f"UPDATE {self.b} SET gp_to = ? WHERE fid = ?", (self.gen, rid))
+        self.features -= 1
+
+    def finish(self, view: str, bbox: list[float] | None) -> tuple[int, list[float] | None]:
+        """The edited rows made generation ``gen`` as ``view``: (features, bbox). The bbox grows
+        to hold what was added; a deletion at the edge leaves it as it was (no scan)."""
+        box = list(bbox) if bbox else None
+        for x0, y0, x1, y1 in self.added:
+            box = [x0, y0, x1, y1] if box is None else [min(box[0], x0), min(box[1], y0),
+                                                        max(box[2], x1), max(box[3], y1)]
+        make_view(self.conn, view, self.base, self.gen, self.features, box)
+        return self.features, box

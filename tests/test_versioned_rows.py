@@ -1,0 +1,230 @@
+"""A GeoPackage store keeps each collection's versions as versioned rows (``store/gpkg_rows.py``):
+a row lives from the generation that added it until the one that replaced it, so history costs
+what changed, a Part 4 edit touches the rows it changes, and every version still reads exactly
+as it was written."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from gp_testlib import new_project
+
+
+@pytest.fixture()
+def project(request, tmp_path):
+    return new_project(tmp_path, "geopackage", request)
+
+
+@pytest.fixture()
+def store(project):
+    from geo_publish.settings import load_settings
+    from geo_publish.store import open_store
+
+    return open_store(load_settings(project.config))
+
+
+def _frame(n: int):
+    import geopandas as gpd
+
+    rng = np.random.default_rng(7)
+    return gpd.GeoDataFrame({"code": np.arange(1, n + 1), "name": [f"Мактаб {i}" for i in range(n)],
+                             "seats": rng.integers(10, 500, n)},
+                            geometry=shapely.points(rng.uniform(55, 73, n), rng.uniform(37, 45, n)),
+                            crs="OGC:CRS84")
+
+
+def _ingest(project, frame, tmp_path, cid: str = "schools", tag: str = "a") -> None:
+    src = tmp_path / f"{cid}-{tag}.geojson"
+    pyogrio.write_dataframe(frame, src)
+    assert project.run("ingest", str(src), "--collection", cid) == 0
+
+
+def _rows(project, cid: str = "schools") -> list[tuple]:
+    """(gp_id, gp_from, gp_to) of every row of the collection's bases."""
+    with sqlite3.connect(project.root / "data" / "store.layers" / f"{cid}.gpkg") as c:
+        out = []
+        for (base,) in c.execute("SELECT base FROM gp_bases ORDER BY base").fetchall():
+            out += c.execute(f'SELECT gp_id, gp_from, gp_to FROM "{base}" ORDER BY fid').fetchall()
+        return out
+
+
+def _ids(frame) -> dict:
+    return dict(zip(frame["code"], frame.index))
+
+
+def test_a_republish_adds_only_what_changed_and_every_version_reads_as_written(
+        project, store, tmp_path) -> None:
+    first = _frame(200)
+    _ingest(project, first, tmp_path)
+    second = first.copy()
+    second.loc[[5, 80], "seats"] = [1, 2]  # 1 % changed
+    second = second.drop(index=[150]).reset_index(drop=True)  # one removed
+    _ingest(project, second, tmp_path, tag="b")
+    rows = _rows(project)
+    assert len(rows) == 200 + 2  # the two changed rows; the removed one is only closed
+    assert sum(1 for _, _, to in rows if to is not None) == 3
+    v1, v2 = store.read("schools", 1), store.read("schools", 2)
+    assert len(v1) == 200 and len(v2) == 199
+    assert v1["seats"].tolist() == first["seats"].tolist()
+    assert sorted(v2["seats"].tolist()) == sorted(second["seats"].tolist())
+    # the OGC ids (fids) of unchanged features did not move; changed ones kept theirs
+    from geo_publish.read.readers import reader
+
+    r = reader(str(project.store))
+    for v, expect in ((1, first), (2, second)):
+        t = r.table(store.version("schools", v).layer)
+        got = dict(r.rows(f'SELECT code, fid FROM "{t.name}"', [], t))
+        assert len(got) == len(expect)
+        if v == 2:
+            before = dict(r.rows(f'SELECT code, fid FROM "{r.table(store.version("schools", 1).layer).name}"',
+                                 [], t))
+            assert all(got[c] == before[c] for c in got)
+    # a bbox read through the R-tree gives the same features as a filter on the geometry
+    t = r.table(store.version("schools", 2).layer)
+    params: list = []
+    where = r.envelope(t, (60, 40, 65, 43), params)
+    via_tree = {x[0] for x in r.rows(f'SELECT fid FROM "{t.name}" WHERE {where}', params, t)}
+    near = v2.cx[60:65, 40:43]
+    assert len(via_tree) == len(near) > 0
+
+
+def test_history_costs_what_changed(project, store, tmp_path) -> None:
+    frame = _frame(2_000)
+    _ingest(project, frame, tmp_path)
+    layer = project.root / "data" / "store.layers" / "schools.gpkg"
+
+    def size() -> int:
+        with sqlite3.connect(layer) as c:
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return c.execute("PRAGMA page_count").fetchone()[0] - c.execute("PRAGMA freelist_count").fetchone()[0]
+
+    one = size()
+    rng = np.random.default_rng(1)
+    for k in range(10):
+        pick = rng.choice(len(frame), 20, replace=False)  # 1 %
+        frame.loc[pick, "seats"] = frame.loc[pick, "seats"] + 1
+        _ingest(project, frame, tmp_path, tag=f"r{k}")
+    assert len(_rows(project)) == 2_000 + 10 * 20
+    assert size() <= 1.5 * one
+    assert store.read("schools")["seats"].tolist() == frame["seats"].tolist()
+
+
+def test_edits_rollback_and_prune_keep_every_kept_version_exact(project, store, tmp_path, monkeypatch) -> None:
+    from geo_publish.store.features import Edit
+
+    _ingest(project, _frame(50), tmp_path)
+    v1 = store.read("schools", 1)
+    (a,) = store.edit("schools", [Edit("update", "3", {"seats": 999})], None, "a" * 64)
+    assert len(_rows(project)) == 51
+    v2 = store.read("schools", 2)
+    assert v2.loc[2, "seats"] == 999 and store.read("schools", 1).equals(v1)
+    moved = {"type": "Point", "coordinates": [60.0, 41.0]}
+    store.edit("schools", [Edit("delete", "4"),
+                           Edit("create", None, {"code": 77, "name": "Янги", "seats": 5}, moved),
+                           Edit("update", "3", {"seats": 1000})], None, "b" * 64)
+    v3 = store.read("schools", 3)
+    assert len(v3) == 50 and 4 not in v3["code"].tolist() and v3["seats"].tolist()[2] == 1000
+    # back to version 1, then an edit: built from version 1's rows, not the newest
+    store.rollback("schools", 1)
+    store.edit("schools", [Edit("update", "10", {"name": "Ўн"})], None, "c" * 64)
+    v4 = store.read("schools", 4)
+    assert v4.drop(columns="name").equals(v1.drop(columns="name"))
+    assert v4["name"].tolist()[9] == "Ўн" and v4["name"].tolist()[:9] == v1["name"].tolist()[:9]
+    for v, frame in ((1, v1), (2, v2), (3, v3)):
+        assert store.read("schools", v).equals(frame), v
+    # the served ETag of a feature is the same in every version it did not change in
+    from geo_publish.read.readers import reader
+    from geo_publish.store.features import served_etag
+
+    r = reader(str(project.store))
+    tags = {v: served_etag(r, store.version("schools", v).layer, None, "20") for v in (1, 2, 3, 4)}
+    assert len(set(tags.values())) == 1 and None not in tags.values()
+    assert served_etag(r, store.version("schools", 2).layer, None, "3") == a.etag
+    # prune keeps the newest two (3, and 4, published): the rows only 1 and 2 saw go (the
+    # first rows of features 3 and 4, and version 2's row of feature 3)
+    import geo_publish.store.base as base
+
+    monkeypatch.setattr(base, "GRACE_S", 0)
+    before = len(_rows(project))
+    assert store.prune(2) == [("schools", 1), ("schools", 2)]
+    assert len(_rows(project)) == before - 3
+    for v, frame in ((3, v3), (4, v4)):
+        assert store.read("schools", v).equals(frame), v
+
+
+def test_a_new_schema_starts_new_rows_and_the_old_versions_stay(project, store, tmp_path) -> None:
+    first = _frame(30)
+    _ingest(project, first, tmp_path)
+    wider = first.assign(phone="+998 71 000 00 00")
+    _ingest(project, wider, tmp_path, tag="b")
+    assert store.read("schools", 1).equals(store.read("schools", 1))
+    assert list(store.read("schools", 1).columns) == ["code", "name", "seats", "geometry"]
+    assert "phone" in store.read("schools", 2).columns and len(store.read("schools", 2)) == 30
+    with sqlite3.connect(project.root / "data" / "store.layers" / "schools.gpkg") as c:
+        assert c.execute("SELECT count(*) FROM gp_bases").fetchone()[0] == 2
+    # version 1 is still a GeoPackage layer GDAL reads on its own
+    file, view = store.locate(store.version("schools", 1).layer)
+    assert len(pyogrio.read_dataframe(file, layer=view)) == 30
+
+
+def test_an_aborted_ingest_leaves_the_rows_as_they_were(project, store, tmp_path, monkeypatch) -> None:
+    from geo_publish.store import gpkg
+
+    frame = _frame(40)
+    _ingest(project, frame, tmp_path)
+    before = project.state()
+    seen = []
+
+    def fail(self, **kw):
+        seen.append(len(_rows(project)))  # merged: one row closed, one added, not a version yet
+        raise RuntimeError("killed before the commit")
+
+    monkeypatch.setattr(gpkg.GeoPackageStaging, "commit", fail)
+    changed = frame.copy()
+    changed.loc[0, "seats"] = 0
+    src = tmp_path / "changed.geojson"
+    pyogrio.write_dataframe(changed, src)
+    assert project.run("ingest", str(src), "--collection", "schools") != 0
+    assert seen == [41]
+    assert project.state() == before
+    assert store.read("schools").equals(store.read("schools", 1))
+
+
+def test_a_fold_that_would_change_a_version_changes_nothing(project, store, tmp_path, monkeypatch) -> None:
+    from geo_publish.errors import StoreError
+    from geo_publish.store import gpkg_layout, gpkg_rows
+
+    _ingest(project, _frame(10), tmp_path)
+    # a version as a layer file kept it before versioned rows: a table of its own
+    file, view = store.locate(store.version("schools").layer)
+    with sqlite3.connect(file) as c:
+        base = c.execute("SELECT base FROM gp_rowsets WHERE view = ?", (view,)).fetchone()[0]
+        c.execute('CREATE TABLE "gpv_schools_old" AS SELECT * FROM "%s"' % view)
+        c.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) VALUES "
+                  "('gpv_schools_old', 'features', 'gpv_schools_old', 4326)")
+        c.execute("INSERT INTO gpkg_geometry_columns SELECT 'gpv_schools_old', column_name, "
+                  "geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns WHERE table_name = ?", (view,))
+        c.execute('ALTER TABLE "gpv_schools_old" DROP COLUMN gp_rid')
+    with sqlite3.connect(project.store) as c:
+        c.execute("UPDATE gp_versions SET layer = 'schools.gpkg#gpv_schools_old'")
+    with sqlite3.connect(file) as c:
+        gpkg_rows.prepare(c)
+        gpkg_rows.drop_view(c, view)
+        assert c.execute("SELECT count(*) FROM gp_bases").fetchone()[0] == 0 and base
+    before = project.state()
+    real = gpkg_layout._rows_digest
+    monkeypatch.setattr(gpkg_layout, "_rows_digest",
+                        lambda c, t: real(c, t) if t == "gpv_schools_old" else (0, "x"))
+    with pytest.raises(StoreError, match="differ from gpv_schools_old; nothing was changed"):
+        store.fold("schools")
+    assert project.state() == before
+    monkeypatch.undo()
+    frame = store.read("schools")
+    assert store.fold("schools") == 1
+    assert store.read("schools").equals(frame)
+    assert store.version("schools").layer != "schools.gpkg#gpv_schools_old"
