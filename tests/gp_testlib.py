@@ -95,7 +95,14 @@ class Project:
             return {
                 "versions": c.execute(f"SELECT collection, version, feature_count, passport::text FROM {s}.gp_versions ORDER BY 1, 2").fetchall(),
                 "published": c.execute(f"SELECT collection, version FROM {s}.gp_published ORDER BY 1").fetchall(),
-                "tables": [r[0] for r in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (self.schema,))],
+                "tables": [r[0] for r in c.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = %s UNION "
+                    "SELECT viewname FROM pg_views WHERE schemaname = %s ORDER BY 1", (self.schema, self.schema))]
+                + [f"{base}:" + repr(c.execute(f'SELECT fid, gp_id, gp_from, gp_to, gp_hash FROM {s}."{base}" '
+                                               "ORDER BY fid").fetchall())
+                   for (base,) in (c.execute(f"SELECT base FROM {s}.gp_bases ORDER BY 1").fetchall()
+                                   if c.execute("SELECT to_regclass(%s)", (f"{s}.gp_bases",)).fetchone()[0]
+                                   else [])],
             }
 
 

@@ -375,7 +375,15 @@ class PostGISReader(_Catalogue):
         columns = {n: _PG_JSON.get(t, "TEXT") for n, t in cols if n not in ("fid", "geom")}
         gtype = next((t for n, t in cols if n == "geom"), "geometry")
         kind = gtype.split("(")[1].split(",")[0].upper() if "(" in gtype else "GEOMETRY"
-        lo, hi, n = self.rows(f"SELECT min(fid), max(fid), count(*) FROM {name}", [])[0]
+        bare = name.rsplit(".", 1)[-1].strip('"').replace('""', '"')
+        kept = self.rows(f"SELECT features FROM {self.q('gp_rowsets')} WHERE view = ?", [bare]) \
+            if self.rows("SELECT to_regclass(?) IS NOT NULL", [self.q("gp_rowsets")])[0][0] else []
+        if kept:  # a version of the collection's rows (store/postgis_rows.py): its count is kept
+            lo = self.rows(f"SELECT fid FROM {name} ORDER BY fid LIMIT 1", [])
+            hi = self.rows(f"SELECT fid FROM {name} ORDER BY fid DESC LIMIT 1", [])
+            lo, hi, n = (lo[0][0] if lo else None), (hi[0][0] if hi else None), kept[0][0]
+        else:
+            lo, hi, n = self.rows(f"SELECT min(fid), max(fid), count(*) FROM {name}", [])[0]
         first = lo if n and hi - lo + 1 == n else (1 if not n else None)
         found = Table(name, columns, "geom", kind.removesuffix("Z"), None, first)
         self._tables[name] = found

@@ -114,6 +114,12 @@ def _create(path: Path, catalogue: bool = True) -> None:
     _link(tmp, path)
 
 
+def _unlink(path: Path) -> None:
+    """A SQLite file and its journals."""
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        part.unlink(missing_ok=True)
+
+
 def _link(tmp: Path, path: Path) -> None:
     try:
         os.link(tmp, path)  # fails if another process created it meanwhile
@@ -198,6 +204,11 @@ class GeoPackageStore(VersionCatalogue):
         """The GeoPackage that holds a collection's versions."""
         return self.layers / f"{collection}.gpkg"
 
+    def staging_file(self, layer: str) -> Path:
+        """Where GDAL writes an ingest's features before they are merged into the collection's
+        rows (a file of its own, removed after: its pages never stay in the layer file)."""
+        return self.layers / f"{self.locate(layer)[1]}.staging.gpkg"
+
     def locate(self, layer: str) -> tuple[Path, str]:
         """(file, table) of a version's table, as ``gp_versions.layer`` names it."""
         file, table = locate(self.path, layer)
@@ -256,13 +267,13 @@ class GeoPackageStore(VersionCatalogue):
         for layer, cid, pid, h in conn.execute("SELECT layer, collection, pid, host FROM gp_staging").fetchall():
             if h == host and not _alive(pid):
                 conn.execute("DELETE FROM gp_staging WHERE layer = ?", (layer,))
+                _unlink(self.staging_file(layer))
                 swept.add(cid)  # what a dead writer left goes now, whatever it was writing
         for cid in sorted(swept):
             known = {self.locate(r[0])[1] for r in conn.execute(
                 "SELECT layer FROM gp_versions WHERE collection = ? AND layer != '' UNION "
                 "SELECT quarantine FROM gp_versions WHERE collection = ? AND quarantine IS NOT NULL "
-                "UNION SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging "
-                "UNION SELECT layer || '_s' FROM gp_staging",
+                "UNION SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging",
                 (cid, cid))}
             file = self.layer_file(cid)
             if file.exists():
@@ -270,8 +281,7 @@ class GeoPackageStore(VersionCatalogue):
                     _sweep(lc, known, "gpv_")
                 self._forget(conn, cid)
         known = {self.locate(r[0])[1] for r in conn.execute(
-            "SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging UNION "
-            "SELECT layer || '_s' FROM gp_staging")}
+            "SELECT layer FROM gp_staging UNION SELECT layer || '_q' FROM gp_staging")}
         # older stores: every table was in the store file (a cheap look when none is left)
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name LIKE 'gpv\\_%' ESCAPE '\\' OR "
                         "name LIKE 'rtree\\_gpv\\_%' ESCAPE '\\' LIMIT 1").fetchone():
@@ -430,7 +440,8 @@ class GeoPackageStaging:
         self.collection = collection
         self.layer = layer  # as gp_versions names it
         self.file, self.view = store.locate(layer)
-        self.table = self.view + "_s"  # GDAL writes the features here; ``merge`` makes the view
+        self.staging = store.staging_file(layer)  # GDAL writes the features here, then
+        self.table = self.view  # ``merge`` makes them the collection's rows, as this view
         self.quarantine_layer: str | None = None
         self.index_fields: list[str] = []
         self.raster: Path | None = None
@@ -443,7 +454,7 @@ class GeoPackageStaging:
     def prepare(self, geometry_type: str) -> None:
         """Start the writer process now, while the ingest still has a single thread (see forked)."""
         if forked.usable():
-            path, table = str(self.file), self.table
+            path, table = str(self.staging), self.table
             self._sink = forked.ForkedSink(lambda reader: write_arrow(path, table, geometry_type, reader))
 
     def write_features(self, stream: pa.RecordBatchReader, geometry_type: str) -> None:
@@ -453,7 +464,7 @@ class GeoPackageStaging:
         would checkpoint and remove the log under the other)."""
         import pyogrio
 
-        sink = self._sink or forked.SpawnedSink([str(self.file), self.table, geometry_type])
+        sink = self._sink or forked.SpawnedSink([str(self.staging), self.table, geometry_type])
         self._sink = sink
         try:
             sink.write(stream)
@@ -463,9 +474,14 @@ class GeoPackageStaging:
             raise StoreError(f"{self.store.path}: writing {self.collection} failed ({err})") from err
         from geo_publish.store import gpkg_rows
 
-        with self.store._db(write=True, file=self.file) as conn, immediate(conn):
-            gpkg_rows.merge(conn, "main", self.table, self.view, fields=self.index_fields)
-            drop(conn, self.table)
+        with self.store._db(write=True, file=self.file) as conn:
+            conn.execute("ATTACH DATABASE ? AS staged", (str(self.staging),))
+            try:
+                with immediate(conn):
+                    gpkg_rows.merge(conn, "staged", self.table, self.view, fields=self.index_fields)
+            finally:
+                conn.execute("DETACH DATABASE staged")
+        _unlink(self.staging)
 
     def write_quarantine(self, rows: Iterable[dict[str, Any]]) -> None:
         """The quarantined features as a GeoPackage attributes table (sqlite3: see ``read``)."""
@@ -523,7 +539,8 @@ class GeoPackageStaging:
             self._sink.abort()
         if self.raster is not None:
             self.raster.unlink(missing_ok=True)
-        for t in (self.layer, self.layer + "_s", self.layer + "_q"):
+        _unlink(self.staging)
+        for t in (self.layer, self.layer + "_q"):
             self.store._drop(t)
         with self.store._db(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")

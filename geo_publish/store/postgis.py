@@ -33,6 +33,7 @@ from geo_publish.store.accounts import Channel
 from geo_publish.store.base import VersionInfo, pg_sql, prunable, quote, raster_file
 from geo_publish.store.records import pg_ddl, pg_index, stale_sql
 from geo_publish.store.catalogue import VersionCatalogue
+from geo_publish.store import postgis_rows
 from geo_publish.store.base import now as _now
 
 GEOMETRY = "geometry"  # the column name in the ingest stream
@@ -130,6 +131,7 @@ class PostGISStore(VersionCatalogue):
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('geo-publish setup'))")
             conn.execute(_meta(self.schema))
             conn.execute(pg_ddl(self.q))
+            conn.execute(postgis_rows.ddl(self.q))
         self._ready = True
 
     def q(self, name: str) -> str:
@@ -248,13 +250,19 @@ class PostGISStore(VersionCatalogue):
             sql, args = self._prune_candidates(collection)
             rows = conn.execute(pg_sql(sql), args).fetchall()
             gone = prunable(rows, keep)
+            touched = set()
             for c, version, layer in gone:
                 if cog := raster_file(layer):
                     files.append(cog)
                 else:
-                    conn.execute(f"DROP TABLE IF EXISTS {self.q(layer)}")
+                    # the collection's writers first: its rows change under this transaction
+                    postgis_rows.lock(conn, c)
+                    if postgis_rows.drop_version(conn, self.q, layer):
+                        touched.add(c)
                 conn.execute(f"UPDATE {self.q('gp_versions')} SET layer = '' "
                              "WHERE collection = %s AND version = %s", (c, version))
+            for c in sorted(touched):
+                postgis_rows.clean(conn, self.q, c)
         for f in files:
             f.unlink(missing_ok=True)
         return [(c, v) for c, v, _ in gone]
@@ -315,7 +323,7 @@ class PostGISStaging:
 
         schema = stream.schema
         attrs = [f for f in schema if f.name != GEOMETRY]
-        table = self.store.q(self.layer)
+        table = "pg_temp.gp_staged"
         gtype = (geometry_type or "GEOMETRY").upper().replace(" ", "")  # "Point Z" -> POINTZ
         if gtype.startswith("UNKNOWN"):
             gtype = "GEOMETRY" + gtype.removeprefix("UNKNOWN")
@@ -335,8 +343,9 @@ class PostGISStaging:
             else:
                 column = f"geometry({base}, 4326)"
         try:
-            self.conn.execute(f"CREATE TABLE {table} (fid bigint NOT NULL, {cols}{', ' if cols else ''}"
-                              f"{GEOM} {column})")
+            self.conn.execute("DROP TABLE IF EXISTS pg_temp.gp_staged")
+            self.conn.execute(f"CREATE TEMP TABLE gp_staged (fid bigint NOT NULL, {cols}{', ' if cols else ''}"
+                              f"{GEOM} {column}) ON COMMIT DROP")
             names = ", ".join(["fid", *(quote(f.name) for f in attrs), GEOM])
             fid = 1
             with self.conn.cursor() as cur, cur.copy(
@@ -350,10 +359,12 @@ class PostGISStaging:
                     copy.write(_csv(batch, attrs, fid))
                     fid += batch.num_rows
             self.conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (fid)")
-            self.conn.execute(f"CREATE INDEX ON {table} USING gist ({GEOM})")
-            for name in self.index_fields:
-                if any(f.name == name for f in attrs):
-                    self.conn.execute(f"CREATE INDEX ON {table} ({quote(name)})")
+            # the collection's rows take this version as a diff (store/postgis_rows.py); other
+            # writers of the collection wait from here to the commit: generations are a line
+            postgis_rows.lock(self.conn, self.collection)
+            postgis_rows.fold(self.conn, self.store.q, self.collection)
+            postgis_rows.merge(self.conn, self.store.q, self.collection, table, self.layer,
+                               fields=self.index_fields)
         except psycopg.Error as err:
             raise self._fail("writing", err) from err
 
@@ -374,7 +385,9 @@ class PostGISStaging:
             # concurrent ingests of one collection queue here and get consecutive versions
             self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"gp:{self.collection}",))
             if self.raster is None:
-                self.conn.execute(f"ANALYZE {s.q(self.layer)}")
+                (base,) = self.conn.execute(f"SELECT base FROM {s.q('gp_rowsets')} WHERE view = %s",
+                                            (self.layer,)).fetchone()
+                self.conn.execute(f"ANALYZE {s.q(base)}")
             if version is None:
                 (last,) = self.conn.execute(f"SELECT coalesce(max(version), 0) FROM "
                                             f"{s.q('gp_versions')} WHERE collection = %s",
