@@ -82,7 +82,7 @@ class Project:
                 if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'gp_bases'").fetchone():
                     for (base,) in c.execute("SELECT base FROM gp_bases ORDER BY base").fetchall():
                         state["tables"].append(f"{f.name}#{base}:" + repr(c.execute(
-                            f'SELECT fid, gp_id, gp_from, gp_to, gp_hash FROM "{base}" ORDER BY fid').fetchall()))
+                            f'SELECT * FROM "{base}" ORDER BY fid').fetchall()))
         return state
 
     def _pg_state(self) -> dict:

@@ -110,6 +110,11 @@ def test_a_republish_adds_only_what_changed_and_every_version_reads_as_written(
     via_index = {x[0] for x in r.rows(f"SELECT code FROM {r.table_sql(t2)} WHERE {where}", params, t2)}
     near = v2.cx[60:65, 40:43]
     assert via_index == set(near["code"]) and via_index
+    # the same features in another order: a version of its own, no new row, every id kept
+    _ingest(project, second.iloc[::-1].reset_index(drop=True), tmp_path, tag="c")
+    assert len(_rows(project)) == 202
+    t3 = r.table(r.published("schools").table)
+    assert dict(r.rows(f"SELECT code, fid FROM {r.table_sql(t3)}", [], t3)) == got
 
 
 def test_history_costs_what_changed(project, store, tmp_path) -> None:

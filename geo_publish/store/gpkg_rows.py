@@ -8,9 +8,11 @@ names), registered as a GeoPackage feature table, so readers, QGIS and GDAL read
 before. Generations are numbered per layer file (``gp_rowsets``) and each is written as a diff
 against the newest one: the rows it keeps stay, the others are closed, the new ones added.
 
-- An ingest's features are written by GDAL into a staging table, then ``merge``d: rows are
-  matched by a hash of their attributes and geometry, so a republish that changes 1 % adds 1 %
-  of the rows. Features that changed take the numbers of the ones they replace, in order.
+- An ingest's features are written by GDAL into a staging file, then ``merge``d: a row equal
+  to the current row at its position stays (SQL, no hashing: the common case of a file edited
+  in place or appended to); the rest are matched by a hash of their values, so a republish that
+  changes 1 % adds 1 % of the rows whatever its order. Features that changed take the numbers
+  of the ones they replace, in order.
 - A Part 4 edit (``EditRows``) closes and adds only the rows it changes.
 - Dropping a version's view (prune, abort, clean-up of a dead writer) then ``clean`` deletes the
   rows no remaining generation sees, and reopens those its newest one sees: the open rows are
@@ -114,7 +116,7 @@ def _new_base(conn: sqlite3.Connection, sh: Shape) -> str:
     base = f"gpf_{secrets.token_hex(4)}"
     cols = "".join(f", {quote(n)} {decl}" for n, decl in sh.columns)
     conn.execute(f"CREATE TABLE {quote(base)} (fid INTEGER PRIMARY KEY AUTOINCREMENT, gp_id INTEGER "
-                 f"NOT NULL, gp_from INTEGER NOT NULL, gp_to INTEGER, gp_hash BLOB{cols}, "
+                 f"NOT NULL, gp_from INTEGER NOT NULL, gp_to INTEGER{cols}, "
                  f"{quote(sh.geometry)} {sh.geometry_type})")
     conn.execute(f"CREATE INDEX {quote(base + '_id')} ON {quote(base)} (gp_id)")
     conn.execute(f"CREATE INDEX {quote(base + '_range')} ON {quote(base)} (gp_to, gp_from)")
@@ -156,6 +158,44 @@ def _fill_boxes(conn: sqlite3.Connection, base: str, sh: Shape, rids: list[int])
         conn.executemany(f"INSERT INTO {quote(rtree(base, sh))} VALUES (?, ?, ?, ?, ?)", entries)
 
 
+def _match(conn: sqlite3.Connection, src: str, b: str, cols: list[str],
+           forced_ids: bool) -> tuple[list[int], list[tuple[int, int]]]:
+    """(fids of the staged rows that are new, (gp_id, row) of the open rows they close).
+
+    First by position, in SQL: a staged row equal (every column ``IS``) to the open row whose
+    number is its fid stays. That is every unchanged feature of a file edited in place or
+    appended to. The rest (a file re-sorted, or rows removed before them) are matched by a hash
+    of their values, computed for those rows only: equal rows keep their numbers whatever their
+    order. ``forced_ids``: by position only."""
+    same = " AND ".join(f"b.{c} IS s.{c}" for c in cols)
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_same (sfid INTEGER PRIMARY KEY, rid INTEGER NOT NULL)")
+    conn.execute("DELETE FROM temp.gp_same")
+    conn.execute(f"INSERT INTO temp.gp_same SELECT s.fid, b.fid FROM {src} s JOIN {b} b "
+                 f"ON b.gp_id = s.fid AND b.gp_to IS NULL WHERE {same}")
+    values = ", ".join(cols)
+    left: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+    rest = conn.execute(f"SELECT fid, gp_id{'' if forced_ids else ', gp_hash(' + values + ')'} FROM {b} "
+                        "WHERE gp_to IS NULL AND fid NOT IN (SELECT rid FROM temp.gp_same) ORDER BY gp_id")
+    closed: list[tuple[int, int]] = []
+    for row in rest:
+        if forced_ids:
+            closed.append((row[1], row[0]))
+        else:
+            left[row[2]].append((row[0], row[1]))
+    new: list[int] = []
+    staged = conn.execute(f"SELECT fid{'' if forced_ids else ', gp_hash(' + values + ')'} FROM {src} "
+                          "WHERE fid NOT IN (SELECT sfid FROM temp.gp_same) ORDER BY fid")
+    for row in staged:
+        found = None if forced_ids else left.get(row[1])
+        if found:
+            found.pop(0)  # the same feature, elsewhere in the file: it keeps its number
+        else:
+            new.append(row[0])
+    closed += [(gid, rid) for rows in left.values() for rid, gid in rows]
+    conn.execute("DELETE FROM temp.gp_same")
+    return new, sorted(closed)
+
+
 def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_ids: bool = False,
           fields: list[str] | None = None) -> int:
     """Table ``table`` of ``schema`` (an ingest's staging table, or a version table of an older
@@ -177,25 +217,15 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
         if base is not None:  # the older versions keep their base; this one starts a new one
             conn.execute(f"UPDATE {quote(base)} SET gp_to = ? WHERE gp_to IS NULL", (gen,))
         base = _new_base(conn, sh)
-        conn.execute(f"INSERT INTO {quote(base)} (fid, gp_id, gp_from, gp_hash, {values}) "
-                     f"SELECT fid, fid, ?, gp_hash({values}), {values} FROM {src} ORDER BY fid", (gen,))
+        conn.execute(f"INSERT INTO {quote(base)} (fid, gp_id, gp_from, {values}) "
+                     f"SELECT fid, fid, ?, {values} FROM {src} ORDER BY fid", (gen,))
         if boxes:
             conn.execute(f"INSERT INTO {quote(rtree(base, sh))} SELECT * FROM {quote(schema)}.{quote(boxes)}")
         else:
             _fill_boxes(conn, base, sh, [r[0] for r in conn.execute(f"SELECT fid FROM {quote(base)}")])
     else:
         b = quote(base)
-        open_rows: dict[Any, list[tuple[int, int]]] = defaultdict(list)
-        for rid, gid, h in conn.execute(f"SELECT fid, gp_id, gp_hash FROM {b} WHERE gp_to IS NULL ORDER BY gp_id"):
-            open_rows[(gid, h) if forced_ids else h].append((rid, gid))
-        new: list[int] = []
-        for fid, h in conn.execute(f"SELECT fid, gp_hash({values}) FROM {src} ORDER BY fid"):
-            found = open_rows.get((fid, h) if forced_ids else h)
-            if found:
-                found.pop(0)
-            else:
-                new.append(fid)
-        closed = sorted((gid, rid) for rows in open_rows.values() for rid, gid in rows)
+        new, closed = _match(conn, src, b, cols, forced_ids)
         conn.executemany(f"UPDATE {b} SET gp_to = ? WHERE fid = ?", [(gen, rid) for _, rid in closed])
         if forced_ids:
             ids = new
@@ -206,8 +236,7 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_new (src INTEGER PRIMARY KEY, id INTEGER NOT NULL)")
         conn.execute("DELETE FROM temp.gp_new")
         conn.executemany("INSERT INTO temp.gp_new VALUES (?, ?)", list(zip(new, ids)))
-        conn.execute(f"INSERT INTO {b} (gp_id, gp_from, gp_hash, {values}) SELECT n.id, ?, "
-                     f"gp_hash({svalues}), {svalues} "
+        conn.execute(f"INSERT INTO {b} (gp_id, gp_from, {values}) SELECT n.id, ?, {svalues} "
                      f"FROM temp.gp_new n JOIN {src} s ON s.fid = n.src ORDER BY n.src", (gen,))
         if boxes:
             conn.execute(f"INSERT INTO {quote(rtree(base, sh))} SELECT r.fid, x.minx, x.maxx, x.miny, x.maxy "
@@ -312,8 +341,8 @@ class EditRows:
         if current is not None and current != self.base:
             self.conn.execute(f"UPDATE {quote(current)} SET gp_to = ? WHERE gp_to IS NULL", (g,))
         self.conn.execute(f"UPDATE {b} SET gp_to = ? WHERE gp_to IS NULL AND gp_from > ?", (g, published))
-        self.conn.execute(f"INSERT INTO {b} (gp_id, gp_from, gp_hash{names}, {quote(self.sh.geometry)}) "
-                          f"SELECT gp_id, ?, gp_hash{names}, {quote(self.sh.geometry)} FROM {b} WHERE "
+        self.conn.execute(f"INSERT INTO {b} (gp_id, gp_from{names}, {quote(self.sh.geometry)}) "
+                          f"SELECT gp_id, ?{names}, {quote(self.sh.geometry)} FROM {b} WHERE "
                           "gp_from <= ? AND gp_to IS NOT NULL AND gp_to > ? ORDER BY gp_id",
                           (g, published, published))
         self.conn.execute(f"INSERT INTO {self.tree} SELECT n.fid, x.minx, x.maxx, x.miny, x.maxy FROM "
@@ -327,10 +356,6 @@ class EditRows:
     def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
         col = "gp_id" if column == "fid" else quote(column)
         return self.conn.execute(f"{self._select()} AND {col} = ?", (value,)).fetchall()
-
-    def _rehash(self, rid: int) -> None:
-        values = ", ".join([quote(n) for n, _ in self.sh.columns] + [quote(self.sh.geometry)])
-        self.conn.execute(f"UPDATE {self.b} SET gp_hash = gp_hash({values}) WHERE fid = ?", (rid,))
 
     def _box(self, rid: int, geom: Any) -> None:
         self.conn.execute(f"DELETE FROM {self.tree} WHERE id = ?", (rid,))
@@ -352,7 +377,6 @@ class EditRows:
                                 f"(?, ?, {', '.join('?' * len(names))})",
                                 (gid, self.gen, *props.values(), gpkg_blob(geom, self.sh.srs_id)))
         rid = int(cur.lastrowid)  # type: ignore[arg-type]
-        self._rehash(rid)
         self._box(rid, geom)
         self.features += 1
         return int(gid)
@@ -380,7 +404,6 @@ class EditRows:
             self.conn.execute(f"UPDATE {self.b} SET {', '.join(sets)} WHERE fid = ?", (*args, rid))
         if geom is not None:
             self._box(rid, geom)
-        self._rehash(rid)
 
     def delete(self, gid: int) -> None:
         rid, since = self._open(gid)
