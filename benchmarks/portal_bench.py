@@ -6,7 +6,7 @@ upload  A ~1 GB GeoPackage uploaded through the resumable API in 8 MB parts (as 
         does) to a 2-worker server: resident memory of the serving processes (workers and their
         parent; sampled every 0.1 s) against their idle size, and the time from the last byte
         to the job's report against the anchor: `geo-publish ingest` of the same file (CLI).
-patch   PATCH of one feature of a 10,000-feature editable layer, 200 times, on the GeoPackage
+patch   PATCH of one feature of a 10,000-feature (``--patch-features``) editable layer, 200 times, on the GeoPackage
         store and on PostGIS: p50/p95 latency, and how long until 8 consecutive reads (both
         workers) see the new value. Anchor: GET of the same item on the same server.
 read    items?limit=10, one item, a bbox: requests/s with wrk -c16 (2 workers) at the commit
@@ -201,9 +201,9 @@ def editable_layer(root: Path, backend: str, n: int = 10_000) -> tuple[Path, dic
     return root / "config.yml", env
 
 
-def bench_patch(work: Path, rounds: int = 200) -> None:
+def bench_patch(work: Path, rounds: int = 200, n: int = 10_000) -> None:
     for backend in ("geopackage", "postgis"):
-        config, env = editable_layer(work / f"patch-{backend}", backend)
+        config, env = editable_layer(work / f"patch-{backend}-{n}", backend, n)
         token = people(config, env)
         gp(config, "admin", "assign", "--org", "bench", env=env)
         port = free_port()
@@ -216,7 +216,7 @@ def bench_patch(work: Path, rounds: int = 200) -> None:
             rng = np.random.default_rng(1)
             lat, seen, gets = [], [], []
             for i in range(rounds):
-                fid = int(rng.integers(0, 10_000))
+                fid = int(rng.integers(0, n))
                 t = time.perf_counter()
                 g = r.get(f"{url}/{fid}")
                 gets.append(time.perf_counter() - t)
@@ -232,7 +232,7 @@ def bench_patch(work: Path, rounds: int = 200) -> None:
                     streak = streak + 1 if v == float(i) else 0
                 seen.append(time.perf_counter() - t)
             q = lambda xs, p: float(np.percentile(xs, p)) * 1000  # noqa: E731
-            print(f"patch {backend}: PATCH p50 {q(lat, 50):.1f} ms, p95 {q(lat, 95):.1f} ms "
+            print(f"patch {backend}, {n:,} features: PATCH p50 {q(lat, 50):.1f} ms, p95 {q(lat, 95):.1f} ms "
                   f"(target <= 100); anchor GET item p50 {q(gets, 50):.1f} ms; "
                   f"visible on both workers after p95 {q(seen, 95):.0f} ms, max {max(seen) * 1000:.0f} ms")
             # 50 concurrent writers
@@ -316,13 +316,14 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="upload,patch,read")
     ap.add_argument("--upload-mb", type=int, default=1024)
+    ap.add_argument("--patch-features", type=int, default=10_000)
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="gp-portal-bench-"))
     only = set(args.only.split(","))
     print(json.dumps({"cpus": os.cpu_count(), "workdir": str(work)}))
     if "patch" in only:
-        bench_patch(work)
+        bench_patch(work, n=args.patch_features)
     if "read" in only:
         bench_read(work)
     if "upload" in only:

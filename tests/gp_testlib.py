@@ -98,7 +98,7 @@ class Project:
                 "tables": [r[0] for r in c.execute(
                     "SELECT tablename FROM pg_tables WHERE schemaname = %s UNION "
                     "SELECT viewname FROM pg_views WHERE schemaname = %s ORDER BY 1", (self.schema, self.schema))]
-                + [f"{base}:" + repr(c.execute(f'SELECT fid, gp_id, gp_from, gp_to, gp_hash FROM {s}."{base}" '
+                + [f"{base}:" + repr(c.execute(f'SELECT * FROM {s}."{base}" '
                                                "ORDER BY fid").fetchall())
                    for (base,) in (c.execute(f"SELECT base FROM {s}.gp_bases ORDER BY 1").fetchall()
                                    if c.execute("SELECT to_regclass(%s)", (f"{s}.gp_bases",)).fetchone()[0]

@@ -183,12 +183,13 @@ class SpawnedSink:
         self.proc = None
 
 
-if __name__ == "__main__":  # the spawned writer: STORE LAYER GEOMETRY_TYPE, Arrow IPC on stdin
+if __name__ == "__main__":  # the spawned writer: STORE LAYER GEOMETRY_TYPE [no-index], Arrow IPC on stdin
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us
     try:
         from geo_publish.store.gpkg import write_arrow
 
-        write_arrow(sys.argv[1], sys.argv[2], sys.argv[3], pa.ipc.open_stream(sys.stdin.buffer))
+        write_arrow(sys.argv[1], sys.argv[2], sys.argv[3], pa.ipc.open_stream(sys.stdin.buffer),
+                    spatial_index=sys.argv[4:5] != ["no-index"])
     except BaseException as err:  # noqa: BLE001 - one line for the parent
         print(_one_line(err), file=sys.stderr)
         sys.exit(1)

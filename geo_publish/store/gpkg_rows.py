@@ -258,9 +258,12 @@ def make_view(conn: sqlite3.Connection, view: str, base: str, gen: int, features
               bbox: Any = None) -> None:
     """Generation ``gen`` of ``base`` as a registered GeoPackage feature view."""
     sh = _base_shape(conn, base)
+    # the unary + keeps SQLite from answering a read of the view through the (gp_to, gp_from)
+    # index (every row of the generation, then a sort): a page in fid order walks gp_id's index
+    # and stops at its limit, as it walks a table's rowids
     conn.execute(f"CREATE VIEW {quote(view)} AS SELECT gp_id AS fid{sh.names()}, {quote(sh.geometry)}, "
-                 f"fid AS gp_rid FROM {quote(base)} WHERE gp_from <= {int(gen)} AND "
-                 f"(gp_to IS NULL OR gp_to > {int(gen)})")
+                 f"fid AS gp_rid FROM {quote(base)} WHERE +gp_from <= {int(gen)} AND "
+                 f"(+gp_to IS NULL OR +gp_to > {int(gen)})")
     conn.execute("INSERT INTO gp_rowsets VALUES (?, ?, ?, ?)", (view, base, gen, features))
     x0, y0, x1, y1 = bbox if bbox and bbox[0] is not None else (None,) * 4
     conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, last_change, min_x, "

@@ -358,7 +358,6 @@ class PostGISStaging:
                         continue
                     copy.write(_csv(batch, attrs, fid))
                     fid += batch.num_rows
-            self.conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (fid)")
             # the collection's rows take this version as a diff (store/postgis_rows.py); other
             # writers of the collection wait from here to the commit: generations are a line
             postgis_rows.lock(self.conn, self.collection)
@@ -385,9 +384,11 @@ class PostGISStaging:
             # concurrent ingests of one collection queue here and get consecutive versions
             self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"gp:{self.collection}",))
             if self.raster is None:
-                (base,) = self.conn.execute(f"SELECT base FROM {s.q('gp_rowsets')} WHERE view = %s",
-                                            (self.layer,)).fetchone()
-                self.conn.execute(f"ANALYZE {s.q(base)}")
+                (base, fresh) = self.conn.execute(
+                    f"SELECT base, (SELECT count(*) FROM {s.q('gp_rowsets')} r WHERE r.base = v.base) = 1 "
+                    f"FROM {s.q('gp_rowsets')} v WHERE view = %s", (self.layer,)).fetchone()
+                if fresh:  # a new table's statistics; a republish changes few rows (autovacuum's)
+                    self.conn.execute(f"ANALYZE {s.q(base)}")
             if version is None:
                 (last,) = self.conn.execute(f"SELECT coalesce(max(version), 0) FROM "
                                             f"{s.q('gp_versions')} WHERE collection = %s",

@@ -5,8 +5,9 @@ GiST index on ``geom``): each row carries the feature's stable number ``gp_id`` 
 the generation that added it (``gp_from``) and the one that replaced or removed it (``gp_to``,
 NULL while current). A version is a view of its generation's rows (``gp_versions.layer`` names
 it); the planner pushes a query's conditions into the base and its indexes. Generations are
-numbered per collection (``gp_rowsets``); each is written as a diff against the newest: rows
-are matched by an MD5 of their attributes and geometry, in set-based SQL.
+numbered per collection (``gp_rowsets``); each is written as a diff against the newest, in
+set-based SQL: rows equal to the current row at their position first, then the rest by an MD5
+of their attributes and geometry.
 
 Everything here runs inside the caller's transaction, after it took the collection's advisory
 lock (``gp:<collection>``): generations are a line, so a second writer of the collection waits
@@ -69,7 +70,7 @@ def _new_base(conn: Any, q: Q, collection: str, cols: tuple[tuple[str, str], ...
     b = q(base)
     attrs = "".join(f", {quote(n)} {t}" for n, t in cols)
     conn.execute(f"CREATE TABLE {b} (fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, gp_id bigint "
-                 f"NOT NULL, gp_from integer NOT NULL, gp_to integer, gp_hash bytea{attrs}, geom {geom})")
+                 f"NOT NULL, gp_from integer NOT NULL, gp_to integer{attrs}, geom {geom})")
     conn.execute(f"CREATE INDEX ON {b} (gp_id)")
     conn.execute(f"CREATE INDEX ON {b} (gp_to, gp_from)")
     conn.execute(f"CREATE INDEX ON {b} USING gist (geom)")
@@ -99,21 +100,29 @@ def merge(conn: Any, q: Q, collection: str, staged: str, view: str, forced_ids: 
         if base is not None:  # the older versions keep their base; this one starts a new one
             conn.execute(f"UPDATE {q(base)} SET gp_to = %s WHERE gp_to IS NULL", (gen,))
         base = _new_base(conn, q, collection, cols, geom)
-        conn.execute(f"INSERT INTO {q(base)} (gp_id, gp_from, gp_hash{names}, geom) SELECT fid, %s, "
-                     f"{_hash(cols)}{names}, geom FROM {staged} ORDER BY fid", (gen,))
+        conn.execute(f"INSERT INTO {q(base)} (gp_id, gp_from{names}, geom) SELECT fid, %s"
+                     f"{names}, geom FROM {staged} ORDER BY fid", (gen,))
     else:
         b = q(base)
-        by = ", gp_id" if forced_ids else ""
+        both = (f"ROW({', '.join([f's.{quote(n)}' for n, _ in cols] + ['s.geom'])}) IS NOT DISTINCT FROM "
+                f"ROW({', '.join([f'b.{quote(n)}' for n, _ in cols] + ['b.geom'])})")
+        # by position first: the staged row equal to the open row whose number is its fid stays
+        # (every unchanged feature of a file edited in place or appended to: no hashing)
+        conn.execute("DROP TABLE IF EXISTS gp_same")
+        conn.execute(f"CREATE TEMP TABLE gp_same ON COMMIT DROP AS SELECT s.fid AS sfid, b.fid AS rid "
+                     f"FROM {staged} s JOIN {b} b ON b.gp_id = s.fid AND b.gp_to IS NULL WHERE {both}")
+        # the rest by an MD5 of their values (rows that moved in the file keep their numbers)
+        hashed = "false" if forced_ids else "o.h = sk.h AND o.k = sk.k"
         conn.execute("DROP TABLE IF EXISTS gp_match")
         conn.execute(
             f"CREATE TEMP TABLE gp_match ON COMMIT DROP AS "
-            f"WITH o AS (SELECT fid AS rid, gp_id, gp_hash AS h, row_number() OVER (PARTITION BY "
-            f"gp_hash{by} ORDER BY gp_id) AS k FROM {b} WHERE gp_to IS NULL), "
-            f"s AS (SELECT fid AS sfid, {_hash(cols)} AS h FROM {staged}), "
-            f"sk AS (SELECT sfid, h, row_number() OVER (PARTITION BY h{', sfid' if forced_ids else ''} "
-            f"ORDER BY sfid) AS k FROM s) "
-            f"SELECT o.rid, o.gp_id, sk.sfid, sk.h FROM o FULL JOIN sk ON o.h = sk.h AND o.k = sk.k"
-            + (" AND o.gp_id = sk.sfid" if forced_ids else ""))
+            f"WITH o0 AS (SELECT b.fid AS rid, b.gp_id, {_hash(cols, 'b.')} AS h FROM {b} b WHERE "
+            f"b.gp_to IS NULL AND NOT EXISTS (SELECT 1 FROM gp_same m WHERE m.rid = b.fid)), "
+            f"o AS (SELECT *, row_number() OVER (PARTITION BY h ORDER BY gp_id) AS k FROM o0), "
+            f"s0 AS (SELECT s.fid AS sfid, {_hash(cols, 's.')} AS h FROM {staged} s WHERE NOT EXISTS "
+            f"(SELECT 1 FROM gp_same m WHERE m.sfid = s.fid)), "
+            f"sk AS (SELECT *, row_number() OVER (PARTITION BY h ORDER BY sfid) AS k FROM s0) "
+            f"SELECT o.rid, o.gp_id, sk.sfid FROM o FULL JOIN sk ON {hashed}")
         conn.execute(f"UPDATE {b} SET gp_to = %s WHERE fid IN (SELECT rid FROM gp_match WHERE "
                      "sfid IS NULL)", (gen,))
         if forced_ids:
@@ -125,9 +134,9 @@ def merge(conn: Any, q: Q, collection: str, staged: str, view: str, forced_ids: 
         conn.execute(
             f"WITH freed AS (SELECT gp_id, row_number() OVER (ORDER BY gp_id) AS n FROM gp_match "
             f"WHERE sfid IS NULL AND rid IS NOT NULL), "
-            f"fresh AS (SELECT sfid, h, row_number() OVER (ORDER BY sfid) AS n FROM gp_match "
+            f"fresh AS (SELECT sfid, row_number() OVER (ORDER BY sfid) AS n FROM gp_match "
             f"WHERE rid IS NULL), top AS (SELECT coalesce(max(gp_id), 0) AS t FROM {b}) "
-            f"INSERT INTO {b} (gp_id, gp_from, gp_hash{names}, geom) SELECT {ids}, %s, fresh.h"
+            f"INSERT INTO {b} (gp_id, gp_from{names}, geom) SELECT {ids}, %s"
             f"{_names(cols, 's.')}, s.geom FROM fresh{freed} JOIN {staged} s ON s.fid = fresh.sfid "
             "ORDER BY fresh.sfid", (gen,))
     (count,) = conn.execute(f"SELECT count(*) FROM {staged}").fetchone()
@@ -235,8 +244,8 @@ class PgRows:
             if current is not None and current != base:
                 conn.execute(f"UPDATE {q(current)} SET gp_to = %s WHERE gp_to IS NULL", (g,))
             conn.execute(f"UPDATE {b} SET gp_to = %s WHERE gp_to IS NULL AND gp_from > %s", (g, published))
-            conn.execute(f"INSERT INTO {b} (gp_id, gp_from, gp_hash{names}, geom) SELECT gp_id, %s, "
-                         f"gp_hash{names}, geom FROM {b} WHERE gp_from <= %s AND gp_to IS NOT NULL "
+            conn.execute(f"INSERT INTO {b} (gp_id, gp_from{names}, geom) SELECT gp_id, %s"
+                         f"{names}, geom FROM {b} WHERE gp_from <= %s AND gp_to IS NOT NULL "
                          "AND gp_to > %s ORDER BY gp_id", (g, published, published))
 
     def _select(self) -> str:
@@ -250,9 +259,6 @@ class PgRows:
         return self.conn.execute(f"SELECT fid, gp_from FROM {self.b} WHERE gp_id = %s AND gp_to IS NULL",  # type: ignore[no-any-return]
                                  (gid,)).fetchone()
 
-    def _rehash(self, rid: int) -> None:
-        self.conn.execute(f"UPDATE {self.b} SET gp_hash = {_hash(self.cols)} WHERE fid = %s", (rid,))
-
     def insert(self, props: dict[str, Any], geom: Any) -> int:
         import shapely
 
@@ -262,7 +268,6 @@ class PgRows:
             f"INSERT INTO {self.b} (gp_id, gp_from{names}, geom) VALUES (%s, %s"
             f"{', %s' * len(props)}, {self.geom_sql}) RETURNING fid",
             (gid, self.gen, *props.values(), shapely.to_wkb(geom))).fetchone()
-        self._rehash(rid)
         self.added.append(geom.bounds)
         self.features += 1
         return int(gid)
@@ -285,7 +290,6 @@ class PgRows:
             self.added.append(geom.bounds)
         if sets:
             self.conn.execute(f"UPDATE {self.b} SET {', '.join(sets)} WHERE fid = %s", (*args, rid))
-        self._rehash(rid)
 
     def delete(self, gid: int) -> None:
         rid, since = self._open(gid)
