@@ -62,6 +62,16 @@ class VersionInfo:
         return self
 
 
+def grown(bbox: list[float] | None, boxes: Iterable[tuple[float, float, float, float]]) -> list[float] | None:
+    """``bbox`` grown to hold ``boxes`` (x0, y0, x1, y1): an edit's new extent, without a scan
+    (a feature deleted at the edge leaves it as it was)."""
+    box = list(bbox) if bbox else None
+    for x0, y0, x1, y1 in boxes:
+        box = [x0, y0, x1, y1] if box is None else [min(box[0], x0), min(box[1], y0),
+                                                    max(box[2], x1), max(box[3], y1)]
+    return box
+
+
 GRACE_S = 60  # a version superseded less than this long ago may still be read by a worker
 
 

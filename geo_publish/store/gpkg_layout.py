@@ -8,7 +8,7 @@ import hashlib
 import re
 import secrets
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from geo_publish.errors import StoreError
 from geo_publish.store.gpkg_read import layer_ref
@@ -73,14 +73,18 @@ def copy_table(conn: sqlite3.Connection, src: str, old: str, new: str) -> None:
             conn.execute(f'INSERT INTO main."{target}" SELECT * FROM {s}."{name}"')
 
 
-def digest(conn: sqlite3.Connection, schema: str, table: str) -> tuple[int, str]:
-    """(rows, SHA-256 of every row in fid order): what a moved table is checked against."""
+def _sha(rows: Any) -> tuple[int, str]:
     h = hashlib.sha256()
     n = 0
-    for row in conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY 1'):
+    for row in rows:
         h.update(repr(row).encode())
         n += 1
     return n, h.hexdigest()
+
+
+def digest(conn: sqlite3.Connection, schema: str, table: str) -> tuple[int, str]:
+    """(rows, SHA-256 of every row in fid order): what a moved table is checked against."""
+    return _sha(conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY 1'))
 
 
 _OLD = re.compile(r"^gpv_[A-Za-z0-9_]+$")
@@ -124,12 +128,7 @@ def _rows_digest(conn: sqlite3.Connection, table: str) -> tuple[int, str]:
     from geo_publish.store.base import quote
 
     sh = shape(conn, "main", table)
-    h = hashlib.sha256()
-    n = 0
-    for row in conn.execute(f"SELECT fid{sh.names()}, {quote(sh.geometry)} FROM {quote(table)} ORDER BY fid"):
-        h.update(repr(row).encode())
-        n += 1
-    return n, h.hexdigest()
+    return _sha(conn.execute(f"SELECT fid{sh.names()}, {quote(sh.geometry)} FROM {quote(table)} ORDER BY fid"))
 
 
 def fold(store: GeoPackageStore, collection: str | None = None) -> int:
