@@ -294,3 +294,15 @@ def _pg_fold(project, store, tmp_path, monkeypatch) -> None:
     (applied,) = store.edit("schools", [Edit("delete", "2")], None, "d" * 64)
     assert store.read("schools", 1).equals(frame)
     assert store.version("schools", 1).layer != "gpv_schools_old" and len(store.read("schools")) == 9
+
+
+def test_an_attribute_named_like_the_stores_own_columns_is_refused(project, store, tmp_path) -> None:
+    """Never dropped in silence (read == published + quarantined): a clear error, nothing kept."""
+    _ingest(project, _frame(5), tmp_path)
+    frame = _frame(5).assign(gp_to=[1, 2, 3, 4, 5])
+    src = tmp_path / "clash.geojson"
+    pyogrio.write_dataframe(frame, src)
+    before = project.state()
+    assert project.run("ingest", str(src), "--collection", "clash") != 0
+    assert project.run("ingest", str(src), "--collection", "schools") != 0
+    assert project.state() == before

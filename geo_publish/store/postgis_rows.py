@@ -97,6 +97,11 @@ def merge(conn: Any, q: Q, collection: str, staged: str, view: str, forced_ids: 
     fid as its number (an older store's version tables); else a changed feature takes the number
     of a replaced one, in order, and a new one the next free number."""
     cols, geom = shape(conn, staged)
+    clash = conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                         "AND NOT attisdropped AND attname = ANY(%s)", (staged, list(SYSTEM))).fetchone()
+    if clash:
+        raise StoreError(f"a column is named {clash[0]!r}: that name is the store's own "
+                         "(rename the attribute in the source)")
     gen, base = newest(conn, q, collection)
     gen += 1
     names = _names(cols)
