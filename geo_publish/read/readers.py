@@ -27,6 +27,7 @@ from geo_publish.store import gpkg_read
 from geo_publish.store.base import pg_sql, quote
 from geo_publish.store.catalogue import json_column
 from geo_publish.store.gpkg_read import Published, Table
+from geo_publish.store.postgis_rows import PG_DECL
 from geo_publish.store.location import POSTGIS_PREFIX, SERVE_DSN
 
 DEFAULT_TIMEOUT = 10.0
@@ -240,10 +241,6 @@ class GeoPackageReader(_Catalogue):
         return column
 
 
-_PG_JSON = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
-            "double precision": "DOUBLE", "real": "REAL", "numeric": "DOUBLE", "boolean": "BOOLEAN",
-            "date": "DATE", "timestamp without time zone": "DATETIME",
-            "timestamp with time zone": "DATETIME", "text": "TEXT"}
 _PG_OPS = {"intersects": "ST_Intersects", "disjoint": "ST_Disjoint", "contains": "ST_Contains",
            "within": "ST_Within", "touches": "ST_Touches", "crosses": "ST_Crosses",
            "overlaps": "ST_Overlaps", "equals": "ST_Equals"}
@@ -372,7 +369,7 @@ class PostGISReader(_Catalogue):
         cols = self.rows("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
                          "WHERE attrelid = ?::regclass AND attnum > 0 AND NOT attisdropped "
                          "ORDER BY attnum", [name])
-        columns = {n: _PG_JSON.get(t, "TEXT") for n, t in cols if n not in ("fid", "geom")}
+        columns = {n: PG_DECL.get(t, "TEXT") for n, t in cols if n not in ("fid", "geom")}
         gtype = next((t for n, t in cols if n == "geom"), "geometry")
         kind = gtype.split("(")[1].split(",")[0].upper() if "(" in gtype else "GEOMETRY"
         bare = name.rsplit(".", 1)[-1].strip('"').replace('""', '"')

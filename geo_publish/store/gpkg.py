@@ -250,9 +250,7 @@ class GeoPackageStore(VersionCatalogue):
         if conn.execute("SELECT 1 FROM gp_versions WHERE collection = ? UNION ALL "
                         "SELECT 1 FROM gp_staging WHERE collection = ?",
                         (collection, collection)).fetchone() is None:
-            file = self.layer_file(collection)
-            for part in (file, Path(f"{file}-wal"), Path(f"{file}-shm")):
-                part.unlink(missing_ok=True)
+            _unlink(self.layer_file(collection))
 
     def _layer_db(self, collection: str, write: bool = True) -> Any:
         """A connection to a collection's layer file (made if missing)."""
@@ -440,8 +438,9 @@ class GeoPackageStaging:
         self.collection = collection
         self.layer = layer  # as gp_versions names it
         self.file, self.view = store.locate(layer)
-        self.staging = store.staging_file(layer)  # GDAL writes the features here, then
-        self.table = self.view  # ``merge`` makes them the collection's rows, as this view
+        # GDAL writes the features into a table of this name in a staging file, then ``merge``
+        # makes them the collection's rows, as a view of the same name in the layer file
+        self.staging = store.staging_file(layer)
         self.quarantine_layer: str | None = None
         self.index_fields: list[str] = []
         self.raster: Path | None = None
@@ -465,7 +464,7 @@ class GeoPackageStaging:
     def prepare(self, geometry_type: str) -> None:
         """Start the writer process now, while the ingest still has a single thread (see forked)."""
         if forked.usable():
-            path, table, index = str(self.staging), self.table, self._spatial_index()
+            path, table, index = str(self.staging), self.view, self._spatial_index()
             self._sink = forked.ForkedSink(lambda reader: write_arrow(path, table, geometry_type, reader,
                                                                       index))
 
@@ -476,7 +475,7 @@ class GeoPackageStaging:
         would checkpoint and remove the log under the other)."""
         import pyogrio
 
-        sink = self._sink or forked.SpawnedSink([str(self.staging), self.table, geometry_type,
+        sink = self._sink or forked.SpawnedSink([str(self.staging), self.view, geometry_type,
                                                      *([] if self._spatial_index() else ["no-index"])])
         self._sink = sink
         try:
@@ -491,7 +490,7 @@ class GeoPackageStaging:
             conn.execute("ATTACH DATABASE ? AS staged", (str(self.staging),))
             try:
                 with immediate(conn):
-                    gpkg_rows.merge(conn, "staged", self.table, self.view, fields=self.index_fields)
+                    gpkg_rows.merge(conn, "staged", self.view, self.view, fields=self.index_fields)
             finally:
                 conn.execute("DETACH DATABASE staged")
         _unlink(self.staging)

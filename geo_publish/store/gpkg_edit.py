@@ -40,7 +40,7 @@ def edit_published(store: GeoPackageStore, collection: str, edits: list[Any], id
             _file, old = store.locate(pub["layer"])
             new = f"gpv_{collection.replace('-', '_')}_{secrets.token_hex(4)}"
             with store._layer_db(collection) as lc, immediate(lc):
-                table = EditRows(lc, old, "fid")
+                table = EditRows(lc, old)
                 if id_field in table.columns:
                     table.key_col = id_field
                 out = ft.apply(table, edits, collection)

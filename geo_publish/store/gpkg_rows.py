@@ -289,17 +289,11 @@ def drop_view(conn: sqlite3.Connection, view: str) -> None:
         clean(conn)
 
 
-def views(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'view' "
-                                       "AND name LIKE 'gpv\\_%' ESCAPE '\\'")]
-
-
-def clean(conn: sqlite3.Connection) -> int:
+def clean(conn: sqlite3.Connection) -> None:
     """Delete the rows no registered generation sees; reopen the rows the newest one sees that a
     generation since dropped had closed; drop bases no generation uses. Reads the closed rows
     and the rows newer than the newest generation only (an index on ``gp_to, gp_from``)."""
     top, _ = newest(conn)
-    gone = 0
     for (base,) in conn.execute("SELECT base FROM gp_bases").fetchall():
         b = quote(base)
         sh = _base_shape(conn, base)
@@ -312,9 +306,8 @@ def clean(conn: sqlite3.Connection) -> int:
                 f"SELECT fid FROM {b} WHERE gp_to IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
                 f"gp_rowsets r WHERE r.base = ? AND r.gen >= {b}.gp_from AND r.gen < {b}.gp_to)")
         conn.execute(f"DELETE FROM {quote(rtree(base, sh))} WHERE id IN ({dead})", (top, base))
-        gone += conn.execute(f"DELETE FROM {b} WHERE fid IN ({dead})", (top, base)).rowcount
+        conn.execute(f"DELETE FROM {b} WHERE fid IN ({dead})", (top, base))
         conn.execute(f"UPDATE {b} SET gp_to = NULL WHERE gp_to > ?", (top,))
-    return gone
 
 
 class EditRows:
@@ -322,7 +315,7 @@ class EditRows:
     change closes the feature's row and adds one; the rows it does not touch stay as they are.
     ``rows`` gives rows as the version's view does (so ETags agree with the served ones)."""
 
-    def __init__(self, conn: sqlite3.Connection, view: str, key_col: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, view: str) -> None:
         prepare(conn)
         self.conn = conn
         base, published, self.features = conn.execute(
@@ -330,7 +323,7 @@ class EditRows:
         top, current = newest(conn)
         self.gen = top + 1
         self.base, self.b, self.sh = base, quote(base), _base_shape(conn, base)
-        self.geometry_type, self.key_col = self.sh.geometry_type, key_col
+        self.geometry_type, self.key_col = self.sh.geometry_type, "fid"
         self.columns = {n: d for n, d in self.sh.columns}
         self.tree = quote(rtree(base, self.sh))
         self.added: list[Any] = []

@@ -15,12 +15,6 @@ from geo_publish.store.base import now as _now
 from geo_publish.store.postgis import PostGISStore, first_line
 
 
-_PG_DECL = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
-            "double precision": "DOUBLE", "real": "REAL", "numeric": "DOUBLE", "boolean": "BOOLEAN",
-            "date": "DATE", "timestamp without time zone": "DATETIME",
-            "timestamp with time zone": "DATETIME", "text": "TEXT"}
-
-
 def edit_published(store: PostGISStore, collection: str, edits: list[Any], id_field: str | None,
                    checksum: str) -> list[Any]:
     import secrets
@@ -44,10 +38,7 @@ def edit_published(store: PostGISStore, collection: str, edits: list[Any], id_fi
                 if pub is None or pub[5] == "Raster":
                     raise NotFound(f"no published vector collection {collection!r}")
                 old, quarantine, published, quarantined, old_bbox, gtype_name, passport, report = pub
-                table = postgis_rows.PgRows(conn, q, collection, old)
-                table.columns = {n: _PG_DECL.get(t, "TEXT") for n, t in table.cols}
-                if gtype_name:
-                    table.geometry_type = gtype_name
+                table = postgis_rows.PgRows(conn, q, collection, old, gtype_name or "GEOMETRY")
                 if id_field in table.columns:
                     table.key_col = id_field
                 out = ft.apply(table, edits, collection)

@@ -24,6 +24,11 @@ from geo_publish.errors import StoreError
 from geo_publish.store.base import grown, quote
 
 SYSTEM = ("gp_id", "gp_from", "gp_to", "gp_hash")
+# PostgreSQL's type names as the readers and Part 4's checks name a column's type
+PG_DECL = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
+           "double precision": "DOUBLE", "real": "REAL", "numeric": "DOUBLE", "boolean": "BOOLEAN",
+           "date": "DATE", "timestamp without time zone": "DATETIME",
+           "timestamp with time zone": "DATETIME", "text": "TEXT"}
 Q = Callable[[str], str]
 
 
@@ -232,7 +237,7 @@ class PgRows:
     """The next generation of a published version's rows, as ``features.apply`` edits it (see
     gpkg_rows.EditRows): a change closes the feature's row and adds one."""
 
-    def __init__(self, conn: Any, q: Q, collection: str, view: str) -> None:
+    def __init__(self, conn: Any, q: Q, collection: str, view: str, geometry_type: str) -> None:
         self.conn, self.q, self.collection = conn, q, collection
         base, published, self.features = conn.execute(
             f"SELECT base, gen, features FROM {q('gp_rowsets')} WHERE view = %s", (view,)).fetchone()
@@ -240,9 +245,8 @@ class PgRows:
         self.gen = top + 1
         self.base, self.b = base, q(base)
         self.cols, geom = shape(conn, self.b)
-        self.columns: dict[str, str] = {}
-        self.geometry_type = geom.split("(")[1].split(",")[0].upper().removesuffix("Z") if "(" in geom \
-            else "GEOMETRY"
+        self.columns = {n: PG_DECL.get(t, "TEXT") for n, t in self.cols}
+        self.geometry_type = geometry_type
         self.geom_sql = "ST_SetSRID(ST_GeomFromWKB(%s), 4326)"
         if "Z," in geom.upper():
             self.geom_sql = f"ST_Force3D({self.geom_sql})"
