@@ -306,3 +306,84 @@ def test_an_attribute_named_like_the_stores_own_columns_is_refused(project, stor
     assert project.run("ingest", str(src), "--collection", "clash") != 0
     assert project.run("ingest", str(src), "--collection", "schools") != 0
     assert project.state() == before
+
+
+def _keyed(path) -> list[str]:
+    """What breaks the keyed layout of a layer file's bases (``gpkg_rows``): an open row's
+    rowid is its gp_id, a closed row's gp_to << 32 | gp_id, the R-tree has exactly the rows'
+    rowids; the newest version's view reads the table by rowid, older ones by gp_id."""
+    wrong = []
+    with sqlite3.connect(path) as c:
+        top = c.execute("SELECT max(gen) FROM gp_rowsets").fetchone()[0]
+        for base, geom, keyed in c.execute("SELECT base, geometry, keyed FROM gp_bases").fetchall():
+            wrong += [f"{base} not keyed"] * (keyed != 1)
+            bad = c.execute(f'SELECT fid, gp_id, gp_to FROM "{base}" WHERE fid != CASE WHEN gp_to IS NULL '
+                            "THEN gp_id ELSE (gp_to << 32) | gp_id END").fetchall()
+            wrong += [f"{base} row {r}" for r in bad]
+            rows = {r[0] for r in c.execute(f'SELECT fid FROM "{base}" WHERE "{geom}" IS NOT NULL')}
+            boxes = {r[0] for r in c.execute(f'SELECT id FROM "rtree_{base}_{geom}"')}
+            wrong += [f"{base} R-tree differs by {sorted(rows ^ boxes)[:5]}"] * (rows != boxes)
+        for view, gen in c.execute("SELECT view, gen FROM gp_rowsets").fetchall():
+            plan = " ".join(r[3] for r in c.execute(f'EXPLAIN QUERY PLAN SELECT * FROM "{view}" '
+                                                    "ORDER BY fid LIMIT 10"))
+            by_index = "_id" in plan or "TEMP B-TREE" in plan
+            wrong += [f"{view} (gen {gen}): {plan}"] * (by_index != (gen != top))
+    return wrong
+
+
+def test_the_newest_version_reads_as_a_table_and_an_older_layout_is_rekeyed(tmp_path, request) -> None:
+    """GeoPackage: the open rows sit at their ids, so the newest version is a rowid range
+    (no index walk, no sort); a base of the first layout (rowids in insertion order) is brought
+    to this one on the next write, every version reading as before."""
+    from geo_publish.settings import load_settings
+    from geo_publish.store import open_store
+    from geo_publish.store.features import Edit
+
+    project = new_project(tmp_path, "geopackage", request)
+    store = open_store(load_settings(project.config))
+    path = project.root / "data" / "store.layers" / "schools.gpkg"
+    frame = _frame(300)
+    _ingest(project, frame, tmp_path)
+    for k in range(3):
+        frame.loc[[k, 100 + k], "seats"] = [7, 8]
+        frame = frame.drop(index=[200 + k])
+        _ingest(project, frame.reset_index(drop=True), tmp_path, tag=f"r{k}")
+    store.edit("schools", [Edit("update", "5", {"seats": 1}), Edit("delete", "6"),
+                           Edit("create", None, {"code": 900, "name": "Янги", "seats": 3},
+                                {"type": "Point", "coordinates": [60.0, 41.0]})], None, "a" * 64)
+    assert _keyed(path) == []
+    store.rollback("schools", 3)
+    store.edit("schools", [Edit("update", "9", {"seats": 2})], None, "b" * 64)
+    assert _keyed(path) == []
+    versions = {v: store.read("schools", v) for v in range(1, 7)}
+    assert len(versions[6]) == len(versions[3]) and versions[6]["seats"].tolist()[8] == 2
+    # the first layout: rowids in insertion order, every view by gp_id, no keyed column
+    with sqlite3.connect(path) as c:
+        (base,) = c.execute("SELECT base FROM gp_bases").fetchone()
+        tree = f'"rtree_{base}_geom"'
+        c.execute(f'CREATE TEMP TABLE m AS SELECT fid AS old, 1000 + row_number() OVER '
+                  f'(ORDER BY gp_from, gp_id) AS new FROM "{base}"')
+        c.execute(f'UPDATE "{base}" SET fid = (SELECT new FROM m WHERE old = fid)')
+        c.execute(f"UPDATE {tree} SET id = (SELECT new FROM m WHERE old = id)")
+        for (view, sql) in c.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall():
+            gen = c.execute("SELECT gen FROM gp_rowsets WHERE view = ?", (view,)).fetchone()[0]
+            c.execute(f'DROP VIEW "{view}"')
+            c.execute(f'CREATE VIEW "{view}" AS SELECT gp_id AS fid, "code", "name", "seats", "geom", '
+                      f'fid AS gp_rid FROM "{base}" WHERE +gp_from <= {gen} AND '
+                      f"(+gp_to IS NULL OR +gp_to > {gen})")
+        c.execute("ALTER TABLE gp_bases DROP COLUMN keyed")
+    assert any("not" in w or "row" in w for w in _keyed_safe(path))
+    for v, before in versions.items():  # the old layout reads as it did
+        assert store.read("schools", v).equals(before), v
+    _ingest(project, frame.reset_index(drop=True).assign(seats=1), tmp_path, tag="again")
+    assert _keyed(path) == []
+    for v, before in versions.items():
+        assert store.read("schools", v).equals(before), v
+    assert (store.read("schools", 7)["seats"] == 1).all()
+
+
+def _keyed_safe(path) -> list[str]:
+    with sqlite3.connect(path) as c:
+        if not any(r[1] == "keyed" for r in c.execute("PRAGMA table_info(gp_bases)")):
+            return ["not keyed (no column)"]
+    return _keyed(path)

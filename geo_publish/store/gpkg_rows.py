@@ -20,9 +20,15 @@ against the newest one: the rows it keeps stay, the others are closed, the new o
 - A version whose table has other columns or another geometry type than the newest starts a
   new base; the old base keeps the older versions' rows.
 
-The R-tree of a base is keyed by the row (``fid`` of the base, ``gp_rid`` in a view): readers
-join it on ``Table.row_id``. Every function here runs inside the caller's write transaction on
-the layer file.
+A base is *keyed*: an open row's ``fid`` (its rowid) is its ``gp_id``, and a closed row's is
+``gp_to << 32 | gp_id``, above every open one. So the newest generation's view is the open rows'
+rowid range (``_view_sql``): a page in fid order, a scan, a lookup by id and an R-tree join walk
+the table as they walk a table of that version alone; older generations' views select on
+``gp_from``/``gp_to`` and order through ``gp_id``'s index. Closing a row moves it (``_close``),
+reopening it moves it back (``clean``); ``rekey`` brings a base of the first layout (rowids in
+insertion order) to this one. The R-tree is keyed by the row (``fid`` of the base, ``gp_rid`` in
+a view): readers join it on ``Table.row_id``. Every function here runs inside the caller's write
+transaction on the layer file.
 """
 
 from __future__ import annotations
@@ -43,9 +49,11 @@ CREATE TABLE IF NOT EXISTS gp_rowsets (
   features INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS gp_bases (
   base TEXT PRIMARY KEY, geometry TEXT NOT NULL, geometry_type TEXT NOT NULL,
-  srs_id INTEGER NOT NULL, z INTEGER NOT NULL, m INTEGER NOT NULL);
+  srs_id INTEGER NOT NULL, z INTEGER NOT NULL, m INTEGER NOT NULL,
+  keyed INTEGER NOT NULL DEFAULT 0);
 """
 SYSTEM = ("gp_id", "gp_from", "gp_to", "gp_hash", "gp_rid")
+OPEN = 1 << 32  # rowids below are open rows (fid = gp_id); a closed row's is gp_to << 32 | gp_id
 
 
 def row_hash(*values: Any) -> bytes:
@@ -60,6 +68,44 @@ def prepare(conn: sqlite3.Connection) -> None:
         for statement in _DDL.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        return
+    if not any(r[1] == "keyed" for r in conn.execute("PRAGMA main.table_info(gp_bases)")):
+        conn.execute("ALTER TABLE gp_bases ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0")
+    for (base,) in conn.execute("SELECT base FROM gp_bases WHERE keyed = 0").fetchall():
+        rekey(conn, base)
+
+
+def rekey(conn: sqlite3.Connection, base: str) -> None:
+    """Give a base of the first layout (rowids in the order rows were added) the keyed one:
+    open rows at their ``gp_id``, closed ones at ``gp_to << 32 | gp_id``; its R-tree follows.
+    Once per base, on the first write after an upgrade; the views are made again."""
+    b, sh = quote(base), _base_shape(conn, base)
+    tree = quote(rtree(base, sh))
+    new = "CASE WHEN {0}gp_to IS NULL THEN {0}gp_id ELSE ({0}gp_to << 32) | {0}gp_id END"
+    conn.execute("DROP TABLE IF EXISTS temp.gp_boxes")
+    conn.execute(f"CREATE TEMP TABLE gp_boxes AS SELECT {new.format('b.')} AS id, r.minx, r.maxx, r.miny, r.maxy "
+                 f"FROM {tree} r JOIN {b} b ON b.fid = r.id")
+    conn.execute(f"DELETE FROM {tree}")
+    conn.execute(f"INSERT INTO {tree} SELECT * FROM temp.gp_boxes ORDER BY id")
+    conn.execute("DROP TABLE temp.gp_boxes")
+    # two steps: no row's new rowid may be one another row still holds
+    conn.execute(f"UPDATE {b} SET fid = -fid")
+    conn.execute(f"UPDATE {b} SET fid = {new.format('')}")
+    conn.execute("UPDATE gp_bases SET keyed = 1 WHERE base = ?", (base,))
+    sync_views(conn)
+
+
+def _close(conn: sqlite3.Connection, base: str, gen: int, where: str = "", args: tuple[Any, ...] = (),
+           tree: str | None = None) -> None:
+    """Close the open rows of ``base`` that ``where`` selects as of ``gen``: each moves to its
+    closed rowid, and its R-tree entry with it."""
+    b = quote(base)
+    cond = f"gp_to IS NULL{' AND ' + where if where else ''}"
+    if tree is None:
+        tree = rtree(base, _base_shape(conn, base))
+    conn.execute(f"UPDATE {quote(tree)} SET id = (? << 32) | id WHERE id IN (SELECT fid FROM {b} WHERE {cond})",
+                 (gen, *args))
+    conn.execute(f"UPDATE {b} SET gp_to = ?, fid = (? << 32) | gp_id WHERE {cond}", (gen, gen, *args))
 
 
 @dataclass(frozen=True)
@@ -115,13 +161,13 @@ def newest(conn: sqlite3.Connection) -> tuple[int, str | None]:
 def _new_base(conn: sqlite3.Connection, sh: Shape) -> str:
     base = f"gpf_{secrets.token_hex(4)}"
     cols = "".join(f", {quote(n)} {decl}" for n, decl in sh.columns)
-    conn.execute(f"CREATE TABLE {quote(base)} (fid INTEGER PRIMARY KEY AUTOINCREMENT, gp_id INTEGER "
+    conn.execute(f"CREATE TABLE {quote(base)} (fid INTEGER PRIMARY KEY, gp_id INTEGER "
                  f"NOT NULL, gp_from INTEGER NOT NULL, gp_to INTEGER{cols}, "
                  f"{quote(sh.geometry)} {sh.geometry_type})")
     conn.execute(f"CREATE INDEX {quote(base + '_id')} ON {quote(base)} (gp_id)")
     conn.execute(f"CREATE INDEX {quote(base + '_range')} ON {quote(base)} (gp_to, gp_from)")
     conn.execute(f"CREATE VIRTUAL TABLE {quote(rtree(base, sh))} USING rtree(id, minx, maxx, miny, maxy)")
-    conn.execute("INSERT INTO gp_bases VALUES (?, ?, ?, ?, ?, ?)",
+    conn.execute("INSERT INTO gp_bases VALUES (?, ?, ?, ?, ?, ?, 1)",
                  (base, sh.geometry, sh.geometry_type, sh.srs_id, sh.z, sh.m))
     return base
 
@@ -171,11 +217,11 @@ def _match(conn: sqlite3.Connection, src: str, b: str, cols: list[str],
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_same (sfid INTEGER PRIMARY KEY, rid INTEGER NOT NULL)")
     conn.execute("DELETE FROM temp.gp_same")
     conn.execute(f"INSERT INTO temp.gp_same SELECT s.fid, b.fid FROM {src} s JOIN {b} b "
-                 f"ON b.gp_id = s.fid AND b.gp_to IS NULL WHERE {same}")
+                 f"ON b.fid = s.fid WHERE s.fid < {OPEN} AND {same}")
     values = ", ".join(cols)
     left: dict[Any, list[tuple[int, int]]] = defaultdict(list)
     rest = conn.execute(f"SELECT fid, gp_id{'' if forced_ids else ', gp_hash(' + values + ')'} FROM {b} "
-                        "WHERE gp_to IS NULL AND fid NOT IN (SELECT rid FROM temp.gp_same) ORDER BY gp_id")
+                        f"WHERE fid < {OPEN} AND fid NOT IN (SELECT rid FROM temp.gp_same) ORDER BY fid")
     closed: list[tuple[int, int]] = []
     for row in rest:
         if forced_ids:
@@ -213,9 +259,13 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
     boxes = _boxes(conn, schema, table, sh)
     cols = [quote(n) for n, _ in sh.columns] + [quote(sh.geometry)]
     values, svalues = ", ".join(cols), ", ".join("s." + c for c in cols)
+    (lo, hi) = conn.execute(f"SELECT min(fid), max(fid) FROM {src}").fetchone()
+    if lo is not None and not 0 < lo <= hi < OPEN:
+        raise StoreError(f"{table}: feature ids run from {lo} to {hi}; the store numbers features "
+                         f"from 1 to {OPEN - 1}")
     if base is None or _base_shape(conn, base) != sh:
         if base is not None:  # the older versions keep their base; this one starts a new one
-            conn.execute(f"UPDATE {quote(base)} SET gp_to = ? WHERE gp_to IS NULL", (gen,))
+            _close(conn, base, gen)
         base = _new_base(conn, sh)
         conn.execute(f"INSERT INTO {quote(base)} (fid, gp_id, gp_from, {values}) "
                      f"SELECT fid, fid, ?, {values} FROM {src} ORDER BY fid", (gen,))
@@ -226,26 +276,30 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
     else:
         b = quote(base)
         new, closed = _match(conn, src, b, cols, forced_ids)
-        conn.executemany(f"UPDATE {b} SET gp_to = ? WHERE fid = ?", [(gen, rid) for _, rid in closed])
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_ids (id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.gp_ids")
+        conn.executemany("INSERT INTO temp.gp_ids VALUES (?)", [(gid,) for gid, _ in closed])
+        _close(conn, base, gen, "fid IN (SELECT id FROM temp.gp_ids)", tree=rtree(base, sh))
         if forced_ids:
             ids = new
         else:
             (top,) = conn.execute(f"SELECT coalesce(max(gp_id), 0) FROM {b}").fetchone()
             freed = [gid for gid, _ in closed]
             ids = freed[:len(new)] + list(range(top + 1, top + 1 + max(0, len(new) - len(freed))))
+            if ids and ids[-1] >= OPEN:
+                raise StoreError(f"{table}: the store numbers features from 1 to {OPEN - 1}")
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_new (src INTEGER PRIMARY KEY, id INTEGER NOT NULL)")
         conn.execute("DELETE FROM temp.gp_new")
         conn.executemany("INSERT INTO temp.gp_new VALUES (?, ?)", list(zip(new, ids)))
-        conn.execute(f"INSERT INTO {b} (gp_id, gp_from, {values}) SELECT n.id, ?, {svalues} "
-                     f"FROM temp.gp_new n JOIN {src} s ON s.fid = n.src ORDER BY n.src", (gen,))
+        conn.execute(f"INSERT INTO {b} (fid, gp_id, gp_from, {values}) SELECT n.id, n.id, ?, {svalues} "
+                     f"FROM temp.gp_new n JOIN {src} s ON s.fid = n.src ORDER BY n.id", (gen,))
         if boxes:
-            conn.execute(f"INSERT INTO {quote(rtree(base, sh))} SELECT r.fid, x.minx, x.maxx, x.miny, x.maxy "
-                         f"FROM {b} r JOIN temp.gp_new n ON r.gp_id = n.id AND r.gp_from = ? "
-                         f"JOIN {quote(schema)}.{quote(boxes)} x ON x.id = n.src", (gen,))
+            conn.execute(f"INSERT INTO {quote(rtree(base, sh))} SELECT n.id, x.minx, x.maxx, x.miny, x.maxy "
+                         f"FROM temp.gp_new n JOIN {quote(schema)}.{quote(boxes)} x ON x.id = n.src")
         else:
-            _fill_boxes(conn, base, sh, [r[0] for r in conn.execute(
-                f"SELECT fid FROM {b} WHERE gp_from = ?", (gen,))])
+            _fill_boxes(conn, base, sh, sorted(ids))
         conn.execute("DELETE FROM temp.gp_new")
+        conn.execute("DELETE FROM temp.gp_ids")
     (count,) = conn.execute(f"SELECT count(*) FROM {src}").fetchone()
     index_fields(conn, base, fields or [])
     bbox = conn.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "
@@ -254,17 +308,41 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
     return int(count)
 
 
+def _view_sql(conn: sqlite3.Connection, view: str, base: str, gen: int, top: int) -> str:
+    """The view of generation ``gen`` (``top``: the newest). The newest one's rows are the
+    open ones, the rowids below ``OPEN`` of a keyed base: its fid is the rowid, so SQLite reads
+    it as a table. An older one's fid is ``gp_id``; the unary + keeps SQLite from answering it
+    through the (gp_to, gp_from) index (every row of the generation, then a sort): a page in fid
+    order walks gp_id's index and stops at its limit."""
+    sh = _base_shape(conn, base)
+    keyed = conn.execute("SELECT keyed FROM gp_bases WHERE base = ?", (base,)).fetchone()[0]
+    head = f"CREATE VIEW {quote(view)} AS SELECT"
+    tail = f"{sh.names()}, {quote(sh.geometry)}, fid AS gp_rid FROM {quote(base)} WHERE"
+    if keyed and gen == top:
+        return f"{head} fid{tail} fid < {OPEN} AND +gp_from <= {int(gen)}"
+    return f"{head} gp_id AS fid{tail} +gp_from <= {int(gen)} AND (+gp_to IS NULL OR +gp_to > {int(gen)})"
+
+
+def sync_views(conn: sqlite3.Connection) -> None:
+    """Each registered generation's view as ``_view_sql`` has it now: after a generation is
+    added or dropped, the newest one reads the open rows and the one before it no longer can.
+    A loop over the collection's own versions (at most its ``keep_versions`` and drafts)."""
+    top, _ = newest(conn)
+    for view, base, gen in conn.execute("SELECT view, base, gen FROM gp_rowsets").fetchall():
+        want = _view_sql(conn, view, base, int(gen), top)
+        have = conn.execute("SELECT sql FROM main.sqlite_master WHERE name = ? AND type = 'view'",
+                            (view,)).fetchone()
+        if have is None or have[0] != want:
+            conn.execute(f"DROP VIEW IF EXISTS main.{quote(view)}")
+            conn.execute(want)
+
+
 def make_view(conn: sqlite3.Connection, view: str, base: str, gen: int, features: int,
               bbox: Any = None) -> None:
     """Generation ``gen`` of ``base`` as a registered GeoPackage feature view."""
     sh = _base_shape(conn, base)
-    # the unary + keeps SQLite from answering a read of the view through the (gp_to, gp_from)
-    # index (every row of the generation, then a sort): a page in fid order walks gp_id's index
-    # and stops at its limit, as it walks a table's rowids
-    conn.execute(f"CREATE VIEW {quote(view)} AS SELECT gp_id AS fid{sh.names()}, {quote(sh.geometry)}, "
-                 f"fid AS gp_rid FROM {quote(base)} WHERE +gp_from <= {int(gen)} AND "
-                 f"(+gp_to IS NULL OR +gp_to > {int(gen)})")
     conn.execute("INSERT INTO gp_rowsets VALUES (?, ?, ?, ?)", (view, base, gen, features))
+    sync_views(conn)
     x0, y0, x1, y1 = bbox if bbox and bbox[0] is not None else (None,) * 4
     conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, last_change, min_x, "
                  "min_y, max_x, max_y, srs_id) VALUES (?, 'features', ?, "
@@ -293,6 +371,7 @@ def clean(conn: sqlite3.Connection) -> None:
     """Delete the rows no registered generation sees; reopen the rows the newest one sees that a
     generation since dropped had closed; drop bases no generation uses. Reads the closed rows
     and the rows newer than the newest generation only (an index on ``gp_to, gp_from``)."""
+    prepare(conn)
     top, _ = newest(conn)
     for (base,) in conn.execute("SELECT base FROM gp_bases").fetchall():
         b = quote(base)
@@ -305,15 +384,21 @@ def clean(conn: sqlite3.Connection) -> None:
         dead = (f"SELECT fid FROM {b} WHERE gp_to IS NULL AND gp_from > ? UNION ALL "
                 f"SELECT fid FROM {b} WHERE gp_to IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
                 f"gp_rowsets r WHERE r.base = ? AND r.gen >= {b}.gp_from AND r.gen < {b}.gp_to)")
-        conn.execute(f"DELETE FROM {quote(rtree(base, sh))} WHERE id IN ({dead})", (top, base))
+        tree = quote(rtree(base, sh))
+        conn.execute(f"DELETE FROM {tree} WHERE id IN ({dead})", (top, base))
         conn.execute(f"DELETE FROM {b} WHERE fid IN ({dead})", (top, base))
-        conn.execute(f"UPDATE {b} SET gp_to = NULL WHERE gp_to > ?", (top,))
+        # reopened rows go back to their open rowid, which the dead rows just freed
+        conn.execute(f"UPDATE {tree} SET id = id & {OPEN - 1} WHERE id IN (SELECT fid FROM {b} WHERE gp_to > ?)",
+                     (top,))
+        conn.execute(f"UPDATE {b} SET gp_to = NULL, fid = gp_id WHERE gp_to > ?", (top,))
+    sync_views(conn)
 
 
 class EditRows:
     """The next generation of a published version's rows, as ``features.apply`` edits it: a
     change closes the feature's row and adds one; the rows it does not touch stay as they are.
-    ``rows`` gives rows as the version's view does (so ETags agree with the served ones)."""
+    ``rows`` gives rows as the version's view does, without its ``gp_rid`` (so ETags agree
+    with the served ones)."""
 
     def __init__(self, conn: sqlite3.Connection, view: str) -> None:
         prepare(conn)
@@ -335,22 +420,24 @@ class EditRows:
         or a draft since)."""
         g, b, names = self.gen, self.b, self.sh.names()
         if current is not None and current != self.base:
-            self.conn.execute(f"UPDATE {quote(current)} SET gp_to = ? WHERE gp_to IS NULL", (g,))
-        self.conn.execute(f"UPDATE {b} SET gp_to = ? WHERE gp_to IS NULL AND gp_from > ?", (g, published))
-        self.conn.execute(f"INSERT INTO {b} (gp_id, gp_from{names}, {quote(self.sh.geometry)}) "
-                          f"SELECT gp_id, ?{names}, {quote(self.sh.geometry)} FROM {b} WHERE "
+            _close(self.conn, current, g)
+        _close(self.conn, self.base, g, "gp_from > ?", (published,), tree=rtree(self.base, self.sh))
+        # the published generation's rows that a later one closed, open again as copies (the
+        # closed rows stay for the generations that see them); their boxes copied too
+        self.conn.execute(f"INSERT INTO {b} (fid, gp_id, gp_from{names}, {quote(self.sh.geometry)}) "
+                          f"SELECT gp_id, gp_id, ?{names}, {quote(self.sh.geometry)} FROM {b} WHERE "
                           "gp_from <= ? AND gp_to IS NOT NULL AND gp_to > ? ORDER BY gp_id",
                           (g, published, published))
-        self.conn.execute(f"INSERT INTO {self.tree} SELECT n.fid, x.minx, x.maxx, x.miny, x.maxy FROM "
-                          f"{b} n JOIN {b} o ON o.gp_id = n.gp_id AND o.gp_from <= ? AND o.gp_to > ? "
-                          f"JOIN {self.tree} x ON x.id = o.fid WHERE n.gp_from = ?", (published, published, g))
+        self.conn.execute(f"INSERT INTO {self.tree} SELECT x.id & {OPEN - 1}, x.minx, x.maxx, x.miny, "
+                          f"x.maxy FROM {b} o JOIN {self.tree} x ON x.id = o.fid WHERE o.gp_from <= ? "
+                          "AND o.gp_to IS NOT NULL AND o.gp_to > ? AND o.gp_to < ?", (published, published, g))
 
     def _select(self) -> str:
-        return (f"SELECT gp_id{self.sh.names()}, {quote(self.sh.geometry)}, fid FROM {self.b} "
-                "WHERE gp_to IS NULL")
+        return (f"SELECT gp_id{self.sh.names()}, {quote(self.sh.geometry)} FROM {self.b} "
+                f"WHERE fid < {OPEN}")
 
     def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
-        col = "gp_id" if column == "fid" else quote(column)
+        col = "fid" if column == "fid" else quote(column)
         return self.conn.execute(f"{self._select()} AND {col} = ?", (value,)).fetchall()
 
     def _box(self, rid: int, geom: Any) -> None:
@@ -361,19 +448,20 @@ class EditRows:
             self.added.append(geom.bounds)
 
     def _open(self, gid: int) -> tuple[int, int]:
-        return self.conn.execute(f"SELECT fid, gp_from FROM {self.b} WHERE gp_id = ? AND gp_to IS NULL",
+        return self.conn.execute(f"SELECT fid, gp_from FROM {self.b} WHERE fid = ? AND gp_to IS NULL",
                                  (gid,)).fetchone()
 
     def insert(self, props: dict[str, Any], geom: Any) -> int:
         from geo_publish.store.features import gpkg_blob
 
         (gid,) = self.conn.execute(f"SELECT coalesce(max(gp_id), 0) + 1 FROM {self.b}").fetchone()
+        if gid >= OPEN:
+            raise StoreError(f"the store numbers features from 1 to {OPEN - 1}")
         names = [quote(n) for n in props] + [quote(self.sh.geometry)]
-        cur = self.conn.execute(f"INSERT INTO {self.b} (gp_id, gp_from, {', '.join(names)}) VALUES "
-                                f"(?, ?, {', '.join('?' * len(names))})",
-                                (gid, self.gen, *props.values(), gpkg_blob(geom, self.sh.srs_id)))
-        rid = int(cur.lastrowid)  # type: ignore[arg-type]
-        self._box(rid, geom)
+        self.conn.execute(f"INSERT INTO {self.b} (fid, gp_id, gp_from, {', '.join(names)}) VALUES "
+                          f"(?, ?, ?, {', '.join('?' * len(names))})",
+                          (gid, gid, self.gen, *props.values(), gpkg_blob(geom, self.sh.srs_id)))
+        self._box(gid, geom)
         self.features += 1
         return int(gid)
 
@@ -381,13 +469,12 @@ class EditRows:
         from geo_publish.store.features import gpkg_blob
 
         rid, since = self._open(gid)
-        if since != self.gen:  # the feature's current row stays for the older versions
-            self.conn.execute(f"UPDATE {self.b} SET gp_to = ? WHERE fid = ?", (self.gen, rid))
-            g = quote(self.sh.geometry)
-            old = rid
-            rid = int(self.conn.execute(  # type: ignore[arg-type]
-                f"INSERT INTO {self.b} (gp_id, gp_from{self.sh.names()}, {g}) SELECT gp_id, ?"
-                f"{self.sh.names()}, {g} FROM {self.b} WHERE fid = ?", (self.gen, old)).lastrowid)
+        if since != self.gen:  # the feature's current row stays for the older versions, closed
+            _close(self.conn, self.base, self.gen, "fid = ?", (rid,), tree=rtree(self.base, self.sh))
+            g, old = quote(self.sh.geometry), (self.gen << 32) | rid
+            self.conn.execute(f"INSERT INTO {self.b} (fid, gp_id, gp_from{self.sh.names()}, {g}) SELECT "
+                              f"gp_id, gp_id, ?{self.sh.names()}, {g} FROM {self.b} WHERE fid = ?",
+                              (self.gen, old))
             if geom is None:
                 self.conn.execute(f"INSERT INTO {self.tree} SELECT ?, minx, maxx, miny, maxy FROM "
                                   f"{self.tree} WHERE id = ?", (rid, old))
@@ -407,7 +494,7 @@ class EditRows:
             self.conn.execute(f"DELETE FROM {self.b} WHERE fid = ?", (rid,))
             self.conn.execute(f"DELETE FROM {self.tree} WHERE id = ?", (rid,))
         else:
-            self.conn.execute(f"UPDATE {self.b} SET gp_to = ? WHERE fid = ?", (self.gen, rid))
+            _close(self.conn, self.base, self.gen, "fid = ?", (rid,), tree=rtree(self.base, self.sh))
         self.features -= 1
 
     def finish(self, view: str, bbox: list[float] | None) -> tuple[int, list[float] | None]:
