@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import secrets
 
-import httpx
 import pytest
 
 from gp_testlib import canonical_points
-from portal_testlib import PASSPORT, Portal, run_job, setup_people, upload
+from portal_testlib import Portal, run_job, setup_people, upload
 from server_testlib import make_sources, start, write_config
 from viewer_testlib import POINTS_MANIFEST, POINTS_STYLE, POLYGONS_STYLE, browser  # noqa: F401
 

@@ -168,3 +168,32 @@ def test_busy_child_dies_with_its_parent():
     while time.time() < deadline and process_running(child):
         time.sleep(0.05)
     assert not process_running(child), "the writer outlived its killed parent"
+
+
+def test_spawned_writer_runs_no_python_between_fork_and_exec_and_dies_with_its_parent(monkeypatch, tmp_path):
+    """The spawned writer is for processes with other threads: a ``preexec_fn`` there can wait
+    forever on a lock another thread held at the fork (it hung an ingest). The child sets its
+    death signal itself, and one whose named parent is already gone stops at once."""
+    import os
+
+    from geo_publish.store import forked
+
+    seen = {}
+    real = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    sink = forked.SpawnedSink([str(tmp_path / "s.gpkg"), "t", "POINT"])
+    sink.abort()
+    assert seen.get("preexec_fn") is None
+    assert seen["env"]["GEO_PUBLISH_WRITER_PARENT"] == str(os.getpid())
+    orphan = real([sys.executable, "-m", "geo_publish.store.forked", str(tmp_path / "s.gpkg"), "t", "POINT"],
+                  stdin=subprocess.PIPE, env={**os.environ, "GEO_PUBLISH_WRITER_PARENT": "1"})
+    try:
+        assert orphan.wait(timeout=60) == 1  # its parent is not pid 1: it did not wait for data
+    finally:
+        orphan.kill()
+    assert not (tmp_path / "s.gpkg").exists()

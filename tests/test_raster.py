@@ -96,7 +96,7 @@ def _absurd(p):
     # a valid header that claims 10^6 x 10^6 pixels x 100 bands (sparse: no data written)
     with rasterio.open(p, "w", driver="GTiff", width=1_000_000, height=1_000_000, count=100,
                        dtype="uint8", crs="EPSG:4326", transform=from_origin(60, 45, 1e-5, 1e-5),
-                       tiled=True, sparse_ok=True, BIGTIFF="YES") as d:
+                       tiled=True, sparse_ok=True, BIGTIFF="YES"):
         pass
     return p
 

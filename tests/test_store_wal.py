@@ -10,7 +10,6 @@ import textwrap
 import time
 
 import pyogrio
-import pytest
 
 from gp_testlib import new_project, published
 

@@ -158,11 +158,13 @@ class SpawnedSink:
         import tempfile
 
         self._errors = tempfile.TemporaryFile()  # a pipe could fill while we write the data
-        parent = os.getpid()
+        # no preexec_fn: Python code between fork and exec can wait forever on a lock another
+        # thread of this process held at the fork (it hung an ingest in the suite); the child
+        # arranges to die with us itself, first thing
         self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
             [sys.executable, "-m", "geo_publish.store.forked", *args], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=self._errors,
-            preexec_fn=lambda: _die_with_parent(parent))  # noqa: PLW1509 - no thread runs in the child yet
+            env={**os.environ, "GEO_PUBLISH_WRITER_PARENT": str(os.getpid())})
 
     def write(self, stream: pa.RecordBatchReader) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -184,6 +186,8 @@ class SpawnedSink:
 
 
 if __name__ == "__main__":  # the spawned writer: STORE LAYER GEOMETRY_TYPE [no-index], Arrow IPC on stdin
+    if os.environ.get("GEO_PUBLISH_WRITER_PARENT", "").isdigit():
+        _die_with_parent(int(os.environ["GEO_PUBLISH_WRITER_PARENT"]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us
     try:
         from geo_publish.store.gpkg import write_arrow
