@@ -4,6 +4,7 @@ downloads true to the store, versioned and pruned, assets pinned and verified, s
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -244,3 +245,56 @@ def test_openapi_says_which_writes_need_a_token(project, points, tmp_path):
             if method in ("put", "patch", "delete") or (method == "post" and not path.startswith(public)
                                                          and "/items" not in path and "/search" not in path):
                 assert {"gp-token": []} in op.get("security", []), (method, path)
+
+
+def test_a_rebuild_reads_only_the_layers_that_changed(project, points, tmp_path, monkeypatch):
+    """The server's site builder after a publish: a layer whose version, manifest and style
+    did not change is taken from the previous site's record (.layers.json), its files linked,
+    neither its manifest nor its data read; a changed style or manifest makes it again."""
+    import os
+
+    from geo_publish.publish.viewer import site as site_mod
+    from geo_publish.publish.viewer.deploy import publish_site
+    from geo_publish.settings import load_settings
+
+    pts = points.rename(columns={"ВМЕСТ": "vmest"})
+    for cid in ("a", "b"):
+        _ingest(project, pts, tmp_path, cid)
+    (project.root / "styles").mkdir()
+    (project.root / "styles" / "a.yml").write_text("popup: [vmest]\ncolor: '#aa0000'\n")
+    settings = load_settings(project.config)
+    if project.dsn:
+        monkeypatch.setenv("GEO_PUBLISH_SERVE_DSN", project.dsn)
+    publish_site(settings)
+    read: list[str] = []
+    real = site_mod.load_manifest
+    monkeypatch.setattr(site_mod, "load_manifest", lambda d, cid: (read.append(cid), real(d, cid))[1])
+
+    def layer_cfg(cid: str) -> dict:
+        text = (_site(project) / "map.html").read_text(encoding="utf-8")
+        return next(x for x in json.loads(re.search(r"geoPublish\.start\(\w+, (.*)\);", text).group(1)
+                                          .replace("\\u003c", "<"))["layers"] if x["id"] == cid)
+
+    _ingest(project, pts.iloc[:5], tmp_path, "b")
+    link, built = publish_site(settings)
+    assert built and read == ["b"]  # a: neither its manifest nor its data read again
+    site = link.resolve()
+    a = layer_cfg("a")
+    assert a["color"] == "#aa0000" and (site / a["geom"]).is_file() and layer_cfg("b")["count"] == 5
+    assert os.stat(site / a["geom"]).st_nlink >= 2  # linked from the previous site, not written
+    # a new style: a made again, with it
+    read.clear()
+    (project.root / "styles" / "a.yml").write_text("popup: [vmest]\ncolor: '#0000aa'\nicon: school\n")
+    publish_site(settings)
+    assert read == ["a"] and layer_cfg("a")["color"] == "#0000aa"
+    # the manifest names another style file: made again from that one
+    read.clear()
+    (project.root / "styles" / "other.yml").write_text("color: '#00aa00'\n")
+    manifest = project.root / "collections" / "a.yml"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "style: other\n", encoding="utf-8")
+    publish_site(settings)
+    assert read == ["a"] and layer_cfg("a")["color"] == "#00aa00"
+    read.clear()
+    (project.root / "styles" / "other.yml").write_text("color: '#0a0a0a'\n")
+    publish_site(settings)
+    assert read == ["a"] and layer_cfg("a")["color"] == "#0a0a0a"
