@@ -81,8 +81,11 @@ class Project:
                 # and every row of the collection's versioned rows, with its life span
                 if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'gp_bases'").fetchone():
                     for (base,) in c.execute("SELECT base FROM gp_bases ORDER BY base").fetchall():
-                        state["tables"].append(f"{f.name}#{base}:" + repr(c.execute(
-                            f'SELECT * FROM "{base}" ORDER BY fid').fetchall()))
+                        hist = "gph_" + base.removeprefix("gpf_")  # its closed rows (gpkg_rows)
+                        for table in (base, hist) if c.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                                                               (hist,)).fetchone() else (base,):
+                            state["tables"].append(f"{f.name}#{table}:" + repr(c.execute(
+                                f'SELECT * FROM "{table}" ORDER BY fid').fetchall()))
         return state
 
     def _pg_state(self) -> dict:

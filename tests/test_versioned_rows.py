@@ -60,7 +60,9 @@ def _rows(project, cid: str = "schools") -> list[tuple]:
     with sqlite3.connect(project.root / "data" / "store.layers" / f"{cid}.gpkg") as c:
         out = []
         for (base,) in c.execute("SELECT base FROM gp_bases ORDER BY base").fetchall():
-            out += c.execute(f'SELECT gp_id, gp_from, gp_to FROM "{base}" ORDER BY fid').fetchall()
+            hist = "gph_" + base.removeprefix("gpf_")  # the closed rows (gpkg_rows)
+            out += c.execute(f'SELECT fid, gp_from, NULL FROM "{base}" UNION ALL '
+                             f'SELECT gp_id, gp_from, gp_to FROM "{hist}" ORDER BY 1, 2').fetchall()
         return out
 
 
@@ -308,33 +310,41 @@ def test_an_attribute_named_like_the_stores_own_columns_is_refused(project, stor
     assert project.state() == before
 
 
-def _keyed(path) -> list[str]:
-    """What breaks the keyed layout of a layer file's bases (``gpkg_rows``): an open row's
-    rowid is its gp_id, a closed row's gp_to << 32 | gp_id, the R-tree has exactly the rows'
-    rowids; the newest version's view reads the table by rowid, older ones by gp_id."""
+
+def _layout(path) -> list[str]:
+    """What breaks the layout of a layer file's bases (``gpkg_rows``): open rows in the base at
+    their numbers, closed rows in its history table at gp_to << 32 | gp_id, the R-tree holding
+    exactly the rows' rowids; the newest version's view reads the open table as a table (no
+    index walk, no sort), an older one merges the two tables in fid order (no sort)."""
     wrong = []
     with sqlite3.connect(path) as c:
         top = c.execute("SELECT max(gen) FROM gp_rowsets").fetchone()[0]
-        for base, geom, keyed in c.execute("SELECT base, geometry, keyed FROM gp_bases").fetchall():
-            wrong += [f"{base} not keyed"] * (keyed != 1)
-            bad = c.execute(f'SELECT fid, gp_id, gp_to FROM "{base}" WHERE fid != CASE WHEN gp_to IS NULL '
-                            "THEN gp_id ELSE (gp_to << 32) | gp_id END").fetchall()
+        for base, geom, split in c.execute("SELECT base, geometry, split FROM gp_bases").fetchall():
+            hist = "gph_" + base.removeprefix("gpf_")
+            wrong += [f"{base} not split"] * (split != 1)
+            bad = c.execute(f'SELECT fid, gp_id, gp_to FROM "{hist}" WHERE fid != (gp_to << 32) | gp_id '
+                            "OR gp_id >= 4294967296").fetchall()
+            bad += c.execute(f'SELECT fid FROM "{base}" WHERE fid >= 4294967296 OR fid < 1').fetchall()
             wrong += [f"{base} row {r}" for r in bad]
-            rows = {r[0] for r in c.execute(f'SELECT fid FROM "{base}" WHERE "{geom}" IS NOT NULL')}
+            rows = {r[0] for r in c.execute(f'SELECT fid FROM "{base}" WHERE "{geom}" IS NOT NULL UNION ALL '
+                                            f'SELECT fid FROM "{hist}" WHERE "{geom}" IS NOT NULL')}
             boxes = {r[0] for r in c.execute(f'SELECT id FROM "rtree_{base}_{geom}"')}
             wrong += [f"{base} R-tree differs by {sorted(rows ^ boxes)[:5]}"] * (rows != boxes)
         for view, gen in c.execute("SELECT view, gen FROM gp_rowsets").fetchall():
             plan = " ".join(r[3] for r in c.execute(f'EXPLAIN QUERY PLAN SELECT * FROM "{view}" '
                                                     "ORDER BY fid LIMIT 10"))
-            by_index = "_id" in plan or "TEMP B-TREE" in plan
-            wrong += [f"{view} (gen {gen}): {plan}"] * (by_index != (gen != top))
+            table = plan.startswith("SCAN gpf_") and "INDEX" not in plan
+            merged = "MERGE (UNION ALL)" in plan and "gph_" in plan
+            ok = (table if gen == top else merged) and "TEMP B-TREE" not in plan
+            wrong += [f"{view} (gen {gen}, newest {top}): {plan}"] * (not ok)
     return wrong
 
 
-def test_the_newest_version_reads_as_a_table_and_an_older_layout_is_rekeyed(tmp_path, request) -> None:
-    """GeoPackage: the open rows sit at their ids, so the newest version is a rowid range
-    (no index walk, no sort); a base of the first layout (rowids in insertion order) is brought
-    to this one on the next write, every version reading as before."""
+def test_the_newest_version_reads_as_a_table_and_an_older_layout_is_split(tmp_path, request) -> None:
+    """GeoPackage: the open rows are a table of their own at their ids, so the newest version
+    reads as that table (no index walk, no sort) and an older one is a merge of it with the
+    closed rows; a base of the first layout (one table, rowids in insertion order) is split on
+    the next write, every version reading as before."""
     from geo_publish.settings import load_settings
     from geo_publish.store import open_store
     from geo_publish.store.features import Edit
@@ -351,39 +361,74 @@ def test_the_newest_version_reads_as_a_table_and_an_older_layout_is_rekeyed(tmp_
     store.edit("schools", [Edit("update", "5", {"seats": 1}), Edit("delete", "6"),
                            Edit("create", None, {"code": 900, "name": "Янги", "seats": 3},
                                 {"type": "Point", "coordinates": [60.0, 41.0]})], None, "a" * 64)
-    assert _keyed(path) == []
+    assert _layout(path) == []
     store.rollback("schools", 3)
     store.edit("schools", [Edit("update", "9", {"seats": 2})], None, "b" * 64)
-    assert _keyed(path) == []
+    assert _layout(path) == []
     versions = {v: store.read("schools", v) for v in range(1, 7)}
     assert len(versions[6]) == len(versions[3]) and versions[6]["seats"].tolist()[8] == 2
-    # the first layout: rowids in insertion order, every view by gp_id, no keyed column
+    # the first layout: one table, rowids in insertion order, every view by gp_id
     with sqlite3.connect(path) as c:
         (base,) = c.execute("SELECT base FROM gp_bases").fetchone()
-        tree = f'"rtree_{base}_geom"'
-        c.execute(f'CREATE TEMP TABLE m AS SELECT fid AS old, 1000 + row_number() OVER '
-                  f'(ORDER BY gp_from, gp_id) AS new FROM "{base}"')
-        c.execute(f'UPDATE "{base}" SET fid = (SELECT new FROM m WHERE old = fid)')
-        c.execute(f"UPDATE {tree} SET id = (SELECT new FROM m WHERE old = id)")
-        for (view, sql) in c.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall():
-            gen = c.execute("SELECT gen FROM gp_rowsets WHERE view = ?", (view,)).fetchone()[0]
+        hist, tree = "gph_" + base.removeprefix("gpf_"), f'"rtree_{base}_geom"'
+        for (view,) in c.execute("SELECT view FROM gp_rowsets").fetchall():
             c.execute(f'DROP VIEW "{view}"')
+        types = {r[1]: r[2] for r in c.execute(f'PRAGMA table_info("{base}")')}
+        c.execute('CREATE TABLE old (fid INTEGER PRIMARY KEY AUTOINCREMENT, gp_id INTEGER NOT NULL, '
+                  'gp_from INTEGER NOT NULL, gp_to INTEGER, '
+                  + ", ".join(f'"{n}" {types[n]}' for n in ("code", "name", "seats", "geom")) + ")")
+        c.execute(f'CREATE TEMP TABLE m AS SELECT fid AS rid, fid AS gp_id, gp_from, NULL AS gp_to FROM "{base}" '
+                  f'UNION ALL SELECT fid, gp_id, gp_from, gp_to FROM "{hist}"')
+        c.execute("CREATE TEMP TABLE n AS SELECT rid, 1000 + row_number() OVER (ORDER BY gp_from, gp_id) AS new, "
+                  "gp_id, gp_from, gp_to FROM m")
+        c.execute(f'INSERT INTO old SELECT n.new, n.gp_id, n.gp_from, n.gp_to, x.code, x.name, x.seats, x.geom '
+                  f'FROM n JOIN (SELECT fid, code, name, seats, geom FROM "{base}" UNION ALL '
+                  f'SELECT fid, code, name, seats, geom FROM "{hist}") x ON x.fid = n.rid')
+        c.execute(f"UPDATE {tree} SET id = -(SELECT new FROM n WHERE rid = id)")
+        c.execute(f"UPDATE {tree} SET id = -id")
+        c.execute(f'DROP TABLE "{base}"')
+        c.execute(f'DROP TABLE "{hist}"')
+        c.execute(f'ALTER TABLE old RENAME TO "{base}"')
+        c.execute(f'CREATE INDEX "{base}_id" ON "{base}" (gp_id)')
+        for view, gen in c.execute("SELECT view, gen FROM gp_rowsets").fetchall():
             c.execute(f'CREATE VIEW "{view}" AS SELECT gp_id AS fid, "code", "name", "seats", "geom", '
                       f'fid AS gp_rid FROM "{base}" WHERE +gp_from <= {gen} AND '
                       f"(+gp_to IS NULL OR +gp_to > {gen})")
-        c.execute("ALTER TABLE gp_bases DROP COLUMN keyed")
-    assert any("not" in w or "row" in w for w in _keyed_safe(path))
-    for v, before in versions.items():  # the old layout reads as it did
+        c.execute("ALTER TABLE gp_bases DROP COLUMN split")
+    with sqlite3.connect(path) as c:
+        assert c.execute(f'SELECT count(*) FROM "{base}" WHERE fid BETWEEN 1000 AND 2000').fetchone()[0] > 300
+    for v, before in versions.items():  # the first layout reads as it did
         assert store.read("schools", v).equals(before), v
     _ingest(project, frame.reset_index(drop=True).assign(seats=1), tmp_path, tag="again")
-    assert _keyed(path) == []
+    assert _layout(path) == []
     for v, before in versions.items():
         assert store.read("schools", v).equals(before), v
     assert (store.read("schools", 7)["seats"] == 1).all()
+    with sqlite3.connect(path) as c:  # the same columns: the same base, its rows closed
+        assert c.execute("SELECT count(DISTINCT base) FROM gp_rowsets").fetchone()[0] == 1
+    # a bbox through the R-tree gives what the geometry gives, in an old version and the newest
+    from geo_publish.store.gpkg_read import geometries
 
+    r = _reader(project)
+    for v in (2, 7):
+        t = r.table(r.published("schools").table.replace(store.version("schools", 7).layer,
+                                                          store.version("schools", v).layer))
+        params: list = []
+        where = r.envelope(t, (60, 40, 65, 43), params)
+        got = {x[0] for x in r.rows(f"SELECT fid FROM {r.table_sql(t)} WHERE {where}", params, t)}
+        every = r.rows(f"SELECT fid, geom FROM {r.table_sql(t)}", [], t)
+        box = shapely.box(60, 40, 65, 43)
+        want = {fid for (fid, _), g in zip(every, geometries([x[1] for x in every])) if box.intersects(g)}
+        assert got == want and got, v
+    # a dead writer's generation swept (its view dropped): the rows it closed open again,
+    # back in the open table with their boxes, and the version before it reads as a table
+    from geo_publish.store import gpkg_rows
 
-def _keyed_safe(path) -> list[str]:
-    with sqlite3.connect(path) as c:
-        if not any(r[1] == "keyed" for r in c.execute("PRAGMA table_info(gp_bases)")):
-            return ["not keyed (no column)"]
-    return _keyed(path)
+    with sqlite3.connect(path, isolation_level=None) as c:
+        c.execute("BEGIN IMMEDIATE")
+        gpkg_rows.drop_view(c, store.locate(store.version("schools", 7).layer)[1])
+        assert c.execute("SELECT max(gen) FROM gp_rowsets").fetchone()[0] == 6
+        c.execute("COMMIT")
+    assert _layout(path) == []
+    for v, before in versions.items():
+        assert store.read("schools", v).equals(before), v

@@ -1,16 +1,23 @@
 """Versioned rows in a collection's layer file (GeoPackage store).
 
-A collection's features live in one table of its layer file (a *base*, ``gpf_<token>``): each
-row carries the feature's stable number (``gp_id``: its OGC id), the generation that added it
-(``gp_from``) and the one that replaced or removed it (``gp_to``, NULL while it is current). A
-version is a view of its generation's rows (``gpv_<collection>_<token>``, what ``gp_versions``
-names), registered as a GeoPackage feature table, so readers, QGIS and GDAL read a version as
-before. Generations are numbered per layer file (``gp_rowsets``) and each is written as a diff
-against the newest one: the rows it keeps stay, the others are closed, the new ones added.
+A collection's features live in two tables of its layer file (a *base*): ``gpf_<token>`` holds
+the open rows, one a feature, its ``fid`` (rowid) the feature's stable number (its OGC id), with
+the generation that added it (``gp_from``); ``gph_<token>`` holds the closed rows, each with its
+number (``gp_id``), the generation that added it and the one that replaced or removed it
+(``gp_to``). A version is a view of its generation's rows (``gpv_<collection>_<token>``, what
+``gp_versions`` names), registered as a GeoPackage feature table, so readers, QGIS and GDAL read
+a version as before. Generations are numbered per layer file (``gp_rowsets``) and each is
+written as a diff against the newest one: the rows it keeps stay, the others are closed (moved
+to the history table), the new ones added.
 
+- The newest generation's view is the open rows' table as it is (``_view_sql``): a page in fid
+  order, a filter, a lookup by id and an R-tree join read it as they read a table of that
+  version alone. An older one's view is the union of the open rows it saw and the closed rows
+  it saw, which SQLite merges in fid order (the history table's ``gp_id`` index). This is the
+  current table and history table of SQL:2011 system versioning, counted in generations.
 - An ingest's features are written by GDAL into a staging file, then ``merge``d: a row equal
-  to the current row at its position stays (SQL, no hashing: the common case of a file edited
-  in place or appended to); the rest are matched by a hash of their values, so a republish that
+  to the open row at its position stays (SQL, no hashing: the common case of a file edited in
+  place or appended to); the rest are matched by a hash of their values, so a republish that
   changes 1 % adds 1 % of the rows whatever its order. Features that changed take the numbers
   of the ones they replace, in order.
 - A Part 4 edit (``EditRows``) closes and adds only the rows it changes.
@@ -20,14 +27,10 @@ against the newest one: the rows it keeps stay, the others are closed, the new o
 - A version whose table has other columns or another geometry type than the newest starts a
   new base; the old base keeps the older versions' rows.
 
-A base is *keyed*: an open row's ``fid`` (its rowid) is its ``gp_id``, and a closed row's is
-``gp_to << 32 | gp_id``, above every open one. So the newest generation's view is the open rows'
-rowid range (``_view_sql``): a page in fid order, a scan, a lookup by id and an R-tree join walk
-the table as they walk a table of that version alone; older generations' views select on
-``gp_from``/``gp_to`` and order through ``gp_id``'s index. Closing a row moves it (``_close``),
-reopening it moves it back (``clean``); ``rekey`` brings a base of the first layout (rowids in
-insertion order) to this one. The R-tree is keyed by the row (``fid`` of the base, ``gp_rid`` in
-a view): readers join it on ``Table.row_id``. Every function here runs inside the caller's write
+One R-tree a base, over both tables: an open row's entry is its fid, a closed row's its rowid in
+the history table, ``gp_to << 32 | gp_id`` (above every open one); a view gives it as ``gp_rid``
+and readers join on ``Table.row_id``. ``split`` brings a base of the first layout (one table,
+``gp_to`` NULL while open) to this one. Every function here runs inside the caller's write
 transaction on the layer file.
 """
 
@@ -50,10 +53,10 @@ CREATE TABLE IF NOT EXISTS gp_rowsets (
 CREATE TABLE IF NOT EXISTS gp_bases (
   base TEXT PRIMARY KEY, geometry TEXT NOT NULL, geometry_type TEXT NOT NULL,
   srs_id INTEGER NOT NULL, z INTEGER NOT NULL, m INTEGER NOT NULL,
-  keyed INTEGER NOT NULL DEFAULT 0);
+  split INTEGER NOT NULL DEFAULT 0);
 """
 SYSTEM = ("gp_id", "gp_from", "gp_to", "gp_hash", "gp_rid")
-OPEN = 1 << 32  # rowids below are open rows (fid = gp_id); a closed row's is gp_to << 32 | gp_id
+OPEN = 1 << 32  # feature numbers stay below; a closed row's rowid is gp_to << 32 | gp_id
 
 
 def row_hash(*values: Any) -> bytes:
@@ -61,51 +64,95 @@ def row_hash(*values: Any) -> bytes:
     return hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
 
 
+def history(base: str) -> str:
+    """The table of a base's closed rows."""
+    return "gph_" + base.removeprefix("gpf_")
+
+
 def prepare(conn: sqlite3.Connection) -> None:
-    """The registry tables and the hash function, on a write connection to a layer file."""
+    """The registry tables and the hash function, on a write connection to a layer file; a base
+    of the first layout is ``split`` on the first write after an upgrade."""
     conn.create_function("gp_hash", -1, row_hash, deterministic=True)
     if conn.execute("SELECT 1 FROM main.sqlite_master WHERE name = 'gp_rowsets'").fetchone() is None:
         for statement in _DDL.split(";"):
             if statement.strip():
                 conn.execute(statement)
         return
-    if not any(r[1] == "keyed" for r in conn.execute("PRAGMA main.table_info(gp_bases)")):
-        conn.execute("ALTER TABLE gp_bases ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0")
-    for (base,) in conn.execute("SELECT base FROM gp_bases WHERE keyed = 0").fetchall():
-        rekey(conn, base)
+    if not any(r[1] == "split" for r in conn.execute("PRAGMA main.table_info(gp_bases)")):
+        conn.execute("ALTER TABLE gp_bases ADD COLUMN split INTEGER NOT NULL DEFAULT 0")
+    first = conn.execute("SELECT base FROM gp_bases WHERE split = 0").fetchall()
+    for (base,) in first:
+        split(conn, base)
+    if first:
+        sync_views(conn)
 
 
-def rekey(conn: sqlite3.Connection, base: str) -> None:
-    """Give a base of the first layout (rowids in the order rows were added) the keyed one:
-    open rows at their ``gp_id``, closed ones at ``gp_to << 32 | gp_id``; its R-tree follows.
-    Once per base, on the first write after an upgrade; the views are made again."""
-    b, sh = quote(base), _base_shape(conn, base)
-    tree = quote(rtree(base, sh))
-    new = "CASE WHEN {0}gp_to IS NULL THEN {0}gp_id ELSE ({0}gp_to << 32) | {0}gp_id END"
+def split(conn: sqlite3.Connection, base: str) -> None:
+    """Give a base of the first layout (one table: ``fid`` in the order rows were added,
+    ``gp_id``, ``gp_from``, ``gp_to`` NULL while open) this one: its open rows a table of their
+    own at their numbers, its closed rows the history table, the R-tree renumbered with them.
+    Every view is dropped first (SQLite checks every view when a table is renamed): the caller
+    makes them again (``sync_views``) once every base is split."""
+    sh = _base_shape(conn, base)
+    b, h, tree = quote(base), quote(history(base)), quote(rtree(base, sh))
+    names, g = sh.names(), quote(sh.geometry)
+    for (view,) in conn.execute("SELECT view FROM gp_rowsets").fetchall():
+        conn.execute(f"DROP VIEW IF EXISTS main.{quote(view)}")
+    new = "CASE WHEN b.gp_to IS NULL THEN b.gp_id ELSE (b.gp_to << 32) | b.gp_id END"
     conn.execute("DROP TABLE IF EXISTS temp.gp_boxes")
-    conn.execute(f"CREATE TEMP TABLE gp_boxes AS SELECT {new.format('b.')} AS id, r.minx, r.maxx, r.miny, r.maxy "
+    conn.execute(f"CREATE TEMP TABLE gp_boxes AS SELECT {new} AS id, r.minx, r.maxx, r.miny, r.maxy "
                  f"FROM {tree} r JOIN {b} b ON b.fid = r.id")
     conn.execute(f"DELETE FROM {tree}")
     conn.execute(f"INSERT INTO {tree} SELECT * FROM temp.gp_boxes ORDER BY id")
     conn.execute("DROP TABLE temp.gp_boxes")
-    # two steps: no row's new rowid may be one another row still holds
-    conn.execute(f"UPDATE {b} SET fid = -fid")
-    conn.execute(f"UPDATE {b} SET fid = {new.format('')}")
-    conn.execute("UPDATE gp_bases SET keyed = 1 WHERE base = ?", (base,))
-    sync_views(conn)
+    tmp = f"gpf_split_{secrets.token_hex(4)}"
+    _tables(conn, tmp, history(base), sh)
+    conn.execute(f"INSERT INTO {quote(tmp)} (fid, gp_from{names}, {g}) SELECT gp_id, gp_from{names}, {g} "
+                 f"FROM {b} WHERE gp_to IS NULL ORDER BY gp_id")
+    conn.execute(f"INSERT INTO {h} (fid, gp_id, gp_from, gp_to{names}, {g}) SELECT (gp_to << 32) | gp_id, "
+                 f"gp_id, gp_from, gp_to{names}, {g} FROM {b} WHERE gp_to IS NOT NULL ORDER BY 1")
+    fields = [r[0] for r in conn.execute("SELECT sql FROM main.sqlite_master WHERE type = 'index' "
+                                         "AND tbl_name = ? AND name LIKE ?", (base, f"{base}_%_idx"))]
+    conn.execute(f"DROP TABLE {b}")
+    conn.execute(f"ALTER TABLE {quote(tmp)} RENAME TO {b}")
+    conn.execute(f"DROP INDEX IF EXISTS {quote(tmp + '_from')}")
+    conn.execute(f"CREATE INDEX {quote(base + '_from')} ON {b} (gp_from)")
+    for sql in fields:  # the id field's index, on the new table
+        if sql:
+            conn.execute(sql)
+    conn.execute("UPDATE gp_bases SET split = 1 WHERE base = ?", (base,))
 
 
-def _close(conn: sqlite3.Connection, base: str, gen: int, where: str = "", args: tuple[Any, ...] = (),
-           tree: str | None = None) -> None:
-    """Close the open rows of ``base`` that ``where`` selects as of ``gen``: each moves to its
-    closed rowid, and its R-tree entry with it."""
-    b = quote(base)
-    cond = f"gp_to IS NULL{' AND ' + where if where else ''}"
-    if tree is None:
-        tree = rtree(base, _base_shape(conn, base))
-    conn.execute(f"UPDATE {quote(tree)} SET id = (? << 32) | id WHERE id IN (SELECT fid FROM {b} WHERE {cond})",
-                 (gen, *args))
-    conn.execute(f"UPDATE {b} SET gp_to = ?, fid = (? << 32) | gp_id WHERE {cond}", (gen, gen, *args))
+def _tables(conn: sqlite3.Connection, base: str, hist: str, sh: Shape) -> None:
+    cols = "".join(f", {quote(n)} {decl}" for n, decl in sh.columns)
+    geom = f"{quote(sh.geometry)} {sh.geometry_type}"
+    conn.execute(f"CREATE TABLE {quote(base)} (fid INTEGER PRIMARY KEY, gp_from INTEGER NOT NULL{cols}, {geom})")
+    conn.execute(f"CREATE INDEX {quote(base + '_from')} ON {quote(base)} (gp_from)")
+    conn.execute(f"CREATE TABLE {quote(hist)} (fid INTEGER PRIMARY KEY, gp_id INTEGER NOT NULL, gp_from "
+                 f"INTEGER NOT NULL, gp_to INTEGER NOT NULL{cols}, {geom})")
+    conn.execute(f"CREATE INDEX {quote(hist + '_id')} ON {quote(hist)} (gp_id)")
+    conn.execute(f"CREATE INDEX {quote(hist + '_range')} ON {quote(hist)} (gp_to, gp_from)")
+
+
+def _close(conn: sqlite3.Connection, base: str, gen: int, where: str = "1", args: tuple[Any, ...] = (),
+           sh: Shape | None = None) -> None:
+    """Close the open rows of ``base`` that ``where`` selects, as of ``gen``: each moves to the
+    history table, at rowid ``gen << 32 | fid``, and its R-tree entry with it."""
+    sh = sh or _base_shape(conn, base)
+    b, names, g = quote(base), sh.names(), quote(sh.geometry)
+    conn.execute(f"UPDATE {quote(rtree(base, sh))} SET id = (? << 32) | id WHERE id IN "
+                 f"(SELECT fid FROM {b} WHERE {where})", (gen, *args))
+    conn.execute(f"INSERT INTO {quote(history(base))} (fid, gp_id, gp_from, gp_to{names}, {g}) SELECT "
+                 f"(? << 32) | fid, fid, gp_from, ?{names}, {g} FROM {b} WHERE {where} ORDER BY fid",
+                 (gen, gen, *args))
+    conn.execute(f"DELETE FROM {b} WHERE {where}", args)
+
+
+def _top_id(conn: sqlite3.Connection, base: str) -> int:
+    """The largest feature number the base has given (open or closed)."""
+    (top,) = conn.execute(f"SELECT max(coalesce((SELECT max(fid) FROM {quote(base)}), 0), "
+                          f"coalesce((SELECT max(gp_id) FROM {quote(history(base))}), 0))").fetchone()
+    return int(top)
 
 
 @dataclass(frozen=True)
@@ -160,12 +207,7 @@ def newest(conn: sqlite3.Connection) -> tuple[int, str | None]:
 
 def _new_base(conn: sqlite3.Connection, sh: Shape) -> str:
     base = f"gpf_{secrets.token_hex(4)}"
-    cols = "".join(f", {quote(n)} {decl}" for n, decl in sh.columns)
-    conn.execute(f"CREATE TABLE {quote(base)} (fid INTEGER PRIMARY KEY, gp_id INTEGER "
-                 f"NOT NULL, gp_from INTEGER NOT NULL, gp_to INTEGER{cols}, "
-                 f"{quote(sh.geometry)} {sh.geometry_type})")
-    conn.execute(f"CREATE INDEX {quote(base + '_id')} ON {quote(base)} (gp_id)")
-    conn.execute(f"CREATE INDEX {quote(base + '_range')} ON {quote(base)} (gp_to, gp_from)")
+    _tables(conn, base, history(base), sh)
     conn.execute(f"CREATE VIRTUAL TABLE {quote(rtree(base, sh))} USING rtree(id, minx, maxx, miny, maxy)")
     conn.execute("INSERT INTO gp_bases VALUES (?, ?, ?, ?, ?, ?, 1)",
                  (base, sh.geometry, sh.geometry_type, sh.srs_id, sh.z, sh.m))
@@ -217,11 +259,11 @@ def _match(conn: sqlite3.Connection, src: str, b: str, cols: list[str],
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_same (sfid INTEGER PRIMARY KEY, rid INTEGER NOT NULL)")
     conn.execute("DELETE FROM temp.gp_same")
     conn.execute(f"INSERT INTO temp.gp_same SELECT s.fid, b.fid FROM {src} s JOIN {b} b "
-                 f"ON b.fid = s.fid WHERE s.fid < {OPEN} AND {same}")
+                 f"ON b.fid = s.fid WHERE {same}")
     values = ", ".join(cols)
     left: dict[Any, list[tuple[int, int]]] = defaultdict(list)
-    rest = conn.execute(f"SELECT fid, gp_id{'' if forced_ids else ', gp_hash(' + values + ')'} FROM {b} "
-                        f"WHERE fid < {OPEN} AND fid NOT IN (SELECT rid FROM temp.gp_same) ORDER BY fid")
+    rest = conn.execute(f"SELECT fid, fid{'' if forced_ids else ', gp_hash(' + values + ')'} FROM {b} "
+                        "WHERE fid NOT IN (SELECT rid FROM temp.gp_same) ORDER BY fid")
     closed: list[tuple[int, int]] = []
     for row in rest:
         if forced_ids:
@@ -267,8 +309,8 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
         if base is not None:  # the older versions keep their base; this one starts a new one
             _close(conn, base, gen)
         base = _new_base(conn, sh)
-        conn.execute(f"INSERT INTO {quote(base)} (fid, gp_id, gp_from, {values}) "
-                     f"SELECT fid, fid, ?, {values} FROM {src} ORDER BY fid", (gen,))
+        conn.execute(f"INSERT INTO {quote(base)} (fid, gp_from, {values}) "
+                     f"SELECT fid, ?, {values} FROM {src} ORDER BY fid", (gen,))
         if boxes:
             conn.execute(f"INSERT INTO {quote(rtree(base, sh))} SELECT * FROM {quote(schema)}.{quote(boxes)}")
         else:
@@ -279,11 +321,11 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_ids (id INTEGER PRIMARY KEY)")
         conn.execute("DELETE FROM temp.gp_ids")
         conn.executemany("INSERT INTO temp.gp_ids VALUES (?)", [(gid,) for gid, _ in closed])
-        _close(conn, base, gen, "fid IN (SELECT id FROM temp.gp_ids)", tree=rtree(base, sh))
+        _close(conn, base, gen, "fid IN (SELECT id FROM temp.gp_ids)", sh=sh)
         if forced_ids:
             ids = new
         else:
-            (top,) = conn.execute(f"SELECT coalesce(max(gp_id), 0) FROM {b}").fetchone()
+            top = _top_id(conn, base)
             freed = [gid for gid, _ in closed]
             ids = freed[:len(new)] + list(range(top + 1, top + 1 + max(0, len(new) - len(freed))))
             if ids and ids[-1] >= OPEN:
@@ -291,7 +333,7 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_new (src INTEGER PRIMARY KEY, id INTEGER NOT NULL)")
         conn.execute("DELETE FROM temp.gp_new")
         conn.executemany("INSERT INTO temp.gp_new VALUES (?, ?)", list(zip(new, ids)))
-        conn.execute(f"INSERT INTO {b} (fid, gp_id, gp_from, {values}) SELECT n.id, n.id, ?, {svalues} "
+        conn.execute(f"INSERT INTO {b} (fid, gp_from, {values}) SELECT n.id, ?, {svalues} "
                      f"FROM temp.gp_new n JOIN {src} s ON s.fid = n.src ORDER BY n.id", (gen,))
         if boxes:
             conn.execute(f"INSERT INTO {quote(rtree(base, sh))} SELECT n.id, x.minx, x.maxx, x.miny, x.maxy "
@@ -309,18 +351,19 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
 
 
 def _view_sql(conn: sqlite3.Connection, view: str, base: str, gen: int, top: int) -> str:
-    """The view of generation ``gen`` (``top``: the newest). The newest one's rows are the
-    open ones, the rowids below ``OPEN`` of a keyed base: its fid is the rowid, so SQLite reads
-    it as a table. An older one's fid is ``gp_id``; the unary + keeps SQLite from answering it
-    through the (gp_to, gp_from) index (every row of the generation, then a sort): a page in fid
-    order walks gp_id's index and stops at its limit."""
+    """The view of generation ``gen`` (``top``: the newest). The newest one's rows are the open
+    ones: the view is their table, read as a table. An older one's are the open rows it saw and
+    the closed rows it saw; SQLite merges the two in fid order (the open table's rowids, the
+    history table's ``gp_id`` index). The unary + keeps SQLite off the (gp_to, gp_from) and
+    gp_from indexes, which would give every row of the generation, then a sort."""
     sh = _base_shape(conn, base)
-    keyed = conn.execute("SELECT keyed FROM gp_bases WHERE base = ?", (base,)).fetchone()[0]
-    head = f"CREATE VIEW {quote(view)} AS SELECT"
-    tail = f"{sh.names()}, {quote(sh.geometry)}, fid AS gp_rid FROM {quote(base)} WHERE"
-    if keyed and gen == top:
-        return f"{head} fid{tail} fid < {OPEN} AND +gp_from <= {int(gen)}"
-    return f"{head} gp_id AS fid{tail} +gp_from <= {int(gen)} AND (+gp_to IS NULL OR +gp_to > {int(gen)})"
+    cols = f"{sh.names()}, {quote(sh.geometry)}"
+    head = f"CREATE VIEW {quote(view)} AS SELECT fid{cols}, fid AS gp_rid FROM {quote(base)}"
+    if gen == top:
+        return head
+    g = int(gen)
+    return (f"{head} WHERE +gp_from <= {g} UNION ALL SELECT gp_id{cols}, fid FROM "
+            f"{quote(history(base))} WHERE +gp_from <= {g} AND +gp_to > {g}")
 
 
 def sync_views(conn: sqlite3.Connection) -> None:
@@ -369,28 +412,32 @@ def drop_view(conn: sqlite3.Connection, view: str) -> None:
 
 def clean(conn: sqlite3.Connection) -> None:
     """Delete the rows no registered generation sees; reopen the rows the newest one sees that a
-    generation since dropped had closed; drop bases no generation uses. Reads the closed rows
-    and the rows newer than the newest generation only (an index on ``gp_to, gp_from``)."""
+    generation since dropped had closed; drop bases no generation uses. Reads the open rows newer
+    than the newest generation (the ``gp_from`` index) and the closed rows only."""
     prepare(conn)
     top, _ = newest(conn)
     for (base,) in conn.execute("SELECT base FROM gp_bases").fetchall():
-        b = quote(base)
+        b, h = quote(base), quote(history(base))
         sh = _base_shape(conn, base)
+        tree = quote(rtree(base, sh))
         if conn.execute("SELECT 1 FROM gp_rowsets WHERE base = ?", (base,)).fetchone() is None:
-            conn.execute(f"DROP TABLE IF EXISTS {quote(rtree(base, sh))}")
-            conn.execute(f"DROP TABLE IF EXISTS {b}")
+            for table in (tree, h, b):
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute("DELETE FROM gp_bases WHERE base = ?", (base,))
             continue
-        dead = (f"SELECT fid FROM {b} WHERE gp_to IS NULL AND gp_from > ? UNION ALL "
-                f"SELECT fid FROM {b} WHERE gp_to IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-                f"gp_rowsets r WHERE r.base = ? AND r.gen >= {b}.gp_from AND r.gen < {b}.gp_to)")
-        tree = quote(rtree(base, sh))
-        conn.execute(f"DELETE FROM {tree} WHERE id IN ({dead})", (top, base))
-        conn.execute(f"DELETE FROM {b} WHERE fid IN ({dead})", (top, base))
-        # reopened rows go back to their open rowid, which the dead rows just freed
-        conn.execute(f"UPDATE {tree} SET id = id & {OPEN - 1} WHERE id IN (SELECT fid FROM {b} WHERE gp_to > ?)",
+        conn.execute(f"DELETE FROM {tree} WHERE id IN (SELECT fid FROM {b} WHERE gp_from > ?)", (top,))
+        conn.execute(f"DELETE FROM {b} WHERE gp_from > ?", (top,))
+        dead = (f"SELECT fid FROM {h} x WHERE NOT EXISTS (SELECT 1 FROM gp_rowsets r WHERE "
+                "r.base = ? AND r.gen >= x.gp_from AND r.gen < x.gp_to)")
+        conn.execute(f"DELETE FROM {tree} WHERE id IN ({dead})", (base,))
+        conn.execute(f"DELETE FROM {h} WHERE fid IN ({dead})", (base,))
+        # reopened rows go back to the open table at their numbers, which the dead rows freed
+        names, g = sh.names(), quote(sh.geometry)
+        conn.execute(f"UPDATE {tree} SET id = id & {OPEN - 1} WHERE id IN (SELECT fid FROM {h} WHERE gp_to > ?)",
                      (top,))
-        conn.execute(f"UPDATE {b} SET gp_to = NULL, fid = gp_id WHERE gp_to > ?", (top,))
+        conn.execute(f"INSERT INTO {b} (fid, gp_from{names}, {g}) SELECT gp_id, gp_from{names}, {g} FROM {h} "
+                     "WHERE gp_to > ? ORDER BY gp_id", (top,))
+        conn.execute(f"DELETE FROM {h} WHERE gp_to > ?", (top,))
     sync_views(conn)
 
 
@@ -419,26 +466,26 @@ class EditRows:
         """Make the open rows the published generation's (it is not the newest: a rollback,
         or a draft since)."""
         g, b, names = self.gen, self.b, self.sh.names()
+        h = quote(history(self.base))
         if current is not None and current != self.base:
             _close(self.conn, current, g)
-        _close(self.conn, self.base, g, "gp_from > ?", (published,), tree=rtree(self.base, self.sh))
+        _close(self.conn, self.base, g, "gp_from > ?", (published,), sh=self.sh)
         # the published generation's rows that a later one closed, open again as copies (the
         # closed rows stay for the generations that see them); their boxes copied too
-        self.conn.execute(f"INSERT INTO {b} (fid, gp_id, gp_from{names}, {quote(self.sh.geometry)}) "
-                          f"SELECT gp_id, gp_id, ?{names}, {quote(self.sh.geometry)} FROM {b} WHERE "
-                          "gp_from <= ? AND gp_to IS NOT NULL AND gp_to > ? ORDER BY gp_id",
-                          (g, published, published))
+        seen = "gp_from <= ? AND gp_to > ? AND gp_to < ?"
+        self.conn.execute(f"INSERT INTO {b} (fid, gp_from{names}, {quote(self.sh.geometry)}) "
+                          f"SELECT gp_id, ?{names}, {quote(self.sh.geometry)} FROM {h} WHERE {seen} "
+                          "ORDER BY gp_id", (g, published, published, g))
         self.conn.execute(f"INSERT INTO {self.tree} SELECT x.id & {OPEN - 1}, x.minx, x.maxx, x.miny, "
-                          f"x.maxy FROM {b} o JOIN {self.tree} x ON x.id = o.fid WHERE o.gp_from <= ? "
-                          "AND o.gp_to IS NOT NULL AND o.gp_to > ? AND o.gp_to < ?", (published, published, g))
+                          f"x.maxy FROM {h} o JOIN {self.tree} x ON x.id = o.fid WHERE o.{seen}",
+                          (published, published, g))
 
     def _select(self) -> str:
-        return (f"SELECT gp_id{self.sh.names()}, {quote(self.sh.geometry)} FROM {self.b} "
-                f"WHERE fid < {OPEN}")
+        return f"SELECT fid{self.sh.names()}, {quote(self.sh.geometry)} FROM {self.b}"
 
     def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
         col = "fid" if column == "fid" else quote(column)
-        return self.conn.execute(f"{self._select()} AND {col} = ?", (value,)).fetchall()
+        return self.conn.execute(f"{self._select()} WHERE {col} = ?", (value,)).fetchall()
 
     def _box(self, rid: int, geom: Any) -> None:
         self.conn.execute(f"DELETE FROM {self.tree} WHERE id = ?", (rid,))
@@ -448,19 +495,18 @@ class EditRows:
             self.added.append(geom.bounds)
 
     def _open(self, gid: int) -> tuple[int, int]:
-        return self.conn.execute(f"SELECT fid, gp_from FROM {self.b} WHERE fid = ? AND gp_to IS NULL",
-                                 (gid,)).fetchone()
+        return self.conn.execute(f"SELECT fid, gp_from FROM {self.b} WHERE fid = ?", (gid,)).fetchone()
 
     def insert(self, props: dict[str, Any], geom: Any) -> int:
         from geo_publish.store.features import gpkg_blob
 
-        (gid,) = self.conn.execute(f"SELECT coalesce(max(gp_id), 0) + 1 FROM {self.b}").fetchone()
+        gid = _top_id(self.conn, self.base) + 1
         if gid >= OPEN:
             raise StoreError(f"the store numbers features from 1 to {OPEN - 1}")
         names = [quote(n) for n in props] + [quote(self.sh.geometry)]
-        self.conn.execute(f"INSERT INTO {self.b} (fid, gp_id, gp_from, {', '.join(names)}) VALUES "
-                          f"(?, ?, ?, {', '.join('?' * len(names))})",
-                          (gid, gid, self.gen, *props.values(), gpkg_blob(geom, self.sh.srs_id)))
+        self.conn.execute(f"INSERT INTO {self.b} (fid, gp_from, {', '.join(names)}) VALUES "
+                          f"(?, ?, {', '.join('?' * len(names))})",
+                          (gid, self.gen, *props.values(), gpkg_blob(geom, self.sh.srs_id)))
         self._box(gid, geom)
         self.features += 1
         return int(gid)
@@ -470,10 +516,10 @@ class EditRows:
 
         rid, since = self._open(gid)
         if since != self.gen:  # the feature's current row stays for the older versions, closed
-            _close(self.conn, self.base, self.gen, "fid = ?", (rid,), tree=rtree(self.base, self.sh))
+            _close(self.conn, self.base, self.gen, "fid = ?", (rid,), sh=self.sh)
             g, old = quote(self.sh.geometry), (self.gen << 32) | rid
-            self.conn.execute(f"INSERT INTO {self.b} (fid, gp_id, gp_from{self.sh.names()}, {g}) SELECT "
-                              f"gp_id, gp_id, ?{self.sh.names()}, {g} FROM {self.b} WHERE fid = ?",
+            self.conn.execute(f"INSERT INTO {self.b} (fid, gp_from{self.sh.names()}, {g}) SELECT "
+                              f"gp_id, ?{self.sh.names()}, {g} FROM {quote(history(self.base))} WHERE fid = ?",
                               (self.gen, old))
             if geom is None:
                 self.conn.execute(f"INSERT INTO {self.tree} SELECT ?, minx, maxx, miny, maxy FROM "
@@ -494,7 +540,7 @@ class EditRows:
             self.conn.execute(f"DELETE FROM {self.b} WHERE fid = ?", (rid,))
             self.conn.execute(f"DELETE FROM {self.tree} WHERE id = ?", (rid,))
         else:
-            _close(self.conn, self.base, self.gen, "fid = ?", (rid,), tree=rtree(self.base, self.sh))
+            _close(self.conn, self.base, self.gen, "fid = ?", (rid,), sh=self.sh)
         self.features -= 1
 
     def finish(self, view: str, bbox: list[float] | None) -> tuple[int, list[float] | None]:

@@ -1,0 +1,95 @@
+"""The citizen site rebuilt after one layer is published again, at N layers, against the code
+before (``--base``, a git worktree), side by side in one run.
+
+    .venv/bin/python benchmarks/site_rebuild_bench.py [--layers 1000] [--base 796f8b6]
+        [--rounds 5] [--workdir DIR]
+
+Each side grows its own GeoPackage project of ``--layers`` small layers (20 points each, the
+layers of ``many_layers_bench.py``) through the real ingest with its own code, builds the site
+once (``publish_site``, as the server's site builder does, live), then ``--rounds`` times
+publishes one layer again and times the rebuild in the same process (a warm builder, as the
+server's is). Prints the median and the largest rebuild of each side and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from many_layers_bench import BUILDER, make_layer  # noqa: E402
+
+REBUILD = r"""
+import json, sys, time
+from pathlib import Path
+from geo_publish import workflow
+from geo_publish.publish.viewer.deploy import publish_site
+from geo_publish.settings import load_settings
+root, rounds = Path(sys.argv[1]), int(sys.argv[2])
+s = load_settings(root / "config.yml")
+t = time.perf_counter(); publish_site(s, live=True); first = time.perf_counter() - t
+out = []
+for k in range(rounds):
+    src = root / "src" / "layer-00007.geojson"
+    d = json.loads(src.read_text()); d["features"][0]["properties"]["n"] += 1
+    src.write_text(json.dumps(d))
+    workflow.ingest(s, src, "layer-00007", progress=False)
+    t = time.perf_counter(); _, built = publish_site(s, live=True); out.append(time.perf_counter() - t)
+    assert built
+print(json.dumps({"first": first, "rebuilds": out}))
+"""
+
+
+def side(root: Path, layers: int, rounds: int, pythonpath: Path) -> dict[str, object]:
+    root.mkdir(parents=True)
+    (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    for i in range(layers):
+        make_layer(root, i)
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    for script, args in ((BUILDER, [str(root), "0", str(layers)]), (REBUILD, [str(root), str(rounds)])):
+        done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                              env=env, cwd=root)
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", type=int, default=1000)
+    ap.add_argument("--base", default="796f8b6")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--workdir", type=Path)
+    a = ap.parse_args()
+    work = a.workdir or Path(tempfile.mkdtemp(prefix="gp-site-rebuild-"))
+    tree = work / "base-tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), a.base],
+                   check=True, capture_output=True)
+    try:
+        figures = {"before": side(work / "before", a.layers, a.rounds, tree),
+                   "now": side(work / "now", a.layers, a.rounds, ROOT)}
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                       capture_output=True)
+    print(f"site of {a.layers:,} layers (GeoPackage), rebuilt after one publish, {a.rounds} rounds (s)")
+    print(f"  {'':<24} {a.base + ' (before)':>16} {'this checkout':>14} {'ratio':>6}")
+    rows = {"first build": lambda f: f["first"],
+            "rebuild, median": lambda f: statistics.median(f["rebuilds"]),
+            "rebuild, largest": lambda f: max(f["rebuilds"])}
+    for name, get in rows.items():
+        b, n = get(figures["before"]), get(figures["now"])
+        print(f"  {name:<24} {b:16.2f} {n:14.2f} {n / b:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
