@@ -101,11 +101,13 @@ class Project:
                 "tables": [r[0] for r in c.execute(
                     "SELECT tablename FROM pg_tables WHERE schemaname = %s UNION "
                     "SELECT viewname FROM pg_views WHERE schemaname = %s ORDER BY 1", (self.schema, self.schema))]
-                + [f"{base}:" + repr(c.execute(f'SELECT * FROM {s}."{base}" '
-                                               "ORDER BY fid").fetchall())
+                + [f"{table}:" + repr(c.execute(f'SELECT * FROM {s}."{table}" ORDER BY 1, 2').fetchall())
                    for (base,) in (c.execute(f"SELECT base FROM {s}.gp_bases ORDER BY 1").fetchall()
                                    if c.execute("SELECT to_regclass(%s)", (f"{s}.gp_bases",)).fetchone()[0]
-                                   else [])],
+                                   else [])
+                   # the open rows and the closed ones (postgis_rows)
+                   for table in (base, "gph_" + base.removeprefix("gpf_"))
+                   if c.execute("SELECT to_regclass(%s)", (f'{s}."{table}"',)).fetchone()[0]],
             }
 
 

@@ -124,8 +124,11 @@ def test_id_field_is_indexed(project, points, tmp_path):
                                 (layer,)).fetchone()
             defs = [r[0] for r in c.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s "
                                             "AND tablename = %s", (project.schema, base))]
+            hist = [r[0] for r in c.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s "
+                                            "AND tablename = %s", (project.schema, "gph_" + base[4:]))]
         assert any("(id)" in d for d in defs) and any("gist" in d for d in defs)
-        assert any("(gp_id)" in d for d in defs)
+        assert any("(fid)" in d for d in defs)  # the open rows, keyed by their number
+        assert any("(gp_id)" in d for d in hist) and any("gist" in d for d in hist)  # the closed ones
     else:
         import sqlite3
 

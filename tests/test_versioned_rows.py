@@ -55,7 +55,9 @@ def _rows(project, cid: str = "schools") -> list[tuple]:
             out = []
             for (base,) in c.execute(f"SELECT base FROM {s}.gp_bases WHERE collection = %s ORDER BY base",
                                      (cid,)).fetchall():
-                out += c.execute(f'SELECT gp_id, gp_from, gp_to FROM {s}."{base}" ORDER BY fid').fetchall()
+                hist = "gph_" + base.removeprefix("gpf_")  # the closed rows (postgis_rows)
+                out += c.execute(f'SELECT fid, gp_from, NULL::integer FROM {s}."{base}" UNION ALL '
+                                 f'SELECT gp_id, gp_from, gp_to FROM {s}."{hist}" ORDER BY 1, 2').fetchall()
             return out
     with sqlite3.connect(project.root / "data" / "store.layers" / f"{cid}.gpkg") as c:
         out = []
@@ -430,5 +432,86 @@ def test_the_newest_version_reads_as_a_table_and_an_older_layout_is_split(tmp_pa
         assert c.execute("SELECT max(gen) FROM gp_rowsets").fetchone()[0] == 6
         c.execute("COMMIT")
     assert _layout(path) == []
+    for v, before in versions.items():
+        assert store.read("schools", v).equals(before), v
+
+
+def test_postgis_newest_version_is_its_open_table_and_an_older_layout_is_split(tmp_path, request) -> None:
+    """PostGIS: the newest version's view is the open rows' table (a page reads its primary
+    key, no history), an older one a Merge Append of both tables in fid order; a base of the
+    first layout (one table, gp_to NULL while open) is split on the next write, every version
+    reading as before; a dropped newest generation reopens the rows it closed."""
+    import psycopg
+
+    from geo_publish.settings import load_settings
+    from geo_publish.store import open_store
+    from geo_publish.store.features import Edit
+
+    project = new_project(tmp_path, "postgis", request)
+    store = open_store(load_settings(project.config))
+    s = f'"{project.schema}"'
+    frame = _frame(300)
+    _ingest(project, frame, tmp_path)
+    for k in range(3):
+        frame.loc[[k, 100 + k], "seats"] = [7, 8]
+        frame = frame.drop(index=[200 + k])
+        _ingest(project, frame.reset_index(drop=True), tmp_path, tag=f"r{k}")
+    store.edit("schools", [Edit("update", "5", {"seats": 1}), Edit("delete", "6")], None, "a" * 64)
+    store.rollback("schools", 3)
+    store.edit("schools", [Edit("update", "9", {"seats": 2})], None, "b" * 64)
+    versions = {v: store.read("schools", v) for v in range(1, 7)}
+
+    def plans(c) -> dict[int, str]:
+        # a table of 300 rows is sorted faster than merged: ask for the plan a large one gets
+        c.execute("SET enable_sort = off")
+        c.execute("SET enable_seqscan = off")
+        out = {}
+        for view, gen in c.execute(f"SELECT view, gen FROM {s}.gp_rowsets ORDER BY gen").fetchall():
+            out[gen] = " ".join(r[0] for r in c.execute(
+                f'EXPLAIN SELECT * FROM {s}."{view}" ORDER BY fid LIMIT 10').fetchall())
+        return out
+
+    with psycopg.connect(project.dsn, autocommit=True) as c:
+        got = plans(c)
+        top = max(got)
+        assert "gph_" not in got[top] and "Sort" not in got[top], got[top]
+        for gen in set(got) - {top}:
+            assert "Merge Append" in got[gen] and "gph_" in got[gen], got[gen]
+        # the first layout: one table with an identity fid, views by gp_id
+        (base,) = c.execute(f"SELECT base FROM {s}.gp_bases").fetchone()
+        hist = "gph_" + base.removeprefix("gpf_")
+        c.execute(f'CREATE TABLE {s}.old (fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, gp_id bigint '
+                  f'NOT NULL, gp_from integer NOT NULL, gp_to integer, code bigint, name text, seats bigint, '
+                  f'geom geometry(Point, 4326))')
+        c.execute(f'INSERT INTO {s}.old (gp_id, gp_from, gp_to, code, name, seats, geom) SELECT * FROM '
+                  f'(SELECT fid, gp_from, NULL::integer, code, name, seats, geom FROM {s}."{base}" UNION ALL '
+                  f'SELECT gp_id, gp_from, gp_to, code, name, seats, geom FROM {s}."{hist}") x ORDER BY 2, 1')
+        c.execute(f'DROP TABLE {s}."{hist}" CASCADE')
+        c.execute(f'DROP TABLE {s}."{base}" CASCADE')
+        c.execute(f'ALTER TABLE {s}.old RENAME TO "{base}"')
+        for view, gen in c.execute(f"SELECT view, gen FROM {s}.gp_rowsets").fetchall():
+            c.execute(f'CREATE VIEW {s}."{view}" AS SELECT gp_id AS fid, code, name, seats, geom FROM '
+                      f'{s}."{base}" WHERE gp_from <= {gen} AND (gp_to IS NULL OR gp_to > {gen})')
+    for v, before in versions.items():  # the first layout reads as it did
+        assert store.read("schools", v).equals(before), v
+    _ingest(project, frame.reset_index(drop=True).assign(seats=1), tmp_path, tag="again")
+    for v, before in versions.items():
+        assert store.read("schools", v).equals(before), v
+    assert (store.read("schools", 7)["seats"] == 1).all()
+    with psycopg.connect(project.dsn, autocommit=True) as c:
+        assert c.execute(f"SELECT to_regclass('{s}.\"{hist}\"')").fetchone()[0] is not None
+        got = plans(c)
+        assert "gph_" not in got[max(got)] and all("Merge Append" in got[g] for g in set(got) - {max(got)})
+    # the newest generation dropped (a dead writer's): its closed rows open again
+    from geo_publish.store import postgis_rows
+
+    with psycopg.connect(project.dsn) as c:
+        postgis_rows.lock(c, "schools")
+        postgis_rows.drop_version(c, store.q, store.version("schools", 7).layer)
+        postgis_rows.clean(c, store.q, "schools")
+    with psycopg.connect(project.dsn, autocommit=True) as c:
+        got = plans(c)
+        assert max(got) == 6 and "gph_" not in got[6]
+        assert c.execute(f'SELECT count(*) FROM {s}."{base}"').fetchone()[0] == len(versions[6])
     for v, before in versions.items():
         assert store.read("schools", v).equals(before), v

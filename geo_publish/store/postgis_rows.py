@@ -1,13 +1,18 @@
 """Versioned rows on PostGIS: the model of ``store/gpkg_rows.py`` in SQL.
 
-A collection's features are one table of the store's schema (a *base*, ``gpf_<token>``, with a
-GiST index on ``geom``): each row carries the feature's stable number ``gp_id`` (its OGC id),
-the generation that added it (``gp_from``) and the one that replaced or removed it (``gp_to``,
-NULL while current). A version is a view of its generation's rows (``gp_versions.layer`` names
-it); the planner pushes a query's conditions into the base and its indexes. Generations are
-numbered per collection (``gp_rowsets``); each is written as a diff against the newest, in
-set-based SQL: rows equal to the current row at their position first, then the rest by an MD5
-of their attributes and geometry.
+A collection's features are two tables of the store's schema (a *base*): ``gpf_<cid>_<token>``
+holds the open rows, one a feature, keyed by its stable number ``fid`` (its OGC id), with the
+generation that added it (``gp_from``); ``gph_<cid>_<token>`` holds the closed rows, with their
+number (``gp_id``), the generation that added them and the one that replaced or removed them
+(``gp_to``). Both have a GiST index on ``geom``. A version is a view of its generation's rows
+(``gp_versions.layer`` names it): the newest one's is the open table itself, so a scan, a filter
+or a page reads what a table of that version alone would; an older one's is the union of the
+open and closed rows it saw, which the planner merges in fid order (a Merge Append of the two
+tables' indexes). Generations are numbered per collection (``gp_rowsets``); each is written as a
+diff against the newest, in set-based SQL: rows equal to the open row at their position first,
+then the rest by an MD5 of their attributes and geometry; a closed row moves to the history
+table. A base of the first layout (one table, ``gp_to`` NULL while open) is ``split`` on the
+collection's next write.
 
 Everything here runs inside the caller's transaction, after it took the collection's advisory
 lock (``gp:<collection>``): generations are a line, so a second writer of the collection waits
@@ -24,6 +29,7 @@ from geo_publish.errors import StoreError
 from geo_publish.store.base import grown, quote
 
 SYSTEM = ("gp_id", "gp_from", "gp_to", "gp_hash")
+OPEN_COLUMNS = ("fid", "gp_from")  # the open table's own columns, before the attributes
 # PostgreSQL's type names as the readers and Part 4's checks name a column's type
 PG_DECL = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
            "double precision": "DOUBLE", "real": "REAL", "numeric": "DOUBLE", "boolean": "BOOLEAN",
@@ -70,21 +76,83 @@ def newest(conn: Any, q: Q, collection: str) -> tuple[int, str | None]:
     return (int(row[0]), row[1]) if row else (0, None)
 
 
+def history(base: str) -> str:
+    """The table of a base's closed rows."""
+    return "gph_" + base.removeprefix("gpf_")
+
+
+def _tables(conn: Any, q: Q, base: str, hist: str, cols: tuple[tuple[str, str], ...], geom: str) -> None:
+    attrs = "".join(f", {quote(n)} {t}" for n, t in cols)
+    conn.execute(f"CREATE TABLE {q(base)} (fid bigint PRIMARY KEY, gp_from integer NOT NULL{attrs}, "
+                 f"geom {geom})")
+    conn.execute(f"CREATE INDEX ON {q(base)} USING gist (geom)")
+    conn.execute(f"CREATE INDEX ON {q(base)} (gp_from)")
+    conn.execute(f"CREATE TABLE {q(hist)} (gp_id bigint NOT NULL, gp_from integer NOT NULL, gp_to integer "
+                 f"NOT NULL{attrs}, geom {geom})")
+    conn.execute(f"CREATE INDEX ON {q(hist)} (gp_id)")
+    conn.execute(f"CREATE INDEX ON {q(hist)} (gp_to, gp_from)")
+    conn.execute(f"CREATE INDEX ON {q(hist)} USING gist (geom)")
+
+
 def _new_base(conn: Any, q: Q, collection: str, cols: tuple[tuple[str, str], ...], geom: str) -> str:
     base = f"gpf_{collection.replace('-', '_')[:40]}_{secrets.token_hex(4)}"
-    b = q(base)
-    attrs = "".join(f", {quote(n)} {t}" for n, t in cols)
-    # closing a row (gp_to) is an UPDATE of a column no index holds, with room left on each page
-    # (fillfactor): PostgreSQL writes it in place (a HOT update), so the table stays in feature
-    # order and a read in fid order stays a walk, not a scatter (an index on gp_to scattered
-    # every closed row to the table's end: reads of a filter took 2x as long)
-    conn.execute(f"CREATE TABLE {b} (fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, gp_id bigint "
-                 f"NOT NULL, gp_from integer NOT NULL, gp_to integer{attrs}, geom {geom}) "
-                 "WITH (fillfactor = 90)")
-    conn.execute(f"CREATE INDEX ON {b} (gp_id)")
-    conn.execute(f"CREATE INDEX ON {b} USING gist (geom)")
+    _tables(conn, q, base, history(base), cols, geom)
     conn.execute(f"INSERT INTO {q('gp_bases')} VALUES (%s, %s)", (base, collection))
     return base
+
+
+def is_split(conn: Any, q: Q, base: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s)", (q(history(base)),)).fetchone()[0] is not None
+
+
+def split(conn: Any, q: Q, collection: str) -> int:
+    """Give the collection's bases of the first layout (one table: an identity ``fid``,
+    ``gp_id``, ``gp_from``, ``gp_to`` NULL while open) this one: the open rows a table keyed by
+    their numbers, the closed rows the history table; its views made again. Under the
+    collection's lock, in the caller's transaction; the number of bases split."""
+    done = 0
+    for (base,) in conn.execute(f"SELECT base FROM {q('gp_bases')} WHERE collection = %s",
+                                (collection,)).fetchall():
+        if is_split(conn, q, base) or conn.execute("SELECT to_regclass(%s)", (q(base),)).fetchone()[0] is None:
+            continue
+        cols, geom = shape(conn, q(base))
+        names = _names(cols)
+        fields = [r[0] for r in conn.execute(  # the id field's index (index_fields)
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = %s::regclass "
+            "AND NOT i.indisprimary", (q(base),)).fetchall()
+            if "(gp_id)" not in r[0] and " gist " not in r[0]]
+        tmp = f"gpf_split_{secrets.token_hex(4)}"
+        _tables(conn, q, tmp, history(base), cols, geom)
+        conn.execute(f"INSERT INTO {q(tmp)} (fid, gp_from{names}, geom) SELECT gp_id, gp_from{names}, geom "
+                     f"FROM {q(base)} WHERE gp_to IS NULL ORDER BY gp_id")
+        conn.execute(f"INSERT INTO {q(history(base))} (gp_id, gp_from, gp_to{names}, geom) SELECT gp_id, "
+                     f"gp_from, gp_to{names}, geom FROM {q(base)} WHERE gp_to IS NOT NULL ORDER BY gp_id")
+        conn.execute(f"DROP TABLE {q(base)} CASCADE")  # and its views, made again below
+        conn.execute(f"ALTER TABLE {q(tmp)} RENAME TO {quote(base)}")
+        for sql in fields:  # the id field's index
+            conn.execute(sql)
+        conn.execute(f"ANALYZE {q(base)}")
+        conn.execute(f"ANALYZE {q(history(base))}")
+        done += 1
+    if done:
+        sync_views(conn, q, collection, force=True)
+    return done
+
+
+def _close(conn: Any, q: Q, base: str, gen: int, where: str = "true", args: tuple[Any, ...] = ()) -> None:
+    """Close the open rows of ``base`` that ``where`` selects, as of ``gen``: each moves to the
+    history table."""
+    cols, _ = shape(conn, q(base))
+    names = _names(cols)
+    conn.execute(f"WITH gone AS (DELETE FROM {q(base)} WHERE {where} RETURNING *) "
+                 f"INSERT INTO {q(history(base))} (gp_id, gp_from, gp_to{names}, geom) "
+                 f"SELECT fid, gp_from, %s{names}, geom FROM gone", (*args, gen))
+
+
+def _top_id(conn: Any, q: Q, base: str) -> int:
+    (top,) = conn.execute(f"SELECT greatest(coalesce((SELECT max(fid) FROM {q(base)}), 0), "
+                          f"coalesce((SELECT max(gp_id) FROM {q(history(base))}), 0))").fetchone()
+    return int(top)
 
 
 def index_fields(conn: Any, q: Q, base: str, fields: list[str]) -> None:
@@ -107,15 +175,17 @@ def merge(conn: Any, q: Q, collection: str, staged: str, view: str, forced_ids: 
     if clash:
         raise StoreError(f"a column is named {clash[0]!r}: that name is the store's own "
                          "(rename the attribute in the source)")
+    split(conn, q, collection)
     gen, base = newest(conn, q, collection)
     gen += 1
     names = _names(cols)
     if base is None or shape(conn, q(base)) != (cols, geom):
         if base is not None:  # the older versions keep their base; this one starts a new one
-            conn.execute(f"UPDATE {q(base)} SET gp_to = %s WHERE gp_to IS NULL", (gen,))
+            _close(conn, q, base, gen)
         base = _new_base(conn, q, collection, cols, geom)
-        conn.execute(f"INSERT INTO {q(base)} (gp_id, gp_from{names}, geom) SELECT fid, %s"
+        conn.execute(f"INSERT INTO {q(base)} (fid, gp_from{names}, geom) SELECT fid, %s"
                      f"{names}, geom FROM {staged} ORDER BY fid", (gen,))
+        conn.execute(f"ANALYZE {q(base)}")  # a new table: the planner knows nothing of it yet
     else:
         b = q(base)
         both = (f"ROW({', '.join([f's.{quote(n)}' for n, _ in cols] + ['s.geom'])}) IS NOT DISTINCT FROM "
@@ -124,47 +194,77 @@ def merge(conn: Any, q: Q, collection: str, staged: str, view: str, forced_ids: 
         # (every unchanged feature of a file edited in place or appended to: no hashing)
         conn.execute("DROP TABLE IF EXISTS gp_same")
         conn.execute(f"CREATE TEMP TABLE gp_same ON COMMIT DROP AS SELECT s.fid AS sfid, b.fid AS rid "
-                     f"FROM {staged} s JOIN {b} b ON b.gp_id = s.fid AND b.gp_to IS NULL WHERE {both}")
+                     f"FROM {staged} s JOIN {b} b ON b.fid = s.fid WHERE {both}")
         # the rest by an MD5 of their values (rows that moved in the file keep their numbers)
         hashed = "false" if forced_ids else "o.h = sk.h AND o.k = sk.k"
         conn.execute("DROP TABLE IF EXISTS gp_match")
         conn.execute(
             f"CREATE TEMP TABLE gp_match ON COMMIT DROP AS "
-            f"WITH o0 AS (SELECT b.fid AS rid, b.gp_id, {_hash(cols, 'b.')} AS h FROM {b} b WHERE "
-            f"b.gp_to IS NULL AND NOT EXISTS (SELECT 1 FROM gp_same m WHERE m.rid = b.fid)), "
+            f"WITH o0 AS (SELECT b.fid AS rid, b.fid AS gp_id, {_hash(cols, 'b.')} AS h FROM {b} b WHERE "
+            f"NOT EXISTS (SELECT 1 FROM gp_same m WHERE m.rid = b.fid)), "
             f"o AS (SELECT *, row_number() OVER (PARTITION BY h ORDER BY gp_id) AS k FROM o0), "
             f"s0 AS (SELECT s.fid AS sfid, {_hash(cols, 's.')} AS h FROM {staged} s WHERE NOT EXISTS "
             f"(SELECT 1 FROM gp_same m WHERE m.sfid = s.fid)), "
             f"sk AS (SELECT *, row_number() OVER (PARTITION BY h ORDER BY sfid) AS k FROM s0) "
             f"SELECT o.rid, o.gp_id, sk.sfid FROM o FULL JOIN sk ON {hashed}")
-        conn.execute(f"UPDATE {b} SET gp_to = %s WHERE fid IN (SELECT rid FROM gp_match WHERE "
-                     "sfid IS NULL)", (gen,))
+        top = _top_id(conn, q, base)
+        _close(conn, q, base, gen, "fid IN (SELECT rid FROM gp_match WHERE sfid IS NULL)")
         if forced_ids:
-            ids = "fresh.sfid"
-            freed = ""
+            ids, freed = "fresh.sfid", ""
         else:
-            ids = "coalesce(freed.gp_id, top.t + fresh.n - (SELECT count(*) FROM freed))"
-            freed = (" LEFT JOIN freed ON freed.n = fresh.n CROSS JOIN top")
+            ids = "coalesce(freed.gp_id, %s::bigint + fresh.n - (SELECT count(*) FROM freed))"
+            freed = " LEFT JOIN freed ON freed.n = fresh.n"
         conn.execute(
             f"WITH freed AS (SELECT gp_id, row_number() OVER (ORDER BY gp_id) AS n FROM gp_match "
             f"WHERE sfid IS NULL AND rid IS NOT NULL), "
             f"fresh AS (SELECT sfid, row_number() OVER (ORDER BY sfid) AS n FROM gp_match "
-            f"WHERE rid IS NULL), top AS (SELECT coalesce(max(gp_id), 0) AS t FROM {b}) "
-            f"INSERT INTO {b} (gp_id, gp_from{names}, geom) SELECT {ids}, %s"
+            f"WHERE rid IS NULL) "
+            f"INSERT INTO {b} (fid, gp_from{names}, geom) SELECT {ids}, %s"
             f"{_names(cols, 's.')}, s.geom FROM fresh{freed} JOIN {staged} s ON s.fid = fresh.sfid "
-            "ORDER BY fresh.sfid", (gen,))
+            "ORDER BY fresh.sfid", ((gen,) if forced_ids else (top, gen)))
     (count,) = conn.execute(f"SELECT count(*) FROM {staged}").fetchone()
     index_fields(conn, q, base, fields or [])
     make_view(conn, q, collection, view, base, gen, int(count))
     return int(count)
 
 
-def make_view(conn: Any, q: Q, collection: str, view: str, base: str, gen: int, features: int) -> None:
+def _view_sql(conn: Any, q: Q, view: str, base: str, gen: int, top: int) -> str:
+    """Generation ``gen``'s view (``top``: the newest): the open table itself for the newest, the
+    open and closed rows it saw for an older one. Each side of the union is a subquery ordered by
+    fid: PostgreSQL 15 merges them for a page in fid order (a Merge Append of the two tables'
+    indexes, stopping at the limit); with plain filtered branches it sorted every row. A
+    query's own conditions still reach each side's indexes."""
     cols, _ = shape(conn, q(base))
-    conn.execute(f"CREATE VIEW {q(view)} AS SELECT gp_id AS fid{_names(cols)}, geom FROM {q(base)} "
-                 f"WHERE gp_from <= {int(gen)} AND (gp_to IS NULL OR gp_to > {int(gen)})")
+    names = _names(cols)
+    if gen == top:
+        return f"CREATE VIEW {q(view)} AS SELECT fid{names}, geom FROM {q(base)}"
+    g = int(gen)
+    return (f"CREATE VIEW {q(view)} AS SELECT * FROM (SELECT fid{names}, geom FROM {q(base)} "
+            f"WHERE gp_from <= {g} ORDER BY fid) o UNION ALL SELECT * FROM (SELECT gp_id{names}, geom "
+            f"FROM {q(history(base))} WHERE gp_from <= {g} AND gp_to > {g} ORDER BY gp_id) h")
+
+
+def sync_views(conn: Any, q: Q, collection: str, force: bool = False) -> None:
+    """Each of the collection's views in its form now (``_view_sql``): after a generation is
+    added or dropped, the newest reads the open table and the one before it the union. A loop
+    over the collection's own versions (its ``keep_versions`` and drafts); only a view whose
+    form changes is made again, unless ``force`` (the views are gone: ``split``)."""
+    top, _ = newest(conn, q, collection)
+    rows = conn.execute(f"SELECT view, base, gen FROM {q('gp_rowsets')} WHERE collection = %s",
+                        (collection,)).fetchall()
+    for view, base, gen in rows:
+        if not force:
+            found = conn.execute("SELECT pg_get_viewdef(to_regclass(%s))", (q(view),)).fetchone()[0]
+            if found is not None and ("UNION" in found.upper()) == (int(gen) != top):
+                continue
+        conn.execute(f"DROP VIEW IF EXISTS {q(view)}")
+        conn.execute(_view_sql(conn, q, view, base, int(gen), top))
+
+
+def make_view(conn: Any, q: Q, collection: str, view: str, base: str, gen: int, features: int) -> None:
     conn.execute(f"INSERT INTO {q('gp_rowsets')} VALUES (%s, %s, %s, %s, %s)",
                  (view, collection, base, gen, features))
+    sync_views(conn, q, collection)
 
 
 def is_view(conn: Any, q: Q, name: str) -> bool:
@@ -187,19 +287,24 @@ def drop_version(conn: Any, q: Q, layer: str) -> str | None:
 def clean(conn: Any, q: Q, collection: str) -> None:
     """Delete the rows no remaining generation of ``collection`` sees, reopen those its newest
     sees, drop the bases no generation uses (see gpkg_rows.clean)."""
+    split(conn, q, collection)
     top, _ = newest(conn, q, collection)
     for (base,) in conn.execute(f"SELECT base FROM {q('gp_bases')} WHERE collection = %s",
                                 (collection,)).fetchall():
-        b = q(base)
+        b, h = q(base), q(history(base))
         if conn.execute(f"SELECT 1 FROM {q('gp_rowsets')} WHERE base = %s LIMIT 1", (base,)).fetchone() is None:
-            conn.execute(f"DROP TABLE IF EXISTS {b}")
+            conn.execute(f"DROP TABLE IF EXISTS {h}")
+            conn.execute(f"DROP TABLE IF EXISTS {b} CASCADE")
             conn.execute(f"DELETE FROM {q('gp_bases')} WHERE base = %s", (base,))
             continue
-        conn.execute(f"DELETE FROM {b} WHERE gp_to IS NULL AND gp_from > %s", (top,))
-        conn.execute(f"DELETE FROM {b} x WHERE gp_to IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-                     f"{q('gp_rowsets')} r WHERE r.base = %s AND r.gen >= x.gp_from AND r.gen < x.gp_to)",
-                     (base,))
-        conn.execute(f"UPDATE {b} SET gp_to = NULL WHERE gp_to > %s", (top,))
+        conn.execute(f"DELETE FROM {b} WHERE gp_from > %s", (top,))
+        conn.execute(f"DELETE FROM {h} x WHERE NOT EXISTS (SELECT 1 FROM {q('gp_rowsets')} r WHERE "
+                     "r.base = %s AND r.gen >= x.gp_from AND r.gen < x.gp_to)", (base,))
+        cols, _ = shape(conn, b)
+        names = _names(cols)
+        conn.execute(f"WITH back AS (DELETE FROM {h} WHERE gp_to > %s RETURNING *) INSERT INTO {b} "
+                     f"(fid, gp_from{names}, geom) SELECT gp_id, gp_from{names}, geom FROM back", (top,))
+    sync_views(conn, q, collection)
 
 
 def digest(conn: Any, relation: str) -> tuple[int, str]:
@@ -235,15 +340,17 @@ def fold(conn: Any, q: Q, collection: str) -> int:
 
 class PgRows:
     """The next generation of a published version's rows, as ``features.apply`` edits it (see
-    gpkg_rows.EditRows): a change closes the feature's row and adds one."""
+    gpkg_rows.EditRows): a change moves the feature's open row to the history table and adds
+    one."""
 
     def __init__(self, conn: Any, q: Q, collection: str, view: str, geometry_type: str) -> None:
         self.conn, self.q, self.collection = conn, q, collection
+        split(conn, q, collection)
         base, published, self.features = conn.execute(
             f"SELECT base, gen, features FROM {q('gp_rowsets')} WHERE view = %s", (view,)).fetchone()
         top, current = newest(conn, q, collection)
         self.gen = top + 1
-        self.base, self.b = base, q(base)
+        self.base, self.b, self.h = base, q(base), q(history(base))
         self.cols, geom = shape(conn, self.b)
         self.columns = {n: PG_DECL.get(t, "TEXT") for n, t in self.cols}
         self.geometry_type = geometry_type
@@ -253,34 +360,33 @@ class PgRows:
         self.key_col = "fid"
         self.added: list[tuple[float, float, float, float]] = []
         if current != base or published != top:
-            g, b, names = self.gen, self.b, _names(self.cols)
+            # make the open rows the published generation's (a rollback, or a draft since)
             if current is not None and current != base:
-                conn.execute(f"UPDATE {q(current)} SET gp_to = %s WHERE gp_to IS NULL", (g,))
-            conn.execute(f"UPDATE {b} SET gp_to = %s WHERE gp_to IS NULL AND gp_from > %s", (g, published))
-            conn.execute(f"INSERT INTO {b} (gp_id, gp_from{names}, geom) SELECT gp_id, %s"
-                         f"{names}, geom FROM {b} WHERE gp_from <= %s AND gp_to IS NOT NULL "
-                         "AND gp_to > %s ORDER BY gp_id", (g, published, published))
+                _close(conn, q, current, self.gen)
+            _close(conn, q, base, self.gen, "gp_from > %s", (published,))
+            names = _names(self.cols)
+            conn.execute(f"INSERT INTO {self.b} (fid, gp_from{names}, geom) SELECT gp_id, %s{names}, geom "
+                         f"FROM {self.h} WHERE gp_from <= %s AND gp_to > %s AND gp_to < %s ORDER BY gp_id",
+                         (self.gen, published, published, self.gen))
 
     def _select(self) -> str:
-        return f"SELECT gp_id{_names(self.cols)}, geom FROM {self.b} WHERE gp_to IS NULL"
+        return f"SELECT fid{_names(self.cols)}, geom FROM {self.b}"
 
     def rows(self, column: str, value: Any) -> list[tuple[Any, ...]]:
-        col = "gp_id" if column == "fid" else quote(column)
-        return self.conn.execute(f"{self._select()} AND {col} = %s", (value,)).fetchall()  # type: ignore[no-any-return]
+        return self.conn.execute(f"{self._select()} WHERE {quote(column)} = %s", (value,)).fetchall()  # type: ignore[no-any-return]
 
     def _open(self, gid: int) -> tuple[int, int]:
-        return self.conn.execute(f"SELECT fid, gp_from FROM {self.b} WHERE gp_id = %s AND gp_to IS NULL",  # type: ignore[no-any-return]
+        return self.conn.execute(f"SELECT fid, gp_from FROM {self.b} WHERE fid = %s",  # type: ignore[no-any-return]
                                  (gid,)).fetchone()
 
     def insert(self, props: dict[str, Any], geom: Any) -> int:
         import shapely
 
-        (gid,) = self.conn.execute(f"SELECT coalesce(max(gp_id), 0) + 1 FROM {self.b}").fetchone()
+        gid = _top_id(self.conn, self.q, self.base) + 1
         names = "".join(f", {quote(n)}" for n in props)
-        (rid,) = self.conn.execute(
-            f"INSERT INTO {self.b} (gp_id, gp_from{names}, geom) VALUES (%s, %s"
-            f"{', %s' * len(props)}, {self.geom_sql}) RETURNING fid",
-            (gid, self.gen, *props.values(), shapely.to_wkb(geom))).fetchone()
+        self.conn.execute(f"INSERT INTO {self.b} (fid, gp_from{names}, geom) VALUES (%s, %s"
+                          f"{', %s' * len(props)}, {self.geom_sql})",
+                          (gid, self.gen, *props.values(), shapely.to_wkb(geom)))
         self.added.append(geom.bounds)
         self.features += 1
         return int(gid)
@@ -289,12 +395,11 @@ class PgRows:
         import shapely
 
         rid, since = self._open(gid)
-        if since != self.gen:  # the feature's current row stays for the older versions
-            self.conn.execute(f"UPDATE {self.b} SET gp_to = %s WHERE fid = %s", (self.gen, rid))
+        if since != self.gen:  # the feature's open row goes to the history, a copy stays open
             names = _names(self.cols)
-            (rid,) = self.conn.execute(
-                f"INSERT INTO {self.b} (gp_id, gp_from{names}, geom) SELECT gp_id, %s{names}, geom "
-                f"FROM {self.b} WHERE fid = %s RETURNING fid", (self.gen, rid)).fetchone()
+            self.conn.execute(f"INSERT INTO {self.h} (gp_id, gp_from, gp_to{names}, geom) SELECT fid, "
+                              f"gp_from, %s{names}, geom FROM {self.b} WHERE fid = %s", (self.gen, rid))
+            self.conn.execute(f"UPDATE {self.b} SET gp_from = %s WHERE fid = %s", (self.gen, rid))
         sets = [f"{quote(n)} = %s" for n in props]
         args: list[Any] = list(props.values())
         if geom is not None:
@@ -309,7 +414,7 @@ class PgRows:
         if since == self.gen:
             self.conn.execute(f"DELETE FROM {self.b} WHERE fid = %s", (rid,))
         else:
-            self.conn.execute(f"UPDATE {self.b} SET gp_to = %s WHERE fid = %s", (self.gen, rid))
+            _close(self.conn, self.q, self.base, self.gen, "fid = %s", (rid,))
         self.features -= 1
 
     def finish(self, view: str, bbox: list[float] | None) -> tuple[int, list[float] | None]:
