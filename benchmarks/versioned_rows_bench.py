@@ -97,11 +97,13 @@ def rows_kept(settings, layer: Path) -> int:
 
         schema = settings.store.schema_
         with psycopg.connect(os.environ["GEO_PUBLISH_DSN"], autocommit=True) as c:
-            return sum(c.execute(f'SELECT count(*) FROM "{schema}"."{b}"').fetchone()[0]
-                       for (b,) in c.execute(f'SELECT base FROM "{schema}".gp_bases').fetchall())
+            return sum(c.execute(f'SELECT count(*) FROM "{schema}"."{t}"').fetchone()[0]
+                       for (b,) in c.execute(f'SELECT base FROM "{schema}".gp_bases').fetchall()
+                       for t in (b, "gph_" + b.removeprefix("gpf_")))  # open rows, closed rows
     with sqlite3.connect(layer) as c:
-        return sum(c.execute(f'SELECT count(*) FROM "{b}"').fetchone()[0]
-                   for (b,) in c.execute("SELECT base FROM gp_bases").fetchall())
+        return sum(c.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+                   for (b,) in c.execute("SELECT base FROM gp_bases").fetchall()
+                   for t in (b, "gph_" + b.removeprefix("gpf_")))
 
 
 def history(work: Path, n: int, versions: int, change: float) -> dict:

@@ -366,12 +366,18 @@ def _view_sql(conn: sqlite3.Connection, view: str, base: str, gen: int, top: int
             f"{quote(history(base))} WHERE +gp_from <= {g} AND +gp_to > {g}")
 
 
-def sync_views(conn: sqlite3.Connection) -> None:
-    """Each registered generation's view as ``_view_sql`` has it now: after a generation is
-    added or dropped, the newest one reads the open rows and the one before it no longer can.
-    A loop over the collection's own versions (at most its ``keep_versions`` and drafts)."""
+def sync_views(conn: sqlite3.Connection, gens: set[int] | None = None) -> None:
+    """The views of generations ``gens`` (all when None: after ``split``) as ``_view_sql`` has
+    them now. A generation added makes the one before it older (``make_view``: those two), one
+    dropped may make another the newest (``clean``: that one); each is made again only if its
+    form changed, so an edit costs two views, not one a kept version."""
     top, _ = newest(conn)
-    for view, base, gen in conn.execute("SELECT view, base, gen FROM gp_rowsets").fetchall():
+    if gens is None:
+        rows = conn.execute("SELECT view, base, gen FROM gp_rowsets").fetchall()
+    else:
+        rows = conn.execute(f"SELECT view, base, gen FROM gp_rowsets WHERE gen IN "
+                            f"({','.join('?' * len(gens))})", sorted(gens)).fetchall()
+    for view, base, gen in rows:
         want = _view_sql(conn, view, base, int(gen), top)
         have = conn.execute("SELECT sql FROM main.sqlite_master WHERE name = ? AND type = 'view'",
                             (view,)).fetchone()
@@ -384,8 +390,9 @@ def make_view(conn: sqlite3.Connection, view: str, base: str, gen: int, features
               bbox: Any = None) -> None:
     """Generation ``gen`` of ``base`` as a registered GeoPackage feature view."""
     sh = _base_shape(conn, base)
+    before, _ = newest(conn)
     conn.execute("INSERT INTO gp_rowsets VALUES (?, ?, ?, ?)", (view, base, gen, features))
-    sync_views(conn)
+    sync_views(conn, {gen, before})
     x0, y0, x1, y1 = bbox if bbox and bbox[0] is not None else (None,) * 4
     conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, last_change, min_x, "
                  "min_y, max_x, max_y, srs_id) VALUES (?, 'features', ?, "
@@ -438,7 +445,7 @@ def clean(conn: sqlite3.Connection) -> None:
         conn.execute(f"INSERT INTO {b} (fid, gp_from{names}, {g}) SELECT gp_id, gp_from{names}, {g} FROM {h} "
                      "WHERE gp_to > ? ORDER BY gp_id", (top,))
         conn.execute(f"DELETE FROM {h} WHERE gp_to > ?", (top,))
-    sync_views(conn)
+    sync_views(conn, {top})
 
 
 class EditRows:

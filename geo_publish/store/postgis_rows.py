@@ -135,7 +135,7 @@ def split(conn: Any, q: Q, collection: str) -> int:
         conn.execute(f"ANALYZE {q(history(base))}")
         done += 1
     if done:
-        sync_views(conn, q, collection, force=True)
+        sync_views(conn, q, collection)
     return done
 
 
@@ -244,16 +244,17 @@ def _view_sql(conn: Any, q: Q, view: str, base: str, gen: int, top: int) -> str:
             f"FROM {q(history(base))} WHERE gp_from <= {g} AND gp_to > {g} ORDER BY gp_id) h")
 
 
-def sync_views(conn: Any, q: Q, collection: str, force: bool = False) -> None:
-    """Each of the collection's views in its form now (``_view_sql``): after a generation is
-    added or dropped, the newest reads the open table and the one before it the union. A loop
-    over the collection's own versions (its ``keep_versions`` and drafts); only a view whose
-    form changes is made again, unless ``force`` (the views are gone: ``split``)."""
+def sync_views(conn: Any, q: Q, collection: str, gens: set[int] | None = None) -> None:
+    """The collection's views of generations ``gens`` (all when None: after ``split``, whose
+    tables took every view with them) in their form now (``_view_sql``). A generation added
+    makes the one before it older (``make_view``: those two), one dropped may make another the
+    newest (``clean``: that one); each is made again only if its form changed."""
     top, _ = newest(conn, q, collection)
-    rows = conn.execute(f"SELECT view, base, gen FROM {q('gp_rowsets')} WHERE collection = %s",
-                        (collection,)).fetchall()
+    rows = conn.execute(f"SELECT view, base, gen FROM {q('gp_rowsets')} WHERE collection = %s"
+                        + ("" if gens is None else " AND gen = ANY(%s)"),
+                        (collection,) if gens is None else (collection, sorted(gens))).fetchall()
     for view, base, gen in rows:
-        if not force:
+        if gens is not None:
             found = conn.execute("SELECT pg_get_viewdef(to_regclass(%s))", (q(view),)).fetchone()[0]
             if found is not None and ("UNION" in found.upper()) == (int(gen) != top):
                 continue
@@ -262,9 +263,10 @@ def sync_views(conn: Any, q: Q, collection: str, force: bool = False) -> None:
 
 
 def make_view(conn: Any, q: Q, collection: str, view: str, base: str, gen: int, features: int) -> None:
+    before, _ = newest(conn, q, collection)
     conn.execute(f"INSERT INTO {q('gp_rowsets')} VALUES (%s, %s, %s, %s, %s)",
                  (view, collection, base, gen, features))
-    sync_views(conn, q, collection)
+    sync_views(conn, q, collection, {gen, before})
 
 
 def is_view(conn: Any, q: Q, name: str) -> bool:
@@ -304,7 +306,7 @@ def clean(conn: Any, q: Q, collection: str) -> None:
         names = _names(cols)
         conn.execute(f"WITH back AS (DELETE FROM {h} WHERE gp_to > %s RETURNING *) INSERT INTO {b} "
                      f"(fid, gp_from{names}, geom) SELECT gp_id, gp_from{names}, geom FROM back", (top,))
-    sync_views(conn, q, collection)
+    sync_views(conn, q, collection, {top})
 
 
 def digest(conn: Any, relation: str) -> tuple[int, str]:
