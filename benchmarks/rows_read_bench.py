@@ -15,11 +15,13 @@ page deep in by offset. Prints requests/s of each side and the change.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,19 @@ PATHS = {"items?limit=10": "/collections/pts/items?limit=10",
          "bbox": "/collections/pts/items?bbox=64,40,64.5,40.5&limit=1000",
          "filter": "/collections/pts/items?filter=value%20%3E%200.999&limit=100",
          "offset 500,000": "/collections/pts/items?limit=10&offset=500000"}
+
+
+@contextlib.contextmanager
+def worktree(at: Path, base: str) -> Iterator[Path]:
+    """This repository at commit ``base``, checked out at ``at`` for the time of the block:
+    the code a benchmark compares against."""
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(at), base],
+                   check=True, capture_output=True)
+    try:
+        yield at
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(at)],
+                       capture_output=True)
 
 
 def gp(config: Path, *args: str, env: dict[str, str]) -> None:
@@ -80,10 +95,7 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path)
     a = ap.parse_args()
     work = a.workdir or Path(tempfile.mkdtemp(prefix="gp-rows-read-"))
-    tree = work / "base-tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), a.base],
-                   check=True, capture_output=True)
-    try:
+    with worktree(work / "base-tree", a.base) as tree:
         src = work / "pts.gpkg"
         make_points(src, a.points)
         for backend in a.backends.split(","):
@@ -123,9 +135,6 @@ def main() -> int:
                 t, r = statistics.mean(f["tables"]), statistics.mean(f["rows"])
                 change = f"{(r / t - 1) * 100:+7.1f} %" if t else "(no answer under wrk's 2 s)"
                 print(f"  {name:<16} {t:18,.0f} {r:15,.0f} {change}", flush=True)
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                       capture_output=True)
     return 0
 
 

@@ -27,6 +27,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from many_layers_bench import BUILDER, make_layer  # noqa: E402
+from rows_read_bench import worktree  # noqa: E402
 
 REBUILD = r"""
 import json, sys, time
@@ -71,15 +72,9 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path)
     a = ap.parse_args()
     work = a.workdir or Path(tempfile.mkdtemp(prefix="gp-site-rebuild-"))
-    tree = work / "base-tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), a.base],
-                   check=True, capture_output=True)
-    try:
+    with worktree(work / "base-tree", a.base) as tree:
         figures = {"before": side(work / "before", a.layers, a.rounds, tree),
                    "now": side(work / "now", a.layers, a.rounds, ROOT)}
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                       capture_output=True)
     print(f"site of {a.layers:,} layers (GeoPackage), rebuilt after one publish, {a.rounds} rounds (s)")
     print(f"  {'':<24} {a.base + ' (before)':>16} {'this checkout':>14} {'ratio':>6}")
     rows = {"first build": lambda f: f["first"],

@@ -313,6 +313,22 @@ def test_an_attribute_named_like_the_stores_own_columns_is_refused(project, stor
 
 
 
+def _four_versions(project, tmp_path):
+    """The store, and the frame of the fourth of four versions: each republish changes two
+    features and drops one."""
+    from geo_publish.settings import load_settings
+    from geo_publish.store import open_store
+
+    store = open_store(load_settings(project.config))
+    frame = _frame(300)
+    _ingest(project, frame, tmp_path)
+    for k in range(3):
+        frame.loc[[k, 100 + k], "seats"] = [7, 8]
+        frame = frame.drop(index=[200 + k])
+        _ingest(project, frame.reset_index(drop=True), tmp_path, tag=f"r{k}")
+    return store, frame
+
+
 def _layout(path) -> list[str]:
     """What breaks the layout of a layer file's bases (``gpkg_rows``): open rows in the base at
     their numbers, closed rows in its history table at gp_to << 32 | gp_id, the R-tree holding
@@ -347,19 +363,11 @@ def test_the_newest_version_reads_as_a_table_and_an_older_layout_is_split(tmp_pa
     reads as that table (no index walk, no sort) and an older one is a merge of it with the
     closed rows; a base of the first layout (one table, rowids in insertion order) is split on
     the next write, every version reading as before."""
-    from geo_publish.settings import load_settings
-    from geo_publish.store import open_store
     from geo_publish.store.features import Edit
 
     project = new_project(tmp_path, "geopackage", request)
-    store = open_store(load_settings(project.config))
     path = project.root / "data" / "store.layers" / "schools.gpkg"
-    frame = _frame(300)
-    _ingest(project, frame, tmp_path)
-    for k in range(3):
-        frame.loc[[k, 100 + k], "seats"] = [7, 8]
-        frame = frame.drop(index=[200 + k])
-        _ingest(project, frame.reset_index(drop=True), tmp_path, tag=f"r{k}")
+    store, frame = _four_versions(project, tmp_path)
     store.edit("schools", [Edit("update", "5", {"seats": 1}), Edit("delete", "6"),
                            Edit("create", None, {"code": 900, "name": "Янги", "seats": 3},
                                 {"type": "Point", "coordinates": [60.0, 41.0]})], None, "a" * 64)
@@ -443,19 +451,11 @@ def test_postgis_newest_version_is_its_open_table_and_an_older_layout_is_split(t
     reading as before; a dropped newest generation reopens the rows it closed."""
     import psycopg
 
-    from geo_publish.settings import load_settings
-    from geo_publish.store import open_store
     from geo_publish.store.features import Edit
 
     project = new_project(tmp_path, "postgis", request)
-    store = open_store(load_settings(project.config))
     s = f'"{project.schema}"'
-    frame = _frame(300)
-    _ingest(project, frame, tmp_path)
-    for k in range(3):
-        frame.loc[[k, 100 + k], "seats"] = [7, 8]
-        frame = frame.drop(index=[200 + k])
-        _ingest(project, frame.reset_index(drop=True), tmp_path, tag=f"r{k}")
+    store, frame = _four_versions(project, tmp_path)
     store.edit("schools", [Edit("update", "5", {"seats": 1}), Edit("delete", "6")], None, "a" * 64)
     store.rollback("schools", 3)
     store.edit("schools", [Edit("update", "9", {"seats": 2})], None, "b" * 64)
