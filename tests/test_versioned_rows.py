@@ -286,8 +286,8 @@ def _pg_fold(project, store, tmp_path, monkeypatch) -> None:
         c.execute(f'ALTER TABLE {s}."gpv_schools_old" ADD PRIMARY KEY (fid)')
         c.execute(f"UPDATE {s}.gp_versions SET layer = 'gpv_schools_old'")
         with c.transaction():
-            postgis_rows.drop_version(c, lambda n: f'{s}."{n}"', view)
-            postgis_rows.clean(c, lambda n: f'{s}."{n}"', "schools")
+            _, gen = postgis_rows.drop_version(c, lambda n: f'{s}."{n}"', view)
+            postgis_rows.clean(c, lambda n: f'{s}."{n}"', "schools", gen)
     before = project.state()
     real = postgis_rows.digest
     monkeypatch.setattr(postgis_rows, "digest", lambda c, r: real(c, r) if "old" in r else (0, "x"))
@@ -507,8 +507,8 @@ def test_postgis_newest_version_is_its_open_table_and_an_older_layout_is_split(t
 
     with psycopg.connect(project.dsn) as c:
         postgis_rows.lock(c, "schools")
-        postgis_rows.drop_version(c, store.q, store.version("schools", 7).layer)
-        postgis_rows.clean(c, store.q, "schools")
+        _, gen = postgis_rows.drop_version(c, store.q, store.version("schools", 7).layer)
+        postgis_rows.clean(c, store.q, "schools", gen)
     with psycopg.connect(project.dsn, autocommit=True) as c:
         got = plans(c)
         assert max(got) == 6 and "gph_" not in got[6]

@@ -250,19 +250,19 @@ class PostGISStore(VersionCatalogue):
             sql, args = self._prune_candidates(collection)
             rows = conn.execute(pg_sql(sql), args).fetchall()
             gone = prunable(rows, keep)
-            touched = set()
+            touched: dict[str, int] = {}  # collection: the newest generation dropped
             for c, version, layer in gone:
                 if cog := raster_file(layer):
                     files.append(cog)
                 else:
                     # the collection's writers first: its rows change under this transaction
                     postgis_rows.lock(conn, c)
-                    if postgis_rows.drop_version(conn, self.q, layer):
-                        touched.add(c)
+                    if dropped := postgis_rows.drop_version(conn, self.q, layer):
+                        touched[c] = max(touched.get(c, 0), dropped[1])
                 conn.execute(f"UPDATE {self.q('gp_versions')} SET layer = '' "
                              "WHERE collection = %s AND version = %s", (c, version))
             for c in sorted(touched):
-                postgis_rows.clean(conn, self.q, c)
+                postgis_rows.clean(conn, self.q, c, touched[c])
         for f in files:
             f.unlink(missing_ok=True)
         return [(c, v) for c, v, _ in gone]

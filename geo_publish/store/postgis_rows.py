@@ -86,7 +86,6 @@ def _tables(conn: Any, q: Q, base: str, hist: str, cols: tuple[tuple[str, str], 
     conn.execute(f"CREATE TABLE {q(base)} (fid bigint PRIMARY KEY, gp_from integer NOT NULL{attrs}, "
                  f"geom {geom})")
     conn.execute(f"CREATE INDEX ON {q(base)} USING gist (geom)")
-    conn.execute(f"CREATE INDEX ON {q(base)} (gp_from)")
     conn.execute(f"CREATE TABLE {q(hist)} (gp_id bigint NOT NULL, gp_from integer NOT NULL, gp_to integer "
                  f"NOT NULL{attrs}, geom {geom})")
     conn.execute(f"CREATE INDEX ON {q(hist)} (gp_id)")
@@ -274,21 +273,22 @@ def is_view(conn: Any, q: Q, name: str) -> bool:
     return bool(row and row[0] == "v")
 
 
-def drop_version(conn: Any, q: Q, layer: str) -> str | None:
+def drop_version(conn: Any, q: Q, layer: str) -> tuple[str, int] | None:
     """Drop a version's view (or, in a store written before versioned rows, its table); the
-    collection whose rows must then be ``clean``ed."""
-    row = conn.execute(f"DELETE FROM {q('gp_rowsets')} WHERE view = %s RETURNING collection",
+    collection whose rows must then be ``clean``ed, and the generation dropped."""
+    row = conn.execute(f"DELETE FROM {q('gp_rowsets')} WHERE view = %s RETURNING collection, gen",
                        (layer,)).fetchone()
     if row:
         conn.execute(f"DROP VIEW IF EXISTS {q(layer)}")
-        return str(row[0])
+        return str(row[0]), int(row[1])
     conn.execute(f"DROP TABLE IF EXISTS {q(layer)}")
     return None
 
 
-def clean(conn: Any, q: Q, collection: str) -> None:
+def clean(conn: Any, q: Q, collection: str, dropped: int = 0) -> None:
     """Delete the rows no remaining generation of ``collection`` sees, reopen those its newest
-    sees, drop the bases no generation uses (see gpkg_rows.clean)."""
+    sees, drop the bases no generation uses (see gpkg_rows.clean); the open rows are read only
+    when ``dropped`` (the newest generation dropped) was above the newest left."""
     split(conn, q, collection)
     top, _ = newest(conn, q, collection)
     for (base,) in conn.execute(f"SELECT base FROM {q('gp_bases')} WHERE collection = %s",
@@ -299,7 +299,8 @@ def clean(conn: Any, q: Q, collection: str) -> None:
             conn.execute(f"DROP TABLE IF EXISTS {b} CASCADE")
             conn.execute(f"DELETE FROM {q('gp_bases')} WHERE base = %s", (base,))
             continue
-        conn.execute(f"DELETE FROM {b} WHERE gp_from > %s", (top,))
+        if dropped > top:
+            conn.execute(f"DELETE FROM {b} WHERE gp_from > %s", (top,))
         conn.execute(f"DELETE FROM {h} x WHERE NOT EXISTS (SELECT 1 FROM {q('gp_rowsets')} r WHERE "
                      "r.base = %s AND r.gen >= x.gp_from AND r.gen < x.gp_to)", (base,))
         cols, _ = shape(conn, b)
