@@ -353,8 +353,8 @@ def _view_sql(conn: sqlite3.Connection, view: str, base: str, gen: int, top: int
     """The view of generation ``gen`` (``top``: the newest). The newest one's rows are the open
     ones: the view is their table, read as a table. An older one's are the open rows it saw and
     the closed rows it saw; SQLite merges the two in fid order (the open table's rowids, the
-    history table's ``gp_id`` index). The unary + keeps SQLite off the (gp_to, gp_from) and
-    gp_from indexes, which would give every row of the generation, then a sort."""
+    history table's ``gp_id`` index). The unary + keeps SQLite off the history's (gp_to,
+    gp_from) index, which would give every row of the generation, then a sort."""
     sh = _base_shape(conn, base)
     cols = f"{sh.names()}, {quote(sh.geometry)}"
     head = f"CREATE VIEW {quote(view)} AS SELECT fid{cols}, fid AS gp_rid FROM {quote(base)}"
