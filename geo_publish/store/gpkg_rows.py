@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from geo_publish.errors import StoreError
-from geo_publish.store.base import quote
+from geo_publish.store.base import grown, quote
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS gp_rowsets (
@@ -246,8 +246,8 @@ def _fill_boxes(conn: sqlite3.Connection, base: str, sh: Shape, rids: list[int])
 
 
 def _match(conn: sqlite3.Connection, src: str, b: str, cols: list[str],
-           forced_ids: bool) -> tuple[list[int], list[tuple[int, int]]]:
-    """(fids of the staged rows that are new, (gp_id, row) of the open rows they close).
+           forced_ids: bool) -> tuple[list[int], list[int]]:
+    """(fids of the staged rows that are new, numbers of the open rows they close).
 
     First by position, in SQL: a staged row equal (every column ``IS``) to the open row whose
     number is its fid stays. That is every unchanged feature of a file edited in place or
@@ -255,31 +255,29 @@ def _match(conn: sqlite3.Connection, src: str, b: str, cols: list[str],
     of their values, computed for those rows only: equal rows keep their numbers whatever their
     order. ``forced_ids``: by position only."""
     same = " AND ".join(f"b.{c} IS s.{c}" for c in cols)
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_same (sfid INTEGER PRIMARY KEY, rid INTEGER NOT NULL)")
-    conn.execute("DELETE FROM temp.gp_same")
-    conn.execute(f"INSERT INTO temp.gp_same SELECT s.fid, b.fid FROM {src} s JOIN {b} b "
-                 f"ON b.fid = s.fid WHERE {same}")
-    values = ", ".join(cols)
-    left: dict[Any, list[tuple[int, int]]] = defaultdict(list)
-    rest = conn.execute(f"SELECT fid, fid{'' if forced_ids else ', gp_hash(' + values + ')'} FROM {b} "
-                        "WHERE fid NOT IN (SELECT rid FROM temp.gp_same) ORDER BY fid")
-    closed: list[tuple[int, int]] = []
-    for row in rest:
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_kept (fid INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.gp_kept")
+    conn.execute(f"INSERT INTO temp.gp_kept SELECT s.fid FROM {src} s JOIN {b} b ON b.fid = s.fid "
+                 f"WHERE {same}")
+    hashed = "" if forced_ids else f", gp_hash({', '.join(cols)})"
+    left: dict[Any, list[int]] = defaultdict(list)
+    closed: list[int] = []
+    for row in conn.execute(f"SELECT fid{hashed} FROM {b} WHERE fid NOT IN (SELECT fid FROM temp.gp_kept) "
+                            "ORDER BY fid"):
         if forced_ids:
-            closed.append((row[1], row[0]))
+            closed.append(row[0])
         else:
-            left[row[2]].append((row[0], row[1]))
+            left[row[1]].append(row[0])
     new: list[int] = []
-    staged = conn.execute(f"SELECT fid{'' if forced_ids else ', gp_hash(' + values + ')'} FROM {src} "
-                          "WHERE fid NOT IN (SELECT sfid FROM temp.gp_same) ORDER BY fid")
-    for row in staged:
+    for row in conn.execute(f"SELECT fid{hashed} FROM {src} WHERE fid NOT IN (SELECT fid FROM temp.gp_kept) "
+                            "ORDER BY fid"):
         found = None if forced_ids else left.get(row[1])
         if found:
             found.pop(0)  # the same feature, elsewhere in the file: it keeps its number
         else:
             new.append(row[0])
-    closed += [(gid, rid) for rows in left.values() for rid, gid in rows]
-    conn.execute("DELETE FROM temp.gp_same")
+    closed += [gid for rows in left.values() for gid in rows]
+    conn.execute("DELETE FROM temp.gp_kept")
     return new, sorted(closed)
 
 
@@ -319,14 +317,13 @@ def merge(conn: sqlite3.Connection, schema: str, table: str, view: str, forced_i
         new, closed = _match(conn, src, b, cols, forced_ids)
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_ids (id INTEGER PRIMARY KEY)")
         conn.execute("DELETE FROM temp.gp_ids")
-        conn.executemany("INSERT INTO temp.gp_ids VALUES (?)", [(gid,) for gid, _ in closed])
+        conn.executemany("INSERT INTO temp.gp_ids VALUES (?)", [(gid,) for gid in closed])
         _close(conn, base, gen, "fid IN (SELECT id FROM temp.gp_ids)", sh=sh)
         if forced_ids:
             ids = new
         else:
             top = _top_id(conn, base)
-            freed = [gid for gid, _ in closed]
-            ids = freed[:len(new)] + list(range(top + 1, top + 1 + max(0, len(new) - len(freed))))
+            ids = closed[:len(new)] + list(range(top + 1, top + 1 + max(0, len(new) - len(closed))))
             if ids and ids[-1] >= OPEN:
                 raise StoreError(f"{table}: the store numbers features from 1 to {OPEN - 1}")
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS gp_new (src INTEGER PRIMARY KEY, id INTEGER NOT NULL)")
@@ -554,9 +551,6 @@ class EditRows:
     def finish(self, view: str, bbox: list[float] | None) -> tuple[int, list[float] | None]:
         """The edited rows made generation ``gen`` as ``view``: (features, bbox). The bbox grows
         to hold what was added; a deletion at the edge leaves it as it was (no scan)."""
-        box = list(bbox) if bbox else None
-        for x0, y0, x1, y1 in self.added:
-            box = [x0, y0, x1, y1] if box is None else [min(box[0], x0), min(box[1], y0),
-                                                        max(box[2], x1), max(box[3], y1)]
+        box = grown(bbox, self.added)
         make_view(self.conn, view, self.base, self.gen, self.features, box)
         return self.features, box

@@ -138,11 +138,11 @@ def split(conn: Any, q: Q, collection: str) -> int:
     return done
 
 
-def _close(conn: Any, q: Q, base: str, gen: int, where: str = "true", args: tuple[Any, ...] = ()) -> None:
+def _close(conn: Any, q: Q, base: str, gen: int, where: str = "true", args: tuple[Any, ...] = (),
+           cols: tuple[tuple[str, str], ...] | None = None) -> None:
     """Close the open rows of ``base`` that ``where`` selects, as of ``gen``: each moves to the
-    history table."""
-    cols, _ = shape(conn, q(base))
-    names = _names(cols)
+    history table. ``cols``: the base's attributes, when the caller has them."""
+    names = _names(cols if cols is not None else shape(conn, q(base))[0])
     conn.execute(f"WITH gone AS (DELETE FROM {q(base)} WHERE {where} RETURNING *) "
                  f"INSERT INTO {q(history(base))} (gp_id, gp_from, gp_to{names}, geom) "
                  f"SELECT fid, gp_from, %s{names}, geom FROM gone", (*args, gen))
@@ -207,7 +207,7 @@ def merge(conn: Any, q: Q, collection: str, staged: str, view: str, forced_ids: 
             f"sk AS (SELECT *, row_number() OVER (PARTITION BY h ORDER BY sfid) AS k FROM s0) "
             f"SELECT o.rid, o.gp_id, sk.sfid FROM o FULL JOIN sk ON {hashed}")
         top = _top_id(conn, q, base)
-        _close(conn, q, base, gen, "fid IN (SELECT rid FROM gp_match WHERE sfid IS NULL)")
+        _close(conn, q, base, gen, "fid IN (SELECT rid FROM gp_match WHERE sfid IS NULL)", cols=cols)
         if forced_ids:
             ids, freed = "fresh.sfid", ""
         else:
@@ -366,7 +366,7 @@ class PgRows:
             # make the open rows the published generation's (a rollback, or a draft since)
             if current is not None and current != base:
                 _close(conn, q, current, self.gen)
-            _close(conn, q, base, self.gen, "gp_from > %s", (published,))
+            _close(conn, q, base, self.gen, "gp_from > %s", (published,), self.cols)
             names = _names(self.cols)
             conn.execute(f"INSERT INTO {self.b} (fid, gp_from{names}, geom) SELECT gp_id, %s{names}, geom "
                          f"FROM {self.h} WHERE gp_from <= %s AND gp_to > %s AND gp_to < %s ORDER BY gp_id",
@@ -417,7 +417,7 @@ class PgRows:
         if since == self.gen:
             self.conn.execute(f"DELETE FROM {self.b} WHERE fid = %s", (rid,))
         else:
-            _close(self.conn, self.q, self.base, self.gen, "fid = %s", (rid,))
+            _close(self.conn, self.q, self.base, self.gen, "fid = %s", (rid,), self.cols)
         self.features -= 1
 
     def finish(self, view: str, bbox: list[float] | None) -> tuple[int, list[float] | None]:

@@ -181,6 +181,12 @@ def _mtime(path: Path | str) -> list[int] | None:
     return [st.st_mtime_ns, st.st_size]
 
 
+def _layer_files(cached: dict[str, Any]) -> data.LayerFiles:
+    """A layer's files as ``SiteBuilder._remember`` described them (JSON: lists for tuples)."""
+    files = cached["files"]
+    return data.LayerFiles(**{**files, "downloads": {k: tuple(v) for k, v in files["downloads"].items()}})
+
+
 def _link_or_copy(src: Path | str, dst: Path | str) -> None:
     try:
         os.link(src, dst)
@@ -240,7 +246,7 @@ class SiteBuilder:
         self._known: dict[str, Any] = self._load(LAYERS, {})
         self._views: dict[str, Any] = {}
         self._settings_key = hashlib.sha1(settings.model_dump_json().encode()).hexdigest()[:16]
-        self._remembered: dict[str, dict[str, Any]] = {}  # descriptions written by this build
+        self._remembered: dict[str, dict[str, Any]] = {}  # file descriptions this build wrote or took
         known_terms = self._known.pop("", {})
         self._terms_in: dict[str, str] = known_terms if isinstance(known_terms, dict) else {}
         self._terms: dict[str, str] = {}  # the search terms of this site's cards, by their text
@@ -263,7 +269,9 @@ class SiteBuilder:
         if not meta.is_file():
             return None
         self._carry(stem)
-        return json.loads(meta.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        desc: dict[str, Any] = json.loads(meta.read_text(encoding="utf-8"))
+        self._remembered[stem] = desc  # what the next site's record (LAYERS) keeps of it
+        return desc
 
     def _carry(self, stem: str) -> None:
         """Link the previous site's data and download files of ``stem`` into this one."""
@@ -362,9 +370,8 @@ class SiteBuilder:
         if "files" not in cached or cached["files"]["mode"] == "tiles":  # a raster's, or tiles
             return None
         return LayerView(cid, self._passport_of(store, cid), Style(**cached["style"]),
-                         data.LayerFiles(**{**cached["files"], "downloads": {
-                             k: tuple(v) for k, v in cached["files"]["downloads"].items()}}),
-                         info.feature_count, info.bbox, info.version, info.created)
+                         _layer_files(cached), info.feature_count, info.bbox, info.version,
+                         info.created)
 
     def _layer(self, store: Any, info: Any, icons: frozenset[str], plain: bool) -> LayerView | None:
         """One layer's view; ``plain``: with the default style, whatever its style file says."""
@@ -379,16 +386,10 @@ class SiteBuilder:
         inputs = self._inputs(info, f"{named}.yml")
         view = self._make_layer(store, info, icons, manifest, style, path, stem, key)
         if view is not None and not plain and not self._tiled(info) and info.geometry_type != "Raster":
-            meta = self._remembered.get(stem) or self._load_meta(stem, key)
+            meta = self._remembered.get(stem)  # written (_remember) or taken (_reused) by this build
             if meta is not None:
                 self._views[cid] = {"inputs": inputs, "meta": meta}
         return view
-
-    def _load_meta(self, stem: str, key: str) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.site / "data" / f"{stem}.{key}.meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
 
     def _make_layer(self, store: Any, info: Any, icons: frozenset[str], manifest: Any, style: Style,
                     path: Path | None, stem: str, key: str) -> LayerView | None:
@@ -408,12 +409,8 @@ class SiteBuilder:
             if view is not None:
                 return view
         if cached is not None and cached["files"]["mode"] != "tiles":  # drawn whole before
-            fields, styled = cached["fields"], Style(**cached["style"])
-            check_style(styled, path, fields, icons)
-            return LayerView(cid, self._passport_of(store, cid), styled,
-                             data.LayerFiles(**{**cached["files"], "downloads": {
-                                 k: tuple(v) for k, v in cached["files"]["downloads"].items()}}),
-                             info.feature_count, info.bbox, info.version, info.created)
+            check_style(Style(**cached["style"]), path, cached["fields"], icons)
+            return self._from_meta(store, info, cached)
         frame = store.read(cid)
         fields = [c for c in frame.columns if c != frame.geometry.name]
         if path is None:  # no style file: show the first fields as they are named
@@ -447,8 +444,7 @@ class SiteBuilder:
         if cached is not None and cached["files"]["mode"] == "tiles":
             fields, styled = cached["fields"], Style(**cached["style"])
             check_style(styled, path, fields, icons)
-            files = data.LayerFiles(**{**cached["files"], "downloads": {
-                k: tuple(v) for k, v in cached["files"]["downloads"].items()}})
+            files = _layer_files(cached)
         else:
             source = self._source(cid, info.version)
             if source is None:
