@@ -93,6 +93,11 @@ def test_downloads_read_back_identical(project, points, polygons, tmp_path):
             assert len(back) == len(store), path
             assert list(back["nazvanie"]) == list(store["nazvanie"]), path
             assert shapely.equals_exact(back.geometry.values, store.geometry.values, 1e-6).all(), path
+    # a feature's box in the GeoJSON: for a polygon, not for a point (its box is the point)
+    pts, poly = (json.loads((_site(project) / "downloads" / f"{c}.v1.geojson").read_text(encoding="utf-8"))
+                 for c in ("p", "poly"))
+    assert all("bbox" not in f for f in pts["features"]) and "bbox" not in pts
+    assert all(len(f["bbox"]) == 4 for f in poly["features"]) and len(poly["bbox"]) == 4
 
 
 def test_versions_get_new_files_and_old_ones_go(project, points, tmp_path):
