@@ -215,6 +215,35 @@ LAYERS = ".layers.json"  # each layer's view and what it was made from: an uncha
 INDEX_PAGE = 60  # layer cards on a page of the index
 
 
+@functools.cache
+def _elements() -> tuple[type, type]:
+    """folium elements of our own, their templates compiled once (branca compiles an element's
+    template text each time one is made: an eighth of a first build of many layers' pages):
+    ``Start(cfg_json)`` starts viewer.js on the map; ``Raw(text)`` is text put as it is."""
+    from branca.element import Element, MacroElement
+    from jinja2 import Template
+
+    class Start(MacroElement):  # type: ignore[misc]
+        _template = Template(
+            "{% macro script(this, kwargs) %}"
+            "geoPublish.start({{ this._parent.get_name() }}, {{ this.cfg }});"
+            "{% endmacro %}")
+
+        def __init__(self, cfg_json: str) -> None:
+            super().__init__()
+            self._name = "GeoPublish"
+            self.cfg = cfg_json
+
+    class Raw(Element):  # type: ignore[misc]
+        _template = Template("{{ this.text }}")
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    return Start, Raw
+
+
 class SiteBuilder:
     """Builds the site into ``site`` (a fresh folder). Files of versions that ``previous`` (the
     site being served) already has for the same style are linked from it, not written again, so
@@ -592,9 +621,8 @@ class SiteBuilder:
     def _map(self, layers: list[LayerView], title: dict[str, str] | None, static: dict[str, str],
              all_visible: bool = False) -> str:
         import folium
-        from branca.element import Element, MacroElement
-        from jinja2 import Template
 
+        start, raw = _elements()
         bbox = _union([layer.bbox for layer in layers]) or [-180.0, -85.0, 180.0, 85.0]
         server = self.settings.server
         m = folium.Map(location=[(bbox[1] + bbox[3]) / 2, (bbox[0] + bbox[2]) / 2], zoom_start=5,
@@ -621,24 +649,13 @@ class SiteBuilder:
             "languages": [{"code": c, "name": i18n.NAMES[c]} for c in i18n.LANGS],
         }
 
-        class Start(MacroElement):  # type: ignore[misc]
-            _template = Template(
-                "{% macro script(this, kwargs) %}"
-                "geoPublish.start({{ this._parent.get_name() }}, {{ this.cfg }});"
-                "{% endmacro %}")
-
-            def __init__(self, cfg_json: str) -> None:
-                super().__init__()
-                self._name = "GeoPublish"
-                self.cfg = cfg_json
-
-        m.add_child(Start(script_json(cfg)))
+        m.add_child(start(script_json(cfg)))
         preload = "".join(  # start the data downloads while the scripts load (one element:
             # an element each compiled a template each, a third of a rebuild at 1,000 layers)
             f'<link rel="preload" href="{html.escape(layer.files.geom)}" as="fetch" crossorigin="anonymous">'
             for layer in layers if _mode(layer) not in ("raster", "tiles"))
         if preload:
-            m.get_root().header.add_child(Element(preload))
+            m.get_root().header.add_child(raw(preload))
         page_title = html.escape((title or i18n.UI["map_all"])["en"])
         text = m.get_root().render()
         # folium's viewport forbade pinch zoom (maximum-scale=1, user-scalable=no): people with low
