@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
+import psycopg
 import pyogrio
 import pytest
 
@@ -138,3 +140,42 @@ def test_id_field_is_indexed(project, points, tmp_path):
         with sqlite3.connect(file) as c:
             plan = c.execute(f'EXPLAIN QUERY PLAN SELECT * FROM "{table}" WHERE id = 5').fetchall()
         assert "USING INDEX" in str(plan)
+
+
+def test_a_new_process_setting_up_does_not_deadlock_with_a_publish(tmp_path, points, request):
+    """A process's first connection checks the store's tables; while another process's publish
+    holds some of them (it wrote gp_bases and is about to write gp_records), that check must
+    neither wait for it nor take locks it waits for. (Found at 10,000 layers: two ingests side
+    by side, one just started, deadlocked.) Also for the portal's tables."""
+    project = new_project(tmp_path, "postgis", request)
+    src = tmp_path / "p.gpkg"
+    pyogrio.write_dataframe(points, src)
+    assert project.run("ingest", str(src), "--collection", "p") == 0
+    settings = load_settings(project.config)
+    open_store(settings).accounts().run("SELECT count(*) AS n FROM {s}gp_users")  # laid out
+    before = [v.version for v in open_store(settings).history("p")]
+    q = f'"{project.schema}".'
+    with psycopg.connect(project.dsn) as publisher:  # a publish in the middle of its transaction
+        publisher.execute(f"INSERT INTO {q}gp_bases VALUES ('gpf_nothing', 'nothing')")
+        publisher.execute(f"INSERT INTO {q}gp_jobs (id, org_id, user_id, collection, upload_id, options, "
+                          "status, created, updated) VALUES ('j', 'o', 'u', 'p', 'x', '{}', 'queued', 'now', 'now')")
+        out: dict[str, object] = {}
+
+        def newcomer() -> None:  # a new process: a store of its own, set up on first use
+            try:
+                store = open_store(settings)
+                out["history"] = [v.version for v in store.history("p")]
+                out["users"] = store.accounts().run("SELECT count(*) AS n FROM {s}gp_users")[0]["n"]
+            except Exception as err:  # noqa: BLE001 - what the test reports
+                out["error"] = err
+
+        t = threading.Thread(target=newcomer)
+        t.start()
+        t.join(5)
+        assert not t.is_alive(), "the new process waits for the publish"
+        # the publish goes on to the tables the newcomer checked, and is not refused
+        publisher.execute(f"DELETE FROM {q}gp_records WHERE collection = 'nothing'")
+        publisher.execute(f"DELETE FROM {q}gp_outbox WHERE id = 'none'")
+        publisher.rollback()
+    assert out == {"history": before, "users": 0}, out
+    assert [v.version for v in open_store(settings).history("p")] == before

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from geo_publish.errors import StoreError, UsageError
-from geo_publish.store.base import now
+from geo_publish.store.base import now, pg_layout
 
 ROLES = ("publisher", "admin")
 
@@ -95,10 +95,8 @@ class Accounts:
         serial = "BIGSERIAL PRIMARY KEY" if self.dialect == "postgres" else "INTEGER PRIMARY KEY AUTOINCREMENT"
         script = _TABLES.replace("{serial}", serial).replace("{s}", self.s)
         if self.dialect == "postgres":
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext('geo-publish accounts'))")
-                for stmt in filter(str.strip, script.split(";")):
-                    conn.execute(stmt)
+            schema = self.s.rstrip(".").strip('"').replace('""', '"') or "public"
+            pg_layout(conn, schema, script, "geo-publish accounts")
         else:
             conn.executescript("BEGIN IMMEDIATE;" + script + "COMMIT;")
         self._ready = True

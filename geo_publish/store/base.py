@@ -32,6 +32,28 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def pg_layout(conn: Any, schema: str, script: str, key: str) -> None:
+    """Run ``script`` (``CREATE TABLE/INDEX IF NOT EXISTS`` statements; tables named
+    ``"schema"."name"`` or ``schema.name``, indexes bare) on PostgreSQL unless every table and
+    index it creates is in ``schema`` already, under the advisory lock ``key``.
+
+    Looked up by name first, which locks no table: ``CREATE INDEX IF NOT EXISTS`` takes a share
+    lock on its table even when the index exists, so a process's first connection, setting up
+    while another process's publish held some of these tables, deadlocked with it (two
+    ingests side by side on one store)."""
+    import re
+
+    names = sorted({m.group(1).strip('"').rpartition(".")[2].strip('"') for m in re.finditer(
+        r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\S+)", script)})
+    found = conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                         "WHERE n.nspname = %s AND c.relname = ANY(%s)", (schema, names)).fetchone()[0]
+    if found == len(names):
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+        conn.execute(script)
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     collection: str

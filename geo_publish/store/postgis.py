@@ -30,7 +30,7 @@ import shapely
 from geo_publish.errors import StoreError
 from geo_publish.settings import Settings
 from geo_publish.store.accounts import Channel
-from geo_publish.store.base import VersionInfo, pg_sql, prunable, quote, raster_file
+from geo_publish.store.base import VersionInfo, pg_layout, pg_sql, prunable, quote, raster_file
 from geo_publish.store.records import pg_ddl, pg_index, stale_sql
 from geo_publish.store.catalogue import VersionCatalogue
 from geo_publish.store import postgis_rows
@@ -127,11 +127,8 @@ class PostGISStore(VersionCatalogue):
             except Exception as err:
                 raise StoreError(f"{self.where}: PostGIS is not available ({first_line(err)})",
                                  hint="install postgresql-15-postgis-3 (scripts/system-deps.sh)") from err
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('geo-publish setup'))")
-            conn.execute(_meta(self.schema))
-            conn.execute(pg_ddl(self.q))
-            conn.execute(postgis_rows.ddl(self.q))
+        pg_layout(conn, self.schema, _meta(self.schema) + pg_ddl(self.q) + postgis_rows.ddl(self.q),
+                  "geo-publish setup")
         self._ready = True
 
     def q(self, name: str) -> str:
