@@ -384,3 +384,22 @@ def test_number_matched_is_the_same_on_every_page(server, query):
         page = items(server, "many", **query, offset=offset, limit=limit)
         assert page["numberMatched"] == total, (offset, limit)
         assert page["numberReturned"] == max(0, min(limit, total - offset))
+
+
+def test_serve_boots_without_the_layers_and_build_writes_them_all(server):
+    """``serve`` writes only what its workers boot on (they make the live configuration
+    themselves); ``geo-publish build`` writes pygeoapi's configuration with every collection
+    served, checked against pygeoapi's schema."""
+    import yaml
+
+    build = server.root / "build"
+    boot = yaml.safe_load((build / "pygeoapi-boot.yml").read_text(encoding="utf-8"))
+    assert list(boot["resources"]) == ["catalogue"]
+    assert not (build / "pygeoapi-config.yml").exists() and not (build / "openapi.yml").exists()
+    done = server.cli("build")
+    assert done.returncode == 0, done.stderr
+    full = yaml.safe_load((build / "pygeoapi-config.yml").read_text(encoding="utf-8"))
+    served = [c["id"] for c in server.get("/collections", params={"f": "json", "limit": 1000}).json()["collections"]]
+    assert sorted(full["resources"]) == sorted(served) and len(served) > 3
+    paths = yaml.safe_load((build / "openapi.yml").read_text(encoding="utf-8"))["paths"]
+    assert any("/items" in p for p in paths)

@@ -14,15 +14,16 @@ from geo_publish.settings import Settings
 
 
 def build_all(settings: Settings, site_api_url: str | None = None,
-              site: bool = True, strict: bool = False) -> dict[str, Path]:
-    """The pygeoapi configuration, the OpenAPI document and (with ``site``) the viewer site."""
+              site: bool = True, strict: bool = False, full: bool = True) -> dict[str, Path]:
+    """The pygeoapi configuration, the OpenAPI document and (with ``site``) the viewer site;
+    without ``full``, only what serving workers boot on (``write_build``)."""
     from geo_publish.publish.viewer.deploy import publish_site
     from geo_publish.store.location import Source
     from geo_publish.serve.pygeoapi.runtime import write_build
 
     Source.export_dsn(settings)
     try:
-        paths = write_build(settings)
+        paths = write_build(settings, full=full)
         if site:
             paths["site"] = publish_site(settings, site_api_url, strict=strict)[0] / "index.html"
         return paths
@@ -71,7 +72,7 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
 
     # configuration here; the site by the site builder's process (the first one before serving,
     # later ones in the background), never in this process, which serves
-    paths = build_all(settings, public_url, site=False)
+    paths = build_all(settings, public_url, site=False, full=False)
     if not site_link(settings).exists():
         site_builder.build_once(config_path.resolve(), public_url)
     os.environ["GEO_PUBLISH_URL"] = url

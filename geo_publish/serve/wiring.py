@@ -26,7 +26,7 @@ def create_app() -> Any:
     if os.environ.get("GEO_PUBLISH_URL"):
         settings.server.url = os.environ["GEO_PUBLISH_URL"]
     if "PYGEOAPI_CONFIG" not in os.environ or not Path(os.environ["PYGEOAPI_CONFIG"]).exists():
-        paths = write_build(settings)
+        paths = write_build(settings, full=False)
         os.environ["PYGEOAPI_CONFIG"] = str(paths["boot_config"])  # the Runtime installs the live one
         os.environ["PYGEOAPI_OPENAPI"] = str(paths["boot_openapi"])
     import pygeoapi.starlette_app as sa

@@ -168,6 +168,13 @@ class Generator:
         return _document(settings, base, resources)
 
 
+def boot(settings: Settings) -> dict[str, Any]:
+    """The configuration without the layers' collections (the catalogue's only): what a
+    serving worker's pygeoapi is imported with, before its Runtime installs the live one."""
+    base = settings.base_url()
+    return _document(settings, base, {CATALOGUE: _catalogue_resource(settings, base)})
+
+
 def generate(settings: Settings) -> dict[str, Any]:
     """The pygeoapi configuration as a dict (every collection made anew)."""
     return Generator(settings).generate()

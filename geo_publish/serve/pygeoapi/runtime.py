@@ -134,11 +134,21 @@ class Runtime:
         self._stop.set()
 
 
-def write_build(settings: Settings, build_dir: Path | None = None) -> dict[str, Path]:
-    """Write pygeoapi-config.yml and openapi.yml for inspection and for a plain pygeoapi."""
+def write_build(settings: Settings, build_dir: Path | None = None,
+                full: bool = True) -> dict[str, Path]:
+    """Write what a serving worker boots on (``boot_config``, ``boot_openapi``: no collections)
+    and, with ``full`` (``geo-publish build``), pygeoapi-config.yml and openapi.yml with every
+    collection, checked against pygeoapi's schema, for inspection and for a plain pygeoapi.
+
+    ``serve`` writes the boot files only: its workers make the live configuration themselves
+    (``Runtime``), and making and writing every collection's entry once more in the serving
+    process, which nothing reads, was most of ``serve``'s start at 10,000 layers (YAML's
+    representer is Python even with libyaml: 1.3 million nodes)."""
     import yaml
     from pygeoapi.config import validate_config
 
+    from geo_publish.serve.pygeoapi import config as pconfig
+    from geo_publish.serve.pygeoapi import openapi as poas
     from geo_publish.serve.pygeoapi.html import write_catalogues, write_templates
 
     from geo_publish.store import open_store
@@ -146,25 +156,30 @@ def write_build(settings: Settings, build_dir: Path | None = None) -> dict[str, 
     out = build_dir or settings.path(settings.build_dir)
     out.mkdir(parents=True, exist_ok=True)
     open_store(settings).sync_index()  # a store written before the catalogue's index
-    cfg, oas = documents(settings)
-    write_templates(Path(cfg["server"]["templates"]["path"]))
-    write_catalogues(Path(cfg["server"]["locale_dir"]))
-    # pygeoapi's schema checked on one collection of each kind: every collection of a kind is
-    # made by the same code (collection_resource), and a check of 10,000 took 12 s at start
-    kinds: dict[Any, str] = {}
-    for cid, r in cfg["resources"].items():  # a loop over every collection: the first of each kind
-        kinds.setdefault((r.get("providers") or [{}])[0].get("type"), cid)
-    validate_config({**cfg, "resources": {cid: cfg["resources"][cid] for cid in kinds.values()}})
-    paths = {"config": out / "pygeoapi-config.yml", "openapi": out / "openapi.yml",
-             "boot_config": out / "pygeoapi-boot.yml", "boot_openapi": out / "openapi-boot.yml"}
     # what a serving worker's pygeoapi reads when it is imported, before the Runtime installs the
     # live configuration: no collections (it parsed and copied every one, seconds at 10,000)
-    boot = {**cfg, "resources": {}}
+    boot = pconfig.boot(settings)
+    write_templates(Path(boot["server"]["templates"]["path"]))
+    write_catalogues(Path(boot["server"]["locale_dir"]))
+    docs: list[tuple[str, dict[str, Any]]] = [("boot_config", boot),
+                                              ("boot_openapi", {**poas.generate(boot), "paths": {}})]
+    if full:
+        cfg, oas = documents(settings)
+        # pygeoapi's schema checked on one collection of each kind: every collection of a kind is
+        # made by the same code (collection_resource), and a check of 10,000 took 12 s at start
+        kinds: dict[Any, str] = {}
+        for cid, r in cfg["resources"].items():  # a loop over every collection: the first of each kind
+            kinds.setdefault((r.get("providers") or [{}])[0].get("type"), cid)
+        validate_config({**cfg, "resources": {cid: cfg["resources"][cid] for cid in kinds.values()}})
+        docs += [("config", cfg), ("openapi", oas)]
+    else:
+        validate_config(boot)
+    paths = {"config": out / "pygeoapi-config.yml", "openapi": out / "openapi.yml",
+             "boot_config": out / "pygeoapi-boot.yml", "boot_openapi": out / "openapi-boot.yml"}
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
-    for key, data in (("config", cfg), ("openapi", oas), ("boot_config", boot),
-                      ("boot_openapi", {**oas, "paths": {}})):
+    for key, data in docs:
         tmp = paths[key].with_name(f".{paths[key].name}.{os.getpid()}")
         tmp.write_text(yaml.dump(data, Dumper=dumper, allow_unicode=True, sort_keys=False),
                        encoding="utf-8")
         os.replace(tmp, paths[key])
-    return paths
+    return {key: paths[key] for key, _ in docs}
