@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -34,6 +35,61 @@ def _file_times(dirs: list[Path]) -> str:
                 st = p.stat()
                 parts.append(f"{d.name}/{p.name}:{st.st_mtime_ns}:{st.st_size}")
     return "|".join(parts)
+
+
+def _mark(entry: str) -> int:
+    return int.from_bytes(hashlib.sha1(entry.encode()).digest(), "big")
+
+
+class FileTimes:
+    """Every manifest's and style's name, time and size, as a digest that any process seeing the
+    same files computes alike (a sum of one hash per file), kept up to date at the cost of the
+    files that changed (``update`` with the stems a ``Watch`` drained): what a serving worker
+    names its configuration by after a publish, which read every file's time (0.4 s at 10,000
+    layers)."""
+
+    def __init__(self, dirs: list[Path]) -> None:
+        self.dirs = dirs
+        self._entries: dict[tuple[str, str], str] = {}
+        self._sum = 0
+        self.update({"*"})
+
+    @staticmethod
+    def _entry(d: Path, name: str) -> str | None:
+        try:
+            st = os.stat(d / name)
+        except OSError:
+            return None
+        return f"{d.name}/{name}:{st.st_mtime_ns}:{st.st_size}"
+
+    def update(self, stems: set[str]) -> None:
+        """Read again the files of ``stems`` ("*": every file, a loop over every layer's files:
+        at the start and when a watcher may have missed a change)."""
+        if "*" in stems:
+            self._entries, self._sum = {}, 0
+            for d in self.dirs:
+                try:
+                    names = [e.name for e in os.scandir(d) if e.name.endswith(".yml")]
+                except OSError:
+                    continue
+                for name in names:
+                    self._set((d.name, name), self._entry(d, name))
+            return
+        for stem in stems:
+            for d in self.dirs:
+                self._set((d.name, f"{stem}.yml"), self._entry(d, f"{stem}.yml"))
+
+    def _set(self, key: tuple[str, str], entry: str | None) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._sum -= _mark(old)
+        if entry is not None:
+            self._entries[key] = entry
+            self._sum += _mark(entry)
+        self._sum %= 1 << 160
+
+    def digest(self) -> str:
+        return f"{self._sum:040x}"
 
 
 class Watch:
@@ -105,14 +161,14 @@ _watches: dict[tuple[str, ...], Watch] = {}
 _published: dict[str, tuple[object, str]] = {}
 
 
-def _dirs(settings: Settings) -> list[Path]:
+def watched(settings: Settings) -> list[Path]:
     """Where a project's manifests and styles are."""
     return [settings.path(settings.collections_dir), settings.path(settings.styles_dir)]
 
 
 def watch_of(settings: Settings) -> Watch:
     """This process's watch of a project's manifests and styles (one per project)."""
-    dirs = _dirs(settings)
+    dirs = watched(settings)
     key = tuple(map(str, dirs))
     found = _watches.get(key)
     if found is None:
@@ -153,5 +209,5 @@ def state_signature(settings: Settings) -> str:
     """What the served configuration and the site depend on, from their content (published
     versions, manifests' and styles' times): kept with a built site, compared across processes.
     Reads every manifest's and style's time: called when ``quick_signature`` changed."""
-    return hashlib.sha1(f"{published_signature(settings)}|{_file_times(_dirs(settings))}"
+    return hashlib.sha1(f"{published_signature(settings)}|{_file_times(watched(settings))}"
                         .encode()).hexdigest()

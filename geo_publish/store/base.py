@@ -166,6 +166,9 @@ class Store(Protocol):
     def published_passports(self) -> dict[str, dict[str, Any]]:
         """The passport of every published version, by collection, in one query."""
 
+    def published_keys(self) -> dict[str, tuple[int, str]]:
+        """Each published collection's (version, when it was published), in one query."""
+
     def read(self, collection: str, version: int | None = None) -> gpd.GeoDataFrame: ...
 
     def quarantine(self, collection: str, version: int | None = None) -> list[dict[str, Any]]: ...

@@ -59,6 +59,14 @@ class VersionCatalogue(ABC):
             layer=row["layer"], quarantine_layer=row["quarantine"],
         )
 
+    def published_keys(self) -> dict[str, tuple[int, str]]:
+        """Each published collection's (version, when it was published): one small row each,
+        what tells a server which collections a publish, an edit or a rollback changed."""
+        if not self._exists():
+            return {}
+        rows = self._fetch(f"SELECT collection, version, updated FROM {self.q('gp_published')}")
+        return {r["collection"]: (r["version"], r["updated"]) for r in rows}
+
     def collections(self) -> list[VersionInfo]:
         """The published version of every collection."""
         if not self._exists():

@@ -139,31 +139,42 @@ class Generator:
     def generate(self, dirty: set[str] | None = None) -> dict[str, Any]:
         """``dirty``: stems of the manifests and styles changed since the last call (None or
         "*" in it: any may have)."""
+        from geo_publish.errors import NotFound
+
         settings, base = self.settings, self.settings.base_url()
         store = open_store(settings)
-        infos = store.collections()  # one query: the published version of each
+        # a loop over every collection: which version of each is published, and since when (one
+        # query of small rows: 10 ms at 10,000), what says which ones a publish changed
+        published = store.published_keys()
         every = dirty is None or "*" in dirty
         if every:
             self._kept.clear()
         marked = set(dirty or ())
         marked |= {cid for cid, style in self._styles.items() if style in marked}
-        want = [i for i in infos if (i.collection in marked or i.collection not in self._kept
-                                     or self._kept[i.collection][0] != (i.version, i.created))]
-        if want:
-            passports = (store.published_passports() if len(want) > 50 else
-                         {i.collection: store.passport(i.collection) for i in want})
-            for info in want:
-                passport = passports[info.collection]
-                resource = collection_resource(settings, base, passport, info)
-                self._kept[info.collection] = ((info.version, info.created), resource)
-                manifest_style = resource["geo_publish"].pop("_style", info.collection)
-                self._styles[info.collection] = manifest_style
-        published = {i.collection for i in infos}
-        for gone in set(self._kept) - published:
+        want = [cid for cid, key in published.items()
+                if cid in marked or cid not in self._kept or self._kept[cid][0] != key]
+        if len(want) > 50:  # many (a server's start): every one in two queries
+            infos = {i.collection: i for i in store.collections()}
+            passports = store.published_passports()
+        else:  # a publish: what it changed, a query or two each
+            infos, passports = {}, {}
+            for cid in want:
+                try:
+                    infos[cid], passports[cid] = store.version(cid), store.passport(cid)
+                except NotFound:  # unpublished since: the next look sees it gone
+                    continue
+        for cid in want:
+            info, passport = infos.get(cid), passports.get(cid)
+            if info is None or passport is None:
+                continue
+            resource = collection_resource(settings, base, passport, info)
+            self._kept[cid] = (published[cid], resource)
+            self._styles[cid] = resource["geo_publish"].pop("_style", cid)
+        for gone in set(self._kept) - set(published):
             del self._kept[gone]
             self._styles.pop(gone, None)
         # a loop over every collection: the resources dict the configuration holds (references)
-        resources = {i.collection: self._kept[i.collection][1] for i in infos}
+        resources = {cid: self._kept[cid][1] for cid in sorted(published) if cid in self._kept}
         resources[CATALOGUE] = _catalogue_resource(settings, base)
         return _document(settings, base, resources)
 

@@ -13,13 +13,14 @@ site: that is the site builder's work (``publish/viewer/builder.py``), a process
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
-from geo_publish.read.state import quick_signature, state_signature, watch_of
+from geo_publish.read.state import FileTimes, published_signature, quick_signature, watch_of, watched
 from geo_publish.settings import Settings
 
 LOG = logging.getLogger("geo_publish.serve")
@@ -61,6 +62,7 @@ class Runtime:
         self.feature_collections: frozenset[str] = frozenset()
         self._generator = Generator(settings)
         self._openapi: tuple[str, dict[str, Any]] | None = None
+        self._files: FileTimes | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -83,7 +85,12 @@ class Runtime:
             self.signature = sig
             # which configuration this is, from what it was made of (the same in every worker):
             # part of every ETag (a new one is a new representation)
-            self.generation = state_signature(self.settings)[:16]
+            if self._files is None or force:
+                self._files = FileTimes(watched(self.settings))
+            else:
+                self._files.update(dirty)
+            self.generation = hashlib.sha1(
+                f"{published_signature(self.settings)}|{self._files.digest()}".encode()).hexdigest()[:16]
             self.config = cfg
             # a loop over every collection: which are vector ones (asked on every request)
             self.feature_collections = frozenset(
