@@ -163,8 +163,8 @@ class Store(Protocol):
 
     def report(self, collection: str, version: int | None = None) -> dict[str, Any]: ...
 
-    def published_passports(self) -> dict[str, dict[str, Any]]:
-        """The passport of every published version, by collection, in one query."""
+    def published_passports(self, only: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The passport of every published version (of ``only``), by collection, in one query."""
 
     def published_keys(self) -> dict[str, tuple[int, str]]:
         """Each published collection's (version, when it was published), in one query."""

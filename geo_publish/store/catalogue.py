@@ -106,13 +106,16 @@ class VersionCatalogue(ABC):
     def report(self, collection: str, version: int | None = None) -> dict[str, Any]:
         return self._document("report", collection, version)
 
-    def published_passports(self) -> dict[str, dict[str, Any]]:
-        """The passport of every published version, by collection, in one query."""
-        if not self._exists():
+    def published_passports(self, only: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The passport of every published version (of the collections ``only`` names), by
+        collection, in one query."""
+        if not self._exists() or only == []:
             return {}
+        where = f" WHERE p.collection IN ({', '.join('?' * len(only))})" if only else ""
         rows = self._fetch(f"SELECT p.collection AS collection, v.passport AS doc "
                            f"FROM {self.q('gp_published')} p JOIN {self.q('gp_versions')} v "
-                           "ON v.collection = p.collection AND v.version = p.version")
+                           "ON v.collection = p.collection AND v.version = p.version" + where,
+                           tuple(only or ()))
         return {r["collection"]: json_column(r["doc"]) for r in rows}
 
     def first_published(self, collection: str) -> str | None:

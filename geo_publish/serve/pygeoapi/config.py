@@ -105,6 +105,8 @@ def collection_resource(settings: Settings, base: str, passport: dict[str, Any],
 
 
 RECORDS_PROVIDER = "geo_publish.serve.records.StoreRecords"
+CHUNK = 500  # collections whose entries are made from one query of passports
+MANY = 50  # more changed collections than this (a start): their versions in one query
 
 
 def _catalogue_resource(settings: Settings, base: str) -> dict[str, Any]:
@@ -153,23 +155,27 @@ class Generator:
         marked |= {cid for cid, style in self._styles.items() if style in marked}
         want = [cid for cid, key in published.items()
                 if cid in marked or cid not in self._kept or self._kept[cid][0] != key]
-        if len(want) > 50:  # many (a server's start): every one in two queries
+        infos: dict[str, Any] = {}
+        if len(want) > MANY:  # many (a server's start): every one's version in one query
             infos = {i.collection: i for i in store.collections()}
-            passports = store.published_passports()
-        else:  # a publish: what it changed, a query or two each
-            infos, passports = {}, {}
-            for cid in want:
-                try:
-                    infos[cid], passports[cid] = store.version(cid), store.passport(cid)
-                except NotFound:  # unpublished since: the next look sees it gone
+        for at in range(0, len(want), CHUNK):
+            chunk = want[at:at + CHUNK]
+            if len(want) > MANY:  # passports a chunk at a time: all 10,000 at once left a
+                passports = store.published_passports(chunk)  # worker 45 MB bigger
+            else:  # a publish: what it changed, a query or two each
+                passports = {}
+                for cid in chunk:
+                    try:
+                        infos[cid], passports[cid] = store.version(cid), store.passport(cid)
+                    except NotFound:  # unpublished since: the next look sees it gone
+                        continue
+            for cid in chunk:
+                info, passport = infos.get(cid), passports.get(cid)
+                if info is None or passport is None:
                     continue
-        for cid in want:
-            info, passport = infos.get(cid), passports.get(cid)
-            if info is None or passport is None:
-                continue
-            resource = collection_resource(settings, base, passport, info)
-            self._kept[cid] = (published[cid], resource)
-            self._styles[cid] = resource["geo_publish"].pop("_style", cid)
+                resource = collection_resource(settings, base, passport, info)
+                self._kept[cid] = (published[cid], resource)
+                self._styles[cid] = resource["geo_publish"].pop("_style", cid)
         for gone in set(self._kept) - set(published):
             del self._kept[gone]
             self._styles.pop(gone, None)
