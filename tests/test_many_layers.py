@@ -1,7 +1,8 @@
-"""A national portal's catalogue in CI: 2,000 small layers built through the real ingest, and
+"""A national portal's catalogue in CI: 1,000 small layers built through the real ingest, and
 the cost of each operation compared with the same operation at 10 layers (the ratios the issue
 asks of the benchmark, ``benchmarks/many_layers_bench.py``, which reports them at 10, 1,000 and
-10,000). Absolute times are only asserted where the issue gives a bound."""
+10,000). Absolute times are only asserted where the issue gives a bound. (2,000 layers took
+160 s of a suite that must keep to 25 minutes; the benchmark measures 10,000.)"""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from many_layers_bench import grow, publish, rss, settle, timed, workers_of  # n
 from server_testlib import start  # noqa: E402
 
 pytestmark = pytest.mark.slow
-N = 2000
+N = 1000
 SMALL = 10
 # p50 of a request of ~1 ms, measured minutes apart on a shared 2-core machine: the benchmark
 # gives the figure (the issue's bound is 1.2x); here a margin for the machine's noise
@@ -59,7 +60,7 @@ def _figures(root: Path, n: int) -> dict[str, float]:
 def test_the_cost_of_an_operation_does_not_grow_with_the_number_of_layers(tmp_path: Path) -> None:
     root = tmp_path / "portal"
     root.mkdir()
-    # DCAT pages of 10 datasets: the page at 10 layers and at 2,000 say as much
+    # DCAT pages of 10 datasets: the page at 10 layers and at 1,000 say as much
     (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n"
                                      "catalogue: {page_size: 10}\n")
     first = grow(root, 0, SMALL)
@@ -73,7 +74,7 @@ def test_the_cost_of_an_operation_does_not_grow_with_the_number_of_layers(tmp_pa
     report = {k: (round(small[k], 2), round(big[k], 2)) for k in small if k != "up"}
     print(f"\n{N} layers built in {build_s:.0f} s; serve answered after {up:.1f} s; "
           f"(at {SMALL}, at {N}): {report}")
-    # ingest of one more small layer: its cost with 2,000 layers as with the first ones
+    # ingest of one more small layer: its cost with 1,000 layers as with the first ones
     early = statistics.median(first[2:] + grown[:20])
     late = statistics.median(grown[-40:])
     assert late <= 1.5 * early, (early, late)
