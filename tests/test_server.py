@@ -200,6 +200,8 @@ def test_cql2_json_in_get_and_post(server):
     ("/collections/many/items?bbox=1,2,3", 400),
     ("/collections/many/items?limit=-1", 400),
     ("/collections/nope/items", 404),
+    ("/collections/nope/items?limit=10&bbox=1,2,3,4", 404),  # not a 400 on its parameters
+    ("/collections/nope/items/7?crs=x", 404),
     ("/collections/nope", 404),
     ("/collections/many/items?filter=val%20%3E", 400),
     ("/collections/many/items?filter=nope%20%3D%201", 400),

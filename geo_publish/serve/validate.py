@@ -127,6 +127,8 @@ def check_request(path: str, match: re.Match[str] | None, params: list[tuple[str
     published feature collection), each well formed."""
     names = {k for k, _ in params}
     cid = match.group(1) if match else None
+    if match and cid not in runtime.config.get("resources", {}):
+        return None  # no such collection: its 404, whatever it was asked with
     if match and match.group(2) == "/items" and cid in runtime.feature_collections:
         allowed = ITEMS_PARAMS | set(feature_columns or {})
     elif match and match.group(2) == "/items" and cid in runtime.config.get("resources", {}):
