@@ -101,3 +101,24 @@ def test_a_start_reads_the_passports_a_chunk_at_a_time(project, points, tmp_path
     at_once = Generator(settings).generate()["resources"]
     assert sorted(sum(asked, [])) == ["a", "b", "c", "d", "e"] and max(map(len, asked)) == 2
     assert at_once == one_by_one and list(at_once) == list(one_by_one)
+
+
+def test_a_change_the_watcher_missed_is_found_by_the_full_check(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from geo_publish.read import state
+
+    coll, styles = tmp_path / "collections", tmp_path / "styles"
+    coll.mkdir()
+    styles.mkdir()
+    (coll / "a.yml").write_text("id: a\n")
+    watch = state.Watch([coll, styles])
+    watch.stop()  # the watcher gone: only the full check is left
+    assert watch.thread is not None
+    watch.thread.join(5)
+    assert not watch.thread.is_alive()
+    monkeypatch.setattr(state, "FULL_CHECK_S", 0.0)
+    first = watch.token()
+    watch.drain()
+    assert watch.token() == first and watch.drain() == set()  # nothing changed
+    (styles / "a.yml").write_text("color: '#000000'\n")
+    assert watch.token() != first and watch.drain() == {"*"}
