@@ -292,12 +292,12 @@ def test_flat_collections_take_a_4_number_bbox(server, path):
 
 def test_schemathesis_finds_no_server_error_and_the_document_is_true(server, tmp_path):
     """Property-based requests from the server's own OpenAPI document (examples, coverage and
-    fuzzing phases, GP_SCHEMATHESIS_SECONDS each backend, 80 by default: the suite keeps to 25 minutes): not one 5xx, and
+    fuzzing phases, GP_SCHEMATHESIS_SECONDS each backend, 60 by default: the suite keeps to 25 minutes): not one 5xx, and
     every status, media type, header and body is what the document says."""
     import os
     import re
 
-    budget = os.environ.get("GP_SCHEMATHESIS_SECONDS", "80")
+    budget = os.environ.get("GP_SCHEMATHESIS_SECONDS", "60")
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/openapi?f=json",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
@@ -326,7 +326,7 @@ def test_schemathesis_with_a_token_on_the_publishing_api(server, tmp_path):
     token = server.cli("admin", "token", "fuzz@example.org", "--org", "fuzz").stdout.split()[-1]
     assert server.cli("admin", "assign", "points", "--org", "fuzz").returncode == 0
     published = {c["id"] for c in server.get("/collections", params={"f": "json"}).json()["collections"]}
-    budget = os.environ.get("GP_SCHEMATHESIS_SECONDS_PORTAL", "35")
+    budget = os.environ.get("GP_SCHEMATHESIS_SECONDS_PORTAL", "28")
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/openapi?f=json",
          "--include-path-regex", "^/publish/api|^/collections/points/items",
