@@ -25,22 +25,29 @@ LOG = logging.getLogger("geo_publish.serve")
 FULL_CHECK_S = 60.0
 
 
+def _yml_names(d: Path) -> list[str]:
+    """The ``.yml`` files of a folder, by name (none if it is not there). os.scandir: pathlib's
+    glob and stat took 0.4 s at 10,000 layers."""
+    try:
+        return [e.name for e in os.scandir(d) if e.name.endswith(".yml")]
+    except OSError:
+        return []
+
+
+def _entry(d: Path, name: str) -> str | None:
+    """A manifest's or style's name, time and size (None if it is gone)."""
+    try:
+        st = os.stat(d / name)
+    except OSError:
+        return None
+    return f"{d.name}/{name}:{st.st_mtime_ns}:{st.st_size}"
+
+
 def _file_times(dirs: list[Path]) -> str:
     """Every manifest's and style's name, time and size (a loop over every layer's files: the
     fallback and the periodic full check only)."""
-    parts = []
-    for d in dirs:
-        try:
-            entries = sorted((e for e in os.scandir(d) if e.name.endswith(".yml")), key=lambda e: e.name)
-        except OSError:
-            continue
-        for e in entries:  # (os.scandir: pathlib's glob and stat took 0.4 s at 10,000 layers)
-            try:
-                st = e.stat()
-            except OSError:
-                continue
-            parts.append(f"{d.name}/{e.name}:{st.st_mtime_ns}:{st.st_size}")
-    return "|".join(parts)
+    parts = (_entry(d, name) for d in dirs for name in sorted(_yml_names(d)))
+    return "|".join(e for e in parts if e is not None)
 
 
 def _mark(entry: str) -> int:
@@ -60,30 +67,18 @@ class FileTimes:
         self._sum = 0
         self.update({"*"})
 
-    @staticmethod
-    def _entry(d: Path, name: str) -> str | None:
-        try:
-            st = os.stat(d / name)
-        except OSError:
-            return None
-        return f"{d.name}/{name}:{st.st_mtime_ns}:{st.st_size}"
-
     def update(self, stems: set[str]) -> None:
         """Read again the files of ``stems`` ("*": every file, a loop over every layer's files:
         at the start and when a watcher may have missed a change)."""
         if "*" in stems:
             self._entries, self._sum = {}, 0
             for d in self.dirs:
-                try:
-                    names = [e.name for e in os.scandir(d) if e.name.endswith(".yml")]
-                except OSError:
-                    continue
-                for name in names:
-                    self._set((d.name, name), self._entry(d, name))
+                for name in _yml_names(d):
+                    self._set((d.name, name), _entry(d, name))
             return
         for stem in stems:
             for d in self.dirs:
-                self._set((d.name, f"{stem}.yml"), self._entry(d, f"{stem}.yml"))
+                self._set((d.name, f"{stem}.yml"), _entry(d, f"{stem}.yml"))
 
     def _set(self, key: tuple[str, str], entry: str | None) -> None:
         old = self._entries.pop(key, None)

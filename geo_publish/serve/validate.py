@@ -131,7 +131,7 @@ def check_request(path: str, match: re.Match[str] | None, params: list[tuple[str
         return None  # no such collection: its 404, whatever it was asked with
     if match and match.group(2) == "/items" and cid in runtime.feature_collections:
         allowed = ITEMS_PARAMS | set(feature_columns or {})
-    elif match and match.group(2) == "/items" and cid in runtime.config.get("resources", {}):
+    elif match and match.group(2) == "/items":  # not a vector collection: the catalogue's records
         allowed = RECORDS_PARAMS | runtime.record_fields(cid)
         if dict(params).get("f", "json") not in RECORDS_FORMATS:
             return (f"f: the catalogue is offered as {', '.join(RECORDS_FORMATS)}"

@@ -155,13 +155,12 @@ class Generator:
         marked |= {cid for cid, style in self._styles.items() if style in marked}
         want = [cid for cid, key in published.items()
                 if cid in marked or cid not in self._kept or self._kept[cid][0] != key]
-        infos: dict[str, Any] = {}
-        if len(want) > MANY:  # many (a server's start): every one's version in one query
-            infos = {i.collection: i for i in store.collections()}
+        many = len(want) > MANY  # a server's start: every one's version in one query
+        infos: dict[str, Any] = {i.collection: i for i in store.collections()} if many else {}
         for at in range(0, len(want), CHUNK):
             chunk = want[at:at + CHUNK]
-            if len(want) > MANY:  # passports a chunk at a time: all 10,000 at once left a
-                passports = store.published_passports(chunk)  # worker 45 MB bigger
+            if many:  # passports a chunk at a time: all 10,000 at once left a worker 45 MB bigger
+                passports = store.published_passports(chunk)
             else:  # a publish: what it changed, a query or two each
                 passports = {}
                 for cid in chunk:
