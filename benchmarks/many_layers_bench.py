@@ -128,14 +128,25 @@ def timed(client: httpx.Client, url: str, n: int) -> float:
     return statistics.median(out) * 1000
 
 
-def workers_of(pid: int) -> list[int]:
-    """The serving processes (uvicorn's workers): children of the server whose command line
-    is a multiprocessing spawn."""
+def _children(pid: int) -> list[int]:
     out = []
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
-        if b"multiprocessing" in cmd:
-            out.append(int(child))
+    for task in os.listdir(f"/proc/{pid}/task"):  # a child is listed under the thread that made it
+        out += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    return out
+
+
+def workers_of(pid: int) -> list[int]:
+    """The serving processes (uvicorn's workers): the children of the forkserver that serve
+    starts them from (``geo_publish.cli.serve.preloaded_workers``); the server itself when it
+    serves in one process."""
+    out = []
+    for child in _children(pid):
+        try:
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"multiprocessing.forkserver" in cmd:
+                out += _children(child)
+        except OSError:  # ended meanwhile
+            continue
     return out or [pid]
 
 

@@ -405,3 +405,35 @@ def test_serve_boots_without_the_layers_and_build_writes_them_all(server):
     assert sorted(full["resources"]) == sorted(served) and len(served) > 3
     paths = yaml.safe_load((build / "openapi.yml").read_text(encoding="utf-8"))["paths"]
     assert any("/items" in p for p in paths)
+
+
+def test_workers_are_forked_from_a_preloaded_forkserver(server):
+    """uvicorn's workers come from a forkserver that imported pygeoapi and the app once
+    (``preloaded_workers`` replaces uvicorn's spawn context): a killed worker is replaced from
+    it, and the new worker's own CPU, up and answering, is less than the forkserver spent
+    importing (a spawned worker imports it all again)."""
+    import os
+    import signal
+    import sys
+    import time
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from many_layers_bench import cpu, workers_of
+
+    workers = workers_of(server.proc.pid)
+    assert len(workers) == 2 and server.proc.pid not in workers, workers
+    forkserver = {int(Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[1]) for w in workers}
+    assert len(forkserver) == 1
+    (parent,) = forkserver
+    assert b"geo_publish.serve.wiring" in Path(f"/proc/{parent}/cmdline").read_bytes()
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while set(workers_of(server.proc.pid)) - {workers[0]} == {workers[1]}:
+        assert time.monotonic() < deadline, "the killed worker was not replaced"
+        time.sleep(0.2)
+    (new,) = set(workers_of(server.proc.pid)) - set(workers)
+    assert int(Path(f"/proc/{new}/stat").read_text().rsplit(")", 1)[1].split()[1]) == parent
+    assert all(server.get("/collections/points/items", params={"limit": 1}).status_code == 200
+               for _ in range(10))
+    assert cpu([new]) < cpu([parent]), (cpu([new]), cpu([parent]))

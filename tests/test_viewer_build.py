@@ -280,13 +280,20 @@ def test_a_rebuild_reads_only_the_layers_that_changed(project, points, tmp_path,
         return next(x for x in json.loads(re.search(r"geoPublish\.start\(\w+, (.*)\);", text).group(1)
                                           .replace("\\u003c", "<"))["layers"] if x["id"] == cid)
 
+    served = _site(project).resolve()
+    a_page, a_geom = served / "layer-a.html", served / layer_cfg("a")["geom"]
+    before = {f: (os.stat(f).st_ino, os.stat(f).st_mtime_ns) for f in (a_page, a_geom)}
     _ingest(project, pts.iloc[:5], tmp_path, "b")
     link, built = publish_site(settings)
     assert built and read == ["b"]  # a: neither its manifest nor its data read again
     site = link.resolve()
     a = layer_cfg("a")
     assert a["color"] == "#aa0000" and (site / a["geom"]).is_file() and layer_cfg("b")["count"] == 5
-    assert os.stat(site / a["geom"]).st_nlink >= 2  # linked from the previous site, not written
+    # the served site updated in place: a's page and data left as they were, b's replaced
+    assert site == served
+    assert {f: (os.stat(f).st_ino, os.stat(f).st_mtime_ns) for f in (a_page, a_geom)} == before
+    assert "b.v2." in (site / "layer-b.html").read_text(encoding="utf-8")
+    assert list((site / "data").glob("b.v1.*"))  # pages opened before still find their data
     # a new style: a made again, with it
     read.clear()
     (project.root / "styles" / "a.yml").write_text("popup: [vmest]\ncolor: '#0000aa'\nicon: school\n")

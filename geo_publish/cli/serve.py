@@ -55,6 +55,26 @@ def _check_port(host: str, port: int) -> None:
                              hint="choose another with --port") from err
 
 
+PRELOAD = ("geo_publish.serve.wiring", "pygeoapi.starlette_app")
+
+
+def preloaded_workers() -> None:
+    """uvicorn starts each worker with multiprocessing's "spawn": a new interpreter that imports
+    pygeoapi, pydantic, pyarrow, geopandas and pygeofilter's grammar again (about 2 s of CPU a
+    worker, at each start and each restart, on top of each other on a small machine). Here its
+    workers are forked from a forkserver that has imported those once (``PRELOAD``): a clean
+    process that only imports (no connection, no thread) and is only ever forked. The
+    forkserver's environment is this process's when the first worker starts, so the
+    environment the workers need is set before ``uvicorn.run``. Tested in test_server.py."""
+    import multiprocessing
+
+    import uvicorn._subprocess
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    uvicorn._subprocess.spawn = context  # type: ignore[assignment]  # what get_subprocess uses
+
+
 def run_server(settings: Settings, config_path: Path, host: str | None, port: int | None,
                workers: int | None) -> None:
     import uvicorn
@@ -86,6 +106,7 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     # and the mail outbox in a process of its own, so that a long ingest does not hold mail up
     runner = process.spawn("geo_publish.portal.runner", "--jobs-only", str(config_path.resolve()))
     sender = process.spawn("geo_publish.portal.runner", "--mail-only", str(config_path.resolve()))
+    preloaded_workers()
     try:
         uvicorn.run("geo_publish.serve.wiring:create_app", factory=True, host=host, port=port,
                     workers=workers, log_level="warning", access_log=False,

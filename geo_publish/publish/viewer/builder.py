@@ -1,12 +1,12 @@
 """The site builder: one process beside the server's workers that rebuilds the viewer site when
-the published state changes, and swaps it in when complete.
+the published state changes: in place, page by page, after a publish (``deploy``).
 
 A site rebuild reads whole layers (a 1,000,000-point layer takes a minute and more than a GB);
 inside a serving worker it would stall that worker's event loop until uvicorn's health check
 killed it, and the replacement would start the same rebuild. Here it runs at a lower CPU and
-I/O priority, only for the layers that changed (``SiteBuilder`` links the rest from the site
-being served), and a serving worker never waits for it: /site/ serves the previous site until
-the new one is complete (``publish_site``).
+I/O priority, only for the layers that changed (the others' pages and files are left as they
+are), and a serving worker never waits for it: /site/ serves each page as it was until its
+replacement, whose data files are written before it, is renamed over it (``publish_site``).
 """
 
 from __future__ import annotations

@@ -238,14 +238,19 @@ def stream_downloads(reader: Any, table: Any, collection: str, version: int,
 
 def prune(site: Path, keep: set[str]) -> None:
     """Remove data and download files of versions no page refers to any more (keeping ``keep``,
-    the stems ``<collection>.v<version>`` still in use or just replaced)."""
+    the stems ``<collection>.v<version>`` still in use or just replaced). Each folder is listed
+    once (os.scandir: a site of 10,000 layers holds some 60,000 files)."""
     for folder in (site / "data", site / "downloads"):
-        if not folder.is_dir():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # no such folder
             continue
-        for f in folder.iterdir():
-            stem = ".".join(f.name.split(".")[:2])
-            if not f.name.startswith(".") and stem not in keep:
-                f.unlink(missing_ok=True)
+        for entry in entries:
+            if not entry.name.startswith(".") and ".".join(entry.name.split(".", 2)[:2]) not in keep:
+                try:
+                    os.unlink(entry.path)
+                except OSError:  # gone meanwhile, or a folder: not ours to remove
+                    pass
 
 
 RASTER_PX = 1024  # the overlay's longest side

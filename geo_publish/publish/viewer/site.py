@@ -50,7 +50,14 @@ class LayerView:
     full_zoom: int = 14  # the deepest zoom of its tiles (a tiled layer)
 
     def js(self) -> dict[str, Any]:
-        """What viewer.js needs to draw the layer (values are text for textContent)."""
+        """What viewer.js needs to draw the layer (values are text for textContent); made once
+        (map.html and the layer's page both draw it, and digest it to tell whether it changed)."""
+        made = self.__dict__.get("_js")
+        if made is None:
+            made = self.__dict__["_js"] = self._make_js()
+        return made  # type: ignore[no-any-return]
+
+    def _make_js(self) -> dict[str, Any]:
         s = self.style
         common = {"id": self.id, "title": i18n.texts(self.passport.get("title"), self.id),
                   "created": self.created[:10]}
@@ -245,9 +252,11 @@ def _elements() -> tuple[type, type]:
 
 
 class SiteBuilder:
-    """Builds the site into ``site`` (a fresh folder). Files of versions that ``previous`` (the
-    site being served) already has for the same style are linked from it, not written again, so
-    a rebuild after one layer changed reads only that layer."""
+    """Builds the site into ``site``: a fresh folder, where the files of versions that
+    ``previous`` (the site being served) already has for the same style are linked from it, not
+    written again, so a rebuild after one layer changed reads only that layer; or, when ``site``
+    is ``previous``, the served site itself, updated in place (``deploy``): only what changed is
+    written, each file replaced in one rename, data files before the pages that name them."""
 
     def __init__(self, settings: Settings, api_url: str | None = None, site: Path | None = None,
                  previous: Path | None = None, live: bool = False, archives: bool = True,
@@ -263,6 +272,7 @@ class SiteBuilder:
         self.live = live or bool(api_url)
         self.site = site or settings.path(settings.build_dir) / "site"
         self.previous = previous if previous and previous.is_dir() else None
+        self.in_place = self.previous is not None and self.previous.resolve() == self.site.resolve()
         # API links: absolute when the public URL is configured, else the server's layout (site at /site/)
         self.api = (api_url or "..").rstrip("/")
         # layers whose map could not be built as styled: {id: {version, error, shown}}
@@ -304,7 +314,7 @@ class SiteBuilder:
 
     def _carry(self, stem: str) -> None:
         """Link the previous site's data and download files of ``stem`` into this one."""
-        if self.previous is None:
+        if self.previous is None or self.in_place:
             return
         for folder in ("data", "downloads"):
             src, dst = os.path.join(self.previous, folder), os.path.join(self.site, folder)
@@ -571,7 +581,7 @@ class SiteBuilder:
         write_text(self.site / LAYERS, json.dumps({**self._views, "": self._terms}, ensure_ascii=False))
         self._service_worker(layers, static)
         for layer in layers:  # pages opened before this build still find their data
-            self._carry(f"{layer.id}.v{layer.version - 1}")
+            self._carry(f"{layer.id}.v{layer.version - 1}")  # (in place: they are there)
         data.prune(site, {f"{layer.id}.v{layer.version}" for layer in layers}
                    | {f"{layer.id}.v{layer.version - 1}" for layer in layers})
         return site
@@ -682,10 +692,7 @@ class SiteBuilder:
             title = i18n.texts(layer.passport.get("title"), layer.id)
             self._page(f"layer-{layer.id}.html", kept, [[(v.js(), v.bbox) for v in shown], title, *common],
                        lambda s=shown, t=title: self._map(s, t, static, all_visible=True))
-        keep = {f"layer-{layer.id}.html" for layer in layers}
-        for old in self.site.glob("layer-*.html"):
-            if old.name not in keep:
-                old.unlink(missing_ok=True)
+        self._drop_pages(kept, "layer-")
 
     def _pages_kept(self) -> dict[str, str]:
         """What each page of the previous site was made from (a digest, by file name)."""
@@ -698,14 +705,24 @@ class SiteBuilder:
 
     def _page(self, name: str, kept: dict[str, str], inputs: Any, make: Any) -> None:
         """Page ``name``, made by ``make()`` unless the previous site's was made from the same
-        ``inputs`` (then linked); what it was made from is kept for PAGES."""
+        ``inputs`` (then linked, or left as it is in place); what it was made from is kept for
+        PAGES."""
         key = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
         self._made[name] = key
         before = self.previous / name if self.previous is not None else None
         if before is not None and kept.get(name) == key and before.is_file():
-            _link_or_copy(before, self.site / name)
+            if not self.in_place:
+                _link_or_copy(before, self.site / name)
         else:
             write_text(self.site / name, make())
+
+    def _drop_pages(self, kept: dict[str, str], prefix: str) -> None:
+        """In place: remove the pages starting with ``prefix`` that the site had and this build
+        did not make (a layer no longer published, an index page no longer needed)."""
+        if self.in_place:
+            for name in kept:
+                if name.startswith(prefix) and name not in self._made:
+                    (self.site / name).unlink(missing_ok=True)
 
     def _index(self, layers: list[LayerView], static: dict[str, str]) -> None:
         from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -771,9 +788,7 @@ class SiteBuilder:
                            **common)
             self._page(name, kept, [context, fingerprint()],
                        lambda c=context: template.render(**c))
-        for old in self.site.glob("index-*.html"):
-            if old.name not in names:
-                old.unlink(missing_ok=True)
+        self._drop_pages(kept, "index-")
         write_text(self.site / "search.json", json.dumps(
             [{"id": c["id"], "page": names[k // INDEX_PAGE], "title": c["title"], "s": c["search"]}
              for k, c in enumerate(cards)], ensure_ascii=False, separators=(",", ":")))
