@@ -211,3 +211,25 @@ def process_running(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def cli_here(config: Path, *args: str, stdin: str | None = None):  # type: ignore[no-untyped-def]
+    """``geo-publish --config CONFIG ARGS`` in this process, for a fixture's set-up (a new
+    interpreter per call cost about a second: eight calls for a portal's people); its exit code
+    and what it printed, as ``subprocess.run`` gives them. Tests of the command line itself run
+    it as a process (its exit code, its stderr, nothing logged)."""
+    import contextlib
+    import io
+    import subprocess
+    import sys
+
+    argv = ["--config", str(config), *args]
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+    finally:
+        sys.stdin = saved
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())

@@ -58,18 +58,22 @@ def csrf_of(html: str) -> str:
 
 
 def setup_people(portal: Portal) -> None:
-    """emergency: alice (publisher), anna (admin); health: bob (publisher)."""
+    """emergency: alice (publisher), anna (admin); health: bob (publisher). Through the admin
+    commands, run in this process (``cli_here``)."""
+    from gp_testlib import cli_here
+
+    config = portal.server.config
     for org, name in (("emergency", "Ministry of Emergency Situations"), ("health", "Ministry of Health")):
-        done = portal.cli("admin", "org-add", org, "--name", name)
+        done = cli_here(config, "admin", "org-add", org, "--name", name)
         assert done.returncode == 0, done.stderr
     for email, org, role in (("alice@example.org", "emergency", "publisher"),
                              ("anna@example.org", "emergency", "admin"),
                              ("bob@example.org", "health", "publisher")):
-        done = portal.cli("admin", "person", email, "--org", org, "--role", role, "--name",
-                          email.split("@")[0].title(), "--password-stdin", stdin=PASSWORD + "\n")
+        done = cli_here(config, "admin", "person", email, "--org", org, "--role", role, "--name",
+                        email.split("@")[0].title(), "--password-stdin", stdin=PASSWORD + "\n")
         assert done.returncode == 0, done.stderr
         assert PASSWORD not in done.stdout + done.stderr
-        done = portal.cli("admin", "token", email, "--org", org, "--name", "tests")
+        done = cli_here(config, "admin", "token", email, "--org", org, "--name", "tests")
         assert done.returncode == 0, done.stderr
         portal.tokens[email.split("@")[0]] = done.stdout.strip().rsplit(" ", 1)[-1]
 

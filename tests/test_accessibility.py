@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from gp_testlib import canonical_points
+from gp_testlib import canonical_points, cli_here
 from portal_testlib import Portal, run_job, setup_people, upload
 from server_testlib import make_sources, start, write_config
 from viewer_testlib import POINTS_MANIFEST, POINTS_STYLE, POLYGONS_STYLE, browser  # noqa: F401
@@ -22,9 +22,6 @@ SERIOUS = ("critical", "serious")
 def portal(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Portal:
     """A live server (GeoPackage: markup does not depend on the store) with styled layers,
     people, a job with a report and a published layer."""
-    import subprocess
-    import sys
-
     root = tmp_path_factory.mktemp("a11y")
     request.param = "geopackage"  # write_config reads the backend from here
     write_config(root, request, f"a11y_{secrets.token_hex(3)}")
@@ -34,8 +31,7 @@ def portal(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     (root / "styles" / "points.yml").write_text(POINTS_STYLE, encoding="utf-8")
     (root / "styles" / "polygons.yml").write_text(POLYGONS_STYLE, encoding="utf-8")
     for cid, path in make_sources(root / "sources").items():
-        done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"),
-                               "ingest", str(path), "--collection", cid], capture_output=True, text=True)
+        done = cli_here(root / "config.yml", "ingest", str(path), "--collection", cid)
         assert done.returncode == 0, done.stderr
     server = start(root, workers=1)
     p = Portal(server)

@@ -13,8 +13,6 @@ import hashlib
 import json
 import secrets
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -52,8 +50,9 @@ PAGE = 2  # datasets per page: the six layers make three pages
 
 
 def _cli(root: Path, *args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"),
-                           *args], capture_output=True, text=True, timeout=600)
+    from gp_testlib import cli_here
+
+    done = cli_here(root / "config.yml", *args)
     assert done.returncode == 0, done.stderr
 
 

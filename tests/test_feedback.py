@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gp_testlib import canonical_points
+from gp_testlib import canonical_points, cli_here
 from portal_testlib import Portal, setup_people, wait_for
 from server_testlib import XSS, free_port, start, write_config
 
@@ -79,8 +79,7 @@ def channel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     (root / "collections" / "shelters.yml").write_text(MANIFEST, encoding="utf-8")
     src = root / "shelters.geojson"
     canonical_points().to_file(src, driver="GeoJSON")
-    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"),
-                           "ingest", str(src), "--collection", "shelters"], capture_output=True, text=True)
+    done = cli_here(root / "config.yml", "ingest", str(src), "--collection", "shelters")
     assert done.returncode == 0, done.stderr
     server = start(root, workers=2)
     portal = Portal(server)

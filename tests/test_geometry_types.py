@@ -76,12 +76,20 @@ def write_layer(path, wkbs: list[bytes | None], attrs: dict[str, list] | None) -
 
 
 def _ingest(project: Project, path, cid: str):
+    """``geo-publish ingest`` in this process (a new interpreter per example cost more than
+    the ingest), its exit code and what it printed; an exception would fail the test as a
+    traceback would."""
+    import contextlib
+    import io
     import subprocess
-    import sys
 
-    return subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(project.config),
-                           "ingest", str(path), "--collection", cid], capture_output=True, text=True,
-                          timeout=120)
+    from geo_publish.cli.main import main
+
+    args = ["--config", str(project.config), "ingest", str(path), "--collection", cid]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(args)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def _check(project: Project, done, cid: str, before: dict) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
-import sys
 from collections import Counter, deque
 from html.parser import HTMLParser
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -15,7 +13,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import httpx
 import pytest
 
-from gp_testlib import canonical_points
+from gp_testlib import canonical_points, cli_here
 from portal_testlib import Portal, setup_people, wait_for
 from server_testlib import make_sources, start, write_config
 
@@ -99,8 +97,7 @@ def portal(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     write_config(root, request, f"links_{secrets.token_hex(4)}")
     sources = make_sources(root / "sources")
     for cid in ("points", "polygons"):
-        done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"),
-                               "ingest", str(sources[cid]), "--collection", cid], capture_output=True, text=True)
+        done = cli_here(root / "config.yml", "ingest", str(sources[cid]), "--collection", cid)
         assert done.returncode == 0, done.stderr
     server = start(root, workers=2)
     p = Portal(server)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import shapely
 
-from gp_testlib import canonical_points
+from gp_testlib import canonical_points, cli_here
 from portal_testlib import (
     PASSPORT, PASSWORD, Portal, csrf_of, run_job, setup_people, state, upload, wait_for,
 )
@@ -39,8 +39,7 @@ def portal(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     write_config(root, request, schema)
     src = root / "points.geojson"
     canonical_points().to_file(src, driver="GeoJSON")  # property ID (-> id) 1..12, no feature ids
-    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"),
-                           "ingest", str(src), "--collection", "points"], capture_output=True, text=True)
+    done = cli_here(root / "config.yml", "ingest", str(src), "--collection", "points")
     assert done.returncode == 0, done.stderr
     server = start(root, workers=2)
     p = Portal(server)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import gzip
 import math
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -35,8 +33,9 @@ FULL = 14
 
 
 def _cli(root: Path, *args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(root / "config.yml"),
-                           *args], capture_output=True, text=True, timeout=600)
+    from gp_testlib import cli_here
+
+    done = cli_here(root / "config.yml", *args)
     assert done.returncode == 0, done.stderr
 
 
