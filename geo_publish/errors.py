@@ -61,6 +61,10 @@ class NotFound(StoreError, LookupError):
     """A collection or version is not in the store."""
 
 
+class NotReady(GeoPublishError):
+    """Something the server makes is not made yet (the first map site): a 503 to retry."""
+
+
 class ServeError(GeoPublishError, OSError):
     """The server cannot start (port taken, build failed)."""
 

@@ -95,8 +95,8 @@ def pd_concat(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
 
 
 def start(root: Path, workers: int = 2, timeout: float = 90) -> LiveServer:
-    """`geo-publish serve` on a free port, once /conformance answers (within ``timeout`` s,
-    the first site build included)."""
+    """`geo-publish serve` on a free port, once /conformance and the site's index answer
+    (within ``timeout`` s, the first site build included: serve answers the API before it)."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(root / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
@@ -111,7 +111,8 @@ def start(root: Path, workers: int = 2, timeout: float = 90) -> LiveServer:
         if proc.poll() is not None:
             raise RuntimeError("server exited: " + (root / "server.log").read_text()[-2000:])
         try:
-            if httpx.get(server.url + "/conformance", timeout=2).status_code == 200:
+            if httpx.get(server.url + "/conformance", timeout=2).status_code == 200 \
+                    and httpx.get(server.url + "/site/index.html", timeout=2).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass

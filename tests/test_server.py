@@ -437,3 +437,25 @@ def test_workers_are_forked_from_a_preloaded_forkserver(server):
     assert all(server.get("/collections/points/items", params={"limit": 1}).status_code == 200
                for _ in range(10))
     assert cpu([new]) < cpu([parent]), (cpu([new]), cpu([parent]))
+
+
+def test_the_site_answers_503_until_its_first_build_is_there(server):
+    """serve answers the API while its site builder makes the first site: until it is there,
+    /site/ is a 503 with Retry-After, a page in three languages that comes back by itself for
+    a browser, an OGC exception for a client; then the site."""
+    link = server.root / "build" / "site"
+    away = link.with_name("site.away")
+    link.rename(away)  # (a symbolic link: as before the first build)
+    try:
+        page = server.get("/site/index.html", headers={"Accept": "text/html"})
+        assert page.status_code == 503 and page.headers["retry-after"] == "5"
+        assert page.headers["content-type"].startswith("text/html")
+        assert 'http-equiv="refresh"' in page.text and "Not found" not in page.text
+        assert "The map is being built" in page.text and 'lang="uz"' in page.text
+        client = server.get("/site/layer-points.html", params={"f": "json"})
+        assert client.status_code == 503 and client.json()["code"] == "ServiceUnavailable"
+        assert "being built" in client.json()["description"]
+        assert server.get("/collections/points/items", params={"limit": 1}).status_code == 200
+    finally:
+        away.rename(link)
+    assert server.get("/site/index.html").status_code == 200

@@ -86,15 +86,13 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     _check_port(host, port)
     url = settings.server.url or f"http://{host}:{port}"
     settings = settings.model_copy(update={"server": settings.server.model_copy(update={"url": url})})
-    from geo_publish.publish.viewer.deploy import site_link
     from geo_publish import process
     from geo_publish.publish.viewer import builder as site_builder
 
-    # configuration here; the site by the site builder's process (the first one before serving,
-    # later ones in the background), never in this process, which serves
+    # configuration here; the site by the site builder's process, never in this process, which
+    # serves: a first site is built while the workers start (/site/ answers 503 until it is
+    # complete: the API does not wait for the map, nor the map for the workers' imports)
     paths = build_all(settings, public_url, site=False, full=False)
-    if not site_link(settings).exists():
-        site_builder.build_once(config_path.resolve(), public_url)
     os.environ["GEO_PUBLISH_URL"] = url
     os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
     os.environ["PYGEOAPI_CONFIG"] = str(paths["boot_config"])  # the workers install the live one

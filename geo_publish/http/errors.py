@@ -19,7 +19,7 @@ from pygeoapi.provider.base import (
 
 from geo_publish.errors import (
     BadRequest, BodyTooLarge, ConfigError, Conflict, GeoPublishError, IngestError,
-    MethodNotAllowed, NotAcceptable, NotFound, PreconditionFailed, Refused, StoreError, TooMany,
+    MethodNotAllowed, NotAcceptable, NotFound, NotReady, PreconditionFailed, Refused, StoreError, TooMany,
     UnsupportedMediaType, UsageError,
 )
 from geo_publish.read import errors as read_errors
@@ -28,6 +28,7 @@ from geo_publish.read.errors import QueryTimeout, QueryTooLarge, StoreUnavailabl
 # most specific first: status_of walks it in order
 TABLE: list[tuple[type[BaseException], HTTPStatus, str]] = [
     (StoreUnavailable, HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+    (NotReady, HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailable"),
     (QueryTimeout, HTTPStatus.SERVICE_UNAVAILABLE, "QueryTimeout"),
     (QueryTooLarge, HTTPStatus.BAD_REQUEST, "InvalidParameterValue"),
     (BodyTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge"),

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from pygeoapi.provider.base import ProviderGenericError
 from starlette.concurrency import run_in_threadpool
 
-from geo_publish.errors import GeoPublishError, MethodNotAllowed, NotFound
+from geo_publish.errors import GeoPublishError, MethodNotAllowed, NotFound, NotReady
 from geo_publish.http import negotiate
 from geo_publish.http.asgi import VARY, Headers, cors, exception, headers_of, none_match, send_whole
 from geo_publish.http.errors import describe
@@ -70,6 +70,20 @@ a{color:#0b57d0}</style></head><body><main>
 </main></body></html>
 """
 
+# the site before its first build is complete (serve answers the API meanwhile): come back soon
+_SITE_503 = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="5">
+<title>The map is being built</title><style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
+a{color:#0b57d0}</style></head><body><main>
+<h1>The map is being built</h1>
+<p>The server has just started and is making the map. This page opens it by itself in a few seconds.</p>
+<p lang="ru">Сервер только что запущен и готовит карту. Эта страница откроет её сама через несколько секунд.</p>
+<p lang="uz">Server hozirgina ishga tushdi va xaritani tayyorlamoqda. Bu sahifa uni bir necha soniyada oʻzi ochadi.</p>
+<p><a href="/">API</a></p>
+</main></body></html>
+"""
+
 
 class GeoPublishApp:
     def __init__(self, settings: Settings, inner: Any, runtime: Runtime) -> None:
@@ -85,9 +99,10 @@ class GeoPublishApp:
                                       self.cache_control)
         self._portal: Any = None
         self._catalogue: catalog.Catalogue | None = None
-        # build/site is a link swapped to each new complete site; StaticFiles resolves it per request
-        self.site = StaticFiles(directory=settings.path(settings.build_dir) / "site", html=True,
-                                check_dir=False)
+        # build/site is a link to the site (a new complete one is swapped in); StaticFiles
+        # resolves it per request
+        self.site_link = settings.path(settings.build_dir) / "site"
+        self.site = StaticFiles(directory=self.site_link, html=True, check_dir=False)
         # the server's own routes, answered whole on a worker thread: (path, answer)
         self.routes: list[tuple[re.Pattern[str], Callable[[re.Match[str], Scope, dict[str, str]], Answer]]] = [
             (catalog.PATH, lambda m, scope, headers: catalog.answer(
@@ -198,9 +213,18 @@ class GeoPublishApp:
 
     async def _site(self, scope: Scope, receive: Any, send: Any, path: str) -> None:
         """A file of the viewer site; a missing one is a 404 in the format asked for (Starlette's
-        StaticFiles raises it, and nothing answered it: a 500)."""
+        StaticFiles raises it, and nothing answered it: a 500). Before the first site is
+        complete (the site builder makes it while the API already answers): a 503 to retry."""
         from starlette.exceptions import HTTPException
 
+        if not self.site_link.exists():
+            params = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            if not _wants_json(params, headers_of(scope)):  # a browser: a page that comes back
+                await send_whole(send, 503, [(b"content-type", b"text/html; charset=utf-8"),
+                                             (b"cache-control", b"no-store")], _SITE_503.encode())
+                return
+            raise NotReady("the map site is being built (the server has just started); "
+                           "try again in a few seconds")
         try:
             await self.site({**scope, "path": path[len("/site"):], "root_path": "/site"}, receive, send)
         except HTTPException as err:

@@ -7,6 +7,7 @@ killed it, and the replacement would start the same rebuild. Here it runs at a l
 I/O priority, only for the layers that changed (the others' pages and files are left as they
 are), and a serving worker never waits for it: /site/ serves each page as it was until its
 replacement, whose data files are written before it, is renamed over it (``publish_site``).
+It also builds the first site, while the workers start: /site/ answers 503 until it is there.
 """
 
 from __future__ import annotations
@@ -24,15 +25,6 @@ LOG = logging.getLogger("geo_publish.site_builder")
 
 def start(config: Path, api_url: str | None) -> subprocess.Popen[bytes]:
     return process.spawn("geo_publish.publish.viewer.builder", str(config), *([api_url] if api_url else []))
-
-
-def build_once(config: Path, api_url: str | None) -> None:
-    """The first site, before serving starts: in a process of its own too, so that the serving
-    process never holds the memory a site build takes."""
-    args = [sys.executable, "-m", "geo_publish.publish.viewer.builder", "--once", str(config)]
-    done = subprocess.run(args + ([api_url] if api_url else []), stdin=subprocess.DEVNULL)
-    if done.returncode:
-        LOG.error("geo-publish: the viewer site was not built; the builder tries again while serving")
 
 
 def _report(err: Exception, last: str, what: str) -> str:
@@ -53,7 +45,7 @@ def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     Source.export_dsn(settings)
     process.exit_on_sigterm()  # a build in progress is abandoned; its folder is removed
     last_error = ""
-    archives_due = True  # the first site was built without them (build_once)
+    archives_due = True  # a site is built without them: they come after it
     retry_at = 0.0  # after a failure, archives are tried again a minute later (or after a build)
     seen = ""
     while True:
@@ -86,19 +78,4 @@ def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
 if __name__ == "__main__":
     logging.basicConfig(format="%(message)s")
     argv = sys.argv[1:]
-    if argv[:1] == ["--once"]:
-        from geo_publish.errors import GeoPublishError
-        from geo_publish.publish.viewer.deploy import publish_site
-        from geo_publish.settings import load_settings
-        from geo_publish.store.location import Source
-
-        settings = load_settings(Path(argv[1]))
-        Source.export_dsn(settings)
-        try:
-            # the first site before serving: its tile archives come after, in the background
-            publish_site(settings, argv[2] if len(argv) > 2 else None, live=True, archives=False)
-        except GeoPublishError as err:
-            print(f"error: {err.one_line()}", file=sys.stderr)
-            sys.exit(2)
-    else:
-        run(Path(argv[0]), argv[1] if len(argv) > 1 else None)
+    run(Path(argv[0]), argv[1] if len(argv) > 1 else None)
