@@ -89,23 +89,24 @@ def run_server(settings: Settings, config_path: Path, host: str | None, port: in
     from geo_publish import process
     from geo_publish.publish.viewer import builder as site_builder
 
-    # configuration here; the site by the site builder's process, never in this process, which
-    # serves: a first site is built while the workers start (/site/ answers 503 until it is
-    # complete: the API does not wait for the map, nor the map for the workers' imports)
-    paths = build_all(settings, public_url, site=False, full=False)
-    os.environ["GEO_PUBLISH_URL"] = url
-    os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
-    os.environ["PYGEOAPI_CONFIG"] = str(paths["boot_config"])  # the workers install the live one
-    os.environ["PYGEOAPI_OPENAPI"] = str(paths["boot_openapi"])
-    click.echo(f"serving {url} (OGC API at /, map viewer at {url}/site/, publishing portal at "
-               f"{url}/publish/) with {workers} worker(s); Ctrl-C stops", err=True)
+    # the site by the site builder's process, never in this process, which serves: a first site
+    # is built while the workers start (/site/ answers 503 until it is complete: the API does not
+    # wait for the map, nor the map for the workers' imports). The portal's ingest jobs run
+    # outside the serving workers too (more: python -m geo_publish.portal.runner), and the mail
+    # outbox in a process of its own, so that a long ingest does not hold mail up. The three
+    # start first: they need nothing of what this process writes, and start while it writes.
     builder = site_builder.start(config_path.resolve(), public_url)
-    # the portal's ingest jobs, outside the serving workers (more: python -m geo_publish.portal.runner),
-    # and the mail outbox in a process of its own, so that a long ingest does not hold mail up
     runner = process.spawn("geo_publish.portal.runner", "--jobs-only", str(config_path.resolve()))
     sender = process.spawn("geo_publish.portal.runner", "--mail-only", str(config_path.resolve()))
-    preloaded_workers()
     try:
+        paths = build_all(settings, public_url, site=False, full=False)
+        os.environ["GEO_PUBLISH_URL"] = url
+        os.environ["GEO_PUBLISH_CONFIG"] = str(config_path.resolve())
+        os.environ["PYGEOAPI_CONFIG"] = str(paths["boot_config"])  # the workers install the live one
+        os.environ["PYGEOAPI_OPENAPI"] = str(paths["boot_openapi"])
+        click.echo(f"serving {url} (OGC API at /, map viewer at {url}/site/, publishing portal at "
+                   f"{url}/publish/) with {workers} worker(s); Ctrl-C stops", err=True)
+        preloaded_workers()
         uvicorn.run("geo_publish.serve.wiring:create_app", factory=True, host=host, port=port,
                     workers=workers, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=5)
