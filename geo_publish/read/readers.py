@@ -48,6 +48,9 @@ class Reader(Protocol):
     def published_token(self) -> Any:
         """Changes whenever which versions are published may have (cheap to ask each request)."""
     def table(self, name: str) -> Table: ...
+    def arms(self, t: Table) -> list[str] | None:
+        """The SELECTs whose union the version's table is, to filter each on its own (an older
+        version on GeoPackage); None when it is to be read as it is."""
     def rows(self, sql: str, params: list[Any], on: Table | None = None) -> list[tuple[Any, ...]]:
         """The rows of ``sql``; ``on``: the version table it reads (its file, on GeoPackage)."""
     def q(self, name: str) -> str: ...
@@ -130,6 +133,9 @@ class GeoPackageReader(_Catalogue):
 
     def table(self, name: str) -> Table:
         return gpkg_read.table(self.path, name)
+
+    def arms(self, t: Table) -> list[str] | None:
+        return gpkg_read.view_arms(t) if t.file else None
 
     def q(self, name: str) -> str:
         """A table of the store as SQL names it."""
@@ -356,6 +362,9 @@ class PostGISReader(_Catalogue):
             return self.rows(f"SELECT n FROM {self.q('gp_changes')} WHERE id = 1", [])[0][0]
         except Exception:  # noqa: BLE001 - no counter (a store not opened since): ask the rows
             return hash(tuple(sorted(self.all_published().items())))
+
+    def arms(self, t: Table) -> list[str] | None:
+        return None  # PostgreSQL puts a filter into each part of a UNION ALL view itself
 
     def table(self, name: str) -> Table:
         found = self._tables.get(name)

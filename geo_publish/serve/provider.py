@@ -167,11 +167,16 @@ class StoreProvider(BaseProvider):
              sortby: list[dict[str, str]] | None, skip_geometry: bool
              ) -> tuple[int, db.Table, list[tuple[Any, ...]], list[str]]:
         counted: int | None = None
+        source = self._from(t)
         if where:
             cond = " WHERE " + " AND ".join(where)
+            arms = self.reader.arms(t)
+            if arms:  # an older version's view: the filter on each of its parts (Reader.arms)
+                source = "(" + " UNION ALL ".join(f"SELECT * FROM ({arm}){cond}" for arm in arms) + ")"
+                cond, params = "", params * len(arms)
 
             def count() -> int:
-                return int(self._rows(f"SELECT count(*) FROM {self._from(t)}{cond}", params, t)[0][0])
+                return int(self._rows(f"SELECT count(*) FROM {source}{cond}", params, t)[0][0])
 
             if resulttype == "hits" or limit <= 0:
                 return count(), t, [], columns
@@ -188,7 +193,7 @@ class StoreProvider(BaseProvider):
             sql = f"SELECT {select} FROM {self._from(t)} WHERE fid >= ? ORDER BY fid LIMIT ?"
             page = [t.first_fid + offset, limit]
         else:
-            sql = f"SELECT {select} FROM {self._from(t)}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
+            sql = f"SELECT {select} FROM {source}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
             page += [limit, offset]
         found = self._rows(sql, page, t)
         if counted is None:

@@ -247,6 +247,19 @@ def table(path: Path | str, layer: str) -> Table:
         return found if found is not None else _describe(*locate(path, layer), key)
 
 
+def view_arms(t: Table) -> list[str] | None:
+    """The parts of an older version's view (``gpkg_rows.view_arms``), read now: a version's
+    view changes form when a newer one is published."""
+    if t.row_id != "gp_rid":
+        return None
+    from geo_publish.store.gpkg_rows import view_arms as arms
+
+    conn = connect(t.file)
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'gp_rowsets'").fetchone():
+        return None
+    return arms(conn, t.name)
+
+
 def _describe(path: str, name: str, key: tuple[str, str]) -> Table:
     conn = connect(path)
     geometry = conn.execute("SELECT column_name, geometry_type_name FROM gpkg_geometry_columns "
