@@ -250,14 +250,11 @@ def table(path: Path | str, layer: str) -> Table:
 def view_arms(t: Table) -> list[str] | None:
     """The parts of an older version's view (``gpkg_rows.view_arms``), read now: a version's
     view changes form when a newer one is published."""
-    if t.row_id != "gp_rid":
+    if t.row_id != "gp_rid":  # not a version of versioned rows (its file has gp_rowsets)
         return None
     from geo_publish.store.gpkg_rows import view_arms as arms
 
-    conn = connect(t.file)
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'gp_rowsets'").fetchone():
-        return None
-    return arms(conn, t.name)
+    return arms(connect(t.file), t.name)
 
 
 def _describe(path: str, name: str, key: tuple[str, str]) -> Table:

@@ -377,11 +377,11 @@ def view_arms(conn: sqlite3.Connection, view: str) -> list[str] | None:
     compound view, and so scanned both its tables whole: a count in a bbox of a 1,000,000-row
     version took 2 s, as every worker still does for a moment after a new version is
     published. Put on each part, the filter finds its rows by rowid."""
-    row = conn.execute("SELECT base, gen FROM gp_rowsets WHERE view = ?", (view,)).fetchone()
-    if row is None:
+    row = conn.execute("SELECT base, gen, (SELECT max(gen) FROM gp_rowsets) FROM gp_rowsets "
+                       "WHERE view = ?", (view,)).fetchone()  # one query: on every filtered read
+    if row is None or int(row[1]) == int(row[2]):
         return None
-    top, _ = newest(conn)
-    return None if int(row[1]) == top else _arms(conn, row[0], int(row[1]), top, named=True)
+    return _arms(conn, row[0], int(row[1]), int(row[2]), named=True)
 
 
 def sync_views(conn: sqlite3.Connection, gens: set[int] | None = None) -> None:
