@@ -3,6 +3,10 @@ before (``--base``, a git worktree), side by side in one run.
 
     .venv/bin/python benchmarks/site_rebuild_bench.py [--layers 1000] [--base 796f8b6]
         [--rounds 5] [--workdir DIR]
+    .venv/bin/python benchmarks/site_rebuild_bench.py --layers 10000 --base none
+
+``--base none`` measures this checkout alone (at 10,000 layers the other side would double an
+hour-long run), its layers grown two ingests at a time.
 
 Each side grows its own GeoPackage project of ``--layers`` small layers (20 points each, the
 layers of ``many_layers_bench.py``) through the real ingest with its own code, builds the site
@@ -26,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from many_layers_bench import BUILDER, make_layer  # noqa: E402
+from many_layers_bench import BUILDER, grow, make_layer  # noqa: E402
 from rows_read_bench import worktree  # noqa: E402
 
 REBUILD = r"""
@@ -50,13 +54,18 @@ print(json.dumps({"first": first, "rebuilds": out}))
 """
 
 
-def side(root: Path, layers: int, rounds: int, pythonpath: Path) -> dict[str, object]:
+def side(root: Path, layers: int, rounds: int, pythonpath: Path, jobs: int = 1) -> dict[str, object]:
     root.mkdir(parents=True)
     (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
-    for i in range(layers):
-        make_layer(root, i)
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
-    for script, args in ((BUILDER, [str(root), "0", str(layers)]), (REBUILD, [str(root), str(rounds)])):
+    scripts = [(REBUILD, [str(root), str(rounds)])]
+    if jobs > 1:  # this checkout's code: many_layers_bench's ingests side by side
+        grow(root, 0, layers, jobs=jobs)
+    else:
+        for i in range(layers):
+            make_layer(root, i)
+        scripts.insert(0, (BUILDER, [str(root), "0", str(layers)]))
+    for script, args in scripts:
         done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
                               env=env, cwd=root)
         if done.returncode:
@@ -72,6 +81,12 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path)
     a = ap.parse_args()
     work = a.workdir or Path(tempfile.mkdtemp(prefix="gp-site-rebuild-"))
+    if a.base == "none":
+        now = side(work / "now", a.layers, a.rounds, ROOT, jobs=2)
+        print(f"site of {a.layers:,} layers (GeoPackage), rebuilt after one publish, {a.rounds} rounds (s): "
+              f"first build {now['first']:.2f}, rebuild median {statistics.median(now['rebuilds']):.2f}, "
+              f"largest {max(now['rebuilds']):.2f}")
+        return 0
     with worktree(work / "base-tree", a.base) as tree:
         figures = {"before": side(work / "before", a.layers, a.rounds, tree),
                    "now": side(work / "now", a.layers, a.rounds, ROOT)}

@@ -21,7 +21,7 @@ def cli(config: str | None) -> None:
 
 
 def _register() -> None:
-    from geo_publish.cli import admin, demo, ingest, mail, migrate, serve, versions
+    from geo_publish.cli import admin, basemap, demo, ingest, mail, migrate, serve, versions
 
     cli.add_command(ingest.ingest)
     for cmd in versions.COMMANDS:
@@ -33,6 +33,7 @@ def _register() -> None:
     cli.add_command(admin.admin)
     cli.add_command(mail.mail_)
     cli.add_command(mail.remind)
+    cli.add_command(basemap.basemap)
 
 
 _register()

