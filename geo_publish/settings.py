@@ -159,6 +159,16 @@ class VectorTileSettings(_Model):
         "the oldest dropped first"))
 
 
+class BasemapSettings(_Model):
+    """The citizen map's base map (``geo_publish/basemap``): drawn under the layers, offline."""
+    pmtiles: Path | None = Field(None, description=(
+        "a vector PMTiles archive drawn under the layers: one that `geo-publish basemap build` "
+        "made from an OSM extract, or any archive in the Protomaps basemap schema (a path from "
+        "config.yml's folder); none: the layers on a plain background"))
+    attribution: str = Field("© OpenStreetMap contributors (ODbL)", description=(
+        "shown on every map drawing the base map (OpenStreetMap's licence asks for it)"))
+
+
 class Settings(_Model):
     store: StoreSettings = Field(default_factory=GeoPackageStoreSettings)
     collections_dir: Path = Path("collections")
@@ -173,6 +183,7 @@ class Settings(_Model):
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
     vector_tiles: VectorTileSettings = Field(default_factory=VectorTileSettings)
+    basemap: BasemapSettings = Field(default_factory=BasemapSettings)
     root: Path = Field(default=Path("."), exclude=True)
 
     def path(self, p: Path) -> Path:

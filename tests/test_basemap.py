@@ -146,3 +146,116 @@ def test_a_file_that_is_not_an_osm_extract_is_refused_in_one_line(tmp_path: Path
     assert len(lines) == 1 and lines[0].startswith("error: ") and "country.osm.pbf" in lines[0], stderr
     assert "Traceback" not in stderr
     assert list(out.parent.iterdir()) == []  # no archive, no spool, no temporary file
+
+
+HELSINKI_HERE = (24.9441, 60.1699)  # the visitor: Helsinki's central station square
+
+
+def _base_pixels(page) -> dict[str, float]:
+    """The share of the base map's canvas pixels in each colour (those over 0.5 %)."""
+    return page.evaluate("""() => {
+      const counts = new Map(); let n = 0;
+      geoPublish.state.basemap.getContainer().querySelectorAll('canvas').forEach(c => {
+        if (!c.width) return;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < d.length; i += 16) {
+          const k = '#' + [d[i], d[i + 1], d[i + 2]].map(v => v.toString(16).padStart(2, '0')).join('');
+          counts.set(k, (counts.get(k) || 0) + 1); n++;
+        }
+      });
+      const out = {};
+      counts.forEach((v, k) => { if (v / n > 0.005) out[k] = v / n; });
+      return out;
+    }""")
+
+
+def _styled(shares: dict[str, float], land: str, building: str, roads: tuple[str, ...]) -> None:
+    """Land, buildings and streets of the style are each drawn (central Helsinki at zoom 15-16)."""
+    assert shares.get(land, 0) > 0.05 and shares.get(building, 0) > 0.05, shares
+    assert sum(shares.get(c, 0) for c in roads) > 0.01, shares
+
+
+def test_the_map_draws_the_streets_under_the_layers_on_a_phone_and_offline(browser, helsinki, tmp_path):
+    import geopandas as gpd
+
+    from geo_publish.cli.main import main
+    from viewer_testlib import ARTIFACTS
+    from test_viewer_tiles import RangeServer, _until
+
+    root = tmp_path
+    (root / "styles").mkdir()
+    (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n"
+                                     f"basemap: {{pmtiles: {helsinki[0]}}}\n")
+    (root / "styles" / "shelters.yml").write_text(
+        'color: "#d62728"\nicon: person-shelter\nlabel_field: name\noffline: true\n')
+    lon, lat = HELSINKI_HERE
+    gpd.GeoDataFrame({"name": ["Asema shelter", "Kluuvi shelter"]},
+                     geometry=shapely.points([lon + 0.002, lon - 0.003], [lat + 0.001, lat + 0.004]),
+                     crs="OGC:CRS84").to_file(root / "shelters.gpkg", driver="GPKG")
+    cfg = str(root / "config.yml")
+    assert main(["--config", cfg, "ingest", str(root / "shelters.gpkg"), "--collection", "shelters"]) == 0
+    assert main(["--config", cfg, "build"]) == 0
+    site = root / "build" / "site"
+    assert len(list((site / "basemap").glob("basemap.*.pmtiles"))) == 1
+    server = RangeServer(site)
+    ARTIFACTS.mkdir(exist_ok=True)
+    ctx = browser.new_context(viewport={"width": 390, "height": 844},
+                              geolocation={"latitude": lat, "longitude": lon}, permissions=["geolocation"])
+    page = ctx.new_page()
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    try:
+        page.goto(server.url + "map.html?lang=ru")
+        page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
+        page.evaluate("([lat, lon]) => geoPublish.state.map.setView([lat, lon], 16, {animate: false})", [lat, lon])
+        _until(page, "() => geoPublish.state.basemap.getContainer().querySelectorAll('canvas').length > 2")
+        page.wait_for_timeout(1500)
+        _styled(_base_pixels(page), "#f4f1ea", "#d3c8bb", ("#ffffff", "#f5c04f"))
+        assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text()
+        assert all(u.startswith(server.url) or u.startswith("data:") for u in seen), [
+            u for u in seen if not u.startswith(server.url)][:3]
+        page.screenshot(path=str(ARTIFACTS / "basemap-phone-ru.png"))
+        # the position asked once: the base map around it is kept for use with no connection
+        page.click("#gp-locate")
+        page.wait_for_function("document.documentElement.hasAttribute('data-gp-kept-around')", timeout=60_000)
+        kept = page.evaluate("""async () => { const k = (await caches.keys()).find(k => k.startsWith('gp-tiles-'));
+            return (await (await caches.open(k)).keys()).map(r => r.url); }""")
+        assert sum("/basemap/" in u and "gp-range=" in u for u in kept) > 10, kept[:5]  # (the archive holds 15 tiles)
+        server.stop()
+        ctx.set_offline(True)
+        page.goto(server.url + "map.html")
+        page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
+        assert page.locator("#gp-offline").is_visible()
+        page.evaluate("([lat, lon]) => geoPublish.state.map.setView([lat, lon], 15, {animate: false})", [lat, lon])
+        _until(page, "() => geoPublish.state.basemap.getContainer().querySelectorAll('canvas').length > 2")
+        page.wait_for_timeout(1500)
+        _styled(_base_pixels(page), "#f4f1ea", "#d3c8bb", ("#ffffff", "#f5c04f"))
+        page.screenshot(path=str(ARTIFACTS / "basemap-phone-offline.png"))
+    finally:
+        ctx.close()
+        server.stop()
+    # dark: the device's preference gives the dark style
+    server = RangeServer(site)
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    page = ctx.new_page()
+    try:
+        page.goto(server.url + "map.html?lang=en")
+        page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
+        page.evaluate("([lat, lon]) => geoPublish.state.map.setView([lat, lon], 16, {animate: false})", [lat, lon])
+        _until(page, "() => geoPublish.state.basemap.getContainer().querySelectorAll('canvas').length > 2")
+        page.wait_for_timeout(1500)
+        _styled(_base_pixels(page), "#1e2227", "#3a4048", ("#8b939c", "#c9a14a"))
+        page.screenshot(path=str(ARTIFACTS / "basemap-phone-dark.png"))
+    finally:
+        ctx.close()
+        server.stop()
+
+
+def test_a_configured_base_map_that_is_not_an_archive_stops_the_build_in_one_line(tmp_path):
+    (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n"
+                                         "basemap: {pmtiles: nowhere.pmtiles}\n")
+    done = subprocess.run([sys.executable, "-m", "geo_publish", "--config", str(tmp_path / "config.yml"), "build"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "basemap.pmtiles" in lines[0] and "nowhere.pmtiles" in lines[0], done.stderr

@@ -277,6 +277,7 @@ class SiteBuilder:
         self.api = (api_url or "..").rstrip("/")
         # layers whose map could not be built as styled: {id: {version, error, shown}}
         self.problems: dict[str, dict[str, Any]] = {}
+        self._basemap: dict[str, Any] | None = None  # the base map the pages draw (build())
         self._listings: dict[str, list[str]] = {}  # the previous site's folders, listed once
         self._passports: dict[str, dict[str, Any]] = {}  # the published ones, read at once
         self._made: dict[str, str] = {}  # what each page of this site was made from (PAGES)
@@ -573,6 +574,7 @@ class SiteBuilder:
         site.mkdir(parents=True, exist_ok=True)
         assets.copy_into(site, self.previous)
         static = _static(site)
+        self._basemap = self._place_basemap()
         layers = self.layers()
         _icons(site)
         self._maps(layers, static)
@@ -585,6 +587,35 @@ class SiteBuilder:
         data.prune(site, {f"{layer.id}.v{layer.version}" for layer in layers}
                    | {f"{layer.id}.v{layer.version - 1}" for layer in layers})
         return site
+
+    def _place_basemap(self) -> dict[str, Any] | None:
+        """The configured base map archive in the site (``basemap/``, named by its size and
+        time, linked, not copied, where the file system allows); what the pages need of it."""
+        b = self.settings.basemap
+        if b.pmtiles is None:
+            return None
+        from geo_publish.errors import ConfigError
+        from geo_publish.tiles import pmtiles
+
+        src = self.settings.path(b.pmtiles)
+        found = pmtiles.archive(str(src)) if src.is_file() else None
+        if found is None:
+            raise ConfigError(f"basemap.pmtiles: {src} is not a PMTiles archive",
+                              hint="make one: geo-publish basemap build EXTRACT.osm.pbf")
+        st = src.stat()
+        key = hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+        name = f"basemap.{key}.pmtiles"
+        folder = self.site / "basemap"
+        folder.mkdir(exist_ok=True)
+        if not (folder / name).exists():
+            tmp = folder / f".{name}.{os.getpid()}"
+            _link_or_copy(src, tmp)
+            os.replace(tmp, folder / name)
+        for old in folder.iterdir():  # a base map built again replaces the one before
+            if old.name != name:
+                old.unlink(missing_ok=True)
+        return {"url": f"basemap/{name}", "maxzoom": int(found.header["max_zoom"]),
+                "attribution": b.attribution}
 
     # -- the installable, offline map --------------------------------------------------------
 
@@ -600,7 +631,7 @@ class SiteBuilder:
                 assets.url("@fortawesome/fontawesome-free", "webfonts/fa-solid-900.woff2")]
         leaflet_images = self.site / assets.url("leaflet", "dist/images")
         keep += [assets.url("leaflet", f"dist/images/{p.name}") for p in sorted(leaflet_images.iterdir())]
-        if any(_mode(layer) == "tiles" for layer in layers):
+        if self._basemap or any(_mode(layer) == "tiles" for layer in layers):
             keep.append(assets.url("protomaps-leaflet", "dist/protomaps-leaflet.js"))
         for layer in layers:
             if not layer.style.offline:
@@ -641,7 +672,7 @@ class SiteBuilder:
         m.default_js = [("leaflet", assets.url("leaflet", "dist/leaflet.js")),
                         ("supercluster", assets.url("supercluster", "dist/supercluster.min.js")),
                         ("geo_publish", static["viewer.js"])]
-        if any(_mode(layer) == "tiles" for layer in layers):
+        if self._basemap or any(_mode(layer) == "tiles" for layer in layers):
             m.default_js.insert(2, ("protomaps", assets.url("protomaps-leaflet",
                                                             "dist/protomaps-leaflet.js")))
         m.default_css = [("leaflet_css", assets.url("leaflet", "dist/leaflet.css")),
@@ -654,7 +685,7 @@ class SiteBuilder:
         cfg = {
             "layers": [layer.js() | ({"visible": True} if all_visible else {}) for layer in layers],
             "bounds": bbox, "index": "index.html", "api": self.api if self.live else None,
-            "sw": "sw.js",
+            "sw": "sw.js", "basemap": self._basemap,
             "title": title, "ui": i18n.UI,
             "languages": [{"code": c, "name": i18n.NAMES[c]} for c in i18n.LANGS],
         }
@@ -686,7 +717,7 @@ class SiteBuilder:
         write_text(self.site / "map.html", self._map(layers, None, static))
         kept = self._pages_kept()
         common = [static, self.api, self.live, self.settings.server.tiles,
-                  self.settings.server.tiles_attribution, fingerprint()]
+                  self.settings.server.tiles_attribution, fingerprint(), self._basemap]
         for layer in layers:
             shown = [b for b in background if b.id != layer.id] + [layer]
             title = i18n.texts(layer.passport.get("title"), layer.id)

@@ -553,6 +553,93 @@
         levelDiff: 0, tileDelay: 0.001, attribution: "", pane: "overlayPane",
         bounds: b ? [[b[1], b[0]], [b[3], b[2]]] : undefined});
     }
+    /* ---- the base map: streets, water, parks, buildings and places from an OSM extract
+       (geo-publish basemap build, or any archive in the Protomaps basemap schema), drawn under
+       the layers. Our own style: strong contrast between roads and land, wide roads, labels
+       with a halo, light or dark as the device prefers. ---- */
+    var BASE = {
+      light: {land: "#f4f1ea", water: "#8fbfe0", green: "#c6e3b5", wood: "#a9d39a", care: "#f3d3d3",
+              built: "#e4ddd3", building: "#d3c8bb", buildingLine: "#a3968a", casing: "#7d7468",
+              highway: "#e07b39", major: "#f5c04f", minor: "#ffffff", path: "#6b5e53", rail: "#555555",
+              text: "#1a1a1a", halo: "#ffffff", waterText: "#0b4870"},
+      dark: {land: "#1e2227", water: "#1f4e79", green: "#27402c", wood: "#2f4d33", care: "#4a2c2c",
+             built: "#2a2e33", building: "#3a4048", buildingLine: "#59616b", casing: "#0d0f12",
+             highway: "#d9843f", major: "#c9a14a", minor: "#8b939c", path: "#a39a90", rail: "#9a9a9a",
+             text: "#f2f2f2", halo: "#111111", waterText: "#9fd0f5"}
+    };
+    function basemapLayer(b) {
+      var P = window.protomapsL;
+      var dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+      var c = BASE[dark ? "dark" : "light"];
+      function is(kinds) { return function (z, f) { return kinds.indexOf(f.props.kind) >= 0; }; }
+      function ramp(stops) {  /* a width by zoom, linear between [zoom, px] stops */
+        return function (z) {
+          if (z <= stops[0][0]) return stops[0][1];
+          for (var i = 1; i < stops.length; i++) {
+            if (z <= stops[i][0]) {
+              var a = stops[i - 1], e = stops[i];
+              return a[1] + (e[1] - a[1]) * (z - a[0]) / (e[0] - a[0]);
+            }
+          }
+          return stops[stops.length - 1][1];
+        };
+      }
+      function names() { return ["name:" + lang, lang === "uz" ? "name:uz-Cyrl" : "name", "name"]; }
+      var roadW = {highway: ramp([[5, 1.5], [10, 3], [14, 7], [18, 18]]),
+                   major_road: ramp([[7, 1], [10, 2], [14, 5.5], [18, 15]]),
+                   minor_road: ramp([[12, 1], [14, 3], [18, 10]])};
+      function road(kind, color, extra) {
+        return [{dataLayer: "roads", filter: is([kind]), symbolizer: new P.LineSymbolizer({
+                   color: c.casing, width: function (z) { return roadW[kind](z) + (z >= 12 ? 2 : 0.8); },
+                   lineCap: "round"})},
+                {dataLayer: "roads", filter: is([kind]), symbolizer: new P.LineSymbolizer(
+                  Object.assign({color: color, width: roadW[kind], lineCap: "round"}, extra || {}))}];
+      }
+      var rules = [
+        {dataLayer: "landuse", filter: is(["park", "garden", "playground", "pitch", "grass", "meadow",
+          "grassland", "recreation_ground", "cemetery", "stadium"]),
+         symbolizer: new P.PolygonSymbolizer({fill: c.green})},
+        {dataLayer: "landuse", filter: is(["forest", "wood", "scrub", "nature_reserve", "orchard", "vineyard"]),
+         symbolizer: new P.PolygonSymbolizer({fill: c.wood})},
+        {dataLayer: "landuse", filter: is(["hospital", "clinic"]), symbolizer: new P.PolygonSymbolizer({fill: c.care})},
+        {dataLayer: "landuse", filter: is(["industrial", "commercial", "retail", "railway", "school",
+          "university", "college", "kindergarten", "military", "aerodrome"]),
+         symbolizer: new P.PolygonSymbolizer({fill: c.built})},
+        {dataLayer: "water", filter: function (z, f) { return f.geomType === 3; },
+         symbolizer: new P.PolygonSymbolizer({fill: c.water})},
+        {dataLayer: "water", filter: function (z, f) { return f.geomType === 2; },
+         symbolizer: new P.LineSymbolizer({color: c.water, width: ramp([[9, 1], [14, 4], [18, 10]])})},
+        {dataLayer: "buildings", minzoom: 13, symbolizer: new P.PolygonSymbolizer({
+          fill: c.building, stroke: c.buildingLine, width: 0.6})},
+        {dataLayer: "roads", filter: is(["path"]), minzoom: 13, symbolizer: new P.LineSymbolizer({
+          color: c.path, width: ramp([[13, 1], [18, 3]]), dash: [2, 1.5], dashColor: c.path,
+          dashWidth: ramp([[13, 1], [18, 3]])})},
+        {dataLayer: "roads", filter: is(["rail"]), symbolizer: new P.LineSymbolizer({
+          color: c.rail, width: ramp([[10, 1], [18, 3]]), dash: [4, 3], dashColor: c.rail,
+          dashWidth: ramp([[10, 1], [18, 3]])})}
+      ].concat(road("minor_road", c.minor), road("major_road", c.major), road("highway", c.highway));
+      var font = function (size, weight) {
+        return function (z) { return (weight || 600) + " " + Math.round(size(z)) + "px sans-serif"; };
+      };
+      var labels = [
+        {dataLayer: "places", filter: is(["locality"]), symbolizer: new P.CenteredTextSymbolizer({
+          labelProps: names, fill: c.text, stroke: c.halo, width: 3,
+          font: font(ramp([[4, 13], [10, 16], [14, 20]]), 700)})},
+        {dataLayer: "places", filter: is(["neighbourhood"]), symbolizer: new P.CenteredTextSymbolizer({
+          labelProps: names, fill: c.text, stroke: c.halo, width: 3, font: font(ramp([[11, 13], [16, 16]]), 600)})},
+        {dataLayer: "roads", filter: is(["highway", "major_road", "minor_road"]), minzoom: 13,
+         symbolizer: new P.LineLabelSymbolizer({labelProps: names, fill: c.text, stroke: c.halo, width: 3,
+           font: font(ramp([[13, 13], [17, 16]]), 600)})},
+        {dataLayer: "water", minzoom: 12, symbolizer: new P.CenteredTextSymbolizer({
+          labelProps: names, fill: c.waterText, stroke: c.halo, width: 3, font: font(ramp([[12, 13], [16, 15]]), 600)})}
+      ];
+      return P.leafletLayer({url: b.url, paintRules: rules, labelRules: labels, backgroundColor: c.land,
+        maxDataZoom: b.maxzoom, attribution: b.attribution, pane: "tilePane", tileDelay: 0.001});
+    }
+    if (cfg.basemap && window.protomapsL) {
+      state.basemap = basemapLayer(cfg.basemap);
+      state.basemap.addTo(map);
+    }
     /* The feature of a tiled layer under a click (the nearest point within 10 px, or the shape
        that holds the click). */
     function pickTile(layer, latlng) {
@@ -776,6 +863,7 @@
           setLang(lang);
           map.closePopup();
           relabel();
+          if (state.basemap) state.basemap.rerenderTiles();  /* street names in the new language */
         });
         box.appendChild(select);
         L.DomEvent.disableClickPropagation(box);
@@ -898,30 +986,40 @@
       }
       return step(0).catch(function () { return []; });  /* offline: the local layers answer */
     }
-    /* The tiles around a position of the large layers styled offline: true, fetched once the
-       service worker is in control, which keeps them: the tile under the position at every
-       zoom, and the 3 x 3 around it at the four deepest. */
+    /* The tiles around a position of the large layers styled offline: true, and of the base
+       map, fetched once the service worker is in control, which keeps them: the tile under
+       the position at every zoom, and the 3 x 3 around it at the four deepest (the base map:
+       5 x 5 at its two deepest, some 9 km of streets across at zoom 14). */
     function keepAround(lat, lon) {
       if (!("serviceWorker" in navigator) || !window.protomapsL) return;
-      var layers = cfg.layers.filter(function (l) { return l.mode === "tiles" && l.offline && !l.error; });
-      if (!layers.length) return;
+      var sources = cfg.layers.filter(function (l) { return l.mode === "tiles" && l.offline && !l.error; })
+        .map(function (l) {
+          return {id: l.id, url: cfg.api ? null : l.tiles, maxzoom: l.maxzoom,
+                  reach: function (z) { return z > l.maxzoom - 4 ? 1 : 0; }};
+        });
+      if (cfg.basemap) {
+        var bm = cfg.basemap;
+        sources.push({url: bm.url, maxzoom: bm.maxzoom, reach: function (z) {
+          return z > bm.maxzoom - 2 ? 2 : z > bm.maxzoom - 4 ? 1 : 0; }});
+      }
+      if (!sources.length) return;
       new Promise(function (ok) {
         if (navigator.serviceWorker.controller) ok();
         else navigator.serviceWorker.addEventListener("controllerchange", ok, {once: true});
       }).then(function () {
         var chain = Promise.resolve();
-        layers.forEach(function (layer) {
-          var source = cfg.api ? null : new window.protomapsL.PmtilesSource(layer.tiles, false);
-          for (var z = 0; z <= layer.maxzoom; z++) {
+        sources.forEach(function (src) {
+          var archive = src.url ? new window.protomapsL.PmtilesSource(src.url, false) : null;
+          for (var z = 0; z <= src.maxzoom; z++) {
             var n = 1 << z, x = Math.floor((lon + 180) / 360 * n), rad = lat * Math.PI / 180;
             var y = Math.floor((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2 * n);
-            var r = z > layer.maxzoom - 4 ? 1 : 0;
+            var r = src.reach(z);
             for (var dx = -r; dx <= r; dx++) for (var dy = -r; dy <= r; dy++) {
               (function (tz, tx, ty) {
                 if (tx < 0 || ty < 0 || tx >= (1 << tz) || ty >= (1 << tz)) return;
                 chain = chain.then(function () {
-                  return source ? source.get({z: tz, x: tx, y: ty}, 256) :
-                    fetch(cfg.api + "/collections/" + encodeURIComponent(layer.id) +
+                  return archive ? archive.get({z: tz, x: tx, y: ty}, 256) :
+                    fetch(cfg.api + "/collections/" + encodeURIComponent(src.id) +
                           "/tiles/WebMercatorQuad/" + tz + "/" + ty + "/" + tx);
                 }).catch(function () { /* kept as far as the network allows */ });
               })(z, x + dx, y + dy);
