@@ -28,7 +28,8 @@ def portal(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     (root / "collections").mkdir()
     (root / "styles").mkdir()
     (root / "collections" / "points.yml").write_text(POINTS_MANIFEST, encoding="utf-8")
-    (root / "styles" / "points.yml").write_text(POINTS_STYLE, encoding="utf-8")
+    # points are an emergency layer here: the index's emergency section and emergency.html are checked
+    (root / "styles" / "points.yml").write_text(POINTS_STYLE + "emergency: true\n", encoding="utf-8")
     (root / "styles" / "polygons.yml").write_text(POLYGONS_STYLE, encoding="utf-8")
     for cid, path in make_sources(root / "sources").items():
         done = cli_here(root / "config.yml", "ingest", str(path), "--collection", cid)
@@ -58,6 +59,7 @@ def _violations(page, url: str) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 PUBLIC = ["/site/index.html", "/site/layer-points.html", "/site/layer-many.html", "/site/map.html",
+          "/site/emergency.html",
           "/?f=html", "/collections?f=html", "/collections/points?f=html",
           "/collections/points/items?f=html", "/collections/points/items/1?f=html",
           "/collections/points/queryables?f=html", "/conformance?f=html",

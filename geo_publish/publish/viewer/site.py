@@ -623,6 +623,7 @@ class SiteBuilder:
         """``sw.js`` and ``site.webmanifest``: after one visit, the pages, the assets and the
         data of the layers styled ``offline: true`` are kept on the device (see static/sw.js)."""
         keep = ["./", "index.html", "map.html", "site.webmanifest", *ICONS.values(),
+                *(["emergency.html"] if any(layer.style.emergency for layer in layers) else []),
                 static["viewer.js"], static["viewer.css"],
                 assets.url("leaflet", "dist/leaflet.js"), assets.url("leaflet", "dist/leaflet.css"),
                 assets.url("supercluster", "dist/supercluster.min.js"),
@@ -660,7 +661,7 @@ class SiteBuilder:
     # -- pages ------------------------------------------------------------------------------
 
     def _map(self, layers: list[LayerView], title: dict[str, str] | None, static: dict[str, str],
-             all_visible: bool = False) -> str:
+             all_visible: bool = False, locate: bool = False) -> str:
         import folium
 
         start, raw = _elements()
@@ -685,7 +686,7 @@ class SiteBuilder:
         cfg = {
             "layers": [layer.js() | ({"visible": True} if all_visible else {}) for layer in layers],
             "bounds": bbox, "index": "index.html", "api": self.api if self.live else None,
-            "sw": "sw.js", "basemap": self._basemap,
+            "sw": "sw.js", "basemap": self._basemap, "locate": locate,
             "title": title, "ui": i18n.UI,
             "languages": [{"code": c, "name": i18n.NAMES[c]} for c in i18n.LANGS],
         }
@@ -724,6 +725,15 @@ class SiteBuilder:
             self._page(f"layer-{layer.id}.html", kept, [[(v.js(), v.bbox) for v in shown], title, *common],
                        lambda s=shown, t=title: self._map(s, t, static, all_visible=True))
         self._drop_pages(kept, "layer-")
+        # the emergency page: the layers styled emergency: true (and the background ones) on a
+        # map that asks the position as it opens (emergency.html?nearest=1, the index's button)
+        urgent = [layer for layer in layers if layer.style.emergency]
+        if urgent:
+            shown = [b for b in background if not b.style.emergency] + urgent
+            title = i18n.UI["emergency_layers"]
+            self._page("emergency.html", kept, [[(v.js(), v.bbox) for v in shown], title, *common],
+                       lambda: self._map(shown, title, static, all_visible=True, locate=True))
+        self._drop_pages(kept, "emergency")
 
     def _pages_kept(self) -> dict[str, str]:
         """What each page of the previous site was made from (a digest, by file name)."""
@@ -799,7 +809,12 @@ class SiteBuilder:
                 # rated when the site is built; a live site asks the API again on each visit
                 "freshness": freshness.rate(p.get("update_frequency"), layer.created or None)["state"],
                 "built": datetime.now(UTC).date().isoformat(),
+                "emergency": layer.style.emergency,
             })
+        # the layers people look for in an emergency open the index, before any other
+        cards.sort(key=lambda c: not c["emergency"])
+        emergency = [{"title": c["title"], "icon": c["icon"], "color": c["color"], "page": c["page"]}
+                     for c in cards if c["emergency"]]
         # pages of INDEX_PAGE cards (a phone never loads thousands), each made again only when
         # what it shows changed; every layer's search words in search.json, read by viewer.js
         # when a search is typed on a page that does not hold every layer
@@ -807,7 +822,7 @@ class SiteBuilder:
         names = ["index.html"] + [f"index-{n}.html" for n in range(2, pages + 1)]
         kept = self._pages_kept()
         common = dict(ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,
-                      ui_json=script_json(i18n.UI), pwa_head=PWA_HEAD,
+                      ui_json=script_json(i18n.UI), pwa_head=PWA_HEAD, emergency=emergency,
                       viewer_js=static["viewer.js"], viewer_css=static["viewer.css"],
                       fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
                       fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"))

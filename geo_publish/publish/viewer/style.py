@@ -39,6 +39,9 @@ class Style(StrictModel):
     visible: bool = Field(True, description="shown when the map of all layers opens")
     offline: bool = Field(False, description="kept on the phone after one visit, for use with "
                                              "no connection (shelters, hospitals)")
+    emergency: bool = Field(False, description=(
+        "a layer people look for in an emergency (shelters, hospitals): the site's index opens "
+        "with it and a 'Nearest shelter or hospital' button, before any metadata"))
     fill_opacity: float = Field(0.25, ge=0, le=1)
     weight: float = Field(2.0, ge=0, le=20)
     # rasters

@@ -298,6 +298,25 @@
     return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)));
   }
 
+  /* A telephone number as a tel: URI wants it (digits, a leading +), or null when the value
+     is not one: 7 to 15 digits, written with spaces, dashes, dots or brackets. */
+  function phoneNumber(v) {
+    if (typeof v !== "string" && typeof v !== "number") return null;
+    var s = String(v).trim();
+    if (!/^\+?[0-9][0-9 ().-]{5,}$/.test(s)) return null;
+    var digits = s.replace(/[^0-9]/g, "");
+    if (digits.length < 7 || digits.length > 15) return null;
+    if (typeof v === "number" && s.charAt(0) !== "+") return null;  /* a count, not a number to call */
+    return (s.charAt(0) === "+" ? "+" : "") + digits;
+  }
+  /* The compass point (of eight) from one position to another, by the initial bearing. */
+  function compass(lat1, lon1, lat2, lon2) {
+    var r = Math.PI / 180, dl = (lon2 - lon1) * r;
+    var y = Math.sin(dl) * Math.cos(lat2 * r);
+    var x = Math.cos(lat1 * r) * Math.sin(lat2 * r) - Math.sin(lat1 * r) * Math.cos(lat2 * r) * Math.cos(dl);
+    var deg = (Math.atan2(y, x) / r + 360) % 360;
+    return ["n", "ne", "e", "se", "s", "sw", "w", "nw"][Math.round(deg / 45) % 8];
+  }
   function pinIcon(layer, extraClass) {
     var html = "<span class=\"gp-pin\" style=\"--gp-c:" + layer.color + "\"><i class=\"fa-solid fa-" +
       layer.icon + "\"></i></span>";
@@ -495,10 +514,40 @@
         if (v === undefined && !layer.props) return;
         var row = el("tr");
         row.appendChild(el("th", null, tr(p.label, lang)));
-        row.appendChild(el("td", null, fmtValue(v)));
+        var td = el("td");
+        var tel = phoneNumber(v);
+        if (tel) {  /* tap to call */
+          var call = el("a", "gp-tel", fmtValue(v));
+          call.href = "tel:" + tel;
+          call.setAttribute("aria-label", t("call") + " " + fmtValue(v));
+          td.appendChild(call);
+        } else {
+          td.textContent = fmtValue(v);
+        }
+        row.appendChild(td);
         table.appendChild(row);
       });
       box.appendChild(table);
+      if (rec.ll && isFinite(rec.ll[0]) && isFinite(rec.ll[1])) {
+        var lat = rec.ll[0], lon = rec.ll[1];
+        var acts = el("div", "gp-popup-actions");
+        if (lastPos) {  /* how far, and which way, from the person */
+          var d = haversine(lastPos[0], lastPos[1], lat, lon);
+          var dist = distanceText(d), dir = t("dir_" + compass(lastPos[0], lastPos[1], lat, lon));
+          var way = el("div", "gp-popup-way", lang === "uz" ? t("from_you") + " " + dist + " " + dir  /* sizdan 400 m shimolga */
+                                                            : dist + " " + dir + " " + t("from_you"));
+          way.setAttribute("data-metres", String(Math.round(d)));
+          acts.appendChild(way);
+        }
+        /* the phone's own map app (geo: URI, RFC 5870), for turn-by-turn directions */
+        var geo = el("a", "gp-geo");
+        geo.href = "geo:" + lat.toFixed(6) + "," + lon.toFixed(6) + "?q=" + lat.toFixed(6) + "," +
+          lon.toFixed(6) + "(" + encodeURIComponent(featureName(rec)) + ")";
+        geo.appendChild(el("i", "fa-solid fa-diamond-turn-right"));
+        geo.appendChild(document.createTextNode(" " + t("open_in_maps")));
+        acts.appendChild(geo);
+        box.appendChild(acts);
+      }
       if (cfg.api) {
         var url = cfg.api + "/feedback/" + encodeURIComponent(layer.id);
         box.appendChild(reportButton(function () {
@@ -507,11 +556,33 @@
       }
       return box;
     }
+    /* The height of the nearest list when it is a bottom sheet (phones), else 0: what the
+       map keeps clear at its bottom when it shows a place. */
+    function sheetHeight() {
+      if (!nearestBox || nearestBox.hidden || window.getComputedStyle(nearestBox).position !== "fixed") return 0;
+      return nearestBox.offsetHeight;
+    }
+    /* On phones, how far down the map the top-left controls (title, "nearest") reach: a place
+       shown under them would be hidden. */
+    function topClear() {
+      if (!window.matchMedia("(max-width: 640px)").matches) return 20;
+      var corner = map.getContainer().querySelector(".leaflet-top.leaflet-left");
+      return corner ? corner.getBoundingClientRect().bottom - map.getContainer().getBoundingClientRect().top + 10 : 20;
+    }
     function showPopup(rec, latlng) {
-      state.popup = L.popup({maxWidth: 320, autoPanPadding: [20, 20]})
+      var sheet = sheetHeight();
+      state.popup = L.popup({maxWidth: Math.min(320, map.getSize().x - 60), autoPanPaddingTopLeft: [20, topClear()],
+                             autoPanPaddingBottomRight: [20, 20 + sheet]})
         .setLatLng(latlng || rec.ll)
         .setContent(popupContent(rec))
         .openOn(map);
+      if (state.line) map.removeLayer(state.line);
+      state.line = null;
+      if (lastPos && rec.ll) {  /* the straight line from the person to it */
+        var line = state.line = L.polyline([lastPos, rec.ll], {color: "#2563eb", weight: 3, dashArray: "6 6",
+                                                               interactive: false}).addTo(map);
+        state.popup.once("remove", function () { if (state.line === line) { map.removeLayer(line); state.line = null; } });
+      }
       return state.popup;
     }
     function openPopup(layer, i, latlng) {
@@ -1051,7 +1122,10 @@
         head.appendChild(el("strong", null, t("nearest")));
         var close = el("button", "gp-close", "×");
         close.title = t("close");
-        close.addEventListener("click", function () { nearestBox.hidden = true; });
+        close.addEventListener("click", function () {
+          nearestBox.hidden = true;
+          map.getContainer().classList.remove("gp-sheet-open");
+        });
         head.appendChild(close);
         nearestBox.appendChild(head);
         var ol = el("ol", "gp-nearest-list");
@@ -1061,7 +1135,10 @@
           b.appendChild(el("span", "gp-nearest-name", featureName(hit.rec)));
           b.appendChild(el("span", "gp-nearest-meta", tr(hit.rec.layer.title, lang) + " · " + distanceText(hit.d)));
           b.addEventListener("click", function () {
-            map.setView(hit.rec.ll, Math.max(map.getZoom(), 15));
+            /* the place in the middle of what the sheet leaves of the map */
+            map.setView(hit.rec.ll, Math.max(map.getZoom(), 15), {animate: false});
+            var sheet = sheetHeight(), top = topClear();
+            if (sheet) map.panBy([0, (sheet - top) / 2], {animate: false});
             showPopup(hit.rec);
           });
           li.appendChild(b);
@@ -1069,10 +1146,12 @@
         });
         nearestBox.appendChild(ol);
         nearestBox.hidden = false;
+        map.getContainer().classList.add("gp-sheet-open");  /* phones: the legend steps aside */
         if (fit && list.length) {
           var pts = list.map(function (h) { return h.rec.ll; });
           pts.push([lat, lon]);
-          map.fitBounds(pts, {padding: [40, 40], maxZoom: 16});
+          map.fitBounds(pts, {paddingTopLeft: [30, Math.max(40, topClear())], paddingBottomRight: [30, 40 + sheetHeight()],
+                              maxZoom: 16, animate: false});  /* at once: a tap on a result follows */
         }
       });
     }
@@ -1131,6 +1210,11 @@
       if (lastPos && nearestBox && !nearestBox.hidden) showNearest(lastPos[0], lastPos[1]);
     }
     relabel();
+    /* the emergency page, opened from the index's button: the position is asked at once */
+    if (cfg.locate && new URLSearchParams(window.location.search).get("nearest") === "1") {
+      var go = document.getElementById("gp-locate");
+      if (go) go.click();
+    }
   }
 
   window.geoPublish = {start: start, index: index, escapeHtml: escapeHtml};

@@ -1,0 +1,136 @@
+"""Emergency first, in Chromium at phone size: layers styled ``emergency: true`` open the index
+with a big "Nearest shelter or hospital" button, before any metadata; the button opens a map
+of those layers that asks the position at once and lists the nearest; a result's popup calls
+(tel:), hands the place to the phone's map app (geo:), and says how far and which way it is
+from the person (the haversine, a compass point) with a line drawn to it. Two taps from the
+index to the nearest shelter on the map."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from geo_publish.cli.main import main
+from test_viewer_tiles import RangeServer
+from viewer_testlib import ARTIFACTS
+
+HERE = (69.2401, 41.2995)  # the person, in Tashkent
+PHONE = {"width": 390, "height": 844}
+COMPASS = {"ru": "на север", "en": "north", "uz": "shimolga"}
+
+
+def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = math.radians
+    a = math.sin(r(lat2 - lat1) / 2) ** 2 + math.cos(r(lat1)) * math.cos(r(lat2)) * math.sin(r(lon2 - lon1) / 2) ** 2
+    return 2 * 6371008.8 * math.asin(math.sqrt(a))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("emergency")
+    (root / "styles").mkdir()
+    (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    (root / "styles" / "shelters.yml").write_text(
+        'color: "#d62728"\nicon: person-shelter\nlabel_field: nomi\nemergency: true\noffline: true\n'
+        "popup: [telefon, sigim]\n")
+    (root / "styles" / "hospitals.yml").write_text(
+        'color: "#1f77b4"\nicon: hospital\nlabel_field: nomi\nemergency: true\npopup: [telefon]\n')
+    (root / "styles" / "atm.yml").write_text('color: "#555555"\nlabel_field: nomi\n')
+    # shelters due north of the person, 400 m further each; a hospital east; an ATM layer whose
+    # name sorts first (the index must still open with the emergency layers)
+    n = 4
+    gpd.GeoDataFrame({"nomi": [f"Boshpana {i}" for i in range(n)], "telefon": [f"+998 71 200-00-0{i}" for i in range(n)],
+                      "sigim": [100 + i for i in range(n)]},
+                     geometry=shapely.points([HERE[0]] * n, [HERE[1] + 0.0036 * (i + 1) for i in range(n)]),
+                     crs="OGC:CRS84").to_file(root / "shelters.gpkg", driver="GPKG")
+    gpd.GeoDataFrame({"nomi": ["Shifoxona 1"], "telefon": ["(71) 150-22-33"]},
+                     geometry=shapely.points([HERE[0] + 0.03], [HERE[1]]), crs="OGC:CRS84").to_file(
+        root / "hospitals.gpkg", driver="GPKG")
+    gpd.GeoDataFrame({"nomi": ["Bankomat"]}, geometry=shapely.points([HERE[0] - 0.01], [HERE[1]]),
+                     crs="OGC:CRS84").to_file(root / "atm.gpkg", driver="GPKG")
+    cfg = str(root / "config.yml")
+    for cid in ("atm", "hospitals", "shelters"):
+        assert main(["--config", cfg, "ingest", str(root / f"{cid}.gpkg"), "--collection", cid]) == 0
+    assert main(["--config", cfg, "build"]) == 0
+    return root / "build" / "site"
+
+
+@pytest.mark.parametrize("lang", ["ru", "uz", "en"])
+def test_two_taps_from_the_index_to_the_nearest_shelter_with_a_way_to_it(browser, site: Path, lang: str):
+    server = RangeServer(site)
+    ctx = browser.new_context(viewport=PHONE, geolocation={"latitude": HERE[1], "longitude": HERE[0]},
+                              permissions=["geolocation"])
+    page = ctx.new_page()
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        t0 = time.monotonic()
+        page.goto(server.url + f"index.html?lang={lang}")
+        # the first thing in the page's main content is the button; the emergency layers come
+        # before the metadata of any card, and their cards first
+        first = page.evaluate("() => document.querySelector('main').firstElementChild.querySelector('a').id")
+        assert first == "gp-emergency-nearest"
+        button = page.locator("#gp-emergency-nearest")
+        box = button.bounding_box()
+        assert box and box["y"] < 200 and box["height"] >= 44 and box["width"] > 300, box
+        listed = page.locator(".gp-emergency-layers a").all_inner_texts()
+        assert len(listed) == 2 and all(x.strip() for x in listed), listed
+        cards = page.evaluate("() => [...document.querySelectorAll('.gp-card')].map(c => c.id)")
+        assert set(cards[:2]) == {"layer-shelters", "layer-hospitals"} and cards[2] == "layer-atm", cards
+        page.screenshot(path=str(ARTIFACTS / f"emergency-index-phone-{lang}.png"))
+        # tap 1: the map of the emergency layers asks the position and lists the nearest
+        button.click()
+        page.wait_for_selector(".gp-nearest-item", timeout=30_000)
+        assert "emergency.html" in page.url and f"lang={lang}" in page.url
+        names = page.locator(".gp-nearest-name").all_inner_texts()
+        assert names[:4] == [f"Boshpana {i}" for i in range(4)] and names[4] == "Shifoxona 1", names
+        seen = time.monotonic() - t0
+        page.screenshot(path=str(ARTIFACTS / f"emergency-nearest-phone-{lang}.png"))
+        # tap 2: the nearest, on the map, with its popup
+        page.locator(".gp-nearest-item").first.click()
+        page.wait_for_selector(".gp-popup-way", timeout=10_000)
+        way = page.locator(".gp-popup-way")
+        metres = int(way.get_attribute("data-metres") or -1)
+        expected = _haversine(HERE[1], HERE[0], HERE[1] + 0.0036, HERE[0])
+        assert abs(metres - expected) <= 1, (metres, expected)
+        assert COMPASS[lang] in way.inner_text(), way.inner_text()
+        assert page.evaluate("!!geoPublish.state.line && geoPublish.state.map.hasLayer(geoPublish.state.line)")
+        tel = page.locator(".gp-popup a.gp-tel")
+        assert tel.get_attribute("href") == "tel:+99871200000" + "0", tel.get_attribute("href")
+        geo = page.locator(".gp-popup a.gp-geo").get_attribute("href") or ""
+        assert geo.startswith(f"geo:{HERE[1] + 0.0036:.6f},{HERE[0]:.6f}?q="), geo
+        # the count (sigim) is a number, not a telephone number
+        assert page.locator(".gp-popup a.gp-tel").count() == 1
+        # on the phone, the popup and the place are in what the sheet and the controls leave
+        page.wait_for_timeout(700)  # the popup's fade-in, and the map's pan to show it whole
+        sheet = page.locator(".gp-nearest").bounding_box()
+        popup = page.locator(".leaflet-popup-content-wrapper").bounding_box()
+        corner = page.locator(".leaflet-top.leaflet-left").bounding_box()
+        assert sheet and popup and corner and sheet["y"] > 844 * 0.55, sheet
+        assert corner["y"] + corner["height"] <= popup["y"] and popup["y"] + popup["height"] <= sheet["y"], (
+            corner, popup, sheet)
+        assert 0 <= popup["x"] and popup["x"] + popup["width"] <= 390, popup
+        page.screenshot(path=str(ARTIFACTS / f"emergency-popup-phone-{lang}.png"))
+        print(f"\n[{lang}] index opened to the nearest shelters listed on the map: {seen:.2f} s (2 taps)")
+        # the popup closed: the line goes with it
+        page.evaluate("geoPublish.state.map.closePopup()")
+        assert page.evaluate("!geoPublish.state.line")
+    finally:
+        ctx.close()
+        server.stop()
+
+
+def test_a_site_without_emergency_layers_has_no_emergency_page(tmp_path: Path):
+    (tmp_path / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+    gpd.GeoDataFrame({"nomi": ["Bankomat"]}, geometry=shapely.points([HERE[0]], [HERE[1]]),
+                     crs="OGC:CRS84").to_file(tmp_path / "atm.gpkg", driver="GPKG")
+    cfg = str(tmp_path / "config.yml")
+    assert main(["--config", cfg, "ingest", str(tmp_path / "atm.gpkg"), "--collection", "atm"]) == 0
+    assert main(["--config", cfg, "build"]) == 0
+    site = tmp_path / "build" / "site"
+    assert not (site / "emergency.html").exists()
+    assert "gp-emergency" not in (site / "index.html").read_text()
