@@ -49,6 +49,26 @@ def _tiles(path: Path, z: int) -> dict[tuple[int, int], dict]:
     return out
 
 
+def _all_tiles(path: Path) -> dict[tuple[int, int, int], bytes]:
+    """Every tile of the archive over the extract, zoom 0 to its deepest (z, x, y -> bytes)."""
+    out = {}
+    with open(path, "rb") as fh:
+        h = Reader(MmapSource(fh)).header()
+    for z in range(h["max_zoom"] + 1):
+        with open(path, "rb") as fh:
+            r = Reader(MmapSource(fh))
+            n = 1 << z
+            x0, x1 = (int((h[k] / 1e7 + 180) / 360 * n) for k in ("min_lon_e7", "max_lon_e7"))
+            y0, y1 = (int((1 - math.asinh(math.tan(math.radians(h[k] / 1e7))) / math.pi) / 2 * n)
+                      for k in ("max_lat_e7", "min_lat_e7"))
+            for x in range(x0, x1 + 1):
+                for y in range(y0, y1 + 1):
+                    data = r.get(z, x, y)
+                    if data:
+                        out[(z, x, y)] = data
+    return out
+
+
 def _lonlat(geometry: dict, x: int, y: int, z: int):  # type: ignore[no-untyped-def]
     """A tile's geometry (tile units, y down) in longitude and latitude."""
     n = 1 << z
@@ -259,3 +279,23 @@ def test_a_configured_base_map_that_is_not_an_archive_stops_the_build_in_one_lin
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "basemap.pmtiles" in lines[0] and "nowhere.pmtiles" in lines[0], done.stderr
+
+
+def test_a_dense_block_made_by_quarters_gives_the_same_tiles(helsinki, tmp_path, monkeypatch):
+    """A block over a dense city is made by quarters (memory holds one quarter): every tile
+    holds the same features, fields and geometries as when the block is made whole (the bytes
+    may differ: a tile's values are listed in the order of its block's)."""
+    from geo_publish.basemap import build, tiles
+
+    monkeypatch.setattr(tiles, "MAX_BLOCK_FEATURES", 200)
+    out = tmp_path / "split.pmtiles"
+    built = build.build(HELSINKI, out)
+    assert built.tiles > 0
+
+    whole, split = (_all_tiles(p) for p in (helsinki[0], out))
+    assert whole.keys() == split.keys() and len(whole) > 10
+
+    def decoded(data: bytes) -> dict:
+        return mapbox_vector_tile.decode(gzip.decompress(data))
+
+    assert all(decoded(whole[k]) == decoded(split[k]) for k in whole)

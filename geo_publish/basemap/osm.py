@@ -20,7 +20,7 @@ import shapely
 
 LAYERS = ("landuse", "water", "buildings", "roads", "pois", "places")  # drawn in this order
 NAME_KEYS = ("name", "name:uz", "name:uz-Cyrl", "name:ru", "name:en")
-BATCH = 20_000  # features written to the spool at a time
+BATCH = 5_000  # features written to the spool at a time
 
 # highway=* -> (kind, first zoom); a *_link takes its road's kind, two zooms later
 ROADS = {
@@ -146,8 +146,15 @@ def _line_wkb(way: Any, factory: Any) -> bytes | None:
 def features(path: Path, nodes_index: Path) -> Iterator[Found]:
     """Every feature of the extract a base map draws (pyosmium, streaming; node locations in
     ``nodes_index``, a file on disk, so a country's nodes are not held in memory)."""
+    import os
+
     import osmium
 
+    # libosmium's reader decodes ahead of its consumer into queues of whole buffers; unbounded
+    # by this loop's pace, they held 130-200 MB of a 61 MB extract (and grow with it): four
+    # buffers each keep the decoding threads busy (measured: no slower) and memory flat
+    for queue in ("OSMIUM_MAX_INPUT_QUEUE_SIZE", "OSMIUM_MAX_OSMDATA_QUEUE_SIZE"):
+        os.environ.setdefault(queue, "4")
     factory = osmium.geom.WKBFactory()
     processor = osmium.FileProcessor(str(path)).with_locations(
         f"sparse_file_array,{nodes_index}").with_areas()
@@ -248,6 +255,12 @@ class Spool:
             "SELECT f.id, f.layer, f.props, f.geom FROM f_box JOIN f USING (id) "
             "WHERE f_box.x1 >= ? AND f_box.x0 <= ? AND f_box.y1 >= ? AND f_box.y0 <= ? "
             "AND f_box.z0 <= ? ORDER BY f.id", (box[0], box[2], box[1], box[3], z)).fetchall()
+
+    def how_many(self, box: tuple[float, float, float, float], z: int) -> int:
+        """How many features ``block`` would give (the R-tree alone)."""
+        return int(self.db.execute(
+            "SELECT count(*) FROM f_box WHERE x1 >= ? AND x0 <= ? AND y1 >= ? AND y0 <= ? AND z0 <= ?",
+            (box[0], box[2], box[1], box[3], z)).fetchone()[0])
 
     def close(self) -> None:
         self.db.close()
