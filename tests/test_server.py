@@ -7,6 +7,7 @@ Written against the abstract test suites' requirements (cited per test); run aga
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -29,7 +30,8 @@ CONF = "http://www.opengis.net/spec/"
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
     """The same API on each store backend: every test runs against both."""
     root = tmp_path_factory.mktemp(f"live-{request.param}")
-    write_config(root, request, "live")
+    write_config(root, request, "live", "catalogue: {publisher: Favqulodda vaziyatlar vazirligi, "
+                                        "publisher_email: gis@fvv.example.uz}\n")
     for cid, path in make_sources(root / "sources").items():
         assert main(["--config", str(root / "config.yml"), "ingest", str(path), "--collection", cid]) == 0
     srv = start(root)
@@ -260,6 +262,23 @@ def test_languages(server):
         assert server.get("/collections/catalogue", params={"lang": lang}).json()["title"] == title
     r = server.get("/collections/catalogue", headers={"Accept-Language": "ru"})
     assert r.json()["title"] == "Каталог опубликованных слоёв"
+
+
+def test_the_root_page_leads_to_the_map_the_portal_the_catalogue_and_the_api(server):
+    """A person who opens the server's address finds where to go, in their language, and whom
+    to write to (the catalogue's publisher)."""
+    for lang, word in [("ru", "Карта и данные для всех"), ("uz", "Hamma uchun xarita"),
+                       ("en", "Map and data for everyone")]:
+        page = server.get("/", params={"f": "html", "lang": lang}).text
+        assert word in page, lang
+        nav = re.search(r'<nav class="gp-start".*?</nav>', page, re.S).group(0)
+        hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', nav)]
+        paths = [h.removeprefix(server.url) for h in hrefs]
+        assert paths == [f"/site/index.html?lang={lang}", f"/collections/catalogue/items?f=html&lang={lang}",
+                         f"/publish/?lang={lang}", "/openapi?f=html", "/catalog.jsonld"], paths
+        for h in hrefs:
+            assert server.get(h.removeprefix(server.url), follow_redirects=True).status_code == 200, h
+    assert 'href="mailto:gis@fvv.example.uz"' in page
 
 
 def test_html_escapes_attribute_values(server):

@@ -224,7 +224,9 @@ def _document(settings: Settings, base: str, resources: dict[str, Any]) -> dict[
             },
             "license": {"name": "See each collection's licence", "url": base},
             "provider": {"name": "geo-publish", "url": base},
-            "contact": {"name": "GIS office", "email": "", "role": "pointOfContact"},
+            # the office that answers for the service (the DCAT catalogue's publisher)
+            "contact": {"name": settings.catalogue.publisher, "email": settings.catalogue.publisher_email,
+                        "role": "pointOfContact"},
         },
         "resources": resources,
     }

@@ -60,6 +60,27 @@ _ITEMS_JSONLD = """{
 # links darker than Bootstrap's #0d6efd, which has 4.26:1 on the header's #f8f9fa (WCAG AA: 4.5)
 _A11Y_STYLE = "<style>a, .nav-link { color: #0a58ca; } a:hover, .nav-link:hover { color: #084298; }</style>"
 
+# where a person goes from the root page, in the page's language (uz, ru, en)
+_START = """
+    {%- set gp_l = (locale|string)[:2] if (locale|string)[:2] in ('uz', 'ru', 'en') else 'en' -%}
+    {%- set gp_w = {
+      'map': {'en': 'Map and data for everyone', 'ru': 'Карта и данные для всех', 'uz': "Hamma uchun xarita va ma'lumotlar"},
+      'portal': {'en': 'Publish data (GIS officers)', 'ru': 'Публикация данных (ГИС-специалистам)', 'uz': "Ma'lumotlarni e'lon qilish (GAT mutaxassislari)"},
+      'find': {'en': 'Find a layer (catalogue)', 'ru': 'Найти слой (каталог)', 'uz': 'Qatlamni topish (katalog)'},
+      'api': {'en': 'API for developers (OpenAPI)', 'ru': 'API для разработчиков (OpenAPI)', 'uz': 'Dasturchilar uchun API (OpenAPI)'},
+      'dcat': {'en': 'Catalogue for portals (DCAT-AP)', 'ru': 'Каталог для порталов (DCAT-AP)', 'uz': 'Portallar uchun katalog (DCAT-AP)'},
+      'go': {'en': 'Where to go', 'ru': 'Куда перейти', 'uz': "Qayerga o'tish"}} -%}
+    {%- set gp_u = config['server']['url'].rstrip('/') %}
+    <nav class="gp-start" aria-label="{{ gp_w['go'][gp_l] }}">
+      <ul class="list-unstyled">
+        <li><a class="btn btn-primary btn-lg my-1" href="{{ gp_u }}/site/index.html?lang={{ gp_l }}">{{ gp_w['map'][gp_l] }}</a></li>
+        <li><a class="d-inline-block py-1" href="{{ gp_u }}/collections/catalogue/items?f=html&amp;lang={{ gp_l }}">{{ gp_w['find'][gp_l] }}</a></li>
+        <li><a class="d-inline-block py-1" href="{{ gp_u }}/publish/?lang={{ gp_l }}">{{ gp_w['portal'][gp_l] }}</a></li>
+        <li><a class="d-inline-block py-1" href="{{ gp_u }}/openapi?f=html">{{ gp_w['api'][gp_l] }}</a></li>
+        <li><a class="d-inline-block py-1" href="{{ gp_u }}/catalog.jsonld">{{ gp_w['dcat'][gp_l] }}</a></li>
+      </ul>
+    </nav>"""
+
 # (template, pattern, replacement): fixes of one page (accessibility ones found by axe-core)
 _COLLECTIONS_PAGER = """{% if data['numberMatched'] is defined %}
     <nav aria-label="{% trans %}Pages{% endtrans %}">
@@ -82,6 +103,10 @@ _PAGE_FIXES: list[tuple[str, re.Pattern[str], Any]] = [
     # the breadcrumbs were outside every landmark: a navigation landmark of their own
     ("_base.html", re.compile(r'<div class="crumbs">'), '<nav class="crumbs" aria-label="breadcrumb">'),
     ("_base.html", re.compile(r"</div>(\s*)<main>"), lambda m: "</nav>" + m.group(1) + "<main>"),
+    # the landing page leads people somewhere: the map, the portal, the catalogue, the API
+    ("landing_page.html", re.compile(r"(<h1>\{\{ config\['metadata'\]\['identification'\]\['title'\] \}\}</h1>\s*"
+                                     r"<p>\{\{ config\['metadata'\]\['identification'\]\['description'\] \}\}</p>)"),
+     lambda m: m.group(1) + _START),
     ("landing_page.html", re.compile(r"(<span><a href=\"mailto:\{\{ config\['metadata'\]\['contact'\]"
                                      r"\['email'\] \}\}\">.*?</a></span><br/>)", re.S),
      lambda m: "{% if config['metadata']['contact']['email'] %}" + m.group(1) + "{% endif %}"),
