@@ -134,3 +134,31 @@ def test_a_site_without_emergency_layers_has_no_emergency_page(tmp_path: Path):
     site = tmp_path / "build" / "site"
     assert not (site / "emergency.html").exists()
     assert "gp-emergency" not in (site / "index.html").read_text()
+
+
+def test_pins_that_would_overlap_merge_with_their_count_and_spread_when_zoomed(browser, site: Path):
+    server = RangeServer(site)
+    ctx = browser.new_context(viewport=PHONE)
+    page = ctx.new_page()
+    try:
+        page.goto(server.url + "layer-shelters.html?lang=en")
+        page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
+
+        def shown(zoom: int) -> tuple[int, list[int]]:
+            page.evaluate("([lat, lon, z]) => geoPublish.state.map.setView([lat, lon], z, {animate: false})",
+                          [HERE[1] + 0.007, HERE[0], zoom])
+            page.wait_for_timeout(100)
+            return (page.locator(".gp-pin").count(),
+                    [int(t) for t in page.locator(".gp-cluster span").all_inner_texts()])
+
+        assert shown(8) == (0, [4])  # the city's four shelters: one mark, "4"
+        pins, merged = shown(12)
+        assert pins + sum(merged) == 4 and pins + len(merged) > 1  # spreading out
+        assert shown(15) == (4, [])  # near: every shelter its own pin
+        shown(8)
+        page.locator(".gp-cluster").first.click()  # a merged mark opens onto its pins
+        page.wait_for_timeout(300)
+        assert page.evaluate("geoPublish.state.map.getZoom()") > 8
+    finally:
+        ctx.close()
+        server.stop()

@@ -420,14 +420,16 @@
 
   /* Points clustered with supercluster: only the clusters of the current view become markers. */
   ClusterLayer = L.LayerGroup.extend({
-    initialize: function (coords, layer, onPick) {
+    /* radius: how close (px) pins merge; maxZoom: the last zoom that clusters (every pin is
+       its own beyond it) */
+    initialize: function (coords, layer, onPick, radius, maxZoom) {
       L.LayerGroup.prototype.initialize.call(this);
       var points = new Array(coords.length / 2);
       for (var i = 0; i < points.length; i++) {
         points[i] = {type: "Feature", properties: {i: i},
           geometry: {type: "Point", coordinates: [coords[2 * i], coords[2 * i + 1]]}};
       }
-      this._index = new Supercluster({radius: 60, maxZoom: 16}).load(points);
+      this._index = new Supercluster({radius: radius || 60, maxZoom: maxZoom || 16}).load(points);
       this._layer = layer;
       this._onPick = onPick;
     },
@@ -737,13 +739,10 @@
         layer.points = data.coords;
         if (layer.mode === "canvas") return new PointsCanvas(data.coords, layer.color, pick);
         if (layer.mode === "cluster") return new ClusterLayer(data.coords, layer, pick);
-        var group = L.featureGroup(), icon = pinIcon(layer), n = data.coords.length / 2;
-        for (var i = 0; i < n; i++) {
-          var m = L.marker([data.coords[2 * i + 1], data.coords[2 * i]], {icon: icon, title: markerName(layer, "#" + (i + 1))});
-          m.on("click", pick.bind(null, i));
-          group.addLayer(m);
-        }
-        return group;
+        /* pins: those that would overlap (at a country's zoom, the shelters of a city) merge
+           into one with their count, and spread out as the map zooms in; from zoom 14 each is
+           its own */
+        return new ClusterLayer(data.coords, layer, pick, 36, 13);
       }
       layer.centres = data.centres;
       var features = data.geometries.map(function (g, i) {
