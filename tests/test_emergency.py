@@ -39,7 +39,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         'color: "#d62728"\nicon: person-shelter\nlabel_field: nomi\nemergency: true\noffline: true\n'
         "popup: [telefon, sigim]\n")
     (root / "styles" / "hospitals.yml").write_text(
-        'color: "#1f77b4"\nicon: hospital\nlabel_field: nomi\nemergency: true\npopup: [telefon]\n')
+        'color: "#1f77b4"\nicon: hospital\nlabel_field: nomi\nemergency: true\noffline: true\npopup: [telefon]\n')
     (root / "styles" / "atm.yml").write_text('color: "#555555"\nlabel_field: nomi\n')
     # shelters due north of the person, 400 m further each; a hospital east; an ATM layer whose
     # name sorts first (the index must still open with the emergency layers)
@@ -159,6 +159,37 @@ def test_pins_that_would_overlap_merge_with_their_count_and_spread_when_zoomed(b
         page.locator(".gp-cluster").first.click()  # a merged mark opens onto its pins
         page.wait_for_timeout(300)
         assert page.evaluate("geoPublish.state.map.getZoom()") > 8
+    finally:
+        ctx.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("query, lang", [("бошпана 3", "ru"), ("Boshpana 3", "uz"), ("shifoxona", "en")])
+def test_find_a_place_by_its_name_in_either_script_even_offline(browser, site: Path, query: str, lang: str):
+    server = RangeServer(site)
+    ctx = browser.new_context(viewport=PHONE)
+    page = ctx.new_page()
+    try:
+        page.goto(server.url + f"emergency.html?lang={lang}")
+        page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20_000)
+        server.stop()
+        ctx.set_offline(True)
+        page.reload()
+        page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
+        page.fill("#gp-find", query)
+        page.wait_for_selector(".gp-nearest-item", timeout=10_000)
+        names = page.locator(".gp-nearest-name").all_inner_texts()
+        want = "Shifoxona 1" if query == "shifoxona" else "Boshpana 3"
+        assert names == [want], names
+        page.locator(".gp-nearest-item").first.click()
+        page.wait_for_selector(".gp-popup-title", timeout=10_000)
+        assert page.locator(".gp-popup-title").inner_text() == want
+        page.fill("#gp-find", "maktab")  # no such place: said so
+        page.wait_for_selector(".gp-nearest-none", timeout=10_000)
+        assert page.locator(".gp-nearest-item").count() == 0
+        page.screenshot(path=str(ARTIFACTS / f"emergency-find-phone-{lang}.png"))
     finally:
         ctx.close()
         server.stop()

@@ -1113,39 +1113,46 @@
     function distanceText(d) {
       return d < 1000 ? Math.round(d) + " " + t("m") : (d / 1000).toFixed(d < 10000 ? 1 : 0) + " " + t("km");
     }
+    /* A list of places in the sheet (nearest, or found by name): each a button that shows the
+       place on the map with its popup. */
+    function showList(title, list, empty) {
+      nearestBox.innerHTML = "";
+      var head = el("div", "gp-nearest-head");
+      head.appendChild(el("strong", null, title));
+      var close = el("button", "gp-close", "×");
+      close.title = t("close");
+      close.addEventListener("click", function () {
+        nearestBox.hidden = true;
+        map.getContainer().classList.remove("gp-sheet-open");
+      });
+      head.appendChild(close);
+      nearestBox.appendChild(head);
+      if (!list.length && empty) nearestBox.appendChild(el("p", "gp-nearest-none", empty));
+      var ol = el("ol", "gp-nearest-list");
+      list.forEach(function (hit) {
+        var li = el("li");
+        var b = el("button", "gp-nearest-item");
+        b.appendChild(el("span", "gp-nearest-name", featureName(hit.rec)));
+        b.appendChild(el("span", "gp-nearest-meta", tr(hit.rec.layer.title, lang) +
+                         (hit.d === null || hit.d === undefined ? "" : " · " + distanceText(hit.d))));
+        b.addEventListener("click", function () {
+          /* the place in the middle of what the sheet leaves of the map */
+          map.setView(hit.rec.ll, Math.max(map.getZoom(), 15), {animate: false});
+          var sheet = sheetHeight(), top = topClear();
+          if (sheet) map.panBy([0, (sheet - top) / 2], {animate: false});
+          showPopup(hit.rec);
+        });
+        li.appendChild(b);
+        ol.appendChild(li);
+      });
+      nearestBox.appendChild(ol);
+      nearestBox.hidden = false;
+      map.getContainer().classList.add("gp-sheet-open");  /* phones: the legend steps aside */
+    }
     function showNearest(lat, lon, fit) {
       var waits = cfg.layers.map(function (l) { return l.error ? null : l.propsReady; });
       Promise.all(waits).then(function () { return nearest(lat, lon); }).then(function (list) {
-        nearestBox.innerHTML = "";
-        var head = el("div", "gp-nearest-head");
-        head.appendChild(el("strong", null, t("nearest")));
-        var close = el("button", "gp-close", "×");
-        close.title = t("close");
-        close.addEventListener("click", function () {
-          nearestBox.hidden = true;
-          map.getContainer().classList.remove("gp-sheet-open");
-        });
-        head.appendChild(close);
-        nearestBox.appendChild(head);
-        var ol = el("ol", "gp-nearest-list");
-        list.forEach(function (hit) {
-          var li = el("li");
-          var b = el("button", "gp-nearest-item");
-          b.appendChild(el("span", "gp-nearest-name", featureName(hit.rec)));
-          b.appendChild(el("span", "gp-nearest-meta", tr(hit.rec.layer.title, lang) + " · " + distanceText(hit.d)));
-          b.addEventListener("click", function () {
-            /* the place in the middle of what the sheet leaves of the map */
-            map.setView(hit.rec.ll, Math.max(map.getZoom(), 15), {animate: false});
-            var sheet = sheetHeight(), top = topClear();
-            if (sheet) map.panBy([0, (sheet - top) / 2], {animate: false});
-            showPopup(hit.rec);
-          });
-          li.appendChild(b);
-          ol.appendChild(li);
-        });
-        nearestBox.appendChild(ol);
-        nearestBox.hidden = false;
-        map.getContainer().classList.add("gp-sheet-open");  /* phones: the legend steps aside */
+        showList(t("nearest"), list);
         if (fit && list.length) {
           var pts = list.map(function (h) { return h.rec.ll; });
           pts.push([lat, lon]);
@@ -1153,6 +1160,34 @@
                               maxZoom: 16, animate: false});  /* at once: a tap on a result follows */
         }
       });
+    }
+    /* Find by name: the features of the layers drawn here whose name has every word typed, in
+       either script (Uzbek Cyrillic and Latin meet in one Latin spelling, Russian word forms in
+       their stem), nearest first when the position is known. Works with no connection: the
+       names are in the layers' own files. (A large layer drawn from tiles is not searched.) */
+    function findByName(q) {
+      var terms = queryTerms(q.toLowerCase());
+      if (!terms.length) return [];
+      var found = [];
+      cfg.layers.forEach(function (layer) {
+        if (layer.background || !layer.label || !layer.props || !layer.props.rows) return;
+        if (!layer.names) {
+          var k = layer.props.fields.indexOf(layer.label);
+          layer.names = layer.props.rows.map(function (r) {
+            var v = k < 0 ? null : r[k];
+            return v === null || v === undefined ? "" : " " + queryTerms(String(v).toLowerCase()).join(" ");
+          });
+        }
+        for (var i = 0; i < layer.names.length && found.length < 200; i++) {
+          var words = layer.names[i];
+          if (terms.every(function (w) { return words.indexOf(" " + w) >= 0; })) {
+            var rec = rowRecord(layer, i);
+            found.push({rec: rec, d: lastPos ? haversine(lastPos[0], lastPos[1], rec.ll[0], rec.ll[1]) : null});
+          }
+        }
+      });
+      if (lastPos) found.sort(function (a, b) { return a.d - b.d; });
+      return found.slice(0, 10);
     }
     var LocateControl = L.Control.extend({
       onAdd: function () {
@@ -1183,6 +1218,23 @@
           }, {enableHighAccuracy: true, timeout: 15000, maximumAge: 60000});
         });
         box.appendChild(b);
+        var find = el("input", "gp-find");
+        find.type = "search";
+        find.id = "gp-find";
+        find.placeholder = t("find_place");
+        find.setAttribute("aria-label", t("find_place"));
+        find.setAttribute("autocomplete", "off");
+        var timer = null;
+        find.addEventListener("input", function () {
+          window.clearTimeout(timer);
+          timer = window.setTimeout(function () {
+            var q = find.value.trim();
+            if (!q) { nearestBox.hidden = true; map.getContainer().classList.remove("gp-sheet-open"); return; }
+            var waits = cfg.layers.map(function (l) { return l.error ? null : l.propsReady; });
+            Promise.all(waits).then(function () { showList(t("found"), findByName(q), t("not_found")); });
+          }, 150);
+        });
+        box.appendChild(find);
         box.appendChild(nearestBox);
         L.DomEvent.disableClickPropagation(box);
         L.DomEvent.disableScrollPropagation(box);
