@@ -6,7 +6,9 @@ before (``--base``, a git worktree), side by side in one run.
     .venv/bin/python benchmarks/site_rebuild_bench.py --layers 10000 --base none
 
 ``--base none`` measures this checkout alone (at 10,000 layers the other side would double an
-hour-long run), its layers grown two ingests at a time.
+hour-long run), its layers grown two ingests at a time; with ``--reuse``, the project already in
+``--workdir``/now is measured again without growing it (the first build is then the site made
+again by this code, in place).
 
 Each side grows its own GeoPackage project of ``--layers`` small layers (20 points each, the
 layers of ``many_layers_bench.py``) through the real ingest with its own code, builds the site
@@ -50,18 +52,25 @@ for k in range(rounds):
     workflow.ingest(s, src, "layer-00007", progress=False)
     t = time.perf_counter(); _, built = publish_site(s, live=True); out.append(time.perf_counter() - t)
     assert built
-print(json.dumps({"first": first, "rebuilds": out}))
+import resource
+print(json.dumps({"first": first, "rebuilds": out,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def side(root: Path, layers: int, rounds: int, pythonpath: Path, jobs: int = 1) -> dict[str, object]:
-    root.mkdir(parents=True)
-    (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
+def side(root: Path, layers: int, rounds: int, pythonpath: Path, jobs: int = 1,
+         reuse: bool = False) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     scripts = [(REBUILD, [str(root), str(rounds)])]
-    if jobs > 1:  # this checkout's code: many_layers_bench's ingests side by side
+    if reuse and (root / "config.yml").exists():
+        pass
+    elif jobs > 1:  # this checkout's code: many_layers_bench's ingests side by side
+        root.mkdir(parents=True)
+        (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
         grow(root, 0, layers, jobs=jobs)
     else:
+        root.mkdir(parents=True)
+        (root / "config.yml").write_text("store: {backend: geopackage, path: data/store.gpkg}\n")
         for i in range(layers):
             make_layer(root, i)
         scripts.insert(0, (BUILDER, [str(root), "0", str(layers)]))
@@ -79,13 +88,14 @@ def main() -> int:
     ap.add_argument("--base", default="796f8b6")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--reuse", action="store_true", help="with --base none: the project in --workdir as it is")
     a = ap.parse_args()
     work = a.workdir or Path(tempfile.mkdtemp(prefix="gp-site-rebuild-"))
     if a.base == "none":
-        now = side(work / "now", a.layers, a.rounds, ROOT, jobs=2)
+        now = side(work / "now", a.layers, a.rounds, ROOT, jobs=2, reuse=a.reuse)
         print(f"site of {a.layers:,} layers (GeoPackage), rebuilt after one publish, {a.rounds} rounds (s): "
               f"first build {now['first']:.2f}, rebuild median {statistics.median(now['rebuilds']):.2f}, "
-              f"largest {max(now['rebuilds']):.2f}")
+              f"largest {max(now['rebuilds']):.2f}; peak memory of the process {now['peak_mb']:.0f} MB")
         return 0
     with worktree(work / "base-tree", a.base) as tree:
         figures = {"before": side(work / "before", a.layers, a.rounds, tree),

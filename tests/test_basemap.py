@@ -189,6 +189,16 @@ def _base_pixels(page) -> dict[str, float]:
     }""")
 
 
+def _base_at(page, lat: float, lon: float, zoom: int) -> dict[str, float]:
+    """The base map's colours once drawn at ``zoom`` over the position."""
+    from test_viewer_tiles import _until
+
+    page.evaluate("([lat, lon, z]) => geoPublish.state.map.setView([lat, lon], z, {animate: false})", [lat, lon, zoom])
+    _until(page, "() => geoPublish.state.basemap.getContainer().querySelectorAll('canvas').length > 2")
+    page.wait_for_timeout(1500)
+    return _base_pixels(page)
+
+
 def _styled(shares: dict[str, float], land: str, building: str, roads: tuple[str, ...]) -> None:
     """Land, buildings and streets of the style are each drawn (central Helsinki at zoom 15-16)."""
     assert shares.get(land, 0) > 0.05 and shares.get(building, 0) > 0.05, shares
@@ -200,7 +210,7 @@ def test_the_map_draws_the_streets_under_the_layers_on_a_phone_and_offline(brows
 
     from geo_publish.cli.main import main
     from viewer_testlib import ARTIFACTS
-    from test_viewer_tiles import RangeServer, _until
+    from test_viewer_tiles import RangeServer
 
     root = tmp_path
     (root / "styles").mkdir()
@@ -227,10 +237,7 @@ def test_the_map_draws_the_streets_under_the_layers_on_a_phone_and_offline(brows
     try:
         page.goto(server.url + "map.html?lang=ru")
         page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
-        page.evaluate("([lat, lon]) => geoPublish.state.map.setView([lat, lon], 16, {animate: false})", [lat, lon])
-        _until(page, "() => geoPublish.state.basemap.getContainer().querySelectorAll('canvas').length > 2")
-        page.wait_for_timeout(1500)
-        _styled(_base_pixels(page), "#f4f1ea", "#d3c8bb", ("#ffffff", "#f5c04f"))
+        _styled(_base_at(page, lat, lon, 16), "#f4f1ea", "#d3c8bb", ("#ffffff", "#f5c04f"))
         assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text()
         assert all(u.startswith(server.url) or u.startswith("data:") for u in seen), [
             u for u in seen if not u.startswith(server.url)][:3]
@@ -246,10 +253,7 @@ def test_the_map_draws_the_streets_under_the_layers_on_a_phone_and_offline(brows
         page.goto(server.url + "map.html")
         page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
         assert page.locator("#gp-offline").is_visible()
-        page.evaluate("([lat, lon]) => geoPublish.state.map.setView([lat, lon], 15, {animate: false})", [lat, lon])
-        _until(page, "() => geoPublish.state.basemap.getContainer().querySelectorAll('canvas').length > 2")
-        page.wait_for_timeout(1500)
-        _styled(_base_pixels(page), "#f4f1ea", "#d3c8bb", ("#ffffff", "#f5c04f"))
+        _styled(_base_at(page, lat, lon, 15), "#f4f1ea", "#d3c8bb", ("#ffffff", "#f5c04f"))
         page.screenshot(path=str(ARTIFACTS / "basemap-phone-offline.png"))
     finally:
         ctx.close()
@@ -261,10 +265,7 @@ def test_the_map_draws_the_streets_under_the_layers_on_a_phone_and_offline(brows
     try:
         page.goto(server.url + "map.html?lang=en")
         page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
-        page.evaluate("([lat, lon]) => geoPublish.state.map.setView([lat, lon], 16, {animate: false})", [lat, lon])
-        _until(page, "() => geoPublish.state.basemap.getContainer().querySelectorAll('canvas').length > 2")
-        page.wait_for_timeout(1500)
-        _styled(_base_pixels(page), "#1e2227", "#3a4048", ("#8b939c", "#c9a14a"))
+        _styled(_base_at(page, lat, lon, 16), "#1e2227", "#3a4048", ("#8b939c", "#c9a14a"))
         page.screenshot(path=str(ARTIFACTS / "basemap-phone-dark.png"))
     finally:
         ctx.close()
