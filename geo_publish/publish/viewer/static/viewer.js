@@ -483,7 +483,9 @@
     window.geoPublish.state = state;
     var renderer = L.canvas({padding: 0.5});
 
-    if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]], {padding: [8, 8]});
+    /* not animated: a fit to the nearest places soon after (emergency.html) would be undone by
+       the end of this one's zoom animation */
+    if (cfg.bounds) map.fitBounds([[cfg.bounds[1], cfg.bounds[0]], [cfg.bounds[3], cfg.bounds[2]]], {padding: [8, 8], animate: false});
 
     /* ---- popups ---- */
     /* A feature as popups and lists see it: its layer, fid, position and field values, from the
