@@ -77,7 +77,7 @@ class Found:
     minzoom: int
     props: dict[str, Any]
     wkb: bytes
-    floor: int | None = None  # areas: the first zoom at the earliest (from the size after it)
+    area: bool = False  # minzoom is then the earliest: the area's size may put it later
 
 
 def names(tags: Any) -> dict[str, str]:
@@ -194,7 +194,7 @@ def features(path: Path, nodes_index: Path) -> Iterator[Found]:
                 continue
             if area:
                 layer, kind, floor = area
-                yield Found(layer, kind, floor, names(tags), wkb, floor=floor)
+                yield Found(layer, kind, floor, names(tags), wkb, area=True)
             if poi:  # a hospital drawn as an area is also a point of interest, at its centre
                 centre = shapely.point_on_surface(shapely.from_wkb(wkb))
                 yield Found("pois", poi[0], poi[1], {**names(tags), **_phone(tags)},
@@ -227,7 +227,7 @@ class Spool:
         geoms = shapely.from_wkb([f.wkb for f in batch])
         box = shapely.bounds(geoms)
         first = np.array([f.minzoom for f in batch], dtype=np.int64)
-        areal = np.array([f.floor is not None for f in batch])
+        areal = np.array([f.area for f in batch])
         if areal.any():
             # a small area waits for the zoom where it shows, and is in the deepest tiles at
             # the latest (the map draws them larger beyond it)
@@ -248,19 +248,23 @@ class Spool:
             self.bounds = [min(self.bounds[0], b[:, 0].min()), min(self.bounds[1], b[:, 2].min()),
                            max(self.bounds[2], b[:, 1].max()), max(self.bounds[3], b[:, 3].max())]
 
+    # the features drawn at a zoom whose box meets a box (lon0, lat0, lon1, lat1): _meets()
+    _MEETS = "f_box.x1 >= ? AND f_box.x0 <= ? AND f_box.y1 >= ? AND f_box.y0 <= ? AND f_box.z0 <= ?"
+
+    @staticmethod
+    def _meets(box: tuple[float, float, float, float], z: int) -> tuple[float, ...]:
+        return (box[0], box[2], box[1], box[3], z)
+
     def block(self, box: tuple[float, float, float, float], z: int) -> list[tuple[int, int, str, bytes]]:
         """(id, layer, properties, WKB) of the features drawn at zoom ``z`` whose box meets
         ``box`` (lon0, lat0, lon1, lat1), in id order."""
-        return self.db.execute(
-            "SELECT f.id, f.layer, f.props, f.geom FROM f_box JOIN f USING (id) "
-            "WHERE f_box.x1 >= ? AND f_box.x0 <= ? AND f_box.y1 >= ? AND f_box.y0 <= ? "
-            "AND f_box.z0 <= ? ORDER BY f.id", (box[0], box[2], box[1], box[3], z)).fetchall()
+        return self.db.execute(f"SELECT f.id, f.layer, f.props, f.geom FROM f_box JOIN f USING (id) "
+                               f"WHERE {self._MEETS} ORDER BY f.id", self._meets(box, z)).fetchall()
 
     def how_many(self, box: tuple[float, float, float, float], z: int) -> int:
         """How many features ``block`` would give (the R-tree alone)."""
-        return int(self.db.execute(
-            "SELECT count(*) FROM f_box WHERE x1 >= ? AND x0 <= ? AND y1 >= ? AND y0 <= ? AND z0 <= ?",
-            (box[0], box[2], box[1], box[3], z)).fetchone()[0])
+        return int(self.db.execute(f"SELECT count(*) FROM f_box WHERE {self._MEETS}",
+                                   self._meets(box, z)).fetchone()[0])
 
     def close(self) -> None:
         self.db.close()

@@ -25,6 +25,7 @@ from geo_publish.basemap.osm import LAYERS, Spool
 from geo_publish.tiles import cut, mvt
 from geo_publish.tiles.grid import BUFFER, EXTENT, SCHEMES
 from geo_publish.tiles.pmtiles import Writer, tile_ids
+from geo_publish.tiles.pyramid import tile_ranges
 
 BLOCK = 3  # a block is the tiles of zoom z within one tile of zoom z - BLOCK
 # a block holding more features is made as its four quarters (a dense city at zoom 14: some
@@ -92,13 +93,7 @@ def _block_tiles(spool: Spool, z: int, r: int, bcol: int, brow: int, maxzoom: in
     c1 = np.clip(np.floor((b[:, 2] + BUFFER) / EXTENT), lo_c, lo_c + span - 1).astype(np.int64)
     r0 = np.clip(np.floor((b[:, 1] - BUFFER) / EXTENT), lo_r, lo_r + span - 1).astype(np.int64)
     r1 = np.clip(np.floor((b[:, 3] + BUFFER) / EXTENT), lo_r, lo_r + span - 1).astype(np.int64)
-    width = c1 - c0 + 1
-    count = width * (r1 - r0 + 1)
-    feature = np.repeat(np.arange(len(ids)), count)
-    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    w = np.repeat(width, count)
-    col = np.repeat(c0, count) + k % w
-    row = np.repeat(r0, count) + k // w
+    feature, col, row = tile_ranges(c0, c1, r0, r1)
     tid = tile_ids(z, col, row)
     # each (feature, tile) in the tile's units, cut to it and its buffer
     per = shapely.get_num_coordinates(geoms[feature])

@@ -173,15 +173,22 @@ def _pairs(layer: Layer, idx: np.ndarray, s: Scheme, z: int) -> tuple[np.ndarray
     r0 = np.clip(np.floor(v0 * n - pad), 0, n - 1).astype(np.int32)
     r1 = np.clip(np.floor(v1 * n + pad), 0, n - 1).astype(np.int32)
     del west, south, east, north, u0, u1, v0, v1
-    width = c1 - c0 + 1
-    count = width.astype(np.int64) * (r1 - r0 + 1)
-    if (count == 1).all():  # points, mostly: a tile each
+    if ((c1 == c0) & (r1 == r0)).all():  # points, mostly: a tile each
         return idx.astype(np.int32), c0, r0
-    feature = np.repeat(idx.astype(np.int32), count)
+    at, col, row = tile_ranges(c0, c1, r0, r1)
+    return idx.astype(np.int32)[at], col.astype(np.int32), row.astype(np.int32)
+
+
+def tile_ranges(c0: np.ndarray, c1: np.ndarray, r0: np.ndarray, r1: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (item, column, row) of the tile ranges [c0, c1] x [r0, r1] (inclusive), one range
+    an item, item by item and row by row within it."""
+    width = (c1 - c0 + 1).astype(np.int64)
+    count = width * (r1 - r0 + 1)
+    at = np.repeat(np.arange(len(count)), count)
     k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     w = np.repeat(width, count)
-    return (feature, (np.repeat(c0, count) + k % w).astype(np.int32),
-            (np.repeat(r0, count) + k // w).astype(np.int32))
+    return at, np.repeat(c0, count) + k % w, np.repeat(r0, count) + k // w
 
 
 def _zoom(layer: Layer, idx: np.ndarray, s: Scheme, z: int) -> tuple[np.ndarray, ...]:

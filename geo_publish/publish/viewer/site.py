@@ -617,6 +617,10 @@ class SiteBuilder:
         return {"url": f"basemap/{name}", "maxzoom": int(found.header["max_zoom"]),
                 "attribution": b.attribution}
 
+    def _draws_tiles(self, layers: list[LayerView]) -> bool:
+        """A page of these layers needs protomaps-leaflet: the base map, or a tiled layer."""
+        return bool(self._basemap) or any(_mode(layer) == "tiles" for layer in layers)
+
     # -- the installable, offline map --------------------------------------------------------
 
     def _service_worker(self, layers: list[LayerView], static: dict[str, str]) -> None:
@@ -632,7 +636,7 @@ class SiteBuilder:
                 assets.url("@fortawesome/fontawesome-free", "webfonts/fa-solid-900.woff2")]
         leaflet_images = self.site / assets.url("leaflet", "dist/images")
         keep += [assets.url("leaflet", f"dist/images/{p.name}") for p in sorted(leaflet_images.iterdir())]
-        if self._basemap or any(_mode(layer) == "tiles" for layer in layers):
+        if self._draws_tiles(layers):
             keep.append(assets.url("protomaps-leaflet", "dist/protomaps-leaflet.js"))
         for layer in layers:
             if not layer.style.offline:
@@ -673,7 +677,7 @@ class SiteBuilder:
         m.default_js = [("leaflet", assets.url("leaflet", "dist/leaflet.js")),
                         ("supercluster", assets.url("supercluster", "dist/supercluster.min.js")),
                         ("geo_publish", static["viewer.js"])]
-        if self._basemap or any(_mode(layer) == "tiles" for layer in layers):
+        if self._draws_tiles(layers):
             m.default_js.insert(2, ("protomaps", assets.url("protomaps-leaflet",
                                                             "dist/protomaps-leaflet.js")))
         m.default_css = [("leaflet_css", assets.url("leaflet", "dist/leaflet.css")),

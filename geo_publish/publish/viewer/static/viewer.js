@@ -280,7 +280,10 @@
   }
   function matches(text, q, terms) {
     if (!q || text.indexOf(q) >= 0) return true;
-    if (!terms.length) return false;
+    return terms.length > 0 && hasWords(text, terms);
+  }
+  /* Every term begins a word of the text (words: separated by spaces). */
+  function hasWords(text, terms) {
     var words = text.split(" ");
     return terms.every(function (t) {
       return words.some(function (w) { return w.indexOf(t) === 0; });
@@ -1115,6 +1118,10 @@
     function distanceText(d) {
       return d < 1000 ? Math.round(d) + " " + t("m") : (d / 1000).toFixed(d < 10000 ? 1 : 0) + " " + t("km");
     }
+    function hideList() {
+      nearestBox.hidden = true;
+      map.getContainer().classList.remove("gp-sheet-open");
+    }
     /* A list of places in the sheet (nearest, or found by name): each a button that shows the
        place on the map with its popup. */
     function showList(title, list, empty) {
@@ -1123,10 +1130,7 @@
       head.appendChild(el("strong", null, title));
       var close = el("button", "gp-close", "×");
       close.title = t("close");
-      close.addEventListener("click", function () {
-        nearestBox.hidden = true;
-        map.getContainer().classList.remove("gp-sheet-open");
-      });
+      close.addEventListener("click", hideList);
       head.appendChild(close);
       nearestBox.appendChild(head);
       if (!list.length && empty) nearestBox.appendChild(el("p", "gp-nearest-none", empty));
@@ -1177,12 +1181,11 @@
           var k = layer.props.fields.indexOf(layer.label);
           layer.names = layer.props.rows.map(function (r) {
             var v = k < 0 ? null : r[k];
-            return v === null || v === undefined ? "" : " " + queryTerms(String(v).toLowerCase()).join(" ");
+            return v === null || v === undefined ? "" : queryTerms(String(v).toLowerCase()).join(" ");
           });
         }
         for (var i = 0; i < layer.names.length && found.length < 200; i++) {
-          var words = layer.names[i];
-          if (terms.every(function (w) { return words.indexOf(" " + w) >= 0; })) {
+          if (hasWords(layer.names[i], terms)) {
             var rec = rowRecord(layer, i);
             found.push({rec: rec, d: lastPos ? haversine(lastPos[0], lastPos[1], rec.ll[0], rec.ll[1]) : null});
           }
@@ -1231,7 +1234,7 @@
           window.clearTimeout(timer);
           timer = window.setTimeout(function () {
             var q = find.value.trim();
-            if (!q) { nearestBox.hidden = true; map.getContainer().classList.remove("gp-sheet-open"); return; }
+            if (!q) { hideList(); return; }
             var waits = cfg.layers.map(function (l) { return l.error ? null : l.propsReady; });
             Promise.all(waits).then(function () { showList(t("found"), findByName(q), t("not_found")); });
           }, 150);
