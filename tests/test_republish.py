@@ -113,8 +113,15 @@ def test_republish_under_load(server: LiveServer, source: Path):
             t.join()
         gc.enable()
     bad = [(p, c) for p, c, _ in results if c != 200]
-    slow = [(p, round(s, 2)) for p, _, s in results if s > 2]
-    assert len(results) > 200 and not bad and not slow, (len(results), bad[:5], slow[:5])
+    # slow is judged on the tail, not on one request: a worker blocked by the reload would make a
+    # run of slow answers (p99), a worker blocked for good one answer past 5 s. A single pause of
+    # 2.3 s of all four requests on one worker was seen once in CI (the 1,000,000-row COPY in
+    # PostgreSQL's own, un-niced backend, with the site builder and 8 clients on 2 cores); p99 here
+    # is 0.10-0.12 s, the worst answer 0.7-0.9 s
+    took = sorted(s for _, _, s in results)
+    p99 = took[int(len(took) * 0.99)]
+    slow = [(p, round(s, 2)) for p, _, s in results if s > 5]
+    assert len(results) > 200 and not bad and p99 < 0.5 and not slow, (len(results), bad[:5], p99, slow[:5])
     assert _workers(server.proc.pid) == workers, "a worker was restarted"
     # the site builder updates the served site: the layer's page names version 2 once its data are there
     deadline = time.monotonic() + 400
