@@ -47,3 +47,12 @@ if [ ! -f "$stamp" ]; then
 fi
 # the viewer's JavaScript, CSS and icon font, pinned, from the npm registry (once; no-op after)
 .venv/bin/python -m geo_publish.publish.viewer.assets
+# the tests' Lighthouse (Google's page audit, run against Debian's Chromium), pinned, from npm (once)
+if [ "$extras" = "test" ]; then
+  lh=.venv/lighthouse
+  want=12.8.2
+  if [ "$("$lh/node_modules/.bin/lighthouse" --version 2>/dev/null || true)" != "$want" ]; then
+    command -v npm >/dev/null 2>&1 || scripts/system-deps.sh nodejs npm
+    npm install --prefix "$lh" --no-audit --no-fund --silent "lighthouse@$want" >/dev/null
+  fi
+fi

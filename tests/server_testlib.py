@@ -10,10 +10,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import geopandas as gpd
 import httpx
 import numpy as np
+import pytest
 import shapely
 
 from gp_testlib import canonical_points, canonical_polygons
@@ -119,3 +121,19 @@ def start(root: Path, workers: int = 2, timeout: float = 90) -> LiveServer:
         time.sleep(0.3)
     server.stop()
     raise RuntimeError("server did not start: " + (root / "server.log").read_text()[-2000:])
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`geo-publish demo` (the repository's sample layers and styles) served once for the session:
+    what a new user sees; read, never changed, by the tests that use it."""
+    from geo_publish.cli.main import main
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("demo")
+    (root / "config.yml").write_text(
+        f"collections_dir: {repo / 'collections'}\nstyles_dir: {repo / 'styles'}\n")
+    assert main(["--config", str(root / "config.yml"), "demo", "--no-serve"]) == 0
+    srv = start(root / "data" / "demo", workers=1)
+    yield srv
+    srv.stop()

@@ -198,3 +198,28 @@ def test_find_a_place_by_its_name_in_either_script_even_offline(browser, site: P
     finally:
         ctx.close()
         server.stop()
+
+
+def test_a_layers_passport_folds_away_on_phones_and_is_open_on_desktops(browser, site: Path):
+    """On a phone a card shows its title, whether its data are current and its links; the
+    passport (organisation in the fold's summary, the responsible person and the rest inside)
+    opens with one tap. A desktop has the room: the passport is open."""
+    server = RangeServer(site)
+    try:
+        for viewport, folded in ((PHONE, True), ({"width": 1280, "height": 800}, False)):
+            ctx = browser.new_context(viewport=viewport)
+            page = ctx.new_page()
+            page.goto(server.url + "index.html?lang=ru")
+            card = page.locator("#layer-shelters")
+            person = card.locator(".gp-person")
+            assert card.locator(".gp-freshness").is_visible()
+            assert " 20" in card.locator(".gp-freshness").inner_text()  # "no schedule as of 2026-…"
+            assert card.locator(".gp-map-link").is_visible()
+            assert person.is_visible() is not folded, viewport
+            if folded:
+                height = card.bounding_box()["height"]
+                card.locator(".gp-about summary").click()
+                assert person.is_visible() and card.bounding_box()["height"] > height + 60
+            ctx.close()
+    finally:
+        server.stop()

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from geo_publish.cli.main import main
-from server_testlib import LiveServer, start
+from server_testlib import LiveServer
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -17,14 +16,8 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
-    root = tmp_path_factory.mktemp("demo")
-    (root / "config.yml").write_text(
-        f"collections_dir: {REPO / 'collections'}\nstyles_dir: {REPO / 'styles'}\n")
-    assert main(["--config", str(root / "config.yml"), "demo", "--no-serve"]) == 0
-    srv = start(root / "data" / "demo", workers=1)
-    yield srv
-    srv.stop()
+def demo(demo_server: LiveServer) -> LiveServer:
+    return demo_server
 
 
 def test_there_are_three_notebooks():

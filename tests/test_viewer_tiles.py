@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import geopandas as gpd
 import numpy as np
@@ -35,6 +36,8 @@ def _points() -> gpd.GeoDataFrame:
                     np.column_stack((rng.uniform(56, 73, N_PTS // 2), rng.uniform(37, 45.5, N_PTS // 2)))))
     names = [f"pt{i}" for i in range(N_PTS)]
     names[N_PTS // 2 + 7] = XSS  # alone far out: clicked in a test
+    # found by name through the API (the layer is drawn from tiles): Uzbek Cyrillic, typed in Latin
+    names[N_PTS // 2 + 3], names[N_PTS // 2 + 4] = "Мактаб №5", "Maktab 15"
     return gpd.GeoDataFrame({"name": names, "cap": np.arange(N_PTS) % 50,
                              "opened": ["2020-01-02"] * N_PTS},
                             geometry=shapely.points(xy), crs="OGC:CRS84")
@@ -295,6 +298,32 @@ def test_live_site_draws_from_the_api_tiles_and_finds_the_nearest(browser, live_
         want = list(frame.assign(d=frame.distance(here)).sort_values("d")["name"][:5])
         assert len(names) == 5 and names == want, (names, want)
         assert all(m.split("·")[-1].strip().endswith(("m", "km")) for m in meta)
+    finally:
+        ctx.close()
+
+
+def test_find_by_name_from_the_index_asks_the_api_for_a_tiled_layer(browser, live_site):
+    """The index's search box leads to the places by that name on the map; a large layer drawn
+    from tiles has no names in the page, so the API is asked (q, the word in both scripts) and
+    only names holding every word typed are listed."""
+    ctx = browser.new_context(viewport=PHONE)
+    page = ctx.new_page()
+    seen: list[str] = []
+    page.on("requestfinished", lambda r: seen.append(r.url))
+    try:
+        page.goto(live_site.url + "/site/index.html?lang=uz")
+        page.fill("#gp-search", "maktab 5")
+        link = page.locator("#gp-find-places a")
+        assert link.is_visible() and "maktab 5" in link.inner_text()
+        link.click()
+        page.wait_for_selector(".gp-nearest-item", timeout=20_000)
+        assert page.input_value("#gp-find") == "maktab 5"
+        assert page.locator(".gp-nearest-name").all_inner_texts() == ["Мактаб №5"]
+        asked = [u for u in seen if "/collections/pts/items?" in u and "q=" in u]
+        assert asked and "мактаб" in unquote(asked[0]), asked
+        page.locator(".gp-nearest-item").first.click()
+        page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
+        assert "Мактаб №5" in page.inner_text(".leaflet-popup-content")
     finally:
         ctx.close()
 

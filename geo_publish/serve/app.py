@@ -225,8 +225,19 @@ class GeoPublishApp:
                 return
             raise NotReady("the map site is being built (the server has just started); "
                            "try again in a few seconds")
+        # file names that change with their content (static/viewer.<digest>.js, vendor/<name>-<version>/)
+        # are kept a year by browsers and shared caches; every other file is asked again each time
+        # (an ETag makes that a 304): a page names the current version's data
+        lasting = path.startswith(("/site/static/", "/site/vendor/"))
+        policy = b"public, max-age=31536000, immutable" if lasting else b"no-cache"
+
+        async def with_policy(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (200, 304):
+                message = {**message, "headers": [*message.get("headers", []), (b"cache-control", policy)]}
+            await send(message)
+
         try:
-            await self.site({**scope, "path": path[len("/site"):], "root_path": "/site"}, receive, send)
+            await self.site({**scope, "path": path[len("/site"):], "root_path": "/site"}, receive, with_policy)
         except HTTPException as err:
             if err.status_code != 404:
                 raise

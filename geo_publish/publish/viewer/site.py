@@ -829,7 +829,8 @@ class SiteBuilder:
                       ui_json=script_json(i18n.UI), pwa_head=PWA_HEAD, emergency=emergency,
                       viewer_js=static["viewer.js"], viewer_css=static["viewer.css"],
                       fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
-                      fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"))
+                      fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"),
+                      fa_font=assets.url("@fortawesome/fontawesome-free", "webfonts/fa-solid-900.woff2"))
         template = env.get_template("index.html")
         for n, name in enumerate(names, start=1):
             chunk = cards[(n - 1) * INDEX_PAGE: n * INDEX_PAGE]

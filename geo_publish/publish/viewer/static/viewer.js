@@ -148,6 +148,10 @@
   }
 
   function index(sw) {
+    /* a layer's passport is open where there is room for it, folded on phones */
+    if (!window.matchMedia("(max-width: 640px)").matches) {
+      document.querySelectorAll("details.gp-about").forEach(function (d) { d.open = true; });
+    }
     keepOffline(sw);
     var lang = pickLang();
     document.documentElement.lang = lang;
@@ -210,10 +214,16 @@
     var here = page > 1 ? "index-" + page + ".html" : "index.html";
     var elsewhere = document.getElementById("gp-elsewhere");  /* only when there are pages */
     var every = null;  /* search.json: every layer's search words, read at the first search */
+    var places = document.getElementById("gp-find-places");  /* features by name: on the map page */
     function run() {
       var q = input.value.trim().toLowerCase();
       var terms = queryTerms(q);
       var shown = 0;
+      if (places) {
+        places.hidden = !terms.length;
+        places.querySelector(".gp-q").textContent = input.value.trim();
+        places.querySelector("a").href = "map.html?lang=" + lang + "&find=" + encodeURIComponent(input.value.trim());
+      }
       cards.forEach(function (c) {
         var hit = matches(c.getAttribute("data-search"), q, terms);
         c.hidden = !hit;
@@ -265,6 +275,24 @@
       if (ch === "е") out += (i === 0 || VOWELS.indexOf(word.charAt(i - 1)) >= 0) ? "ye" : "e";
       else if (Object.prototype.hasOwnProperty.call(CYR, ch)) out += CYR[ch];
       else if (MARKS.indexOf(ch) < 0) out += ch;
+    }
+    return out;
+  }
+  /* A Latin (Uzbek) word in Uzbek Cyrillic, for asking a store that keeps names as written:
+     "maktab" -> "мактаб", "o'quv" -> "ўқув", "shifoxona" -> "шифохона". */
+  var LAT2 = {"sh": "ш", "ch": "ч", "ya": "я", "yu": "ю", "yo": "ё", "ye": "е", "ts": "ц"};
+  var LAT1 = {"a": "а", "b": "б", "d": "д", "e": "е", "f": "ф", "g": "г", "h": "ҳ", "i": "и",
+    "j": "ж", "k": "к", "l": "л", "m": "м", "n": "н", "o": "о", "p": "п", "q": "қ", "r": "р",
+    "s": "с", "t": "т", "u": "у", "v": "в", "x": "х", "y": "й", "z": "з"};
+  function cyrillic(word) {
+    var out = "", w = word.toLowerCase();
+    for (var i = 0; i < w.length; i++) {
+      var two = w.substr(i, 2), next = w.charAt(i + 1);
+      if ((w.charAt(i) === "o" || w.charAt(i) === "g") && MARKS.indexOf(next) >= 0) {
+        out += w.charAt(i) === "o" ? "ў" : "ғ"; i++;
+      } else if (Object.prototype.hasOwnProperty.call(LAT2, two)) { out += LAT2[two]; i++; }
+      else if (MARKS.indexOf(w.charAt(i)) >= 0) out += "ъ";
+      else out += Object.prototype.hasOwnProperty.call(LAT1, w.charAt(i)) ? LAT1[w.charAt(i)] : w.charAt(i);
     }
     return out;
   }
@@ -1169,31 +1197,63 @@
     }
     /* Find by name: the features of the layers drawn here whose name has every word typed, in
        either script (Uzbek Cyrillic and Latin meet in one Latin spelling, Russian word forms in
-       their stem), nearest first when the position is known. Works with no connection: the
-       names are in the layers' own files. (A large layer drawn from tiles is not searched.) */
-    function findByName(q) {
-      var terms = queryTerms(q.toLowerCase());
-      if (!terms.length) return [];
+       their stem), nearest first when the position is known. The layers' own files answer with
+       no connection; a large layer drawn from tiles is asked through the API (its q, with the
+       query's longest word in both scripts), when there is one. */
+    function nameTerms(v) {
+      return v === null || v === undefined ? "" : queryTerms(String(v).toLowerCase()).join(" ");
+    }
+    function placed(rec) {
+      return {rec: rec, d: lastPos ? haversine(lastPos[0], lastPos[1], rec.ll[0], rec.ll[1]) : null};
+    }
+    function findHere(terms) {
       var found = [];
       cfg.layers.forEach(function (layer) {
         if (layer.background || !layer.label || !layer.props || !layer.props.rows) return;
         if (!layer.names) {
           var k = layer.props.fields.indexOf(layer.label);
-          layer.names = layer.props.rows.map(function (r) {
-            var v = k < 0 ? null : r[k];
-            return v === null || v === undefined ? "" : queryTerms(String(v).toLowerCase()).join(" ");
-          });
+          layer.names = layer.props.rows.map(function (r) { return nameTerms(k < 0 ? null : r[k]); });
         }
         for (var i = 0; i < layer.names.length && found.length < 200; i++) {
-          if (hasWords(layer.names[i], terms)) {
-            var rec = rowRecord(layer, i);
-            found.push({rec: rec, d: lastPos ? haversine(lastPos[0], lastPos[1], rec.ll[0], rec.ll[1]) : null});
-          }
+          if (hasWords(layer.names[i], terms)) found.push(placed(rowRecord(layer, i)));
         }
       });
-      if (lastPos) found.sort(function (a, b) { return a.d - b.d; });
-      return found.slice(0, 10);
+      return found;
     }
+    function findFromApi(layer, q, terms) {
+      var words = (q.toLowerCase().match(/[\p{L}\p{N}'\u2019\u02bb\u02bc`\u2018]+/gu) || []);
+      var longest = words.reduce(function (a, w) { return stem(w).length > a.length ? stem(w) : a; }, "");
+      if (!longest) return Promise.resolve([]);
+      var plain = latin(longest), asked = [longest, plain, cyrillic(plain)].filter(function (w, i, all) {
+        return w && all.indexOf(w) === i;
+      });
+      var url = cfg.api + "/collections/" + encodeURIComponent(layer.id) + "/items?f=json&limit=200&q=" +
+        encodeURIComponent(asked.join(" "));
+      return fetch(url).then(function (r) { return r.ok ? r.json() : {features: []}; }).then(function (fc) {
+        var hits = [];
+        (fc.features || []).forEach(function (f) {
+          var c = f.geometry && centre(f.geometry);
+          if (c && hasWords(nameTerms((f.properties || {})[layer.label]), terms)) {
+            hits.push(placed(propsRecord(layer, f.id, f.properties, c)));
+          }
+        });
+        return hits;
+      }).catch(function () { return []; });  /* offline: the layers' own files answer */
+    }
+    function findByName(q) {
+      var terms = queryTerms(q.toLowerCase());
+      if (!terms.length) return Promise.resolve([]);
+      var asks = cfg.layers.filter(function (layer) {
+        return layer.mode === "tiles" && cfg.api && layer.label && !layer.background && !layer.error;
+      }).map(function (layer) { return findFromApi(layer, q, terms); });
+      return Promise.all(asks).then(function (lists) {
+        var found = findHere(terms);
+        lists.forEach(function (l) { found = found.concat(l); });
+        if (lastPos) found.sort(function (a, b) { return a.d - b.d; });
+        return found.slice(0, 10);
+      });
+    }
+    var findText = "";
     var LocateControl = L.Control.extend({
       onAdd: function () {
         var box = el("div", "gp-box gp-locate");
@@ -1229,14 +1289,18 @@
         find.placeholder = t("find_place");
         find.setAttribute("aria-label", t("find_place"));
         find.setAttribute("autocomplete", "off");
+        find.value = findText;  /* the controls are made again on a change of language */
         var timer = null;
         find.addEventListener("input", function () {
           window.clearTimeout(timer);
+          findText = find.value;
           timer = window.setTimeout(function () {
             var q = find.value.trim();
             if (!q) { hideList(); return; }
             var waits = cfg.layers.map(function (l) { return l.error ? null : l.propsReady; });
-            Promise.all(waits).then(function () { showList(t("found"), findByName(q), t("not_found")); });
+            Promise.all(waits).then(function () { return findByName(q); }).then(function (list) {
+              if (find.value.trim() === q) showList(t("found"), list, t("not_found"));  /* not a stale answer */
+            });
           }, 150);
         });
         box.appendChild(find);
@@ -1266,6 +1330,13 @@
       if (lastPos && nearestBox && !nearestBox.hidden) showNearest(lastPos[0], lastPos[1]);
     }
     relabel();
+    /* opened from the index's search: the places by that name */
+    var asked = new URLSearchParams(window.location.search).get("find");
+    if (asked && document.getElementById("gp-find")) {
+      var box = document.getElementById("gp-find");
+      box.value = asked;
+      box.dispatchEvent(new Event("input"));
+    }
     /* the emergency page, opened from the index's button: the position is asked at once */
     if (cfg.locate && new URLSearchParams(window.location.search).get("nearest") === "1") {
       var go = document.getElementById("gp-locate");
