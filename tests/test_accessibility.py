@@ -11,7 +11,7 @@ import pytest
 from gp_testlib import canonical_points, cli_here
 from portal_testlib import Portal, run_job, setup_people, upload
 from server_testlib import make_sources, start, write_config
-from viewer_testlib import POINTS_MANIFEST, POINTS_STYLE, POLYGONS_STYLE, browser  # noqa: F401
+from viewer_testlib import ARTIFACTS, POINTS_MANIFEST, POINTS_STYLE, POLYGONS_STYLE, browser  # noqa: F401
 
 pytestmark = pytest.mark.slow
 LANGS = ("uz", "ru", "en")
@@ -64,6 +64,8 @@ PUBLIC = ["/site/index.html", "/site/layer-points.html", "/site/layer-many.html"
           "/collections/points/items?f=html", "/collections/points/items/1?f=html",
           "/collections/points/queryables?f=html", "/conformance?f=html",
           "/publish/login", "/publish/password", "/feedback/points?f=html"]
+SHOWN = {"/?f=html": "landing", "/site/index.html": "index", "/site/emergency.html": "emergency-map",
+         "/site/layer-points.html": "layer", "/publish/login": "portal-login"}
 SIGNED_IN = ["/publish/", "/publish/orgs/emergency", "/publish/upload", "/publish/collections/points",
              "/publish/sessions", "/publish/feedback", "/publish/jobs/{job}"]
 
@@ -79,6 +81,9 @@ def test_no_serious_axe_violation_on_any_page(portal: Portal, browser, lang: str
         for path in PUBLIC:
             url = portal.url + path + ("&" if "?" in path else "?") + f"lang={lang}"
             problems[path] = _violations(page, url)
+            if path in SHOWN and size[0] < 500:  # each view as a phone shows it, to look at
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / f"{SHOWN[path]}-phone-{lang}.png"))
         page.goto(portal.url + "/publish/login")
         page.fill("input[name=email]", "anna@example.org")
         page.fill("input[name=password]", "correct horse battery")

@@ -115,24 +115,13 @@ def _block_tiles(spool: Spool, z: int, r: int, bcol: int, brow: int, maxzoom: in
 def _encode_layer(name: str, geoms: np.ndarray, ids: np.ndarray, tid: np.ndarray,
                   props_json: list[str]) -> list[tuple[int, bytes]]:
     """One layer's part of each tile (a Tile message of that layer alone: the parts of a tile
-    joined are the tile). Most tiles at once (``mvt.tiles``); a tile that mixes lines and areas
-    (water: rivers and lakes) feature by feature."""
+    joined are the tile)."""
     props = [json.loads(p) for p in props_json]
     fields = sorted({k for p in props for k in p})
-    fam = cut.families(geoms)
-    main = int(np.bincount(fam[fam >= 0], minlength=3).argmax()) if (fam >= 0).any() else 0
-    odd = np.unique(tid[fam != main])
-    whole = ~np.isin(tid, odd)
-    idx = np.flatnonzero(whole)
-    values = mvt.Values.from_lists({f: [props[i].get(f) for i in idx.tolist()] for f in fields})
-    done = mvt.tiles(name, geoms[idx], ids[idx], tid[idx], values, EXTENT)
-    for t in odd.tolist():
-        sub = np.flatnonzero(tid == t).tolist()
-        data = cut.encode_mixed(geoms[sub], ids[sub], [tuple(props[i].get(f) for f in fields) for i in sub],
-                                fields, name)
-        if data:
-            done.append((t, data))
-    return done
+    return cut.encode_by_family(
+        name, geoms, ids, tid, np.ones(len(geoms), dtype=bool),
+        lambda idx: mvt.Values.from_lists({f: [props[i].get(f) for i in idx.tolist()] for f in fields}),
+        lambda idx: [tuple(props[i].get(f) for f in fields) for i in idx.tolist()], fields)
 
 
 def write(spool: Spool, out: Path, maxzoom: int, name: str,

@@ -16,6 +16,7 @@ the site's archives (``tiles/pyramid.py``):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -103,6 +104,29 @@ def families(geoms: np.ndarray) -> np.ndarray:
 
 
 _FAMILIES = np.array([-1, 0, 1, 1, 2, 0, 1, 2, -1])  # by shapely type id + 1 (missing: -1)
+
+
+def encode_by_family(name: str, geoms: np.ndarray, ids: np.ndarray, tid: np.ndarray, keep: np.ndarray,
+                     values_of: Callable[[np.ndarray], mvt.Values],
+                     rows_of: Callable[[np.ndarray], list[Any]], fields: list[str]) -> list[tuple[int, bytes]]:
+    """A layer's tiles from (feature piece, tile) pairs sorted by tile, ``keep`` the pieces left
+    after cutting: (tile id, MVT bytes) in tile order. Most tiles at once (``mvt.tiles``, one
+    geometry family); a tile holding another family too, or a collection, feature by feature
+    (``encode_mixed``). ``values_of(idx)``: the pieces' values for mvt.tiles; ``rows_of(idx)``:
+    their value tuples in ``fields`` order."""
+    fam = families(geoms)
+    main = np.bincount(fam[keep] + 1, minlength=4)[1:].argmax() if keep.any() else 0
+    odd = np.unique(tid[keep & (fam != main)])
+    whole = np.flatnonzero(keep & ~np.isin(tid, odd))
+    done = mvt.tiles(name, geoms[whole], ids[whole], tid[whole], values_of(whole), EXTENT)
+    for t in odd.tolist():
+        sub = np.flatnonzero(keep & (tid == t))
+        data = encode_mixed(geoms[sub], ids[sub], rows_of(sub), fields, name)
+        if data:
+            done.append((t, data))
+    if len(odd):
+        done.sort(key=lambda p: p[0])
+    return done
 
 
 def encode_mixed(geoms: np.ndarray, ids: np.ndarray, rows: list[Any], fields: list[str],

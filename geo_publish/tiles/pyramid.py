@@ -309,19 +309,6 @@ def _encode(layer: Layer, uv: np.ndarray | None, values: mvt.Values, fields: lis
 
         geoms = shapely.transform(geoms, project)
     geoms, keep = cut.shape(geoms, thin)
-    fam = cut.families(geoms)
-    main = np.bincount(fam[keep] + 1, minlength=4)[1:].argmax() if keep.any() else 0
-    # a tile with features of another family, or a collection, is encoded feature by feature
-    odd = np.unique(tid[keep & (fam != main)])
-    whole = keep & ~np.isin(tid, odd)
-    done = mvt.tiles(name, geoms[whole], layer.fids[feature[whole]], tid[whole],
-                     values.take(feature[whole]), EXTENT)
-    for t in odd.tolist():
-        sub = np.flatnonzero(keep & (tid == t))
-        data = cut.encode_mixed(geoms[sub], layer.fids[feature[sub]],
-                                  [tuple(cut.mvt_value(v) for v in r) for r in layer.values(feature[sub])],
-                                  fields, name)
-        done.append((t, data))
-    if len(odd):
-        done.sort(key=lambda p: p[0])
-    return done
+    return cut.encode_by_family(
+        name, geoms, layer.fids[feature], tid, keep, lambda idx: values.take(feature[idx]),
+        lambda idx: [tuple(cut.mvt_value(v) for v in r) for r in layer.values(feature[idx])], fields)
