@@ -222,7 +222,8 @@ def _document(settings: Settings, base: str, resources: dict[str, Any]) -> dict[
                              "uz": ["ochiq ma'lumotlar"]},
                 "keywords_type": "theme", "terms_of_service": "", "url": base,
             },
-            "license": {"name": "See each collection's licence", "url": base},
+            "license": {"name": {"en": "Each layer has its own licence", "ru": "Лицензия указана у каждого слоя",
+                                 "uz": "Har bir qatlamning o'z litsenziyasi bor"}, "url": base},
             "provider": {"name": "geo-publish", "url": base},
             # the office that answers for the service (the DCAT catalogue's publisher)
             "contact": {"name": settings.catalogue.publisher, "email": settings.catalogue.publisher_email,
