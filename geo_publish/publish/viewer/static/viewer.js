@@ -460,7 +460,8 @@
         points[i] = {type: "Feature", properties: {i: i},
           geometry: {type: "Point", coordinates: [coords[2 * i], coords[2 * i + 1]]}};
       }
-      this._index = new Supercluster({radius: radius || 60, maxZoom: maxZoom || 16}).load(points);
+      /* extent 256: radius in screen pixels of Leaflet's 256-pixel tiles (supercluster counts 512) */
+      this._index = new Supercluster({radius: radius || 60, extent: 256, maxZoom: maxZoom || 16}).load(points);
       this._layer = layer;
       this._onPick = onPick;
     },
@@ -775,7 +776,7 @@
         /* pins: those that would overlap (at a country's zoom, the shelters of a city) merge
            into one with their count, and spread out as the map zooms in; from zoom 14 each is
            its own */
-        return new ClusterLayer(data.coords, layer, pick, 36, 13);
+        return new ClusterLayer(data.coords, layer, pick, 30, 13);
       }
       layer.centres = data.centres;
       var features = data.geometries.map(function (g, i) {
