@@ -156,8 +156,12 @@ def features(path: Path, nodes_index: Path) -> Iterator[Found]:
     for queue in ("OSMIUM_MAX_INPUT_QUEUE_SIZE", "OSMIUM_MAX_OSMDATA_QUEUE_SIZE"):
         os.environ.setdefault(queue, "4")
     factory = osmium.geom.WKBFactory()
+    # only the relations a base map draws are assembled into areas: osmium keeps every member
+    # way of a candidate until its area is built, and a country's boundaries, routes' areas and
+    # the like are members it would hold for nothing
+    drawn = sorted({"building", *AREA_KEYS, *(key for key, _ in POIS)})
     processor = osmium.FileProcessor(str(path)).with_locations(
-        f"sparse_file_array,{nodes_index}").with_areas()
+        f"sparse_file_array,{nodes_index}").with_areas(osmium.filter.KeyFilter(*drawn))
     for obj in processor:
         tags = obj.tags
         if not tags:
