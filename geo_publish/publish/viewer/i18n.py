@@ -12,7 +12,6 @@ UI: dict[str, dict[str, str]] = {
     "map_all": {"en": "Map of all layers", "ru": "Карта всех слоёв", "uz": "Barcha qatlamlar xaritasi"},
     "map": {"en": "Map", "ru": "Карта", "uz": "Xarita"},
     "all_layers": {"en": "All layers", "ru": "Все слои", "uz": "Barcha qatlamlar"},
-    "organization": {"en": "Organisation", "ru": "Организация", "uz": "Tashkilot"},
     "about_layer": {"en": "About the data", "ru": "О данных", "uz": "Ma'lumotlar haqida"},
     "responsible": {"en": "Responsible person", "ru": "Ответственный", "uz": "Mas'ul shaxs"},
     "license": {"en": "Licence", "ru": "Лицензия", "uz": "Litsenziya"},

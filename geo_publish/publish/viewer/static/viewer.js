@@ -302,9 +302,11 @@
       : word.replace(/(es|s)$/, "");
     return w.length >= 3 ? w : word;
   }
+  function queryWords(q) {  /* the words of a query that count, as typed */
+    return (q.match(/[\p{L}\p{N}'\u2019\u02bb\u02bc`\u2018]+/gu) || []).slice(0, 8);
+  }
   function queryTerms(q) {
-    return (q.match(/[\p{L}\p{N}'\u2019\u02bb\u02bc`\u2018]+/gu) || []).slice(0, 8)
-      .map(function (w) { return latin(stem(w)); }).filter(Boolean);
+    return queryWords(q).map(function (w) { return latin(stem(w)); }).filter(Boolean);
   }
   function matches(text, q, terms) {
     if (!q || text.indexOf(q) >= 0) return true;
@@ -1222,8 +1224,7 @@
       return found;
     }
     function findFromApi(layer, q, terms) {
-      var words = (q.toLowerCase().match(/[\p{L}\p{N}'\u2019\u02bb\u02bc`\u2018]+/gu) || []);
-      var longest = words.reduce(function (a, w) { return stem(w).length > a.length ? stem(w) : a; }, "");
+      var longest = queryWords(q.toLowerCase()).reduce(function (a, w) { return stem(w).length > a.length ? stem(w) : a; }, "");
       if (!longest) return Promise.resolve([]);
       var plain = latin(longest), asked = [longest, plain, cyrillic(plain)].filter(function (w, i, all) {
         return w && all.indexOf(w) === i;
@@ -1254,7 +1255,8 @@
         return found.slice(0, 10);
       });
     }
-    var findText = "";
+    var params = new URLSearchParams(window.location.search);
+    var findText = params.get("find") || "";  /* opened from the index's search: that name */
     var LocateControl = L.Control.extend({
       onAdd: function () {
         var box = el("div", "gp-box gp-locate");
@@ -1331,15 +1333,9 @@
       if (lastPos && nearestBox && !nearestBox.hidden) showNearest(lastPos[0], lastPos[1]);
     }
     relabel();
-    /* opened from the index's search: the places by that name */
-    var asked = new URLSearchParams(window.location.search).get("find");
-    if (asked && document.getElementById("gp-find")) {
-      var box = document.getElementById("gp-find");
-      box.value = asked;
-      box.dispatchEvent(new Event("input"));
-    }
+    if (findText) document.getElementById("gp-find").dispatchEvent(new Event("input"));
     /* the emergency page, opened from the index's button: the position is asked at once */
-    if (cfg.locate && new URLSearchParams(window.location.search).get("nearest") === "1") {
+    if (cfg.locate && params.get("nearest") === "1") {
       var go = document.getElementById("gp-locate");
       if (go) go.click();
     }
