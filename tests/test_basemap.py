@@ -300,3 +300,33 @@ def test_a_dense_block_made_by_quarters_gives_the_same_tiles(helsinki, tmp_path,
         return mapbox_vector_tile.decode(gzip.decompress(data))
 
     assert all(decoded(whole[k]) == decoded(split[k]) for k in whole)
+
+
+def test_a_crowded_tile_keeps_its_most_prominent_features(helsinki, tmp_path, monkeypatch):
+    """A tile holding more than ``MAX_TILE_FEATURES`` (a zoom-9 tile over a city as dense as
+    central Helsinki for 30 km around) keeps that many: those drawn from the earliest zoom
+    first, so memory and a phone's download stay bounded; tiles under the limit are as before."""
+    from geo_publish.basemap import build, tiles
+
+    limit = 150
+    monkeypatch.setattr(tiles, "MAX_TILE_FEATURES", limit)
+    out = tmp_path / "thinned.pmtiles"
+    built = build.build(HELSINKI, out)
+    whole, thinned = (_all_tiles(p) for p in (helsinki[0], out))
+    assert whole.keys() == thinned.keys()
+
+    def features(data: bytes) -> dict[int, int]:  # id -> its first zoom, over all layers
+        layers = mapbox_vector_tile.decode(gzip.decompress(data))
+        return {f["id"]: f["properties"]["min_zoom"] for lyr in layers.values() for f in lyr["features"]}
+
+    crowded = 0
+    for key in whole:
+        before, after = features(whole[key]), features(thinned[key])
+        if len(before) <= limit:
+            assert after == before, key
+            continue
+        crowded += 1
+        assert len(after) <= limit and after.items() <= before.items(), key
+        left_out = before.keys() - after.keys()
+        assert max(after.values()) <= min(before[i] for i in left_out), key
+    assert crowded == built.crowded > 0

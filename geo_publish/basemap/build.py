@@ -21,6 +21,7 @@ class Built:
     tiles: int
     bytes: int
     peak_rss_mb: float
+    crowded: int = 0  # tiles thinned to their tiles.MAX_TILE_FEATURES most prominent features
 
 
 def check_extract(path: Path) -> None:
@@ -63,4 +64,4 @@ def build(extract: Path, out: Path, maxzoom: int = MAXZOOM,
         finally:
             spool.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return Built(out, n, written.tiles, written.bytes, peak)
+    return Built(out, n, written.tiles, written.bytes, peak, written.crowded)

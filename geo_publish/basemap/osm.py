@@ -150,11 +150,15 @@ def features(path: Path, nodes_index: Path) -> Iterator[Found]:
 
     import osmium
 
-    # libosmium's reader decodes ahead of its consumer into queues of whole buffers; unbounded
-    # by this loop's pace, they held 130-200 MB of a 61 MB extract (and grow with it): four
-    # buffers each keep the decoding threads busy (measured: no slower) and memory flat
-    for queue in ("OSMIUM_MAX_INPUT_QUEUE_SIZE", "OSMIUM_MAX_OSMDATA_QUEUE_SIZE"):
-        os.environ.setdefault(queue, "4")
+    # libosmium's reader decodes ahead of its consumer into queues of whole buffers (a block of
+    # ways with their node locations is tens of MB), and its thread pool decodes more blocks
+    # beside them. This loop, in Python, is the slow end, so blocks decoded ahead only wait in
+    # memory: one in each queue and the decoding in the reader's own thread keep pass 1 as fast
+    # (memray on a 61 MB extract: 22 s either way) and its peak at 121 MB anonymous, against
+    # 203 MB with four and the pool (334 MB with libosmium's default of 20)
+    for name, value in (("OSMIUM_MAX_INPUT_QUEUE_SIZE", "1"), ("OSMIUM_MAX_OSMDATA_QUEUE_SIZE", "1"),
+                        ("OSMIUM_USE_POOL_THREADS_FOR_PBF_PARSING", "no")):
+        os.environ.setdefault(name, value)
     factory = osmium.geom.WKBFactory()
     # only the relations a base map draws are assembled into areas: osmium keeps every member
     # way of a candidate until its area is built, and a country's boundaries, routes' areas and
@@ -259,11 +263,20 @@ class Spool:
     def _meets(box: tuple[float, float, float, float], z: int) -> tuple[float, ...]:
         return (box[0], box[2], box[1], box[3], z)
 
-    def block(self, box: tuple[float, float, float, float], z: int) -> list[tuple[int, int, str, bytes]]:
+    def block(self, box: tuple[float, float, float, float], z: int,
+              limit: int | None = None) -> list[tuple[int, int, str, bytes]]:
         """(id, layer, properties, WKB) of the features drawn at zoom ``z`` whose box meets
-        ``box`` (lon0, lat0, lon1, lat1), in id order."""
-        return self.db.execute(f"SELECT f.id, f.layer, f.props, f.geom FROM f_box JOIN f USING (id) "
-                               f"WHERE {self._MEETS} ORDER BY f.id", self._meets(box, z)).fetchall()
+        ``box`` (lon0, lat0, lon1, lat1), in id order; with ``limit``, only that many of the
+        most prominent: those drawn from the earliest zoom, then the largest."""
+        if limit is None:
+            return self.db.execute(f"SELECT f.id, f.layer, f.props, f.geom FROM f_box JOIN f USING (id) "
+                                   f"WHERE {self._MEETS} ORDER BY f.id", self._meets(box, z)).fetchall()
+        ids = [row[0] for row in self.db.execute(
+            f"SELECT id FROM f_box WHERE {self._MEETS} "
+            f"ORDER BY z0, (x1 - x0) + (y1 - y0) DESC, id LIMIT ?", (*self._meets(box, z), limit))]
+        ids.sort()
+        return [self.db.execute("SELECT id, layer, props, geom FROM f WHERE id = ?", (i,)).fetchone()
+                for i in ids]
 
     def how_many(self, box: tuple[float, float, float, float], z: int) -> int:
         """How many features ``block`` would give (the R-tree alone)."""

@@ -31,6 +31,10 @@ BLOCK = 3  # a block is the tiles of zoom z within one tile of zoom z - BLOCK
 # a block holding more features is made as its four quarters (a dense city at zoom 14: some
 # 300,000 buildings and streets within one block took 600 MB)
 MAX_BLOCK_FEATURES = 30_000
+# a single tile holding more keeps this many, the most prominent (see _split): the 400 copies of
+# Helsinki's centre side by side (the benchmark's 245 MB extract) put 85,566 road pieces in one
+# zoom-9 tile, 2.3 MB of it, whose making alone took 190 MB
+MAX_TILE_FEATURES = 30_000
 ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 
 
@@ -38,6 +42,7 @@ ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 class Written:
     tiles: int
     bytes: int
+    crowded: int = 0  # tiles that kept only their MAX_TILE_FEATURES most prominent features
 
 
 def _blocks(bounds: list[float], r: int) -> list[tuple[int, int]]:
@@ -54,25 +59,32 @@ def _blocks(bounds: list[float], r: int) -> list[tuple[int, int]]:
     return list(zip(cols[order].tolist(), rows[order].tolist()))
 
 
-def _split(spool: Spool, z: int, r: int, bcol: int, brow: int, maxzoom: int) -> Any:
+def _split(spool: Spool, z: int, r: int, bcol: int, brow: int, maxzoom: int, crowded: list[int]) -> Any:
     """The tiles of a block, made whole or, when it holds too many features, by quarters (in
-    the archive's order: the quarters' tile ids sort as their tiles do)."""
+    the archive's order: the quarters' tile ids sort as their tiles do). A single tile holding
+    too many keeps the ``MAX_TILE_FEATURES`` most prominent (``Spool.block``): that bounds the
+    memory of its making and the bytes a phone loads, whatever the density of the city (the
+    others show from a deeper zoom, where the tiles are smaller). ``crowded`` counts such tiles."""
     s = SCHEMES["WebMercatorQuad"]
-    if r < z and spool.how_many(s.box(r, brow, bcol, BUFFER / EXTENT / (1 << (z - r))), z) > MAX_BLOCK_FEATURES:
+    many = spool.how_many(s.box(r, brow, bcol, BUFFER / EXTENT / (1 << (z - r))), z)
+    if r < z and many > min(MAX_BLOCK_FEATURES, MAX_TILE_FEATURES):
         cols = np.array([2 * bcol, 2 * bcol + 1, 2 * bcol, 2 * bcol + 1])
         rows = np.array([2 * brow, 2 * brow, 2 * brow + 1, 2 * brow + 1])
         for k in np.argsort(tile_ids(r + 1, cols, rows)).tolist():
-            yield from _split(spool, z, r + 1, int(cols[k]), int(rows[k]), maxzoom)
+            yield from _split(spool, z, r + 1, int(cols[k]), int(rows[k]), maxzoom, crowded)
         return
-    yield from _block_tiles(spool, z, r, bcol, brow, maxzoom)
+    limit = MAX_TILE_FEATURES if r == z and many > MAX_TILE_FEATURES else None
+    crowded[0] += limit is not None
+    yield from _block_tiles(spool, z, r, bcol, brow, maxzoom, limit)
 
 
-def _block_tiles(spool: Spool, z: int, r: int, bcol: int, brow: int, maxzoom: int) -> list[tuple[int, bytes]]:
+def _block_tiles(spool: Spool, z: int, r: int, bcol: int, brow: int, maxzoom: int,
+                 limit: int | None = None) -> list[tuple[int, bytes]]:
     """(tile id, MVT bytes) of the tiles of zoom ``z`` in block (``r``, ``bcol``, ``brow``), in order."""
     s = SCHEMES["WebMercatorQuad"]
     span = 1 << (z - r)  # tiles of the block per side
     margin = BUFFER / EXTENT / span  # the buffer of the block's edge tiles, in block tiles
-    rows = spool.block(s.box(r, brow, bcol, margin), z)
+    rows = spool.block(s.box(r, brow, bcol, margin), z, limit)
     if not rows:
         return []
     n = 1 << z
@@ -131,13 +143,14 @@ def write(spool: Spool, out: Path, maxzoom: int, name: str,
 
     tmp = out.with_name(f".{out.name}.{os.getpid()}")
     count = 0
+    crowded = [0]
     bounds = spool.bounds
     try:
         with open(tmp, "wb") as fh, Writer(fh) as writer:
             for z in range(maxzoom + 1):
                 r = max(0, z - BLOCK)
                 for bcol, brow in _blocks(bounds, r):
-                    for t, data in _split(spool, z, r, bcol, brow, maxzoom):
+                    for t, data in _split(spool, z, r, bcol, brow, maxzoom, crowded):
                         writer.write_tile(t, gzip.compress(data, compresslevel=6, mtime=0))
                         count += 1
                 if progress:
@@ -161,4 +174,4 @@ def write(spool: Spool, out: Path, maxzoom: int, name: str,
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return Written(count, out.stat().st_size)
+    return Written(count, out.stat().st_size, crowded[0])

@@ -29,3 +29,9 @@ def build(extract: Path, output: Path, maxzoom: int, quiet: bool) -> None:
                progress=None if quiet else (lambda line: click.echo(line, err=True)))
     click.echo(f"wrote {done.path}: {done.features:,} features in {done.tiles:,} tiles "
                f"({done.bytes / 1e6:.1f} MB), zooms 0-{maxzoom}; peak memory {done.peak_rss_mb:.0f} MB")
+    if done.crowded:
+        from geo_publish.basemap.tiles import MAX_TILE_FEATURES
+
+        click.echo(f"{done.crowded:,} tiles over a dense city hold their {MAX_TILE_FEATURES:,} most prominent "
+                   f"features (those shown from the earliest zoom, then the largest); the others "
+                   f"show from a deeper zoom")
