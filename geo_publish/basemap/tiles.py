@@ -35,6 +35,7 @@ MAX_BLOCK_FEATURES = 30_000
 # Helsinki's centre side by side (the benchmark's 245 MB extract) put 85,566 road pieces in one
 # zoom-9 tile, 2.3 MB of it, whose making alone took 190 MB
 MAX_TILE_FEATURES = 30_000
+MERGE_BELOW = 12  # roads are joined into lines (_merged) in the tiles of zooms below this one
 ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 
 
@@ -118,10 +119,33 @@ def _block_tiles(spool: Spool, z: int, r: int, bcol: int, brow: int, maxzoom: in
         if not len(sel):
             continue
         sel = sel[np.lexsort((ids[feature[sel]], tid[sel]))]  # by tile, then by id
-        for t, data in _encode_layer(LAYERS[code], pieces[sel], ids[feature[sel]], tid[sel],
-                                     [props[i] for i in feature[sel].tolist()]):
+        part = (pieces[sel], ids[feature[sel]], tid[sel], [props[i] for i in feature[sel].tolist()])
+        if LAYERS[code] == "roads" and z < MERGE_BELOW:
+            part = _merged(*part)
+        for t, data in _encode_layer(LAYERS[code], *part):
             out.setdefault(t, []).append(data)
     return [(t, b"".join(out[t])) for t in sorted(out)]
+
+
+def _merged(geoms: np.ndarray, ids: np.ndarray, tid: np.ndarray,
+            props: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The road pieces of each tile with the same properties (class, names, ref) joined where
+    they meet, one feature each, with the smallest id of its pieces; in tile, then id order.
+    An OSM way ends at every junction and change of tag, so a street is dozens of pieces: at
+    low zooms one line each draws the same, labels it once along its length, and costs a
+    fraction of the bytes."""
+    keys: dict[tuple[int, str], int] = {}
+    group = np.array([keys.setdefault(k, len(keys)) for k in zip(tid.tolist(), props)], dtype=np.int64)
+    parts, of = shapely.get_parts(geoms, return_index=True)
+    order = np.argsort(group[of], kind="stable")
+    merged = shapely.line_merge(shapely.multilinestrings(parts[order], indices=group[of][order]))
+    first = np.full(len(keys), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, group, ids)
+    tiles_of = np.empty(len(keys), dtype=np.int64)
+    tiles_of[group] = tid
+    props_of = [p for (_, p) in keys]
+    by = np.lexsort((first, tiles_of))
+    return merged[by], first[by], tiles_of[by], [props_of[k] for k in by.tolist()]
 
 
 def _encode_layer(name: str, geoms: np.ndarray, ids: np.ndarray, tid: np.ndarray,
