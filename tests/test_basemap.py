@@ -199,6 +199,12 @@ def _base_at(page, lat: float, lon: float, zoom: int) -> dict[str, float]:
     return _base_pixels(page)
 
 
+def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = math.radians
+    a = math.sin(r(lat2 - lat1) / 2) ** 2 + math.cos(r(lat1)) * math.cos(r(lat2)) * math.sin(r(lon2 - lon1) / 2) ** 2
+    return 2 * 6371008.8 * math.asin(math.sqrt(a))
+
+
 def _styled(shares: dict[str, float], land: str, building: str, roads: tuple[str, ...]) -> None:
     """Land, buildings and streets of the style are each drawn (central Helsinki at zoom 15-16)."""
     assert shares.get(land, 0) > 0.05 and shares.get(building, 0) > 0.05, shares
@@ -219,8 +225,10 @@ def test_the_map_draws_the_streets_under_the_layers_on_a_phone_and_offline(brows
     (root / "styles" / "shelters.yml").write_text(
         'color: "#d62728"\nicon: person-shelter\nlabel_field: name\noffline: true\n')
     lon, lat = HELSINKI_HERE
-    gpd.GeoDataFrame({"name": ["Asema shelter", "Kluuvi shelter"]},
-                     geometry=shapely.points([lon + 0.002, lon - 0.003], [lat + 0.001, lat + 0.004]),
+    # six shelters north of the person, 0.0009 degrees (100 m) further each, listed backwards
+    gpd.GeoDataFrame({"name": [f"Suoja {k}" for k in range(6, 0, -1)]},
+                     geometry=shapely.points([lon + 0.0002 * k for k in range(6, 0, -1)],
+                                             [lat + 0.0009 * k for k in range(6, 0, -1)]),
                      crs="OGC:CRS84").to_file(root / "shelters.gpkg", driver="GPKG")
     cfg = str(root / "config.yml")
     assert main(["--config", cfg, "ingest", str(root / "shelters.gpkg"), "--collection", "shelters"]) == 0
@@ -254,6 +262,15 @@ def test_the_map_draws_the_streets_under_the_layers_on_a_phone_and_offline(brows
         page.wait_for_function("document.documentElement.hasAttribute('data-gp-drawn')", timeout=30_000)
         assert page.locator("#gp-offline").is_visible()
         _styled(_base_at(page, lat, lon, 15), "#f4f1ea", "#d3c8bb", ("#ffffff", "#f5c04f"))
+        # and the five nearest shelters, at their great-circle distances, over the streets
+        page.click("#gp-locate")
+        page.wait_for_selector(".gp-nearest-item", timeout=20_000)
+        assert page.locator(".gp-nearest-name").all_inner_texts() == [f"Suoja {k}" for k in range(1, 6)]
+        metres = [_haversine(lat, lon, lat + 0.0009 * k, lon + 0.0002 * k) for k in range(1, 6)]
+        assert [m.split("·")[-1].strip() for m in page.locator(".gp-nearest-meta").all_inner_texts()] == [
+            f"{d:.0f} m" for d in metres]
+        page.wait_for_function("() => !geoPublish.state.basemap.isLoading()", timeout=20_000)
+        _styled(_base_pixels(page), "#f4f1ea", "#d3c8bb", ("#ffffff", "#f5c04f"))
         page.screenshot(path=str(ARTIFACTS / "basemap-phone-offline.png"))
     finally:
         ctx.close()
