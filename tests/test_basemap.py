@@ -376,3 +376,47 @@ def test_roads_are_joined_into_lines_at_low_zooms(helsinki, tmp_path, monkeypatc
         else:
             assert a[2] == b[2], key
     assert fewer > 3
+
+
+def test_country_and_region_boundaries_are_drawn_from_their_relations(tmp_path):
+    """A boundary is a relation (boundary=administrative) of mostly untagged ways: the ways of
+    admin_level 2 and 4 are in the ``boundaries`` layer as ``country`` and ``region``, joined
+    into one line below zoom 12, each piece above it; a district's (level 8) are not, and a
+    border that is also a river is both."""
+    import osmium
+
+    from geo_publish.basemap import build
+
+    pbf = tmp_path / "boundaries.osm.pbf"
+    w = osmium.SimpleWriter(str(pbf))
+    lon, lat = 69.24, 41.30  # all in one tile down to zoom 14
+    for i in range(1, 10):
+        w.add_node(osmium.osm.mutable.Node(id=i, location=(lon + 0.001 * i, lat + 0.0005 * (i % 2))))
+    w.add_way(osmium.osm.mutable.Way(id=10, nodes=[1, 2, 3]))
+    w.add_way(osmium.osm.mutable.Way(id=11, nodes=[3, 4, 5], tags={"waterway": "river", "name": "Chirchiq"}))
+    w.add_way(osmium.osm.mutable.Way(id=12, nodes=[7, 8, 9]))
+    w.add_way(osmium.osm.mutable.Way(id=13, nodes=[1, 9], tags={"highway": "primary", "name": "Amir Temur"}))
+    w.add_way(osmium.osm.mutable.Way(id=15, nodes=[5, 6]))  # (ids in order, as in any extract)
+    for rid, level, ways in ((100, "2", [10]), (101, "4", [10, 11, 15]), (102, "8", [12])):
+        w.add_relation(osmium.osm.mutable.Relation(
+            id=rid, members=[("w", ref, "outer") for ref in ways],
+            tags={"type": "boundary", "boundary": "administrative", "admin_level": level, "name": f"level {level}"}))
+    w.close()
+    out = tmp_path / "b.pmtiles"
+    build.build(pbf, out)
+
+    def layer(z: int, name: str, key: str = "kind_detail") -> list[tuple[str, int | None]]:
+        tiles = _tiles(out, z)
+        assert len(tiles) == 1
+        feats = [f for t in tiles.values() for f in t.get(name, {}).get("features", [])]
+        return sorted((f["properties"]["kind"], f["properties"].get(key)) for f in feats)
+
+    # way 10 is a country's border and a region's: the country's is drawn; ways 11 and 15 are
+    # the region's, one line below zoom 12, two pieces from it; the district's way 12 is not drawn
+    assert layer(10, "boundaries") == [("country", 2), ("region", 4)]
+    assert layer(13, "boundaries") == [("country", 2), ("region", 4), ("region", 4)]
+    # a country's border from zoom 0, a region's from 4
+    assert layer(13, "boundaries", "min_zoom") == [("country", 0), ("region", 4), ("region", 4)]
+    # the river that is also a border is drawn as water too, and the road as a road
+    assert layer(13, "water") == [("river", None)]
+    assert layer(13, "roads") == [("major_road", "primary")]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-LAYERS = ("landuse", "water", "buildings", "roads", "pois", "places")  # drawn in this order
+LAYERS = ("landuse", "water", "boundaries", "buildings", "roads", "pois", "places")  # drawn in this order
 NAME_KEYS = ("name", "name:uz", "name:uz-Cyrl", "name:ru", "name:en")
 BATCH = 5_000  # features written to the spool at a time
 
@@ -33,6 +33,8 @@ ROADS = {
     "cycleway": ("path", 13), "steps": ("path", 14), "bridleway": ("path", 14),
 }
 RAIL = {"rail": 10, "light_rail": 12, "subway": 12, "tram": 13, "narrow_gauge": 12}
+# boundary=administrative relations, by admin_level -> (kind, first zoom): their member ways are drawn
+BOUNDARIES = {"2": ("country", 0), "4": ("region", 4)}
 # waterway=* lines -> first zoom
 WATERWAYS = {"river": 9, "canal": 11, "stream": 13, "ditch": 14, "drain": 14}
 # areas: (key, value) -> (layer, kind); the first zoom comes from the area's size
@@ -143,6 +145,24 @@ def _line_wkb(way: Any, factory: Any) -> bytes | None:
         return shapely.to_wkb(shapely.linestrings(pts)) if len(pts) >= 2 else None
 
 
+def boundary_ways(path: Path) -> dict[int, tuple[str, int, int]]:
+    """The ways of the extract's country and region boundaries: way id -> (kind, first zoom,
+    admin_level), the lowest level where a way borders both (a pass over the relations only)."""
+    import osmium
+
+    out: dict[int, tuple[str, int, int]] = {}
+    for rel in osmium.FileProcessor(str(path), osmium.osm.RELATION):
+        tags = rel.tags
+        level = tags.get("admin_level")
+        if level not in BOUNDARIES or tags.get("boundary") != "administrative":
+            continue
+        kind, z = BOUNDARIES[level]
+        for m in rel.members:
+            if m.type == "w" and (m.ref not in out or out[m.ref][2] > int(level)):
+                out[m.ref] = (kind, z, int(level))
+    return out
+
+
 def features(path: Path, nodes_index: Path) -> Iterator[Found]:
     """Every feature of the extract a base map draws (pyosmium, streaming; node locations in
     ``nodes_index``, a file on disk, so a country's nodes are not held in memory)."""
@@ -166,7 +186,14 @@ def features(path: Path, nodes_index: Path) -> Iterator[Found]:
     drawn = sorted({"building", *AREA_KEYS, *(key for key, _ in POIS)})
     processor = osmium.FileProcessor(str(path)).with_locations(
         f"sparse_file_array,{nodes_index}").with_areas(osmium.filter.KeyFilter(*drawn))
+    edges = boundary_ways(path)
     for obj in processor:
+        # (before the tags: a boundary's ways are mostly untagged, their relation says what they are)
+        if edges and obj.id in edges and obj.is_way():
+            wkb = _line_wkb(obj, factory)
+            if wkb:
+                kind, z, level = edges[obj.id]
+                yield Found("boundaries", kind, z, {"kind_detail": level}, wkb)
         tags = obj.tags
         if not tags:
             continue

@@ -35,7 +35,7 @@ MAX_BLOCK_FEATURES = 30_000
 # Helsinki's centre side by side (the benchmark's 245 MB extract) put 85,566 road pieces in one
 # zoom-9 tile, 2.3 MB of it, whose making alone took 190 MB
 MAX_TILE_FEATURES = 30_000
-MERGE_BELOW = 12  # roads are joined into lines (_merged) in the tiles of zooms below this one
+MERGE_BELOW = 12  # roads and boundaries are joined into lines (_merged) in the tiles below this zoom
 ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 
 
@@ -120,7 +120,7 @@ def _block_tiles(spool: Spool, z: int, r: int, bcol: int, brow: int, maxzoom: in
             continue
         sel = sel[np.lexsort((ids[feature[sel]], tid[sel]))]  # by tile, then by id
         part = (pieces[sel], ids[feature[sel]], tid[sel], [props[i] for i in feature[sel].tolist()])
-        if LAYERS[code] == "roads" and z < MERGE_BELOW:
+        if LAYERS[code] in ("roads", "boundaries") and z < MERGE_BELOW:
             part = _merged(*part)
         for t, data in _encode_layer(LAYERS[code], *part):
             out.setdefault(t, []).append(data)

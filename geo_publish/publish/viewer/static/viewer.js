@@ -670,11 +670,11 @@
       light: {land: "#f4f1ea", water: "#8fbfe0", green: "#c6e3b5", wood: "#a9d39a", care: "#f3d3d3",
               built: "#e4ddd3", building: "#d3c8bb", buildingLine: "#a3968a", casing: "#7d7468",
               highway: "#e07b39", major: "#f5c04f", minor: "#ffffff", path: "#6b5e53", rail: "#555555",
-              text: "#1a1a1a", halo: "#ffffff", waterText: "#0b4870"},
+              text: "#1a1a1a", halo: "#ffffff", waterText: "#0b4870", border: "#7b4f9e"},
       dark: {land: "#1e2227", water: "#1f4e79", green: "#27402c", wood: "#2f4d33", care: "#4a2c2c",
              built: "#2a2e33", building: "#3a4048", buildingLine: "#59616b", casing: "#0d0f12",
              highway: "#d9843f", major: "#c9a14a", minor: "#8b939c", path: "#a39a90", rail: "#9a9a9a",
-             text: "#f2f2f2", halo: "#111111", waterText: "#9fd0f5"}
+             text: "#f2f2f2", halo: "#111111", waterText: "#9fd0f5", border: "#c3a2e0"}
     };
     function basemapLayer(b) {
       var P = window.protomapsL;
@@ -718,6 +718,12 @@
          symbolizer: new P.PolygonSymbolizer({fill: c.water})},
         {dataLayer: "water", filter: function (z, f) { return f.geomType === 2; },
          symbolizer: new P.LineSymbolizer({color: c.water, width: ramp([[9, 1], [14, 4], [18, 10]])})},
+        {dataLayer: "boundaries", filter: is(["region"]), symbolizer: new P.LineSymbolizer({
+          color: c.border, width: ramp([[4, 1], [10, 1.5], [16, 2.5]]), dash: [5, 3], dashColor: c.border,
+          dashWidth: ramp([[4, 1], [10, 1.5], [16, 2.5]])})},
+        {dataLayer: "boundaries", filter: is(["country"]), symbolizer: new P.LineSymbolizer({
+          color: c.border, width: ramp([[0, 1.5], [10, 3], [16, 4]]), dash: [8, 3], dashColor: c.border,
+          dashWidth: ramp([[0, 1.5], [10, 3], [16, 4]])})},
         {dataLayer: "buildings", minzoom: 13, symbolizer: new P.PolygonSymbolizer({
           fill: c.building, stroke: c.buildingLine, width: 0.6})},
         {dataLayer: "roads", filter: is(["path"]), minzoom: 13, symbolizer: new P.LineSymbolizer({
