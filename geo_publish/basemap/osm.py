@@ -150,16 +150,17 @@ def boundary_ways(path: Path) -> dict[int, tuple[str, int, int]]:
     admin_level), the lowest level where a way borders both (a pass over the relations only)."""
     import osmium
 
+    drawn = {level: (kind, z, int(level)) for level, (kind, z) in BOUNDARIES.items()}  # (shared)
     out: dict[int, tuple[str, int, int]] = {}
     for rel in osmium.FileProcessor(str(path), osmium.osm.RELATION):
         tags = rel.tags
         level = tags.get("admin_level")
-        if level not in BOUNDARIES or tags.get("boundary") != "administrative":
+        if level not in drawn or tags.get("boundary") != "administrative":
             continue
-        kind, z = BOUNDARIES[level]
+        value = drawn[level]
         for m in rel.members:
-            if m.type == "w" and (m.ref not in out or out[m.ref][2] > int(level)):
-                out[m.ref] = (kind, z, int(level))
+            if m.type == "w" and (m.ref not in out or out[m.ref][2] > value[2]):
+                out[m.ref] = value
     return out
 
 
