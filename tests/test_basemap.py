@@ -199,12 +199,6 @@ def _base_at(page, lat: float, lon: float, zoom: int) -> dict[str, float]:
     return _base_pixels(page)
 
 
-def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    r = math.radians
-    a = math.sin(r(lat2 - lat1) / 2) ** 2 + math.cos(r(lat1)) * math.cos(r(lat2)) * math.sin(r(lon2 - lon1) / 2) ** 2
-    return 2 * 6371008.8 * math.asin(math.sqrt(a))
-
-
 def _styled(shares: dict[str, float], land: str, building: str, roads: tuple[str, ...]) -> None:
     """Land, buildings and streets of the style are each drawn (central Helsinki at zoom 15-16)."""
     assert shares.get(land, 0) > 0.05 and shares.get(building, 0) > 0.05, shares
@@ -215,7 +209,7 @@ def test_the_map_draws_the_streets_under_the_layers_on_a_phone_and_offline(brows
     import geopandas as gpd
 
     from geo_publish.cli.main import main
-    from viewer_testlib import ARTIFACTS
+    from viewer_testlib import ARTIFACTS, haversine
     from test_viewer_tiles import RangeServer
 
     root = tmp_path
@@ -266,7 +260,7 @@ def test_the_map_draws_the_streets_under_the_layers_on_a_phone_and_offline(brows
         page.click("#gp-locate")
         page.wait_for_selector(".gp-nearest-item", timeout=20_000)
         assert page.locator(".gp-nearest-name").all_inner_texts() == [f"Suoja {k}" for k in range(1, 6)]
-        metres = [_haversine(lat, lon, lat + 0.0009 * k, lon + 0.0002 * k) for k in range(1, 6)]
+        metres = [haversine(lat, lon, lat + 0.0009 * k, lon + 0.0002 * k) for k in range(1, 6)]
         assert [m.split("·")[-1].strip() for m in page.locator(".gp-nearest-meta").all_inner_texts()] == [
             f"{d:.0f} m" for d in metres]
         page.wait_for_function("() => !geoPublish.state.basemap.isLoading()", timeout=20_000)

@@ -7,7 +7,6 @@ index to the nearest shelter on the map."""
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -17,17 +16,11 @@ import shapely
 
 from geo_publish.cli.main import main
 from test_viewer_tiles import RangeServer
-from viewer_testlib import ARTIFACTS
+from viewer_testlib import ARTIFACTS, haversine
 
 HERE = (69.2401, 41.2995)  # the person, in Tashkent
 PHONE = {"width": 390, "height": 844}
 COMPASS = {"ru": "на север", "en": "north", "uz": "shimolga"}
-
-
-def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    r = math.radians
-    a = math.sin(r(lat2 - lat1) / 2) ** 2 + math.cos(r(lat1)) * math.cos(r(lat2)) * math.sin(r(lon2 - lon1) / 2) ** 2
-    return 2 * 6371008.8 * math.asin(math.sqrt(a))
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +93,7 @@ def test_two_taps_from_the_index_to_the_nearest_shelter_with_a_way_to_it(browser
         page.wait_for_selector(".gp-popup-way", timeout=10_000)
         way = page.locator(".gp-popup-way")
         metres = int(way.get_attribute("data-metres") or -1)
-        expected = _haversine(HERE[1], HERE[0], HERE[1] + 0.0036, HERE[0])
+        expected = haversine(HERE[1], HERE[0], HERE[1] + 0.0036, HERE[0])
         assert abs(metres - expected) <= 1, (metres, expected)
         assert COMPASS[lang] in way.inner_text(), way.inner_text()
         assert page.evaluate("!!geoPublish.state.line && geoPublish.state.map.hasLayer(geoPublish.state.line)")

@@ -6,7 +6,6 @@ switch, locate-me with an emulated position, search; a phone-size screenshot as 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from viewer_testlib import (ARTIFACTS, ORG, TITLE_EN, XSS, Site, build_site,
-                            serve_dir)
+                            haversine, serve_dir)
 
 pytestmark = pytest.mark.slow
 PHONE = {"width": 390, "height": 844}
@@ -228,13 +227,6 @@ def test_language_switch_on_map_and_index(browser, site):
         assert "lang=ru" in page.get_attribute("#layer-points .gp-map-link", "href")
 
 
-def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    r = math.pi / 180
-    a = (math.sin((lat2 - lat1) * r / 2) ** 2
-         + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin((lon2 - lon1) * r / 2) ** 2)
-    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(a)))
-
-
 def test_locate_me_lists_the_nearest_feature(browser, site):
     here = (39.6542 + 0.0009, 66.9597)  # 100 m north of "Самарканд спортзал"
     with open_page(browser, site, "map.html", position=here) as w:
@@ -244,7 +236,7 @@ def test_locate_me_lists_the_nearest_feature(browser, site):
         page.wait_for_selector(".gp-nearest-item", timeout=10000)
         first = page.locator(".gp-nearest-item").first
         assert first.locator(".gp-nearest-name").inner_text() == "Самарканд спортзал"
-        d = _haversine(*here, 39.6542, 66.9597)
+        d = haversine(*here, 39.6542, 66.9597)
         assert first.locator(".gp-nearest-meta").inner_text().endswith(f"{round(d)} m")
         # the five nearest over the visible point layers (markers and canvas), in order
         want = sorted(_distances(page, here))[:5]
@@ -266,7 +258,7 @@ def _distances(page, here: tuple[float, float]) -> list[tuple[float, str]]:
     out = []
     for cid in ("points", "many"):
         c = layer_js(page, cid, "l.points")
-        out += [(_haversine(*here, c[2 * k + 1], c[2 * k]), cid) for k in range(len(c) // 2)]
+        out += [(haversine(*here, c[2 * k + 1], c[2 * k]), cid) for k in range(len(c) // 2)]
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import math
 import os
 import platform
 import shutil
@@ -51,6 +52,13 @@ background: true
 label_field: nomi
 popup: [nazvanie]
 """
+
+
+def haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle distance in metres (the mean Earth radius, as the viewer's)."""
+    r = math.radians
+    a = math.sin(r(lat2 - lat1) / 2) ** 2 + math.cos(r(lat1)) * math.cos(r(lat2)) * math.sin(r(lon2 - lon1) / 2) ** 2
+    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(a)))
 
 
 def chromium_path() -> str:
