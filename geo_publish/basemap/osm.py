@@ -296,15 +296,10 @@ class Spool:
         """(id, layer, properties, WKB) of the features drawn at zoom ``z`` whose box meets
         ``box`` (lon0, lat0, lon1, lat1), in id order; with ``limit``, only that many of the
         most prominent: those drawn from the earliest zoom, then the largest."""
-        if limit is None:
-            return self.db.execute(f"SELECT f.id, f.layer, f.props, f.geom FROM f_box JOIN f USING (id) "
-                                   f"WHERE {self._MEETS} ORDER BY f.id", self._meets(box, z)).fetchall()
-        ids = [row[0] for row in self.db.execute(
-            f"SELECT id FROM f_box WHERE {self._MEETS} "
-            f"ORDER BY z0, (x1 - x0) + (y1 - y0) DESC, id LIMIT ?", (*self._meets(box, z), limit))]
-        ids.sort()
-        return [self.db.execute("SELECT id, layer, props, geom FROM f WHERE id = ?", (i,)).fetchone()
-                for i in ids]
+        most = "" if limit is None else f"ORDER BY z0, (x1 - x0) + (y1 - y0) DESC, id LIMIT {int(limit)}"
+        return self.db.execute(f"SELECT f.id, f.layer, f.props, f.geom FROM f JOIN "
+                               f"(SELECT id FROM f_box WHERE {self._MEETS} {most}) USING (id) ORDER BY f.id",
+                               self._meets(box, z)).fetchall()
 
     def how_many(self, box: tuple[float, float, float, float], z: int) -> int:
         """How many features ``block`` would give (the R-tree alone)."""

@@ -129,11 +129,11 @@ def _block_tiles(spool: Spool, z: int, r: int, bcol: int, brow: int, maxzoom: in
 
 def _merged(geoms: np.ndarray, ids: np.ndarray, tid: np.ndarray,
             props: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """The road pieces of each tile with the same properties (class, names, ref) joined where
-    they meet, one feature each, with the smallest id of its pieces; in tile, then id order.
-    An OSM way ends at every junction and change of tag, so a street is dozens of pieces: at
-    low zooms one line each draws the same, labels it once along its length, and costs a
-    fraction of the bytes."""
+    """The line pieces (roads, borders) of each tile with the same properties (kind, names,
+    ref) joined where they meet, one feature each, with the smallest id of its pieces; in tile,
+    then id order. An OSM way ends at every junction and change of tag, so a street is dozens
+    of pieces: at low zooms one line each draws the same, labels it once along its length, and
+    costs a fraction of the bytes."""
     keys: dict[tuple[int, str], int] = {}
     group = np.array([keys.setdefault(k, len(keys)) for k in zip(tid.tolist(), props)], dtype=np.int64)
     parts, of = shapely.get_parts(geoms, return_index=True)

@@ -704,6 +704,11 @@
                 {dataLayer: "roads", filter: is([kind]), symbolizer: new P.LineSymbolizer(
                   Object.assign({color: color, width: roadW[kind], lineCap: "round"}, extra || {}))}];
       }
+      function border(kind, widths, dash) {  /* a dashed line, drawn in the dash's colour alone */
+        var w = ramp(widths);
+        return {dataLayer: "boundaries", filter: is([kind]), symbolizer: new P.LineSymbolizer({
+          color: c.border, width: w, dash: dash, dashColor: c.border, dashWidth: w})};
+      }
       var rules = [
         {dataLayer: "landuse", filter: is(["park", "garden", "playground", "pitch", "grass", "meadow",
           "grassland", "recreation_ground", "cemetery", "stadium"]),
@@ -718,12 +723,8 @@
          symbolizer: new P.PolygonSymbolizer({fill: c.water})},
         {dataLayer: "water", filter: function (z, f) { return f.geomType === 2; },
          symbolizer: new P.LineSymbolizer({color: c.water, width: ramp([[9, 1], [14, 4], [18, 10]])})},
-        {dataLayer: "boundaries", filter: is(["region"]), symbolizer: new P.LineSymbolizer({
-          color: c.border, width: ramp([[4, 1], [10, 1.5], [16, 2.5]]), dash: [5, 3], dashColor: c.border,
-          dashWidth: ramp([[4, 1], [10, 1.5], [16, 2.5]])})},
-        {dataLayer: "boundaries", filter: is(["country"]), symbolizer: new P.LineSymbolizer({
-          color: c.border, width: ramp([[0, 1.5], [10, 3], [16, 4]]), dash: [8, 3], dashColor: c.border,
-          dashWidth: ramp([[0, 1.5], [10, 3], [16, 4]])})},
+        border("region", [[4, 1], [10, 1.5], [16, 2.5]], [5, 3]),
+        border("country", [[0, 1.5], [10, 3], [16, 4]], [8, 3]),
         {dataLayer: "buildings", minzoom: 13, symbolizer: new P.PolygonSymbolizer({
           fill: c.building, stroke: c.buildingLine, width: 0.6})},
         {dataLayer: "roads", filter: is(["path"]), minzoom: 13, symbolizer: new P.LineSymbolizer({
