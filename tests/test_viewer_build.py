@@ -310,3 +310,107 @@ def test_a_rebuild_reads_only_the_layers_that_changed(project, points, tmp_path,
     (project.root / "styles" / "other.yml").write_text("color: '#0a0a0a'\n")
     publish_site(settings)
     assert read == ["a"] and layer_cfg("a")["color"] == "#0a0a0a"
+
+
+def _site_files(site: Path) -> dict[str, bytes]:
+    """What a visitor gets of a site: its pages, search.json and sw.js by content; its data and
+    downloads by name (their content is checked elsewhere)."""
+    out = {p.name: re.sub(rb"_[0-9a-f]{32}\b", b"_", p.read_bytes()) for p in site.iterdir()  # folium's ids
+           if p.is_file() and p.suffix in (".html", ".js", ".json") and not p.name.startswith(".")}
+    out |= {f"{d}/{p.name}": b"" for d in ("data", "downloads") for p in (site / d).iterdir()
+            if not p.name.startswith(".")}
+    return out
+
+
+def test_the_server_builder_looks_only_at_what_changed(project, points, tmp_path, monkeypatch):
+    """The server's site builder after its first build (``changed``: the manifests and styles
+    its watcher saw change): the layers whose published version, manifest or style changed are
+    the only ones looked at; no other layer's version, passport, manifest, style or files are
+    read, listed or looked at, no folder is listed; and the site is the one a build from
+    nothing makes of the same state, old versions' files removed."""
+    from geo_publish.publish.viewer import data as data_mod
+    from geo_publish.publish.viewer import site as site_mod
+    from geo_publish.publish.viewer.deploy import publish_site
+    from geo_publish.settings import load_settings
+    from geo_publish.store import catalogue
+
+    pts = points.rename(columns={"ВМЕСТ": "vmest"})
+    for cid in ("a", "b", "c"):
+        _ingest(project, pts, tmp_path, cid)
+    (project.root / "styles").mkdir()
+    (project.root / "styles" / "shared.yml").write_text("color: '#aa0000'\n")
+    for cid in ("a", "c"):
+        manifest = project.root / "collections" / f"{cid}.yml"
+        manifest.write_text(manifest.read_text(encoding="utf-8") + "style: shared\n", encoding="utf-8")
+    settings = load_settings(project.config)
+    if project.dsn:
+        monkeypatch.setenv("GEO_PUBLISH_SERVE_DSN", project.dsn)
+    publish_site(settings, live=True, changed=None)  # the builder's first build: every layer
+    looked: list[str] = []
+    real_manifest, real_mtime, real_version = site_mod.load_manifest, site_mod._mtime, catalogue.VersionCatalogue.version
+    monkeypatch.setattr(site_mod, "load_manifest", lambda d, cid: (looked.append(cid), real_manifest(d, cid))[1])
+    monkeypatch.setattr(site_mod, "_mtime", lambda p: (looked.append(Path(p).stem), real_mtime(p))[1])
+    monkeypatch.setattr(catalogue.VersionCatalogue, "version",
+                        lambda self, cid, v=None: (looked.append(cid), real_version(self, cid, v))[1])
+    passports: list[list[str] | None] = []
+    real_passports = catalogue.VersionCatalogue.published_passports
+    monkeypatch.setattr(catalogue.VersionCatalogue, "published_passports",
+                        lambda self, only=None: (passports.append(only), real_passports(self, only))[1])
+
+    def unlisted(*args, **kwargs):
+        raise AssertionError("a folder of the site was listed")
+
+    monkeypatch.setattr(data_mod, "prune", unlisted)
+    monkeypatch.setattr(site_mod.SiteBuilder, "_previous_files", unlisted)
+
+    def same_as_from_nothing() -> None:
+        fresh = site_mod.SiteBuilder(settings, None, tmp_path / f"fresh-{len(passports)}", live=True,
+                                     archives=False)
+        with monkeypatch.context() as m:
+            m.setattr(data_mod, "prune", lambda site, keep: {})
+            fresh.build()
+        served, made = _site_files(_site(project).resolve()), _site_files(fresh.site)
+        # the served site also keeps the version before each layer's (pages opened before)
+        assert {k for k in served if ".v1." not in k or not k.startswith(("data/b.", "downloads/b."))} \
+            >= set(made)
+        for name, body in made.items():
+            assert served[name] == body, name
+
+    # b published again: b alone is looked at; b.v1 kept for the pages opened before
+    _ingest(project, pts.iloc[:5], tmp_path, "b")
+    link, built = publish_site(settings, live=True, changed=set())
+    assert built and set(looked) == {"b"} and passports == [["b"]]
+    site = link.resolve()
+    assert list((site / "data").glob("b.v2.*")) and list((site / "data").glob("b.v1.*"))
+    same_as_from_nothing()
+    # again: b.v1's files go, without a folder listed
+    looked.clear()
+    _ingest(project, pts.iloc[:4], tmp_path, "b")
+    publish_site(settings, live=True, changed=set())
+    assert set(looked) == {"b"}
+    assert not [p for d in ("data", "downloads") for p in (site / d).iterdir() if p.name.startswith("b.v1.")]
+    assert list((site / "data").glob("b.v2.*")) and list((site / "downloads").glob("b.v2.*"))
+    same_as_from_nothing()
+    # the style two layers share changed (as the watcher names it: by its stem): a and c
+    looked.clear()
+    (project.root / "styles" / "shared.yml").write_text("color: '#0000aa'\n")
+    publish_site(settings, live=True, changed={"shared"})
+    assert set(looked) == {"a", "c", "shared"}
+    assert '"#0000aa"' in (site / "layer-a.html").read_text(encoding="utf-8")
+    same_as_from_nothing()
+    # a manifest changed (its stem is the collection's): that layer
+    looked.clear()
+    manifest = project.root / "collections" / "c.yml"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace("style: shared\n", ""), encoding="utf-8")
+    publish_site(settings, live=True, changed={"c"})
+    assert set(looked) <= {"c", "shared"} and "c" in looked  # c, and the style it had
+    same_as_from_nothing()
+    # nothing changed that the builder saw, yet another process built the site since: what this
+    # process kept is not used, every layer is looked at
+    looked.clear()
+    state = site / ".state"
+    state.write_text("other " + state.read_text())
+    monkeypatch.setattr(data_mod, "prune", lambda site, keep: {})
+    link, built = publish_site(settings, live=True, changed=set())
+    assert built and link.resolve() == site and {"a", "b", "c"} <= set(looked)
+    same_as_from_nothing()

@@ -208,9 +208,10 @@ def quick_signature(settings: Settings) -> str:
     return f"{published_signature(settings)}:{watch_of(settings).token()}"
 
 
-def state_signature(settings: Settings) -> str:
+def state_signature(settings: Settings, times: FileTimes | None = None) -> str:
     """What the served configuration and the site depend on, from their content (published
     versions, manifests' and styles' times): kept with a built site, compared across processes.
-    Reads every manifest's and style's time: called when ``quick_signature`` changed."""
-    return hashlib.sha1(f"{published_signature(settings)}|{_file_times(watched(settings))}"
-                        .encode()).hexdigest()
+    ``times``: the manifests' and styles' times as this process keeps them up to date (the
+    site builder's); without it every file's time is read (a loop over every layer's files)."""
+    files = times.digest() if times is not None else FileTimes(watched(settings)).digest()
+    return hashlib.sha1(f"{published_signature(settings)}|{files}".encode()).hexdigest()

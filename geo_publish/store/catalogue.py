@@ -67,11 +67,13 @@ class VersionCatalogue(ABC):
         rows = self._fetch(f"SELECT collection, version, updated FROM {self.q('gp_published')}")
         return {r["collection"]: (r["version"], r["updated"]) for r in rows}
 
-    def collections(self) -> list[VersionInfo]:
-        """The published version of every collection."""
+    def collections(self, min_features: int = 0) -> list[VersionInfo]:
+        """The published version of every collection (of those with at least ``min_features``)."""
         if not self._exists():
             return []
-        rows = self._fetch(self._select() + " WHERE p.version = v.version ORDER BY v.collection")
+        rows = self._fetch(self._select() + " WHERE p.version = v.version"
+                           + (" AND v.feature_count >= ?" if min_features else "")
+                           + " ORDER BY v.collection", (min_features,) if min_features else ())
         return [self._info(r) for r in rows]
 
     def history(self, collection: str) -> list[VersionInfo]:

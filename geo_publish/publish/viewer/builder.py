@@ -38,7 +38,7 @@ def _report(err: Exception, last: str, what: str) -> str:
 def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     from geo_publish.publish.viewer.deploy import add_archives, publish_site
     from geo_publish.store.location import Source
-    from geo_publish.read.state import quick_signature
+    from geo_publish.read.state import FileTimes, quick_signature, state_signature, watch_of, watched
     from geo_publish.settings import load_settings
 
     settings = load_settings(config)
@@ -48,12 +48,25 @@ def run(config: Path, api_url: str | None, interval: float = 1.0) -> None:
     archives_due = True  # a site is built without them: they come after it
     retry_at = 0.0  # after a failure, archives are tried again a minute later (or after a build)
     seen = ""
+    # the manifests and styles changed since the last build (by file stem), as the watcher
+    # reports them: what a build after the first looks at, instead of every layer's files.
+    # None: not known (the first build checks every layer's)
+    changed: set[str] | None = None
+    times: FileTimes | None = None
     while True:
         now = quick_signature(settings)  # nothing to read when nothing changed
         try:
             if now != seen:
-                _, built = publish_site(settings, api_url, live=True, archives=False)
-                seen = now
+                stems = watch_of(settings).drain()
+                if times is None:
+                    times = FileTimes(watched(settings))
+                else:
+                    times.update(stems)
+                if changed is not None:
+                    changed |= stems  # kept until a build succeeds
+                _, built = publish_site(settings, api_url, signature=state_signature(settings, times),
+                                        live=True, archives=False, changed=changed)
+                seen, changed = now, set()
             else:
                 built = False
             if built:

@@ -236,21 +236,29 @@ def stream_downloads(reader: Any, table: Any, collection: str, version: int,
         trim()
 
 
-def prune(site: Path, keep: set[str]) -> None:
+def prune(site: Path, keep: set[str]) -> dict[str, list[str]]:
     """Remove data and download files of versions no page refers to any more (keeping ``keep``,
     the stems ``<collection>.v<version>`` still in use or just replaced). Each folder is listed
-    once (os.scandir: a site of 10,000 layers holds some 60,000 files)."""
+    once (os.scandir: a site of 10,000 layers holds some 60,000 files). Returns the files kept
+    (site paths), by stem."""
+    kept: dict[str, list[str]] = {}
     for folder in (site / "data", site / "downloads"):
         try:
             entries = list(os.scandir(folder))
         except OSError:  # no such folder
             continue
         for entry in entries:
-            if not entry.name.startswith(".") and ".".join(entry.name.split(".", 2)[:2]) not in keep:
-                try:
-                    os.unlink(entry.path)
-                except OSError:  # gone meanwhile, or a folder: not ours to remove
-                    pass
+            if entry.name.startswith("."):
+                continue
+            stem = ".".join(entry.name.split(".", 2)[:2])
+            if stem in keep:
+                kept.setdefault(stem, []).append(f"{folder.name}/{entry.name}")
+                continue
+            try:
+                os.unlink(entry.path)
+            except OSError:  # gone meanwhile, or a folder: not ours to remove
+                pass
+    return kept
 
 
 RASTER_PX = 1024  # the overlay's longest side

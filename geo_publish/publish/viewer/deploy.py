@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from geo_publish.publish.viewer.problems import problems_path
-from geo_publish.publish.viewer.site import SiteBuilder, fingerprint, write_text
+from geo_publish.publish.viewer.site import WARM, SiteBuilder, fingerprint, write_text
 from geo_publish.settings import Settings
 
 
@@ -42,7 +42,8 @@ def add_archives(settings: Settings) -> int:
 
 def publish_site(settings: Settings, api_url: str | None = None,
                  signature: str | None = None, live: bool = False,
-                 archives: bool = True, strict: bool = False) -> tuple[Path, bool]:
+                 archives: bool = True, strict: bool = False,
+                 changed: set[str] | None = None) -> tuple[Path, bool]:
     """Bring the served site ``<build>/site`` to the present state: updated in place when the
     same builder made it, else built in a new folder that is swapped in once complete (see the
     module's text). Nothing is done when the served site was built from the same state
@@ -50,7 +51,12 @@ def publish_site(settings: Settings, api_url: str | None = None,
     whether anything was built. Processes share the build folder under a lock.
 
     A layer whose map cannot be built as styled is drawn plain and named in
-    ``map-problems.json`` (see ``map_problems``); ``strict`` raises its error instead."""
+    ``map-problems.json`` (see ``map_problems``); ``strict`` raises its error instead.
+
+    ``changed``: the stems of the manifests and styles changed since this process's last call
+    (the server's site builder's watcher). With it, a site this process updated last is updated
+    from what it kept of it (``site.Warm``): the layers whose published version, manifest or
+    style changed are the only ones looked at. Without it, every layer's files are looked at."""
     import fcntl
     import time
 
@@ -72,11 +78,17 @@ def publish_site(settings: Settings, api_url: str | None = None,
             return link, False
         if current is not None and served.endswith(" " + builder_key):
             # the same builder, another state: the served site updated in place (see above)
-            builder = SiteBuilder(settings, api_url, current, current, live, archives, strict)
+            warm = WARM.pop(str(link), None)  # taken: a failed build leaves none
+            if warm is not None and (warm.state != served or warm.site != current):
+                warm = None  # another process updated the site since
+            builder = SiteBuilder(settings, api_url, current, current, live, archives, strict,
+                                  changed=changed, warm=warm)
             builder.build()
             write_text(current / ".state", want)
+            WARM[str(link)] = builder.warm(want)
             write_text(problems_path(settings), json.dumps(builder.problems, ensure_ascii=False))
             return link, True
+        WARM.pop(str(link), None)
         tmp = sites / f".building-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
@@ -92,6 +104,7 @@ def publish_site(settings: Settings, api_url: str | None = None,
         pointer.unlink(missing_ok=True)
         os.symlink(os.path.join("sites", new.name), pointer)
         os.replace(pointer, link)
+        WARM[str(link)] = builder.warm(want, new)
         write_text(problems_path(settings), json.dumps(builder.problems, ensure_ascii=False))
         # keep the one just replaced: pages being loaded from it finish
         for old in sites.iterdir():

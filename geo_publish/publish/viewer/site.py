@@ -57,6 +57,13 @@ class LayerView:
             made = self.__dict__["_js"] = self._make_js()
         return made  # type: ignore[no-any-return]
 
+    def digest(self) -> str:
+        """A digest of what a page draws of the layer (``js`` and its box), made once."""
+        made = self.__dict__.get("_digest")
+        if made is None:
+            made = self.__dict__["_digest"] = _sha1([self.js(), self.bbox])
+        return made  # type: ignore[no-any-return]
+
     def _make_js(self) -> dict[str, Any]:
         s = self.style
         common = {"id": self.id, "title": i18n.texts(self.passport.get("title"), self.id),
@@ -82,6 +89,10 @@ class LayerView:
             "popup": [{"field": p.field, "label": p.labels()} for p in s.popup],
             "count": self.count, "offline": s.offline,
         }
+
+
+def _sha1(value: Any) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _mode(layer: LayerView) -> str:
@@ -188,6 +199,15 @@ def _mtime(path: Path | str) -> list[int] | None:
     return [st.st_mtime_ns, st.st_size]
 
 
+def _files_of(view: LayerView) -> list[str]:
+    """The site's files of a layer's view (site paths), besides its descriptions (meta.json)."""
+    f = view.files
+    named = [f.image, f.values] if isinstance(f, data.RasterFiles) else [f.geom, f.props]
+    for href, _ in f.downloads.values():
+        named += [href, href + ".sha256"]
+    return [n for n in named if n]
+
+
 def _layer_files(cached: dict[str, Any]) -> data.LayerFiles:
     """A layer's files as ``SiteBuilder._remember`` described them (JSON: lists for tuples)."""
     files = cached["files"]
@@ -220,6 +240,28 @@ def fingerprint() -> str:
 PAGES = ".pages.json"  # each page's inputs (a digest): a page whose inputs did not change is reused
 LAYERS = ".layers.json"  # each layer's view and what it was made from: an unchanged layer is not read
 INDEX_PAGE = 60  # layer cards on a page of the index
+
+
+@dataclass
+class Warm:
+    """What a build left in this process for the next build of the same site (the server's site
+    builder updates the served site in place after each publish): each layer's view and what
+    tells that it changed (its published version and time, its style file's stem), its
+    problem, the records (LAYERS, PAGES, the search terms) and each kept version's files. The
+    next build looks at the layers that changed only: it neither lists nor reads the others."""
+    site: Path
+    state: str  # the .state the site was left with: another process's build since voids this
+    keys: dict[str, Any]  # collection -> (version, when published)
+    views: dict[str, LayerView]
+    styles: dict[str, str]  # collection -> the stem of the style file it was made with
+    problems: dict[str, dict[str, Any]]
+    records: dict[str, Any]  # LAYERS, the search terms under ""
+    made: dict[str, str]  # PAGES
+    files: dict[str, dict[str, list[str]]]  # collection -> {stem: its files}, the kept versions
+    search: str  # search.json as written
+
+
+WARM: dict[str, Warm] = {}  # by the path of the site's link (deploy.publish_site)
 
 
 @functools.cache
@@ -260,7 +302,8 @@ class SiteBuilder:
 
     def __init__(self, settings: Settings, api_url: str | None = None, site: Path | None = None,
                  previous: Path | None = None, live: bool = False, archives: bool = True,
-                 strict: bool = False) -> None:
+                 strict: bool = False, changed: set[str] | None = None,
+                 warm: Warm | None = None) -> None:
         self.settings = settings
         self.strict = strict
         # archives: build the PMTiles archives of large layers as part of the site; the server's
@@ -281,9 +324,23 @@ class SiteBuilder:
         self._listings: dict[str, list[str]] = {}  # the previous site's folders, listed once
         self._passports: dict[str, dict[str, Any]] = {}  # the published ones, read at once
         self._made: dict[str, str] = {}  # what each page of this site was made from (PAGES)
+        # what this process's last build of this site kept (in place, with the manifests and
+        # styles changed since known): only the layers that changed are looked at
+        self._warm = warm if (warm is not None and self.in_place and changed is not None
+                              and "*" not in changed) else None
+        self.changed = changed or set()
+        self._keys: dict[str, Any] = {}  # each published collection's (version, when)
+        self._styles: dict[str, str] = {}  # the stem of each layer's style file
+        self._by_id: dict[str, LayerView] = {}
+        self._metas: dict[str, set[str]] = {}  # the descriptions (meta.json) of each stem
+        self._files: dict[str, dict[str, list[str]]] = {}  # see Warm.files
+        self._search = ""
+        self._todo: set[str] = set()  # the collections a build with ``warm`` looked at
+        self._kept_pages: dict[str, str] | None = None
         # each layer's view as the previous site made it, and what from (LAYERS): a layer whose
         # version, manifest and style file did not change is taken from there, not read again
-        self._known: dict[str, Any] = self._load(LAYERS, {})
+        self._known: dict[str, Any] = (dict(self._warm.records) if self._warm is not None
+                                       else self._load(LAYERS, {}))
         self._views: dict[str, Any] = {}
         self._settings_key = hashlib.sha1(settings.model_dump_json().encode()).hexdigest()[:16]
         self._remembered: dict[str, dict[str, Any]] = {}  # file descriptions this build wrote or took
@@ -309,6 +366,7 @@ class SiteBuilder:
         if not meta.is_file():
             return None
         self._carry(stem)
+        self._metas.setdefault(stem, set()).add(f"data/{meta.name}")
         desc: dict[str, Any] = json.loads(meta.read_text(encoding="utf-8"))
         self._remembered[stem] = desc  # what the next site's record (LAYERS) keeps of it
         return desc
@@ -347,21 +405,53 @@ class SiteBuilder:
 
     def _remember(self, stem: str, key: str, desc: dict[str, Any]) -> None:
         self._remembered[stem] = desc
+        self._metas.setdefault(stem, set()).add(f"data/{stem}.{key}.meta.json")
         write_text(self.site / "data" / f"{stem}.{key}.meta.json", json.dumps(desc))
 
     def layers(self) -> list[LayerView]:
         """Every published layer's view, each built on its own: a layer whose style does not fit
         its new version (a field it names is gone, an icon that does not exist) is drawn with a
-        plain style and the reason is kept in ``self.problems``; the other layers are unaffected."""
+        plain style and the reason is kept in ``self.problems``; the other layers are unaffected.
+        With what this process's last build kept (``Warm``), a layer whose published version,
+        manifest and style did not change is taken as it was, nothing of it read or looked at."""
+        from geo_publish.errors import NotFound
         from geo_publish.store import open_store
 
         store = open_store(self.settings)
         icons = assets.icon_names()
         out = []
-        self._passports = store.published_passports()  # one query, not one per layer
-        for info in sorted(store.collections(), key=lambda v: v.collection):
-            if not info.published:
+        # a loop over every collection: which version of each is published, and since when (one
+        # query of small rows: 10 ms at 10,000), what says which layers changed. Read before
+        # the versions themselves: a publish in between makes the layer look changed next time
+        self._keys = published = store.published_keys()
+        warm = self._warm
+        marked: set[str] = set()
+        if warm is None:
+            infos = {i.collection: i for i in store.collections()}
+            self._passports = store.published_passports()  # one query, not one per layer
+        else:
+            marked = self.changed | {cid for cid, stem in warm.styles.items() if stem in self.changed}
+            todo = [cid for cid, key in published.items()
+                    if cid in marked or warm.keys.get(cid) != key
+                    # a large layer's view: its archive is built after the site
+                    or (cid in warm.views and _mode(warm.views[cid]) == "tiles")]
+            self._passports = store.published_passports(todo)
+            infos = {}
+            self._todo = set(todo)
+            for cid in todo:
+                try:
+                    infos[cid] = store.version(cid)
+                except NotFound:  # unpublished since: the next build sees it gone
+                    continue
+        # a loop over every collection: the site shows each (an unchanged one as it was)
+        for cid in sorted(published):
+            info = infos.get(cid)
+            if info is None and warm is not None and cid not in marked and warm.keys.get(cid) == published[cid]:
+                self._carry_warm(warm, cid, out)
                 continue
+            if info is None or not info.published:
+                continue
+            self._styles[cid] = cid  # until its manifest names another
             try:
                 view = self._known_view(store, info) or self._layer(store, info, icons, plain=False)
             except Exception as err:  # noqa: BLE001 - one layer's failure is that layer's alone
@@ -379,7 +469,32 @@ class SiteBuilder:
                           reason, shown)
             if view is not None:
                 out.append(view)
+                self._by_id[cid] = view
+                self._files[cid] = {f"{cid}.v{view.version}": self._files_of_stem(view)}
         return out
+
+    def _carry_warm(self, warm: Warm, cid: str, out: list[LayerView]) -> None:
+        """A layer unchanged since this process's last build: as that build left it."""
+        view = warm.views.get(cid)
+        self._styles[cid] = warm.styles.get(cid, cid)
+        if cid in warm.problems:
+            self.problems[cid] = warm.problems[cid]
+        if cid in warm.records:
+            self._views[cid] = warm.records[cid]
+        if cid in warm.files:
+            self._files[cid] = warm.files[cid]
+        if view is not None:
+            out.append(view)
+            self._by_id[cid] = view
+
+    def _files_of_stem(self, view: LayerView) -> list[str]:
+        stem = f"{view.id}.v{view.version}"
+        return _files_of(view) + sorted(self._metas.get(stem, ()))
+
+    def warm(self, state: str, site: Path | None = None) -> Warm:
+        """What this build keeps for the next one of the same site in this process."""
+        return Warm(site or self.site, state, self._keys, self._by_id, self._styles, self.problems,
+                    {**self._views, "": self._terms}, self._made, self._files, self._search)
 
     def _inputs(self, info: Any, style_name: str) -> list[Any]:
         """What a layer's view is made from, besides its data: its version, the times of its
@@ -400,8 +515,12 @@ class SiteBuilder:
         view = self._from_meta(store, info, known["meta"])
         if view is None:
             return None
-        self._carry(f"{info.collection}.v{info.version}")
+        stem = f"{info.collection}.v{info.version}"
+        self._carry(stem)
         self._views[info.collection] = known
+        self._styles[info.collection] = known["inputs"][2].removesuffix(".yml")
+        if known.get("key"):
+            self._metas.setdefault(stem, set()).add(f"data/{stem}.{known['key']}.meta.json")
         return view
 
     def _from_meta(self, store: Any, info: Any, cached: dict[str, Any]) -> LayerView | None:
@@ -423,12 +542,13 @@ class SiteBuilder:
             style, path = load_style(self.settings.path(self.settings.styles_dir), manifest, cid)
         stem, key = f"{cid}.v{info.version}", _style_key(style)
         named = (manifest.style if manifest and manifest.style else None) or cid
+        self._styles[cid] = named
         inputs = self._inputs(info, f"{named}.yml")
         view = self._make_layer(store, info, icons, manifest, style, path, stem, key)
         if view is not None and not plain and not self._tiled(info) and info.geometry_type != "Raster":
             meta = self._remembered.get(stem)  # written (_remember) or taken (_reused) by this build
             if meta is not None:
-                self._views[cid] = {"inputs": inputs, "meta": meta}
+                self._views[cid] = {"inputs": inputs, "meta": meta, "key": key}
         return view
 
     def _make_layer(self, store: Any, info: Any, icons: frozenset[str], manifest: Any, style: Style,
@@ -559,7 +679,8 @@ class SiteBuilder:
         from geo_publish.store import open_store
 
         built = 0
-        for info in open_store(self.settings).collections():
+        large = open_store(self.settings).collections(self.settings.vector_tiles.site_threshold)
+        for info in large:
             if self._tiled(info):
                 manifest = load_manifest(self.settings.path(self.settings.collections_dir),
                                          info.collection)
@@ -582,11 +703,45 @@ class SiteBuilder:
         write_text(self.site / PAGES, json.dumps(self._made, sort_keys=True))
         write_text(self.site / LAYERS, json.dumps({**self._views, "": self._terms}, ensure_ascii=False))
         self._service_worker(layers, static)
+        if self._warm is not None:
+            self._prune_changed()
+            return site
         for layer in layers:  # pages opened before this build still find their data
             self._carry(f"{layer.id}.v{layer.version - 1}")  # (in place: they are there)
-        data.prune(site, {f"{layer.id}.v{layer.version}" for layer in layers}
-                   | {f"{layer.id}.v{layer.version - 1}" for layer in layers})
+        kept = data.prune(site, {f"{layer.id}.v{layer.version}" for layer in layers}
+                          | {f"{layer.id}.v{layer.version - 1}" for layer in layers})
+        for layer in layers:  # each kept version's files, as the folders hold them
+            for stem in (f"{layer.id}.v{layer.version}", f"{layer.id}.v{layer.version - 1}"):
+                if stem in kept:
+                    self._files.setdefault(layer.id, {})[stem] = kept[stem]
         return site
+
+    def _prune_changed(self) -> None:
+        """The files of the versions of the layers this build looked at (or that are gone)
+        that no page refers to any more: the version before the one just replaced stays (pages
+        opened before find their data). Named from what the last build kept: no folder listed."""
+        warm = self._warm
+        assert warm is not None
+        # a set difference over every collection (in memory): which ones are no longer published
+        gone = set(warm.keys) - set(self._keys)
+        for cid in self._todo | gone:
+            view = self._by_id.get(cid)
+            keep = {f"{cid}.v{view.version}", f"{cid}.v{view.version - 1}"} if view else set()
+            stems: dict[str, set[str]] = {}
+            for found in (warm.files.get(cid, {}), self._files.get(cid, {})):
+                for stem, names in found.items():
+                    stems.setdefault(stem, set()).update(names)
+            kept = {}
+            for stem, names in stems.items():
+                if stem in keep:
+                    kept[stem] = sorted(names)
+                    continue
+                for name in names:
+                    (self.site / name).unlink(missing_ok=True)
+            if kept:
+                self._files[cid] = kept
+            else:
+                self._files.pop(cid, None)
 
     def _place_basemap(self) -> dict[str, Any] | None:
         """The configured base map archive in the site (``basemap/``, named by its size and
@@ -721,13 +876,16 @@ class SiteBuilder:
         background = [layer for layer in layers if layer.style.background]
         write_text(self.site / "map.html", self._map(layers, None, static))
         kept = self._pages_kept()
-        common = [static, self.api, self.live, self.settings.server.tiles,
-                  self.settings.server.tiles_attribution, fingerprint(), self._basemap]
+        common = _sha1([static, self.api, self.live, self.settings.server.tiles,
+                        self.settings.server.tiles_attribution, fingerprint(), self._basemap])
+        # a loop over every layer: its page's inputs, from digests each view made once (its
+        # title is in its js)
         for layer in layers:
             shown = [b for b in background if b.id != layer.id] + [layer]
-            title = i18n.texts(layer.passport.get("title"), layer.id)
-            self._page(f"layer-{layer.id}.html", kept, [[(v.js(), v.bbox) for v in shown], title, *common],
-                       lambda s=shown, t=title: self._map(s, t, static, all_visible=True))
+            self._page(f"layer-{layer.id}.html", kept, [[v.digest() for v in shown], common],
+                       lambda s=shown, layer=layer: self._map(
+                           s, i18n.texts(layer.passport.get("title"), layer.id), static,
+                           all_visible=True))
         self._drop_pages(kept, "layer-")
         # the emergency page: the layers styled emergency: true (and the background ones) on a
         # map that asks the position as it opens (emergency.html?nearest=1, the index's button)
@@ -735,27 +893,27 @@ class SiteBuilder:
         if urgent:
             shown = [b for b in background if not b.style.emergency] + urgent
             title = i18n.UI["emergency_layers"]
-            self._page("emergency.html", kept, [[(v.js(), v.bbox) for v in shown], title, *common],
+            self._page("emergency.html", kept, [[v.digest() for v in shown], title, common],
                        lambda: self._map(shown, title, static, all_visible=True, locate=True))
         self._drop_pages(kept, "emergency")
 
     def _pages_kept(self) -> dict[str, str]:
         """What each page of the previous site was made from (a digest, by file name)."""
-        if self.previous is None:
-            return {}
-        try:
-            return json.loads((self.previous / PAGES).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-        except (OSError, ValueError):
-            return {}
+        if self._kept_pages is None:
+            self._kept_pages = (self._warm.made if self._warm is not None
+                                else self._load(PAGES, {}))
+        return self._kept_pages
 
     def _page(self, name: str, kept: dict[str, str], inputs: Any, make: Any) -> None:
         """Page ``name``, made by ``make()`` unless the previous site's was made from the same
         ``inputs`` (then linked, or left as it is in place); what it was made from is kept for
         PAGES."""
-        key = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+        key = _sha1(inputs)
         self._made[name] = key
         before = self.previous / name if self.previous is not None else None
-        if before is not None and kept.get(name) == key and before.is_file():
+        # the page is there as made from the same inputs (this process's last build of the
+        # site made it, or it is still in its folder)
+        if before is not None and kept.get(name) == key and (self._warm is not None or before.is_file()):
             if not self.in_place:
                 _link_or_copy(before, self.site / name)
         else:
@@ -769,56 +927,78 @@ class SiteBuilder:
                 if name.startswith(prefix) and name not in self._made:
                     (self.site / name).unlink(missing_ok=True)
 
+    def _card(self, layer: LayerView) -> tuple[dict[str, Any], str]:
+        """A layer's card on the index (but its freshness, which is rated at each build) and its
+        digest: made once per view."""
+        made = layer.__dict__.get("_card")
+        if made is not None:
+            return made  # type: ignore[no-any-return]
+        from geo_publish.passport.licenses import license_url
+
+        p = layer.passport
+        title = i18n.texts(p.get("title"), layer.id)
+        resp = p.get("responsible") or {}
+        raw = " ".join(list(title.values()) + list(p.get("keywords") or [])
+                       + [p.get("organization") or "", layer.id]).lower()
+        # the words as typed, and in the one Latin spelling with stems (store/search.py) that
+        # viewer.js brings a query to: "maktab" finds "Мактаб", "школы" finds "Школа"
+        terms = self._terms_in.get(raw)
+        if terms is None:  # stemming is most of a card's cost: kept by the text it came from
+            terms = index_terms(raw.replace("-", " ").replace("_", " "))
+        card = {
+            "id": layer.id, "title": title,
+            "description": i18n.texts(p.get("description")),
+            "organization": p.get("organization"), "responsible_name": resp.get("name"),
+            "responsible_email": resp.get("email"), "license": p.get("license"),
+            "license_url": _safe_link(license_url(p["license"])) if p.get("license") else None,
+            "version": layer.version, "updated": p.get("last_modified") or "",
+            "frequency": i18n.FREQUENCY.get(p.get("update_frequency") or "unknown",
+                                            i18n.FREQUENCY["unknown"]),
+            "count": layer.count, "complete": p.get("complete", True),
+            "raster": (f"{p['raster']['width']} × {p['raster']['height']}, "
+                       f"{len(p['raster']['bands'])} band(s)") if p.get("raster") else None,
+            "color": layer.style.color, "icon": layer.style.icon,
+            "page": f"layer-{layer.id}.html", "search": raw + " " + terms, "_raw": (raw, terms),
+            "downloads": {fmt: (href, _human(size)) for fmt, (href, size)
+                          in layer.files.downloads.items()},
+            "api": f"{self.api}/collections/{layer.id}",
+            "passport_url": f"{self.api}/passports/{layer.id}.json",
+            "report_url": f"{self.api}/reports/{layer.id}.html",
+            "feedback": f"{self.api}/feedback/{layer.id}" if self.live else None,
+            "emergency": layer.style.emergency,
+        }
+        made = layer.__dict__["_card"] = (card, _sha1(card))
+        return made
+
+    @staticmethod
+    def _freshness(layer: LayerView, now: datetime) -> str:
+        """The layer's freshness now (rated when the site is built; a live site asks the API
+        again on each visit), rated again when the state it was in may have ended."""
+        kept = layer.__dict__.get("_fresh")
+        if kept is not None and (kept[1] is None or now < kept[1]):
+            return kept[0]  # type: ignore[no-any-return]
+        rated = freshness.rate(layer.passport.get("update_frequency"), layer.created or None, now)
+        until = rated.get("next_at")
+        until = freshness.parse(until) if until else None
+        layer.__dict__["_fresh"] = (rated["state"], until)
+        return rated["state"]  # type: ignore[no-any-return]
+
     def _index(self, layers: list[LayerView], static: dict[str, str]) -> None:
         from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-        from geo_publish.passport.licenses import license_url
-
-        env = Environment(loader=FileSystemLoader(str(files("geo_publish.publish.viewer") / "templates")),
-                          autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
+        now = datetime.now(UTC)
+        built = now.date().isoformat()
         cards = []
+        # a loop over every layer: its card (made once per view, see _card) and its freshness
         for layer in layers:
-            p = layer.passport
-            title = i18n.texts(p.get("title"), layer.id)
-            resp = p.get("responsible") or {}
-            raw = " ".join(list(title.values()) + list(p.get("keywords") or [])
-                           + [p.get("organization") or "", layer.id]).lower()
-            # the words as typed, and in the one Latin spelling with stems (store/search.py) that
-            # viewer.js brings a query to: "maktab" finds "Мактаб", "школы" finds "Школа"
-            terms = self._terms_in.get(raw)
-            if terms is None:  # stemming is most of a card's cost: kept by the text it came from
-                terms = index_terms(raw.replace("-", " ").replace("_", " "))
+            card, digest = self._card(layer)
+            raw, terms = card["_raw"]
             self._terms[raw] = terms
-            search = raw + " " + terms
-            cards.append({
-                "id": layer.id, "title": title,
-                "description": i18n.texts(p.get("description")),
-                "organization": p.get("organization"), "responsible_name": resp.get("name"),
-                "responsible_email": resp.get("email"), "license": p.get("license"),
-                "license_url": _safe_link(license_url(p["license"])) if p.get("license") else None,
-                "version": layer.version, "updated": p.get("last_modified") or "",
-                "frequency": i18n.FREQUENCY.get(p.get("update_frequency") or "unknown",
-                                                i18n.FREQUENCY["unknown"]),
-                "count": layer.count, "complete": p.get("complete", True),
-                "raster": (f"{p['raster']['width']} × {p['raster']['height']}, "
-                           f"{len(p['raster']['bands'])} band(s)") if p.get("raster") else None,
-                "color": layer.style.color, "icon": layer.style.icon,
-                "page": f"layer-{layer.id}.html", "search": search,
-                "downloads": {fmt: (href, _human(size)) for fmt, (href, size)
-                              in layer.files.downloads.items()},
-                "api": f"{self.api}/collections/{layer.id}",
-                "passport_url": f"{self.api}/passports/{layer.id}.json",
-                "report_url": f"{self.api}/reports/{layer.id}.html",
-                "feedback": f"{self.api}/feedback/{layer.id}" if self.live else None,
-                # rated when the site is built; a live site asks the API again on each visit
-                "freshness": freshness.rate(p.get("update_frequency"), layer.created or None)["state"],
-                "built": datetime.now(UTC).date().isoformat(),
-                "emergency": layer.style.emergency,
-            })
+            cards.append((card, digest, self._freshness(layer, now)))
         # the layers people look for in an emergency open the index, before any other
-        cards.sort(key=lambda c: not c["emergency"])
+        cards.sort(key=lambda c: not c[0]["emergency"])
         emergency = [{"title": c["title"], "icon": c["icon"], "color": c["color"], "page": c["page"]}
-                     for c in cards if c["emergency"]]
+                     for c, _, _ in cards if c["emergency"]]
         # pages of INDEX_PAGE cards (a phone never loads thousands), each made again only when
         # what it shows changed; every layer's search words in search.json, read by viewer.js
         # when a search is typed on a page that does not hold every layer
@@ -831,15 +1011,32 @@ class SiteBuilder:
                       fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
                       fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"),
                       fa_font=assets.url("@fortawesome/fontawesome-free", "webfonts/fa-solid-900.woff2"))
-        template = env.get_template("index.html")
+        common_key = _sha1([emergency, static, fingerprint()])  # the rest is the builder's code
+        template: Any = None
         for n, name in enumerate(names, start=1):
             chunk = cards[(n - 1) * INDEX_PAGE: n * INDEX_PAGE]
-            context = dict(layers=chunk, page=n, pages=pages, total=len(cards),
-                           prev=names[n - 2] if n > 1 else None, next=names[n] if n < pages else None,
-                           **common)
-            self._page(name, kept, [context, fingerprint()],
-                       lambda c=context: template.render(**c))
+            where = dict(page=n, pages=pages, total=len(cards),
+                         prev=names[n - 2] if n > 1 else None, next=names[n] if n < pages else None)
+
+            def make(chunk: list[Any] = chunk, where: dict[str, Any] = where) -> str:
+                nonlocal template
+                if template is None:
+                    env = Environment(loader=FileSystemLoader(str(files("geo_publish.publish.viewer") / "templates")),
+                                      autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
+                    template = env.get_template("index.html")
+                shown = [{**c, "freshness": f, "built": built} for c, _, f in chunk]
+                return template.render(layers=shown, **where, **common)  # type: ignore[no-any-return]
+
+            self._page(name, kept, [[d + f for _, d, f in chunk], where, built, common_key], make)
         self._drop_pages(kept, "index-")
-        write_text(self.site / "search.json", json.dumps(
-            [{"id": c["id"], "page": names[k // INDEX_PAGE], "title": c["title"], "s": c["search"]}
-             for k, c in enumerate(cards)], ensure_ascii=False, separators=(",", ":")))
+        # every layer's search words, each entry made from the card's text: written when changed
+        search = "[" + ",".join(
+            '{"id":%s,"page":%s,"title":%s,"s":%s}' % (
+                json.dumps(c["id"], ensure_ascii=False), json.dumps(names[k // INDEX_PAGE]),
+                json.dumps(c["title"], ensure_ascii=False, separators=(",", ":")),
+                json.dumps(c["search"], ensure_ascii=False))
+            for k, (c, _, _) in enumerate(cards)) + "]"
+        before = self._warm.search if self._warm is not None else None
+        if search != before:
+            write_text(self.site / "search.json", search)
+        self._search = search
