@@ -373,6 +373,15 @@ def test_new_version_and_new_collection_go_live_without_restart(server, tmp_path
         assert "layer-fresh.html" in index and "downloads/points.v2.geojson" in index
         assert server.get("/site/layer-fresh.html").status_code == 200
         assert server.get("/site/downloads/points.v2.geojson").json()["features"]
+        # a style written while serving: the builder's watcher names it, that layer's page follows
+        styles = server.root / "styles"
+        styles.mkdir(exist_ok=True)
+        (styles / "fresh.yml").write_text("color: '#123456'\n")
+        end = time.monotonic() + 30
+        while time.monotonic() < end and "#123456" not in server.get("/site/layer-fresh.html").text:
+            time.sleep(0.3)
+        assert "#123456" in server.get("/site/layer-fresh.html").text
+        assert "#123456" not in server.get("/site/layer-points.html").text
     finally:
         stop.set()
         for t in threads:

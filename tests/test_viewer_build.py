@@ -414,3 +414,30 @@ def test_the_server_builder_looks_only_at_what_changed(project, points, tmp_path
     link, built = publish_site(settings, live=True, changed=set())
     assert built and link.resolve() == site and {"a", "b", "c"} <= set(looked)
     same_as_from_nothing()
+
+
+def test_a_title_written_as_a_template_is_shown_as_written(project, points, tmp_path, monkeypatch):
+    """Text an officer types (a layer's title) reaches the map pages as text: the site builder
+    never runs it as a Jinja template (folium compiles what its elements write: a title reading
+    ``{{ 7*7 }}`` came out as 49, and ``{{ cycler.__init__.__globals__.os... }}`` would have
+    run on the server)."""
+    from geo_publish.publish.viewer.deploy import publish_site
+    import yaml
+
+    from geo_publish.settings import load_settings
+
+    _ingest(project, points, tmp_path, "t")
+    title = "{{ 7*7 }} {% if true %}yes{% endif %} {# c #} {{ cycler.__init__.__globals__ }}"
+    manifest = project.root / "collections" / "t.yml"
+    doc = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    doc["title"] = {"en": title, "ru": title, "uz": title}
+    manifest.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    _ingest(project, points, tmp_path, "t")
+    if project.dsn:
+        monkeypatch.setenv("GEO_PUBLISH_SERVE_DSN", project.dsn)
+    link, _ = publish_site(load_settings(project.config))
+    for page in ("map.html", "layer-t.html"):
+        body = (link / page).read_text(encoding="utf-8")
+        cfg = json.loads(re.search(r"geoPublish\.start\(\w+, (.*)\);", body).group(1))
+        assert next(x for x in cfg["layers"] if x["id"] == "t")["title"] == {"en": title, "ru": title, "uz": title}
+    assert "{{ 7*7 }} {% if true %}yes{% endif %}" in (link / "index.html").read_text(encoding="utf-8")

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -100,8 +101,11 @@ def _mode(layer: LayerView) -> str:
 
 
 def script_json(value: Any) -> str:
-    """JSON that is safe inside a <script> element (no </script>, no HTML comment, no U+2028)."""
+    """JSON that is safe inside a <script> element (no </script>, no HTML comment, no U+2028),
+    and that no template engine reads as its own (``{{``, ``{%``, ``{#`` only occur in strings,
+    where the brace is written as an escape)."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = re.sub(r"\{(?=[{%#])", r"\\u007b", text)
     for a, b in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
                  ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(a, b)
@@ -268,7 +272,13 @@ WARM: dict[str, Warm] = {}  # by the path of the site's link (deploy.publish_sit
 def _elements() -> tuple[type, type]:
     """folium elements of our own, their templates compiled once (branca compiles an element's
     template text each time one is made: an eighth of a first build of many layers' pages):
-    ``Start(cfg_json)`` starts viewer.js on the map; ``Raw(text)`` is text put as it is."""
+    ``Start(mark)`` starts viewer.js on the map with the configuration that ``_map`` puts in
+    place of ``mark`` once the page is rendered; ``Raw(text)`` is text put as it is.
+
+    The configuration is not rendered by folium: branca compiles what a macro wrote as a Jinja
+    template of its own (``MacroElement.render``), so a layer's title reading ``{{ ... }}`` was
+    run as Jinja code by the site builder, and the configuration of 10,000 layers (6 MB) was
+    compiled at each rebuild (0.2 s a page)."""
     from branca.element import Element, MacroElement
     from jinja2 import Template
 
@@ -850,7 +860,8 @@ class SiteBuilder:
             "languages": [{"code": c, "name": i18n.NAMES[c]} for c in i18n.LANGS],
         }
 
-        m.add_child(start(script_json(cfg)))
+        mark = f"__geo_publish_cfg_{secrets.token_hex(8)}__"
+        m.add_child(start(mark))
         preload = "".join(  # start the data downloads while the scripts load (one element:
             # an element each compiled a template each, a third of a rebuild at 1,000 layers)
             f'<link rel="preload" href="{html.escape(layer.files.geom)}" as="fetch" crossorigin="anonymous">'
@@ -859,6 +870,9 @@ class SiteBuilder:
             m.get_root().header.add_child(raw(preload))
         page_title = html.escape((title or i18n.UI["map_all"])["en"])
         text = m.get_root().render()
+        head, found, tail = text.partition(mark)
+        assert found, "viewer.js is not started on the map"
+        text = head + script_json(cfg) + tail
         # folium's viewport forbade pinch zoom (maximum-scale=1, user-scalable=no): people with low
         # vision enlarge the page. And the map is the page's main content (a landmark).
         text = re.sub(r'<meta name="viewport" content="[^"]*"\s*/?>',
@@ -882,7 +896,8 @@ class SiteBuilder:
         # title is in its js)
         for layer in layers:
             shown = [b for b in background if b.id != layer.id] + [layer]
-            self._page(f"layer-{layer.id}.html", kept, [[v.digest() for v in shown], common],
+            key = hashlib.sha1("|".join([*(v.digest() for v in shown), common]).encode()).hexdigest()
+            self._page(f"layer-{layer.id}.html", kept, key,
                        lambda s=shown, layer=layer: self._map(
                            s, i18n.texts(layer.passport.get("title"), layer.id), static,
                            all_visible=True))
@@ -908,7 +923,7 @@ class SiteBuilder:
         """Page ``name``, made by ``make()`` unless the previous site's was made from the same
         ``inputs`` (then linked, or left as it is in place); what it was made from is kept for
         PAGES."""
-        key = _sha1(inputs)
+        key = inputs if isinstance(inputs, str) else _sha1(inputs)  # str: a digest made by the caller
         self._made[name] = key
         before = self.previous / name if self.previous is not None else None
         # the page is there as made from the same inputs (this process's last build of the
