@@ -347,8 +347,10 @@ def test_the_server_builder_looks_only_at_what_changed(project, points, tmp_path
         monkeypatch.setenv("GEO_PUBLISH_SERVE_DSN", project.dsn)
     publish_site(settings, live=True, changed=None)  # the builder's first build: every layer
     looked: list[str] = []
+    manifests: list[str] = []
     real_manifest, real_mtime, real_version = site_mod.load_manifest, site_mod._mtime, catalogue.VersionCatalogue.version
-    monkeypatch.setattr(site_mod, "load_manifest", lambda d, cid: (looked.append(cid), real_manifest(d, cid))[1])
+    monkeypatch.setattr(site_mod, "load_manifest",
+                        lambda d, cid: (looked.append(cid), manifests.append(cid), real_manifest(d, cid))[-1])
     monkeypatch.setattr(site_mod, "_mtime", lambda p: (looked.append(Path(p).stem), real_mtime(p))[1])
     monkeypatch.setattr(catalogue.VersionCatalogue, "version",
                         lambda self, cid, v=None: (looked.append(cid), real_version(self, cid, v))[1])
@@ -406,13 +408,19 @@ def test_the_server_builder_looks_only_at_what_changed(project, points, tmp_path
     assert set(looked) <= {"c", "shared"} and "c" in looked  # c, and the style it had
     same_as_from_nothing()
     # nothing changed that the builder saw, yet another process built the site since: what this
-    # process kept is not used, every layer is looked at
+    # process kept is not used, every layer is looked at; each layer's record is the one its
+    # last build logged (.layers.json is written whole only by a build of every layer): none
+    # is made again
     looked.clear()
+    manifests.clear()
+    pages = {p.name: p.stat().st_mtime_ns for p in site.glob("*.html") if p.name != "map.html"}
     state = site / ".state"
     state.write_text("other " + state.read_text())
     monkeypatch.setattr(data_mod, "prune", lambda site, keep: {})
     link, built = publish_site(settings, live=True, changed=set())
-    assert built and link.resolve() == site and {"a", "b", "c"} <= set(looked)
+    assert built and link.resolve() == site and {"a", "b", "c"} <= set(looked) and manifests == []
+    # and each page's record is the one its last build logged: none is made again
+    assert {p.name: p.stat().st_mtime_ns for p in site.glob("*.html") if p.name != "map.html"} == pages
     same_as_from_nothing()
 
 

@@ -58,6 +58,13 @@ class LayerView:
             made = self.__dict__["_js"] = self._make_js()
         return made  # type: ignore[no-any-return]
 
+    def js_json(self) -> str:
+        """``js`` as script-safe JSON (``script_json``), made once."""
+        made = self.__dict__.get("_js_json")
+        if made is None:
+            made = self.__dict__["_js_json"] = script_json(self.js())
+        return made  # type: ignore[no-any-return]
+
     def digest(self) -> str:
         """A digest of what a page draws of the layer (``js`` and its box), made once."""
         made = self.__dict__.get("_digest")
@@ -242,6 +249,7 @@ def fingerprint() -> str:
 
 
 PAGES = ".pages.json"  # each page's inputs (a digest): a page whose inputs did not change is reused
+LOG_MAX = 4 << 20  # the records' log is folded into them once it is this long (_write_records)
 LAYERS = ".layers.json"  # each layer's view and what it was made from: an unchanged layer is not read
 INDEX_PAGE = 60  # layer cards on a page of the index
 
@@ -263,6 +271,8 @@ class Warm:
     made: dict[str, str]  # PAGES
     files: dict[str, dict[str, list[str]]]  # collection -> {stem: its files}, the kept versions
     search: str  # search.json as written
+    log: str  # the name of the log of the records' changes (``SiteBuilder._write_records``)
+    logged: int  # its size
 
 
 WARM: dict[str, Warm] = {}  # by the path of the site's link (deploy.publish_site)
@@ -345,18 +355,77 @@ class SiteBuilder:
         self._metas: dict[str, set[str]] = {}  # the descriptions (meta.json) of each stem
         self._files: dict[str, dict[str, list[str]]] = {}  # see Warm.files
         self._search = ""
+        self._log = ""  # the records' log (_write_records)
+        self._logged = 0
+        self._pages_log: list[tuple[str, str | None]] = []  # its lines about PAGES
+        self._pages_changed: set[str] = set()  # the pages this build made or dropped
+        self._new_terms: dict[str, str] = {}  # terms this build stemmed
         self._todo: set[str] = set()  # the collections a build with ``warm`` looked at
         self._kept_pages: dict[str, str] | None = None
         # each layer's view as the previous site made it, and what from (LAYERS): a layer whose
         # version, manifest and style file did not change is taken from there, not read again
         self._known: dict[str, Any] = (dict(self._warm.records) if self._warm is not None
-                                       else self._load(LAYERS, {}))
+                                       else self._load_layers())
         self._views: dict[str, Any] = {}
         self._settings_key = hashlib.sha1(settings.model_dump_json().encode()).hexdigest()[:16]
         self._remembered: dict[str, dict[str, Any]] = {}  # file descriptions this build wrote or took
         known_terms = self._known.pop("", {})
         self._terms_in: dict[str, str] = known_terms if isinstance(known_terms, dict) else {}
         self._terms: dict[str, str] = {}  # the search terms of this site's cards, by their text
+
+    def _load_layers(self) -> dict[str, Any]:
+        """The previous site's LAYERS, with the changes logged since it was written (``_log``);
+        the log's changes of PAGES are kept for ``_pages_kept``."""
+        known: dict[str, Any] = self._load(LAYERS, {})
+        if not isinstance(known, dict):
+            return {}
+        self._log = str(known.pop("#log", ""))
+        log = self.previous / f".records.{self._log}.log" if self.previous and self._log else None
+        try:
+            lines = log.read_text(encoding="utf-8").splitlines() if log is not None else []
+        except OSError:
+            lines = []
+        for line in lines:
+            try:
+                kind, name, entry = json.loads(line)
+            except ValueError:  # a line cut short by a crash: the ones before it stand
+                break
+            if kind == "P":
+                self._pages_log.append((name, entry))
+            elif kind == "T":
+                known.setdefault("", {}).update(entry)
+            elif entry is None:
+                known.pop(name, None)
+            else:
+                known[name] = entry
+        return known
+
+    def _write_records(self) -> None:
+        """LAYERS and PAGES for the next build: whole after a build that looked at every layer
+        (10 MB and 0.7 MB at 10,000 layers) and once the log has grown past ``LOG_MAX``; else
+        what this build changed of them appended to the log LAYERS names (a line each, applied
+        in order when read: ``_load_layers``)."""
+        warm = self._warm
+        if warm is not None and warm.logged < LOG_MAX:
+            gone = set(warm.keys) - set(self._keys)  # (in memory, as in _prune_changed)
+            lines = [json.dumps(["L", cid, self._views.get(cid)], ensure_ascii=False)
+                     for cid in sorted(self._todo | gone)]
+            if self._new_terms:
+                lines.append(json.dumps(["T", "", self._new_terms], ensure_ascii=False))
+            lines += [json.dumps(["P", name, self._made.get(name)]) for name in sorted(self._pages_changed)]
+            text = "\n".join(lines) + "\n" if lines else ""
+            if text:
+                with open(self.site / f".records.{warm.log}.log", "a", encoding="utf-8") as f:
+                    f.write(text)
+            self._log, self._logged = warm.log, warm.logged + len(text)
+            return
+        token = secrets.token_hex(6)
+        write_text(self.site / PAGES, json.dumps(self._made, sort_keys=True))
+        write_text(self.site / LAYERS, json.dumps({**self._views, "": self._terms, "#log": token},
+                                                  ensure_ascii=False))
+        for old in self.site.glob(".records.*.log"):  # (the folder's dot files only: a few)
+            old.unlink(missing_ok=True)
+        self._log, self._logged = token, 0
 
     def _load(self, name: str, default: Any) -> Any:
         """A JSON file the previous site kept for the next build; ``default`` if none."""
@@ -504,7 +573,8 @@ class SiteBuilder:
     def warm(self, state: str, site: Path | None = None) -> Warm:
         """What this build keeps for the next one of the same site in this process."""
         return Warm(site or self.site, state, self._keys, self._by_id, self._styles, self.problems,
-                    {**self._views, "": self._terms}, self._made, self._files, self._search)
+                    {**self._views, "": self._terms}, self._made, self._files, self._search,
+                    self._log, self._logged)
 
     def _inputs(self, info: Any, style_name: str) -> list[Any]:
         """What a layer's view is made from, besides its data: its version, the times of its
@@ -710,8 +780,7 @@ class SiteBuilder:
         _icons(site)
         self._maps(layers, static)
         self._index(layers, static)
-        write_text(self.site / PAGES, json.dumps(self._made, sort_keys=True))
-        write_text(self.site / LAYERS, json.dumps({**self._views, "": self._terms}, ensure_ascii=False))
+        self._write_records()
         self._service_worker(layers, static)
         if self._warm is not None:
             self._prune_changed()
@@ -853,7 +922,7 @@ class SiteBuilder:
             folium.TileLayer(tiles=server.tiles, attr=server.tiles_attribution or " ",
                              max_zoom=19, control=False).add_to(m)
         cfg = {
-            "layers": [layer.js() | ({"visible": True} if all_visible else {}) for layer in layers],
+            "layers": None,  # each layer's, written once per view (LayerView.js_json)
             "bounds": bbox, "index": "index.html", "api": self.api if self.live else None,
             "sw": "sw.js", "basemap": self._basemap, "locate": locate,
             "title": title, "ui": i18n.UI,
@@ -872,7 +941,10 @@ class SiteBuilder:
         text = m.get_root().render()
         head, found, tail = text.partition(mark)
         assert found, "viewer.js is not started on the map"
-        text = head + script_json(cfg) + tail
+        drawn = ",".join(script_json(layer.js() | {"visible": True}) if all_visible else layer.js_json()
+                         for layer in layers)
+        start_cfg = script_json(cfg).replace('"layers":null', f'"layers":[{drawn}]', 1)
+        text = head + start_cfg + tail
         # folium's viewport forbade pinch zoom (maximum-scale=1, user-scalable=no): people with low
         # vision enlarge the page. And the map is the page's main content (a landmark).
         text = re.sub(r'<meta name="viewport" content="[^"]*"\s*/?>',
@@ -915,8 +987,16 @@ class SiteBuilder:
     def _pages_kept(self) -> dict[str, str]:
         """What each page of the previous site was made from (a digest, by file name)."""
         if self._kept_pages is None:
-            self._kept_pages = (self._warm.made if self._warm is not None
-                                else self._load(PAGES, {}))
+            if self._warm is not None:
+                self._kept_pages = self._warm.made
+            else:
+                kept = self._load(PAGES, {})
+                for name, key in self._pages_log:
+                    if key is None:
+                        kept.pop(name, None)
+                    else:
+                        kept[name] = key
+                self._kept_pages = kept
         return self._kept_pages
 
     def _page(self, name: str, kept: dict[str, str], inputs: Any, make: Any) -> None:
@@ -933,6 +1013,7 @@ class SiteBuilder:
                 _link_or_copy(before, self.site / name)
         else:
             write_text(self.site / name, make())
+            self._pages_changed.add(name)
 
     def _drop_pages(self, kept: dict[str, str], prefix: str) -> None:
         """In place: remove the pages starting with ``prefix`` that the site had and this build
@@ -941,6 +1022,7 @@ class SiteBuilder:
             for name in kept:
                 if name.startswith(prefix) and name not in self._made:
                     (self.site / name).unlink(missing_ok=True)
+                    self._pages_changed.add(name)
 
     def _card(self, layer: LayerView) -> tuple[dict[str, Any], str]:
         """A layer's card on the index (but its freshness, which is rated at each build) and its
@@ -959,7 +1041,7 @@ class SiteBuilder:
         # viewer.js brings a query to: "maktab" finds "Мактаб", "школы" finds "Школа"
         terms = self._terms_in.get(raw)
         if terms is None:  # stemming is most of a card's cost: kept by the text it came from
-            terms = index_terms(raw.replace("-", " ").replace("_", " "))
+            terms = self._new_terms[raw] = index_terms(raw.replace("-", " ").replace("_", " "))
         card = {
             "id": layer.id, "title": title,
             "description": i18n.texts(p.get("description")),
@@ -982,6 +1064,11 @@ class SiteBuilder:
             "feedback": f"{self.api}/feedback/{layer.id}" if self.live else None,
             "emergency": layer.style.emergency,
         }
+        # its entry in search.json, but the index page it is on
+        card["_entry"] = ('{"id":%s,"page":' % json.dumps(layer.id, ensure_ascii=False),
+                          ',"title":%s,"s":%s}' % (
+                              json.dumps(title, ensure_ascii=False, separators=(",", ":")),
+                              json.dumps(card["search"], ensure_ascii=False)))
         made = layer.__dict__["_card"] = (card, _sha1(card))
         return made
 
@@ -1045,12 +1132,8 @@ class SiteBuilder:
             self._page(name, kept, [[d + f for _, d, f in chunk], where, built, common_key], make)
         self._drop_pages(kept, "index-")
         # every layer's search words, each entry made from the card's text: written when changed
-        search = "[" + ",".join(
-            '{"id":%s,"page":%s,"title":%s,"s":%s}' % (
-                json.dumps(c["id"], ensure_ascii=False), json.dumps(names[k // INDEX_PAGE]),
-                json.dumps(c["title"], ensure_ascii=False, separators=(",", ":")),
-                json.dumps(c["search"], ensure_ascii=False))
-            for k, (c, _, _) in enumerate(cards)) + "]"
+        search = "[" + ",".join(c["_entry"][0] + f'"{names[k // INDEX_PAGE]}"' + c["_entry"][1]
+                                for k, (c, _, _) in enumerate(cards)) + "]"
         before = self._warm.search if self._warm is not None else None
         if search != before:
             write_text(self.site / "search.json", search)
