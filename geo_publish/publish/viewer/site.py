@@ -1005,10 +1005,12 @@ class SiteBuilder:
         PAGES."""
         key = inputs if isinstance(inputs, str) else _sha1(inputs)  # str: a digest made by the caller
         self._made[name] = key
-        before = self.previous / name if self.previous is not None else None
         # the page is there as made from the same inputs (this process's last build of the
         # site made it, or it is still in its folder)
-        if before is not None and kept.get(name) == key and (self._warm is not None or before.is_file()):
+        if kept.get(name) == key and self._warm is not None:
+            return
+        before = self.previous / name if self.previous is not None else None
+        if before is not None and kept.get(name) == key and before.is_file():
             if not self.in_place:
                 _link_or_copy(before, self.site / name)
         else:
