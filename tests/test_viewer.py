@@ -393,15 +393,16 @@ def test_api_html_pages_stay_on_origin_and_speak_uz_ru(browser, live, path):
 
 @pytest.fixture(scope="module")
 def paged(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    """The same three layers with an index of two cards a page: two pages."""
+    """The same three layers with an index of two cards a page (two pages), and a main map of
+    two layers at most."""
     import geo_publish.publish.viewer.site as site_module
 
-    before = site_module.INDEX_PAGE
-    site_module.INDEX_PAGE = 2
+    before = site_module.INDEX_PAGE, site_module.MAP_LAYERS
+    site_module.INDEX_PAGE, site_module.MAP_LAYERS = 2, 2
     try:
         s = build_site(tmp_path_factory.mktemp("paged"))
     finally:
-        site_module.INDEX_PAGE = before
+        site_module.INDEX_PAGE, site_module.MAP_LAYERS = before
     yield s
     s.stop()
 
@@ -439,3 +440,29 @@ def test_the_index_comes_in_pages_and_searches_them_all(browser, paged: Site) ->
         page.fill("#gp-search", "no such layer")
         page.wait_for_timeout(200)
         assert page.locator("#gp-no-match").is_visible() and page.locator("#gp-elsewhere").is_hidden()
+
+
+@pytest.mark.parametrize("lang", ["uz", "ru", "en"])
+def test_the_main_map_of_a_large_site_says_where_the_others_are(browser, paged: Site, lang: str) -> None:
+    """Past MAP_LAYERS the main map draws some of the layers: on a phone it says how many of
+    how many, in the page's language, and links to the index where the others are."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    with open_page(browser, paged, "map.html", lang=lang, viewport=PHONE) as w:
+        page = w.page
+        assert page.evaluate("geoPublish.state.layers.length") == 2
+        note = page.locator("#gp-more")
+        assert note.is_visible()
+        text = note.inner_text()
+        assert "2" in text and "3" in text and {"uz": "qatlam", "ru": "слоёв", "en": "layers"}[lang] in text
+        box = note.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"viewer-main-map-phone-{lang}.png"))
+        serious = [v["id"] for v in Axe().run(page).response["violations"]
+                   if v["impact"] in ("serious", "critical")]
+        assert serious == [], serious
+        assert w.errors == []
+        note.click()
+        page.wait_for_url(f"**/index.html?lang={lang}")
+        assert page.locator("article.gp-card").count() == 2

@@ -449,3 +449,49 @@ def test_a_title_written_as_a_template_is_shown_as_written(project, points, tmp_
         cfg = json.loads(re.search(r"geoPublish\.start\(\w+, (.*)\);", body).group(1))
         assert next(x for x in cfg["layers"] if x["id"] == "t")["title"] == {"en": title, "ru": title, "uz": title}
     assert "{{ 7*7 }} {% if true %}yes{% endif %}" in (link / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_main_map_of_many_layers_draws_the_emergency_and_latest_ones(project, points, tmp_path,
+                                                                       monkeypatch):
+    """A national portal's main map (map.html) does not fetch thousands of layers as it opens:
+    past MAP_LAYERS it draws the emergency layers, then the most recently published, and says
+    how many there are and where the others are; each layer keeps its own page."""
+    from geo_publish.publish.viewer import site as site_mod
+    from geo_publish.publish.viewer.deploy import publish_site
+    from geo_publish.settings import load_settings
+
+    if project.dsn:
+        monkeypatch.setenv("GEO_PUBLISH_SERVE_DSN", project.dsn)
+    monkeypatch.setattr(site_mod, "MAP_LAYERS", 2)
+    for cid in ("a", "b", "c", "d"):
+        _ingest(project, points, tmp_path, cid)
+    (project.root / "styles").mkdir()
+    (project.root / "styles" / "b.yml").write_text("emergency: true\nicon: house\n")
+    _ingest(project, points.iloc[:5], tmp_path, "a")  # a published again: the latest
+
+    def main_map() -> dict:
+        body = (_site(project) / "map.html").read_text(encoding="utf-8")
+        return json.loads(re.search(r"geoPublish\.start\(\w+, (.*)\);", body).group(1))
+
+    settings = load_settings(project.config)
+    publish_site(settings)
+    cfg = main_map()
+    assert [x["id"] for x in cfg["layers"]] == ["a", "b"]
+    assert cfg["more"] == {"shown": 2, "total": 4} and cfg["title"]["en"] == "Map of the main layers"
+    assert all((_site(project) / f"layer-{cid}.html").is_file() for cid in "abcd")
+    def button() -> str:
+        index = (_site(project) / "index.html").read_text(encoding="utf-8")
+        return re.search(r'id="gp-map-all".*?</a>', index, re.S).group(0)
+
+    assert "Map of the main layers" in button() and "Map of all layers" not in button()
+    # d published again: now the latest, in a's place
+    _ingest(project, points.iloc[:4], tmp_path, "d")
+    publish_site(settings)
+    assert [x["id"] for x in main_map()["layers"]] == ["b", "d"]
+    # within the bound, every layer, as before
+    monkeypatch.setattr(site_mod, "MAP_LAYERS", 4)
+    _ingest(project, points.iloc[:3], tmp_path, "c")
+    publish_site(settings)
+    cfg = main_map()
+    assert [x["id"] for x in cfg["layers"]] == ["a", "b", "c", "d"] and cfg["more"] is None
+    assert cfg["title"] is None and "Map of all layers" in button()

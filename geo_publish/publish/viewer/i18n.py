@@ -10,6 +10,12 @@ UI: dict[str, dict[str, str]] = {
     "search": {"en": "Search layers by name", "ru": "Поиск слоя по названию",
                "uz": "Qatlamni nomi bo'yicha qidirish"},
     "map_all": {"en": "Map of all layers", "ru": "Карта всех слоёв", "uz": "Barcha qatlamlar xaritasi"},
+    "map_main": {"en": "Map of the main layers", "ru": "Карта основных слоёв",
+                 "uz": "Asosiy qatlamlar xaritasi"},
+    "map_more": {"en": "{shown} of {total} layers: emergency ones and the latest. Find the others in the list",
+                 "ru": "{shown} из {total} слоёв: экстренные и последние. Остальные — в списке слоёв",
+                 "uz": "{total} ta qatlamdan {shown} tasi: favqulodda va eng so'nggilari. "
+                       "Qolganlari qatlamlar ro'yxatida"},
     "map": {"en": "Map", "ru": "Карта", "uz": "Xarita"},
     "all_layers": {"en": "All layers", "ru": "Все слои", "uz": "Barcha qatlamlar"},
     "about_layer": {"en": "About the data", "ru": "О данных", "uz": "Ma'lumotlar haqida"},

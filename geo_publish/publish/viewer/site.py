@@ -103,6 +103,24 @@ def _sha1(value: Any) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+MAP_LAYERS = 50  # the most layers the main map (map.html) draws: each is fetched as it opens
+
+
+def _main_layers(layers: list[LayerView]) -> list[LayerView]:
+    """The layers of the main map (map.html): every layer up to MAP_LAYERS; past that (a national
+    portal holds thousands, and a phone would fetch each one's data as the map opens) the
+    emergency ones, the background ones, then the most recently published, in the site's
+    order. The others are found in the index, each on its own page. A loop over every layer,
+    in memory (a sort of their dates)."""
+    if len(layers) <= MAP_LAYERS:
+        return layers
+    first = sorted(layers, key=lambda v: v.id)
+    first.sort(key=lambda v: v.created, reverse=True)  # (stable: by id within a date)
+    first.sort(key=lambda v: (not v.style.emergency, not v.style.background))
+    chosen = {v.id for v in first[:MAP_LAYERS]}
+    return [v for v in layers if v.id in chosen]
+
+
 def _mode(layer: LayerView) -> str:
     return "raster" if isinstance(layer.files, data.RasterFiles) else layer.files.mode
 
@@ -899,7 +917,9 @@ class SiteBuilder:
     # -- pages ------------------------------------------------------------------------------
 
     def _map(self, layers: list[LayerView], title: dict[str, str] | None, static: dict[str, str],
-             all_visible: bool = False, locate: bool = False) -> str:
+             all_visible: bool = False, locate: bool = False, total: int = 0) -> str:
+        """A map page of ``layers``; ``total``: how many layers the site has, when this is the
+        main map and shows only some of them (``_main_layers``)."""
         import folium
 
         start, raw = _elements()
@@ -925,6 +945,7 @@ class SiteBuilder:
             "layers": None,  # each layer's, written once per view (LayerView.js_json)
             "bounds": bbox, "index": "index.html", "api": self.api if self.live else None,
             "sw": "sw.js", "basemap": self._basemap, "locate": locate,
+            "more": {"shown": len(layers), "total": total} if total > len(layers) else None,
             "title": title, "ui": i18n.UI,
             "languages": [{"code": c, "name": i18n.NAMES[c]} for c in i18n.LANGS],
         }
@@ -960,10 +981,13 @@ class SiteBuilder:
         changed (its layers' views, the assets, the builder): otherwise the previous site's is
         linked (folium took 7 s to make the 1,000 pages of 1,000 layers after one publish)."""
         background = [layer for layer in layers if layer.style.background]
-        write_text(self.site / "map.html", self._map(layers, None, static))
         kept = self._pages_kept()
         common = _sha1([static, self.api, self.live, self.settings.server.tiles,
                         self.settings.server.tiles_attribution, fingerprint(), self._basemap])
+        main = _main_layers(layers)
+        title = None if len(main) == len(layers) else i18n.UI["map_main"]
+        self._page("map.html", kept, [[v.digest() for v in main], len(layers), common],
+                   lambda: self._map(main, title, static, total=len(layers)))
         # a loop over every layer: its page's inputs, from digests each view made once (its
         # title is in its js)
         for layer in layers:
@@ -1111,11 +1135,12 @@ class SiteBuilder:
         kept = self._pages_kept()
         common = dict(ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,
                       ui_json=script_json(i18n.UI), pwa_head=PWA_HEAD, emergency=emergency,
+                      map_label="map_main" if len(layers) > MAP_LAYERS else "map_all",
                       viewer_js=static["viewer.js"], viewer_css=static["viewer.css"],
                       fa_css=assets.url("@fortawesome/fontawesome-free", "css/fontawesome.min.css"),
                       fa_solid=assets.url("@fortawesome/fontawesome-free", "css/solid.min.css"),
                       fa_font=assets.url("@fortawesome/fontawesome-free", "webfonts/fa-solid-900.woff2"))
-        common_key = _sha1([emergency, static, fingerprint()])  # the rest is the builder's code
+        common_key = _sha1([emergency, static, common["map_label"], fingerprint()])  # the rest: code
         template: Any = None
         for n, name in enumerate(names, start=1):
             chunk = cards[(n - 1) * INDEX_PAGE: n * INDEX_PAGE]

@@ -941,6 +941,13 @@
           box.appendChild(a);
         }
         box.appendChild(el("div", "gp-title-text", cfg.title ? tr(cfg.title, lang) : t("map_all")));
+        if (cfg.more && cfg.index) {  /* the main map of a site with many layers: where the others are */
+          var more = el("a", "gp-more", t("map_more").replace("{shown}", cfg.more.shown)
+            .replace("{total}", cfg.more.total.toLocaleString(lang)));
+          more.href = cfg.index + "?lang=" + lang;
+          more.id = "gp-more";
+          box.appendChild(more);
+        }
         /* from which date the data are (each layer's publication), and whether this is the copy
            kept on the device (no connection) */
         var dates = cfg.layers.map(function (l) { return l.created; }).filter(Boolean).sort();
