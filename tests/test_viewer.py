@@ -466,3 +466,45 @@ def test_the_main_map_of_a_large_site_says_where_the_others_are(browser, paged: 
         note.click()
         page.wait_for_url(f"**/index.html?lang={lang}")
         assert page.locator("article.gp-card").count() == 2
+
+
+def test_the_index_filters_by_organisation_theme_kind_and_freshness(browser, paged: Site) -> None:
+    """The index's filters, the catalogue's (organisation, theme, kind of data, freshness): each
+    list says how many layers have each value (facets.json), a choice hides this page's cards
+    that lack it and lists the other pages' that have it (search.json); values are text."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    facets = json.loads((paged.dir / "facets.json").read_text(encoding="utf-8"))
+    assert facets["o"] == [[ORG, 1]] and facets["k"] == [["shelter", 1]] and facets["f"] == [["vector", 3]]
+    assert sum(n for _, n in facets["r"]) == 3
+    with open_page(browser, paged, "index.html", lang="ru", viewport=PHONE) as w:
+        page = w.page
+        page.click("#gp-filters summary")
+        org = page.locator("select[data-f=o]")
+        page.wait_for_function("document.querySelectorAll('select[data-f=o] option').length === 2")
+        assert org.locator("option").all_inner_texts() == ["любая", f"{ORG} (1)"]  # as text
+        assert page.locator("select[data-f=f] option").all_inner_texts() == [
+            "любая", "объекты (точки, линии, площади) (3)"]
+        org.select_option(ORG)
+        assert page.locator("article.gp-card:visible").evaluate_all("cs => cs.map(c => c.id)") == ["layer-points"]
+        page.wait_for_timeout(300)
+        assert page.locator("#gp-elsewhere").is_hidden()  # polygons (page 2) has no organisation
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "viewer-index-filters-phone-ru.png"))
+        serious = [v["id"] for v in Axe().run(page).response["violations"]
+                   if v["impact"] in ("serious", "critical")]
+        assert serious == [], serious
+        org.select_option("")
+        page.locator("select[data-f=f]").select_option("vector")  # every layer: page 2's listed
+        page.wait_for_selector("#gp-elsewhere li a")
+        assert page.locator("article.gp-card:visible").count() == 2
+        assert page.locator("#gp-elsewhere li a").get_attribute("href") == "index-2.html#layer-polygons"
+        page.locator("select[data-f=k]").select_option("shelter")
+        page.wait_for_timeout(200)
+        assert page.locator("article.gp-card:visible").count() == 1 and page.locator("#gp-elsewhere").is_hidden()
+        page.fill("#gp-search", "polygon")  # a search and a filter together: nothing
+        page.wait_for_timeout(200)
+        assert page.locator("#gp-no-match").is_visible()
+        page.click("button[data-set-lang=uz]")  # the lists in the page's language
+        assert page.locator("select[data-f=f] option").first.inner_text() == "istalgan"
+        assert w.errors == [] and w.dialogs == []

@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -289,6 +290,7 @@ class Warm:
     made: dict[str, str]  # PAGES
     files: dict[str, dict[str, list[str]]]  # collection -> {stem: its files}, the kept versions
     search: str  # search.json as written
+    facets: str  # facets.json as written
     log: str  # the name of the log of the records' changes (``SiteBuilder._write_records``)
     logged: int  # its size
 
@@ -373,6 +375,7 @@ class SiteBuilder:
         self._metas: dict[str, set[str]] = {}  # the descriptions (meta.json) of each stem
         self._files: dict[str, dict[str, list[str]]] = {}  # see Warm.files
         self._search = ""
+        self._facets = ""
         self._log = ""  # the records' log (_write_records)
         self._logged = 0
         self._pages_log: list[tuple[str, str | None]] = []  # its lines about PAGES
@@ -591,7 +594,7 @@ class SiteBuilder:
     def warm(self, state: str, site: Path | None = None) -> Warm:
         """What this build keeps for the next one of the same site in this process."""
         return Warm(site or self.site, state, self._keys, self._by_id, self._styles, self.problems,
-                    {**self._views, "": self._terms}, self._made, self._files, self._search,
+                    {**self._views, "": self._terms}, self._made, self._files, self._search, self._facets,
                     self._log, self._logged)
 
     def _inputs(self, info: Any, style_name: str) -> list[Any]:
@@ -1089,12 +1092,18 @@ class SiteBuilder:
             "report_url": f"{self.api}/reports/{layer.id}.html",
             "feedback": f"{self.api}/feedback/{layer.id}" if self.live else None,
             "emergency": layer.style.emergency,
+            # what the index's filters look at (facets.json)
+            "keywords": [str(k) for k in p.get("keywords") or []],
+            "format": "raster" if isinstance(layer.files, data.RasterFiles) else "vector",
         }
-        # its entry in search.json, but the index page it is on
+        # its entry in search.json, but the index page it is on and its freshness
         card["_entry"] = ('{"id":%s,"page":' % json.dumps(layer.id, ensure_ascii=False),
-                          ',"title":%s,"s":%s}' % (
+                          ',"title":%s,"s":%s,"o":%s,"k":%s,"f":"%s","r":' % (
                               json.dumps(title, ensure_ascii=False, separators=(",", ":")),
-                              json.dumps(card["search"], ensure_ascii=False)))
+                              json.dumps(card["search"], ensure_ascii=False),
+                              json.dumps(card["organization"] or "", ensure_ascii=False),
+                              json.dumps(card["keywords"], ensure_ascii=False, separators=(",", ":")),
+                              card["format"]))
         made = layer.__dict__["_card"] = (card, _sha1(card))
         return made
 
@@ -1160,8 +1169,22 @@ class SiteBuilder:
         self._drop_pages(kept, "index-")
         # every layer's search words, each entry made from the card's text: written when changed
         search = "[" + ",".join(c["_entry"][0] + f'"{names[k // INDEX_PAGE]}"' + c["_entry"][1]
-                                for k, (c, _, _) in enumerate(cards)) + "]"
+                                + f'"{fresh}"}}' for k, (c, _, fresh) in enumerate(cards)) + "]"
         before = self._warm.search if self._warm is not None else None
         if search != before:
             write_text(self.site / "search.json", search)
         self._search = search
+        # the filters' values, each with how many layers have it (a count over every card, in
+        # memory): the index pages fill their lists from it
+        counts: dict[str, Counter[str]] = {key: Counter() for key in "okfr"}
+        for c, _, fresh in cards:
+            if c["organization"]:
+                counts["o"][c["organization"]] += 1
+            counts["k"].update(dict.fromkeys(c["keywords"], 1))
+            counts["f"][c["format"]] += 1
+            counts["r"][fresh] += 1
+        facets = json.dumps({key: sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
+                             for key, found in counts.items()}, ensure_ascii=False, separators=(",", ":"))
+        if facets != (self._warm.facets if self._warm is not None else None):
+            write_text(self.site / "facets.json", facets)
+        self._facets = facets

@@ -168,15 +168,41 @@
         a.href = url.toString();
       });
     }
+    var words = JSON.parse((document.getElementById("gp-ui") || {}).textContent || "{}");
+    /* the filters: each list filled from facets.json, its words in the page's language */
+    var selects = document.querySelectorAll("select[data-f]");
+    var facets = null;
+    function facetName(key, value) {
+      if (key === "f" || key === "r") return tr(words[(key === "f" ? "fmt_" : "fresh_") + value], lang) || value;
+      return value;
+    }
+    function fill() {
+      if (!facets) return;
+      selects.forEach(function (sel) {
+        var key = sel.getAttribute("data-f"), keep = sel.value;
+        sel.textContent = "";
+        var any = document.createElement("option");
+        any.value = "";
+        any.textContent = tr(words.f_any, lang);
+        sel.appendChild(any);
+        (facets[key] || []).forEach(function (pair) {
+          var o = document.createElement("option");
+          o.value = pair[0];
+          o.textContent = facetName(key, pair[0]) + " (" + pair[1] + ")";
+          sel.appendChild(o);
+        });
+        sel.value = keep;
+      });
+    }
     buttons.forEach(function (b) {
       b.addEventListener("click", function () {
         lang = b.getAttribute("data-set-lang");
         setLang(lang);
         mark();
+        fill();
       });
     });
     mark();
-    var words = JSON.parse((document.getElementById("gp-ui") || {}).textContent || "{}");
     document.querySelectorAll("[data-feedback]").forEach(function (card) {
       var url = card.getAttribute("data-feedback");
       var slot = card.querySelector(".gp-report-slot");
@@ -199,6 +225,8 @@
         var state = d && d.freshness && d.freshness.state;
         if (!state || !words["fresh_" + state]) return;
         dd.setAttribute("data-state", state);
+        var card = dd.closest("[data-r]");
+        if (card) card.setAttribute("data-r", state);
         dd.querySelectorAll("b [data-l]").forEach(function (span) {
           span.textContent = words["fresh_" + state][span.getAttribute("data-l")] || "";
         });
@@ -215,17 +243,27 @@
     var elsewhere = document.getElementById("gp-elsewhere");  /* only when there are pages */
     var every = null;  /* search.json: every layer's search words, read at the first search */
     var places = document.getElementById("gp-find-places");  /* features by name: on the map page */
+    var want = {};
+    function pass(o, k, f, r) {
+      return (!want.o || o === want.o) && (!want.k || (k || []).indexOf(want.k) >= 0) &&
+        (!want.f || f === want.f) && (!want.r || r === want.r);
+    }
     function run() {
       var q = input.value.trim().toLowerCase();
       var terms = queryTerms(q);
       var shown = 0;
+      want = {};
+      selects.forEach(function (sel) { if (sel.value) want[sel.getAttribute("data-f")] = sel.value; });
+      var asked = q || Object.keys(want).length;
       if (places) {
         places.hidden = !terms.length;
         places.querySelector(".gp-q").textContent = input.value.trim();
         places.querySelector("a").href = "map.html?lang=" + lang + "&find=" + encodeURIComponent(input.value.trim());
       }
       cards.forEach(function (c) {
-        var hit = matches(c.getAttribute("data-search"), q, terms);
+        var hit = matches(c.getAttribute("data-search"), q, terms) &&
+          pass(c.getAttribute("data-o"), JSON.parse(c.getAttribute("data-k") || "[]"),
+               c.getAttribute("data-f"), c.getAttribute("data-r"));
         c.hidden = !hit;
         if (hit) shown++;
       });
@@ -233,28 +271,42 @@
       if (elsewhere) {
         var list = elsewhere.querySelector("ul");
         list.textContent = "";
-        if (q && every === null) {
+        if (asked && every === null) {
           every = "loading";
           fetch("search.json").then(function (r) { return r.ok ? r.json() : []; })
             .then(function (d) { every = d; run(); })
             .catch(function () { every = []; run(); });
         }
-        if (q && Array.isArray(every)) {
-          every.filter(function (e) { return e.page !== here && matches(e.s, q, terms); })
-            .slice(0, 50).forEach(function (e) {
-              var li = document.createElement("li"), a = document.createElement("a");
-              a.href = e.page + "#layer-" + encodeURIComponent(e.id);
-              a.textContent = tr(e.title, lang) || e.id;
-              li.appendChild(a);
-              list.appendChild(li);
-              other++;
-            });
+        if (asked && Array.isArray(every)) {
+          var found = every.filter(function (e) {
+            return e.page !== here && matches(e.s, q, terms) && pass(e.o, e.k, e.f, e.r);
+          });
+          found.slice(0, 50).forEach(function (e) {
+            var li = document.createElement("li"), a = document.createElement("a");
+            a.href = e.page + "#layer-" + encodeURIComponent(e.id);
+            a.textContent = tr(e.title, lang) || e.id;
+            li.appendChild(a);
+            list.appendChild(li);
+            other++;
+          });
+          if (found.length > 50) {
+            var rest = document.createElement("li");
+            rest.className = "gp-more-matches";
+            rest.textContent = tr(words.more_matches, lang).replace("{n}", found.length - 50);
+            list.appendChild(rest);
+          }
         }
         elsewhere.hidden = other === 0;
       }
       if (none) none.hidden = shown > 0 || other > 0 || every === "loading";
     }
     if (input) input.addEventListener("input", run);
+    selects.forEach(function (sel) { sel.addEventListener("change", run); });
+    if (selects.length) {
+      fetch("facets.json").then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) { facets = d; fill(); })
+        .catch(function () { /* no lists: the filters stay at "any" */ });
+    }
   }
 
   /* ---------------- search words ---------------- */
