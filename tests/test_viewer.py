@@ -508,3 +508,32 @@ def test_the_index_filters_by_organisation_theme_kind_and_freshness(browser, pag
         page.click("button[data-set-lang=uz]")  # the lists in the page's language
         assert page.locator("select[data-f=f] option").first.inner_text() == "istalgan"
         assert w.errors == [] and w.dialogs == []
+
+
+def test_the_index_filters_follow_the_site_and_work_offline(browser, paged: Site) -> None:
+    """facets.json is not named by version: the service worker asks the network for it first
+    (a rebuild's new counts are shown at once) and answers from its copy with no connection."""
+    path = paged.dir / "facets.json"
+    original = path.read_text(encoding="utf-8")
+    ctx = browser.new_context(viewport=PHONE, locale="ru-RU")
+    try:
+        page = ctx.new_page()
+        page.goto(paged.url + "index.html?lang=ru")
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        page.reload()  # now through the service worker
+        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        options = "document.querySelectorAll('select[data-f=o] option').length"
+        page.wait_for_function(f"{options} === 2")
+        facets = json.loads(original)
+        facets["o"].append(["Another ministry", 4])
+        path.write_text(json.dumps(facets, ensure_ascii=False), encoding="utf-8")
+        page.reload()
+        page.wait_for_function(f"{options} === 3")  # the new counts, not the kept copy
+        ctx.set_offline(True)
+        page.reload()
+        page.wait_for_function(f"{options} === 3")  # and with no connection, the kept copy
+        assert "Another ministry (4)" in page.evaluate(
+            "[...document.querySelectorAll('select[data-f=o] option')].map(o => o.textContent)")
+    finally:
+        path.write_text(original, encoding="utf-8")
+        ctx.close()

@@ -123,7 +123,10 @@ self.addEventListener("fetch", function (event) {
   if (url.origin !== self.location.origin) return;
   var spec = request.headers.get("Range");
   if (spec) { event.respondWith(range(request, spec)); return; }
-  if (request.mode === "navigate" || /\.html$/.test(url.pathname) || url.pathname === new URL("./", self.registration.scope).pathname) {
+  /* pages, and the index's lists of every layer (search.json, facets.json: not named by
+     version, and their freshness changes without a publish): the network's first */
+  if (request.mode === "navigate" || /\.html$/.test(url.pathname) || /\/(search|facets)\.json$/.test(url.pathname) ||
+      url.pathname === new URL("./", self.registration.scope).pathname) {
     event.respondWith(page(request));
     return;
   }
