@@ -302,6 +302,12 @@ def test_viewer_site_beside_the_api(server):
     r = server.get("/site/" + data, headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip"
     assert len(r.json()["coords"]) == 2 * 2500
+    # the builder's records beside the pages (.state, .layers.json, its log) are not served
+    site = server.root / "build" / "site"
+    hidden = [p.name for p in site.resolve().iterdir() if p.name.startswith(".")]
+    assert ".state" in hidden and ".layers.json" in hidden
+    for name in hidden + ["data/.hidden", ".%73tate"]:
+        assert server.get("/site/" + name).status_code == 404, name
 
 
 def test_gdal_oapif_reads_back_identical(server):

@@ -237,6 +237,10 @@ class GeoPublishApp:
             await send(message)
 
         try:
+            if any(part.startswith(".") for part in path.split("/")):
+                # the builder's records beside the pages (.state, .layers.json, their log), and
+                # files being written (.<name>.<pid>): not the site's
+                raise HTTPException(404)
             await self.site({**scope, "path": path[len("/site"):], "root_path": "/site"}, receive, with_policy)
         except HTTPException as err:
             if err.status_code != 404:
