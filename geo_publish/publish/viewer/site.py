@@ -378,15 +378,18 @@ class SiteBuilder:
         self._facets = ""
         self._log = ""  # the records' log (_write_records)
         self._logged = 0
-        self._pages_log: list[tuple[str, str | None]] = []  # its lines about PAGES
         self._pages_changed: set[str] = set()  # the pages this build made or dropped
         self._new_terms: dict[str, str] = {}  # terms this build stemmed
         self._todo: set[str] = set()  # the collections a build with ``warm`` looked at
-        self._kept_pages: dict[str, str] | None = None
         # each layer's view as the previous site made it, and what from (LAYERS): a layer whose
-        # version, manifest and style file did not change is taken from there, not read again
-        self._known: dict[str, Any] = (dict(self._warm.records) if self._warm is not None
-                                       else self._load_layers())
+        # version, manifest and style file did not change is taken from there, not read again;
+        # what each page of the previous site was made from (PAGES: a digest, by file name)
+        self._known: dict[str, Any]
+        self._kept_pages: dict[str, str]
+        if self._warm is not None:
+            self._known, self._kept_pages = dict(self._warm.records), self._warm.made
+        else:
+            self._known, self._kept_pages = self._load_records()
         self._views: dict[str, Any] = {}
         self._settings_key = hashlib.sha1(settings.model_dump_json().encode()).hexdigest()[:16]
         self._remembered: dict[str, dict[str, Any]] = {}  # file descriptions this build wrote or took
@@ -394,12 +397,13 @@ class SiteBuilder:
         self._terms_in: dict[str, str] = known_terms if isinstance(known_terms, dict) else {}
         self._terms: dict[str, str] = {}  # the search terms of this site's cards, by their text
 
-    def _load_layers(self) -> dict[str, Any]:
-        """The previous site's LAYERS, with the changes logged since it was written (``_log``);
-        the log's changes of PAGES are kept for ``_pages_kept``."""
+    def _load_records(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The previous site's LAYERS and PAGES, with the changes logged since they were
+        written (``_write_records``)."""
         known: dict[str, Any] = self._load(LAYERS, {})
-        if not isinstance(known, dict):
-            return {}
+        pages: dict[str, str] = self._load(PAGES, {})
+        if not isinstance(known, dict) or not isinstance(pages, dict):
+            return {}, {}
         self._log = str(known.pop("#log", ""))
         log = self.previous / f".records.{self._log}.log" if self.previous and self._log else None
         try:
@@ -411,21 +415,21 @@ class SiteBuilder:
                 kind, name, entry = json.loads(line)
             except ValueError:  # a line cut short by a crash: the ones before it stand
                 break
-            if kind == "P":
-                self._pages_log.append((name, entry))
-            elif kind == "T":
+            if kind == "T":
                 known.setdefault("", {}).update(entry)
-            elif entry is None:
-                known.pop(name, None)
+                continue
+            record = pages if kind == "P" else known
+            if entry is None:
+                record.pop(name, None)
             else:
-                known[name] = entry
-        return known
+                record[name] = entry
+        return known, pages
 
     def _write_records(self) -> None:
         """LAYERS and PAGES for the next build: whole after a build that looked at every layer
         (10 MB and 0.7 MB at 10,000 layers) and once the log has grown past ``LOG_MAX``; else
         what this build changed of them appended to the log LAYERS names (a line each, applied
-        in order when read: ``_load_layers``)."""
+        in order when read: ``_load_records``)."""
         warm = self._warm
         if warm is not None and warm.logged < LOG_MAX:
             gone = set(warm.keys) - set(self._keys)  # (in memory, as in _prune_changed)
@@ -525,7 +529,6 @@ class SiteBuilder:
         # the versions themselves: a publish in between makes the layer look changed next time
         self._keys = published = store.published_keys()
         warm = self._warm
-        marked: set[str] = set()
         if warm is None:
             infos = {i.collection: i for i in store.collections()}
             self._passports = store.published_passports()  # one query, not one per layer
@@ -546,7 +549,7 @@ class SiteBuilder:
         # a loop over every collection: the site shows each (an unchanged one as it was)
         for cid in sorted(published):
             info = infos.get(cid)
-            if info is None and warm is not None and cid not in marked and warm.keys.get(cid) == published[cid]:
+            if warm is not None and cid not in self._todo:
                 self._carry_warm(warm, cid, out)
                 continue
             if info is None or not info.published:
@@ -984,7 +987,7 @@ class SiteBuilder:
         changed (its layers' views, the assets, the builder): otherwise the previous site's is
         linked (folium took 7 s to make the 1,000 pages of 1,000 layers after one publish)."""
         background = [layer for layer in layers if layer.style.background]
-        kept = self._pages_kept()
+        kept = self._kept_pages
         common = _sha1([static, self.api, self.live, self.settings.server.tiles,
                         self.settings.server.tiles_attribution, fingerprint(), self._basemap])
         main = _main_layers(layers)
@@ -1010,21 +1013,6 @@ class SiteBuilder:
             self._page("emergency.html", kept, [[v.digest() for v in shown], title, common],
                        lambda: self._map(shown, title, static, all_visible=True, locate=True))
         self._drop_pages(kept, "emergency")
-
-    def _pages_kept(self) -> dict[str, str]:
-        """What each page of the previous site was made from (a digest, by file name)."""
-        if self._kept_pages is None:
-            if self._warm is not None:
-                self._kept_pages = self._warm.made
-            else:
-                kept = self._load(PAGES, {})
-                for name, key in self._pages_log:
-                    if key is None:
-                        kept.pop(name, None)
-                    else:
-                        kept[name] = key
-                self._kept_pages = kept
-        return self._kept_pages
 
     def _page(self, name: str, kept: dict[str, str], inputs: Any, make: Any) -> None:
         """Page ``name``, made by ``make()`` unless the previous site's was made from the same
@@ -1141,7 +1129,7 @@ class SiteBuilder:
         # when a search is typed on a page that does not hold every layer
         pages = max(1, -(-len(cards) // INDEX_PAGE))
         names = ["index.html"] + [f"index-{n}.html" for n in range(2, pages + 1)]
-        kept = self._pages_kept()
+        kept = self._kept_pages
         common = dict(ui=i18n.UI, langs=i18n.LANGS, lang_names=i18n.NAMES,
                       ui_json=script_json(i18n.UI), pwa_head=PWA_HEAD, emergency=emergency,
                       map_label="map_main" if len(layers) > MAP_LAYERS else "map_all",
@@ -1170,10 +1158,7 @@ class SiteBuilder:
         # every layer's search words, each entry made from the card's text: written when changed
         search = "[" + ",".join(c["_entry"][0] + f'"{names[k // INDEX_PAGE]}"' + c["_entry"][1]
                                 + f'"{fresh}"}}' for k, (c, _, fresh) in enumerate(cards)) + "]"
-        before = self._warm.search if self._warm is not None else None
-        if search != before:
-            write_text(self.site / "search.json", search)
-        self._search = search
+        self._search = self._write_changed("search.json", search, "search")
         # the filters' values, each with how many layers have it (a count over every card, in
         # memory): the index pages fill their lists from it
         counts: dict[str, Counter[str]] = {key: Counter() for key in "okfr"}
@@ -1185,6 +1170,11 @@ class SiteBuilder:
             counts["r"][fresh] += 1
         facets = json.dumps({key: sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
                              for key, found in counts.items()}, ensure_ascii=False, separators=(",", ":"))
-        if facets != (self._warm.facets if self._warm is not None else None):
-            write_text(self.site / "facets.json", facets)
-        self._facets = facets
+        self._facets = self._write_changed("facets.json", facets, "facets")
+
+    def _write_changed(self, name: str, text: str, field: str) -> str:
+        """``text`` written to ``name`` unless this process's last build wrote the same
+        (``Warm``'s ``field``); the text."""
+        if self._warm is None or getattr(self._warm, field) != text:
+            write_text(self.site / name, text)
+        return text
