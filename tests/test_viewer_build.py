@@ -29,6 +29,11 @@ def _site(project) -> Path:
     return project.root / "build" / "site"
 
 
+def _start_cfg(page: Path) -> dict:
+    """The configuration a map page starts viewer.js with."""
+    return json.loads(re.search(r"geoPublish\.start\(\w+, (.*)\);", page.read_text(encoding="utf-8")).group(1))
+
+
 @pytest.mark.parametrize("style, message", [
     ("label_field: nope\n", "field 'nope' is not in the layer"),
     ("popup: [vmest, missing]\n", "field 'missing' is not in the layer"),
@@ -276,9 +281,7 @@ def test_a_rebuild_reads_only_the_layers_that_changed(project, points, tmp_path,
     monkeypatch.setattr(site_mod, "load_manifest", lambda d, cid: (read.append(cid), real(d, cid))[1])
 
     def layer_cfg(cid: str) -> dict:
-        text = (_site(project) / "map.html").read_text(encoding="utf-8")
-        return next(x for x in json.loads(re.search(r"geoPublish\.start\(\w+, (.*)\);", text).group(1)
-                                          .replace("\\u003c", "<"))["layers"] if x["id"] == cid)
+        return next(x for x in _start_cfg(_site(project) / "map.html")["layers"] if x["id"] == cid)
 
     served = _site(project).resolve()
     a_page, a_geom = served / "layer-a.html", served / layer_cfg("a")["geom"]
@@ -454,9 +457,7 @@ def test_a_title_written_as_a_template_is_shown_as_written(project, points, tmp_
         monkeypatch.setenv("GEO_PUBLISH_SERVE_DSN", project.dsn)
     link, _ = publish_site(load_settings(project.config))
     for page in ("map.html", "layer-t.html"):
-        body = (link / page).read_text(encoding="utf-8")
-        cfg = json.loads(re.search(r"geoPublish\.start\(\w+, (.*)\);", body).group(1))
-        assert next(x for x in cfg["layers"] if x["id"] == "t")["title"] == {"en": title, "ru": title, "uz": title}
+        assert next(x for x in _start_cfg(link / page)["layers"] if x["id"] == "t")["title"] == {"en": title, "ru": title, "uz": title}
     assert "{{ 7*7 }} {% if true %}yes{% endif %}" in (link / "index.html").read_text(encoding="utf-8")
 
 
@@ -481,8 +482,7 @@ def test_the_main_map_of_many_layers_draws_the_emergency_and_latest_ones(project
     _ingest(project, points.iloc[:5], tmp_path, "a")  # a published again: the latest
 
     def main_map() -> dict:
-        body = (_site(project) / "map.html").read_text(encoding="utf-8")
-        return json.loads(re.search(r"geoPublish\.start\(\w+, (.*)\);", body).group(1))
+        return _start_cfg(_site(project) / "map.html")
 
     settings = load_settings(project.config)
     publish_site(settings)
