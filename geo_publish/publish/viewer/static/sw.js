@@ -123,10 +123,14 @@ self.addEventListener("fetch", function (event) {
   if (url.origin !== self.location.origin) return;
   var spec = request.headers.get("Range");
   if (spec) { event.respondWith(range(request, spec)); return; }
-  /* pages, and the index's lists of every layer (search.json, facets.json: not named by
-     version, and their freshness changes without a publish): the network's first */
-  if (request.mode === "navigate" || /\.html$/.test(url.pathname) || /\/(search|facets)\.json$/.test(url.pathname) ||
-      url.pathname === new URL("./", self.registration.scope).pathname) {
+  /* the index's lists of every layer (search.json, facets.json: not named by version, and
+     their freshness changes without a publish): the network's first, asked again of the web
+     server (a plain server's Last-Modified let the browser keep a copy for a while) */
+  if (/\/(search|facets)\.json$/.test(url.pathname)) {
+    event.respondWith(page(new Request(request, {cache: "no-cache"})));
+    return;
+  }
+  if (request.mode === "navigate" || /\.html$/.test(url.pathname) || url.pathname === new URL("./", self.registration.scope).pathname) {
     event.respondWith(page(request));
     return;
   }
